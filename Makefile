@@ -1,0 +1,32 @@
+# edgeauthz — `make help` lists the targets.
+GO      ?= go
+BIN     := bin/edgeauthz
+PKGS    := ./...
+
+.PHONY: help run build test bench fuzz lint e2e deps
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/edgeauthz
+	$(GO) build -o $(BIN) ./cmd/edgeauthz
+
+run: build ## build and serve the bundled example, printing requests to try
+	./scripts/run-example.sh
+
+deps: ## install PostgreSQL and nginx for the tests when missing (Debian, root)
+	@./scripts/install-deps.sh
+
+test: deps ## all tests, with the race detector
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+bench: build ## benchmarks of the decision path and an end-to-end load run
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./decision/... ./cache/... ./identity/...
+
+fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
+	./scripts/fuzz.sh $${FUZZTIME:-20s}
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)

@@ -1,0 +1,8 @@
+// Package decision is edgeauthz's pure policy core: it compiles a policy into an
+// immutable Snapshot and decides requests against it.
+//
+// A Snapshot is built once by Compile (route table, role closures, parsed
+// templates, CEL programs, relationship indexes) and never mutated afterwards,
+// so any number of goroutines may call Decide on it concurrently. The package
+// imports no gRPC or Envoy types; transports adapt to it.
+package decision

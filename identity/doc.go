@@ -1,0 +1,3 @@
+// Package identity verifies callers' JSON Web Tokens against configured issuers
+// and mints development keys and tokens.
+package identity
