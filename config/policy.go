@@ -1,0 +1,197 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Policy is one policy document as written: roles, groups, members,
+// attributes, revocations, the relationship model and tuples, and routes.
+// Line fields point back into File for error messages.
+type Policy struct {
+	File       string                         `yaml:"-"`
+	Roles      map[string]Role                `yaml:"roles"`
+	Groups     map[string][]string            `yaml:"groups"`
+	Members    map[string]map[string][]string `yaml:"members"`
+	Attributes map[string]map[string]any      `yaml:"attributes"`
+	Revoked    Revoked                        `yaml:"revoked"`
+	Model      string                         `yaml:"model"`
+	Tuples     []string                       `yaml:"tuples"`
+	Routes     []Route                        `yaml:"routes"`
+
+	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
+	// "tuples.3", "model", "revoked") to its line.
+	Lines map[string]int `yaml:"-"`
+}
+
+// Role groups permissions; Inherits is transitive.
+type Role struct {
+	Inherits    []string `yaml:"inherits"`
+	Permissions []string `yaml:"permissions"`
+}
+
+// Revoked lists subjects and token ids refused at the next sync.
+type Revoked struct {
+	Subjects []string `yaml:"subjects"`
+	TokenIDs []string `yaml:"token_ids"`
+}
+
+// Route is one rule: a pattern and the requirements a request must meet.
+type Route struct {
+	Name      string    `yaml:"name"`
+	Match     string    `yaml:"match"`
+	Public    bool      `yaml:"public"`
+	Org       string    `yaml:"org"`
+	Scopes    []string  `yaml:"scopes"`
+	AllScopes AllScopes `yaml:"all_scopes"`
+	Roles     []string  `yaml:"roles"`
+	Relation  *Relation `yaml:"relation"`
+	When      string    `yaml:"when"`
+
+	// Line is the line of the route's list item; Lines has the line of each key.
+	Line  int            `yaml:"-"`
+	Lines map[string]int `yaml:"-"`
+}
+
+// LineOf returns the line of one of the route's keys, or the route's own line.
+func (r *Route) LineOf(key string) int {
+	if l, ok := r.Lines[key]; ok {
+		return l
+	}
+	return r.Line
+}
+
+// Relation asks the relationship engine whether User has Relation on Object.
+// All three may be templates; User defaults to "user:{principal.sub}".
+type Relation struct {
+	Object   string `yaml:"object"`
+	Relation string `yaml:"relation"`
+	User     string `yaml:"user"`
+}
+
+// AllScopes is either a list of scopes that are all required, or `true`,
+// which makes every entry of the route's `scopes` required.
+type AllScopes struct {
+	Every  bool     // all_scopes: true
+	Scopes []string // all_scopes: [a, b]
+}
+
+// UnmarshalYAML accepts a boolean or a list of strings.
+func (a *AllScopes) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		return n.Decode(&a.Every)
+	}
+	if n.Kind == yaml.SequenceNode {
+		return n.Decode(&a.Scopes)
+	}
+	return fmt.Errorf("line %d: all_scopes must be true, false or a list of scopes", n.Line)
+}
+
+// LoadPolicy reads and parses a policy file.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return ParsePolicy(path, data)
+}
+
+// ParsePolicy parses a policy document in YAML or JSON (JSON is read as YAML,
+// which keeps line numbers). It checks the shape only; decision.Compile checks
+// the meaning.
+func ParsePolicy(name string, data []byte) (*Policy, error) {
+	errs := &List{File: name}
+	p := &Policy{File: name}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		errs.addYAMLError(err.Error())
+		return nil, errs.Err()
+	}
+	if len(root.Content) == 0 {
+		errs.Add(1, "empty policy")
+		return nil, errs.Err()
+	}
+	if root.Content[0].Kind != yaml.MappingNode {
+		errs.Add(root.Content[0].Line, "a policy is a mapping with keys such as roles and routes")
+		return nil, errs.Err()
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(p); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, m := range te.Errors {
+				errs.addYAMLError(m)
+			}
+		} else {
+			errs.addYAMLError(err.Error())
+		}
+	}
+	p.Lines = map[string]int{}
+	recordLines(root.Content[0], "", p.Lines)
+	for i := range p.Routes {
+		prefix := "routes." + strconv.Itoa(i)
+		p.Routes[i].Line = p.Lines[prefix]
+		p.Routes[i].Lines = map[string]int{}
+		for _, k := range []string{"name", "match", "public", "org", "scopes", "all_scopes", "roles", "relation", "when"} {
+			if l, ok := p.Lines[prefix+"."+k]; ok {
+				p.Routes[i].Lines[k] = l
+			}
+		}
+	}
+	if l, ok := p.Lines["model"]; ok {
+		// A block scalar's text starts on the line after its key.
+		if n := findValue(root.Content[0], "model"); n != nil && (n.Style&(yaml.LiteralStyle|yaml.FoldedStyle)) != 0 {
+			p.Lines["model.text"] = l + 1
+		} else {
+			p.Lines["model.text"] = l
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// recordLines stores the line of every mapping key and sequence item under a
+// dotted path, so validation can point at the exact line.
+func recordLines(n *yaml.Node, prefix string, out map[string]int) {
+	join := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := join(k.Value)
+			out[path] = k.Line
+			// Attribute values and tuple bodies need no deeper lines.
+			if prefix != "attributes" {
+				recordLines(v, path, out)
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			path := join(strconv.Itoa(i))
+			out[path] = item.Line
+			recordLines(item, path, out)
+		}
+	}
+}
+
+func findValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}

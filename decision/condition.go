@@ -1,0 +1,159 @@
+package decision
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/interpreter"
+)
+
+// conditionCostLimit bounds the work one `when:` may do per request, so a
+// policy cannot turn a decision into a denial of service.
+const conditionCostLimit = 100000
+
+// condition is a compiled `when:` expression.
+type condition struct {
+	text    string
+	program cel.Program
+	// readsNow is set when the expression reads `now`, which makes the
+	// decision unfit for caching.
+	readsNow bool
+}
+
+func newConditionEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("user", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("params", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("context", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("now", cel.TimestampType),
+	)
+}
+
+// compileCondition parses and type-checks a `when:` expression. Its result
+// must be a bool.
+func compileCondition(env *cel.Env, text string) (*condition, error) {
+	checked, iss := env.Compile(text)
+	if iss != nil && iss.Err() != nil {
+		return nil, errors.New(strings.ReplaceAll(strings.TrimSpace(iss.Err().Error()), "\n", " "))
+	}
+	if t := checked.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+		return nil, fmt.Errorf("the condition's result is %s, not bool", t)
+	}
+	prg, err := env.Program(checked, cel.CostLimit(conditionCostLimit), cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, err
+	}
+	c := &condition{text: text, program: prg}
+	nav := ast.NavigateAST(checked.NativeRep())
+	for _, e := range ast.MatchDescendants(nav, ast.KindMatcher(ast.IdentKind)) {
+		if e.AsIdent() == "now" {
+			c.readsNow = true
+		}
+	}
+	return c, nil
+}
+
+// eval runs the condition. A non-bool result or any evaluation error is an
+// error: the caller denies.
+func (c *condition) eval(e *evalState) (bool, error) {
+	out, _, err := c.program.Eval(&activation{e: e})
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("the condition returned %v, not a bool", out.Type())
+	}
+	return b, nil
+}
+
+// activation resolves the condition's variables lazily, so a condition that
+// only reads `user` does not pay for building `request`.
+type activation struct{ e *evalState }
+
+var _ interpreter.Activation = (*activation)(nil)
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	e := a.e
+	switch name {
+	case "principal":
+		m := map[string]any{"sub": "", "org": "", "roles": []string{}, "scopes": []string{}, "groups": []string{}}
+		if p := e.req.Principal; p != nil {
+			m["sub"], m["org"] = p.Subject, p.Org
+			m["scopes"] = nonNil(p.Scopes)
+			m["groups"] = nonNil(p.Groups)
+			m["roles"] = e.snap.roleNames(&e.roles, p)
+		}
+		return m, true
+	case "claims":
+		if p := e.req.Principal; p != nil && p.Claims != nil {
+			return p.Claims, true
+		}
+		return map[string]any{}, true
+	case "user":
+		if p := e.req.Principal; p != nil {
+			if attrs, ok := e.snap.attributes[p.Subject]; ok {
+				return attrs, true
+			}
+		}
+		return map[string]any{}, true
+	case "request":
+		headers := e.req.Headers
+		if headers == nil {
+			headers = map[string]string{}
+		}
+		query := map[string]string{}
+		for k, v := range e.queryValues() {
+			if len(v) > 0 {
+				query[k] = v[0]
+			}
+		}
+		return map[string]any{"method": e.req.Method, "path": e.path, "host": e.host,
+			"headers": headers, "query": query}, true
+	case "params":
+		m := make(map[string]string, len(e.route.pat.names))
+		for i, n := range e.route.pat.names {
+			if i < e.params.n {
+				m[n] = e.params.vals[i]
+			}
+		}
+		return m, true
+	case "context":
+		if e.req.Context == nil {
+			return map[string]string{}, true
+		}
+		return e.req.Context, true
+	case "now":
+		return e.now(), true
+	}
+	return nil, false
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// queryValues parses the raw query once per request.
+func (e *evalState) queryValues() url.Values {
+	if e.query == nil {
+		q, err := url.ParseQuery(e.rawQuery)
+		if err != nil {
+			// A malformed query binds nothing rather than a guess.
+			q = url.Values{}
+		}
+		e.query = q
+	}
+	return e.query
+}

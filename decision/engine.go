@@ -1,0 +1,80 @@
+package decision
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Engine holds the serving snapshot. Swap replaces it atomically; a request
+// loads the pointer once and decides against that snapshot to the end, so no
+// request ever sees half of two policies.
+type Engine struct {
+	snap         atomic.Pointer[loaded]
+	maxStaleness time.Duration
+	now          func() time.Time
+}
+
+type loaded struct {
+	snap *Snapshot
+	at   time.Time
+}
+
+// NewEngine returns an engine with no snapshot: it denies with no_snapshot
+// until the first Swap. maxStaleness > 0 makes it deny with stale_snapshot
+// once the snapshot has not been confirmed fresh for that long.
+func NewEngine(maxStaleness time.Duration) *Engine {
+	return &Engine{maxStaleness: maxStaleness, now: time.Now}
+}
+
+// Swap installs a new snapshot.
+func (e *Engine) Swap(s *Snapshot) {
+	e.snap.Store(&loaded{snap: s, at: e.now()})
+}
+
+// Confirm records that the store was reached and still holds the serving
+// snapshot, which resets its staleness.
+func (e *Engine) Confirm() {
+	if cur := e.snap.Load(); cur != nil {
+		e.snap.Store(&loaded{snap: cur.snap, at: e.now()})
+	}
+}
+
+// Snapshot returns the serving snapshot and when it was last confirmed, or nil.
+func (e *Engine) Snapshot() (*Snapshot, time.Time) {
+	cur := e.snap.Load()
+	if cur == nil {
+		return nil, time.Time{}
+	}
+	return cur.snap, cur.at
+}
+
+// Decide decides against the serving snapshot.
+func (e *Engine) Decide(req *Request) Result {
+	cur := e.snap.Load()
+	if r, ok := e.unavailable(cur); !ok {
+		return r
+	}
+	return cur.snap.Decide(req)
+}
+
+// Explain is Decide with a trace.
+func (e *Engine) Explain(req *Request) Result {
+	cur := e.snap.Load()
+	if r, ok := e.unavailable(cur); !ok {
+		return r
+	}
+	return cur.snap.Explain(req)
+}
+
+func (e *Engine) unavailable(cur *loaded) (Result, bool) {
+	var reason Reason
+	switch {
+	case cur == nil:
+		reason = ReasonNoSnapshot
+	case e.maxStaleness > 0 && e.now().Sub(cur.at) > e.maxStaleness:
+		reason = ReasonStaleSnapshot
+	default:
+		return Result{}, true
+	}
+	return Result{Reason: reason, Status: reason.Status(0)}, false
+}

@@ -1,0 +1,92 @@
+package decision
+
+import "math/bits"
+
+// roleSet is a set of role ids. The first 256 roles live inline so that
+// computing a caller's effective roles does not allocate; larger policies
+// spill into more.
+type roleSet struct {
+	w    [4]uint64
+	more []uint64
+}
+
+func (s *roleSet) add(i int32) {
+	if i < 256 {
+		s.w[i>>6] |= 1 << (uint(i) & 63)
+		return
+	}
+	j := int(i-256) >> 6
+	for len(s.more) <= j {
+		s.more = append(s.more, 0)
+	}
+	s.more[j] |= 1 << (uint(i) & 63)
+}
+
+func (s *roleSet) has(i int32) bool {
+	if i < 256 {
+		return s.w[i>>6]&(1<<(uint(i)&63)) != 0
+	}
+	j := int(i-256) >> 6
+	return j < len(s.more) && s.more[j]&(1<<(uint(i)&63)) != 0
+}
+
+// union adds o to s. It only allocates when o has roles beyond the first 256.
+func (s *roleSet) union(o *roleSet) {
+	for k := range s.w {
+		s.w[k] |= o.w[k]
+	}
+	if len(o.more) > 0 {
+		for len(s.more) < len(o.more) {
+			s.more = append(s.more, 0)
+		}
+		for k, v := range o.more {
+			s.more[k] |= v
+		}
+	}
+}
+
+func (s *roleSet) intersects(o *roleSet) bool {
+	for k := range s.w {
+		if s.w[k]&o.w[k] != 0 {
+			return true
+		}
+	}
+	for k := 0; k < len(s.more) && k < len(o.more); k++ {
+		if s.more[k]&o.more[k] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *roleSet) empty() bool {
+	for _, v := range s.w {
+		if v != 0 {
+			return false
+		}
+	}
+	for _, v := range s.more {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// each calls f for every role id in ascending order.
+func (s *roleSet) each(f func(int32)) {
+	for k, v := range s.w {
+		for v != 0 {
+			b := bits.TrailingZeros64(v)
+			f(int32(k*64 + b))
+			v &= v - 1
+		}
+	}
+	for k, v := range s.more {
+		for v != 0 {
+			b := bits.TrailingZeros64(v)
+			f(int32(256 + k*64 + b))
+			v &= v - 1
+		}
+	}
+}

@@ -1,0 +1,187 @@
+// Package policytest runs policy unit-test files: each case builds a request
+// (or a relationship check), decides it against the compiled policy and
+// compares the outcome with what the case expects.
+package policytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// Verifier verifies a raw token and returns its claims. Cases that carry a
+// `token:` need one; cases with `claims:` do not.
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (map[string]any, error)
+}
+
+// Options configure a run.
+type Options struct {
+	Claims  config.ClaimNames
+	Compile decision.Options
+	// Verifier for token cases; when nil a file's `config:` is loaded with
+	// NewVerifier.
+	Verifier    Verifier
+	NewVerifier func(ctx context.Context, cfg *config.Server) (Verifier, error)
+}
+
+// Outcome is one case's result.
+type Outcome struct {
+	File string
+	Line int
+	Name string
+	// Err is nil when the case passed.
+	Err error
+}
+
+// Summary counts a run's outcomes.
+type Summary struct {
+	Passed, Failed int
+	Failures       []Outcome
+}
+
+// Line is the closing line every run prints.
+func (s Summary) Line() string { return fmt.Sprintf("%d passed, %d failed", s.Passed, s.Failed) }
+
+// RunFiles runs every case of every file. A file that cannot be loaded
+// counts as one failure (or one per case when its policy fails to compile).
+func RunFiles(ctx context.Context, files []string, opts Options) Summary {
+	var sum Summary
+	for _, f := range files {
+		for _, o := range runFile(ctx, f, opts) {
+			if o.Err == nil {
+				sum.Passed++
+			} else {
+				sum.Failed++
+				sum.Failures = append(sum.Failures, o)
+			}
+		}
+	}
+	return sum
+}
+
+// policyCache compiles each policy file once per run.
+type compiled struct {
+	snap *decision.Snapshot
+	err  error
+}
+
+func runFile(ctx context.Context, file string, opts Options) []Outcome {
+	tf, err := config.LoadTestFile(file)
+	if err != nil {
+		return []Outcome{{File: file, Name: "load", Err: err}}
+	}
+	claims := opts.Claims
+	if claims == (config.ClaimNames{}) {
+		claims = config.DefaultClaimNames()
+	}
+	copts := opts.Compile
+	verifier := opts.Verifier
+	var verifierErr error
+	if tf.Config != "" {
+		cfg, err := config.LoadServer(tf.Config)
+		if err != nil {
+			return []Outcome{{File: file, Name: "config", Err: err}}
+		}
+		claims = cfg.Tokens.Claims
+		copts.TenantMismatchStatus = cfg.TenantMismatchStatus
+		if verifier == nil && opts.NewVerifier != nil {
+			verifier, verifierErr = opts.NewVerifier(ctx, cfg)
+		}
+	}
+	pol, err := config.LoadPolicy(tf.Policy)
+	var snap *decision.Snapshot
+	if err == nil {
+		snap, err = decision.Compile(pol, copts)
+	}
+	out := make([]Outcome, 0, len(tf.Cases))
+	for i := range tf.Cases {
+		c := &tf.Cases[i]
+		o := Outcome{File: file, Line: c.Line, Name: c.Name}
+		switch {
+		case err != nil:
+			o.Err = fmt.Errorf("policy does not load: %w", err)
+		case c.Check != nil:
+			o.Err = runCheck(snap, c)
+		default:
+			o.Err = runRequest(ctx, snap, c, claims, verifier, verifierErr)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func runCheck(snap *decision.Snapshot, c *config.TestCase) error {
+	res := snap.CheckRelation(c.Check.Object, c.Check.Relation, c.Check.User, c.Tuples)
+	return compare(c.Expect, res)
+}
+
+func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase, claims config.ClaimNames, v Verifier, verr error) error {
+	if len(c.Tuples) > 0 {
+		var err error
+		if snap, err = snap.WithTuples(c.Tuples); err != nil {
+			return fmt.Errorf("contextual tuples: %w", err)
+		}
+	}
+	req := &decision.Request{
+		Method:  c.Request.Method,
+		Host:    c.Request.Host,
+		Target:  c.Request.Path,
+		Headers: map[string]string{},
+		Body:    []byte(c.Request.Body),
+		Context: c.Context,
+	}
+	for k, val := range c.Request.Headers {
+		req.Headers[strings.ToLower(k)] = val
+	}
+	switch {
+	case c.Claims != nil:
+		req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(c.Claims, claims)
+	case c.Token != "":
+		if v == nil {
+			if verr != nil {
+				return fmt.Errorf("token case: %w", verr)
+			}
+			return errors.New("token case: the test file names no config: with issuers")
+		}
+		cl, err := v.Verify(ctx, c.Token)
+		if err != nil {
+			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		} else {
+			req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(cl, claims)
+		}
+	}
+	return compare(c.Expect, snap.Explain(req))
+}
+
+// compare checks every expectation the case sets.
+func compare(want config.TestExpect, got decision.Result) error {
+	var diffs []string
+	if want.Allow != nil && *want.Allow != got.Allowed {
+		diffs = append(diffs, fmt.Sprintf("allow: want %v, got %v", *want.Allow, got.Allowed))
+	}
+	if want.Status != 0 && want.Status != got.Status {
+		diffs = append(diffs, fmt.Sprintf("status: want %d, got %d", want.Status, got.Status))
+	}
+	if want.Reason != "" && want.Reason != got.Reason.String() {
+		diffs = append(diffs, fmt.Sprintf("reason: want %s, got %s", want.Reason, got.Reason))
+	}
+	if want.Rule != "" && want.Rule != got.Rule {
+		diffs = append(diffs, fmt.Sprintf("rule: want %q, got %q", want.Rule, got.Rule))
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	msg := strings.Join(diffs, "; ")
+	if got.Requirement != "" {
+		msg += " (failed " + got.Requirement + ")"
+	}
+	if got.Detail != "" {
+		msg += " (" + got.Detail + ")"
+	}
+	return errors.New(msg)
+}
