@@ -30,6 +30,15 @@ var (
 
 const pathHexUpper = "0123456789ABCDEF"
 
+// pathPlain marks the bytes that pathScan takes as they are: printable ASCII
+// other than the delimiters and refused characters it looks at one by one.
+var pathPlain = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune("/?%.#\\;", rune(c))
+	}
+	return t
+}()
+
 // pathError is a rejection reason; it prints as "bad path: REASON" and
 // unwraps to ErrBadPath.
 type pathError struct{ reason string }
@@ -89,6 +98,10 @@ func pathScan(s string) (end int, rewrite bool, err error) {
 scan:
 	for ; i < len(s); i++ {
 		c := s[i]
+		if pathPlain[c] {
+			segLen++
+			continue
+		}
 		switch {
 		case c == '/':
 			if segLen == 0 {
@@ -177,15 +190,16 @@ scan:
 func pathRewrite(p string) (string, error) {
 	var b strings.Builder
 	b.Grow(len(p))
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c != '%' {
-			b.WriteByte(c)
-			continue
+	for {
+		i := strings.IndexByte(p, '%')
+		if i < 0 {
+			b.WriteString(p)
+			break
 		}
+		b.WriteString(p[:i])
 		hi, _ := pathUnhex(p[i+1])
 		lo, _ := pathUnhex(p[i+2])
-		i += 2
+		p = p[i+3:]
 		if v := hi<<4 | lo; pathUnreserved(v) {
 			b.WriteByte(v)
 		} else {
