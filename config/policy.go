@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +16,10 @@ import (
 // attributes, revocations, the relationship model and tuples, and routes.
 // Line fields point back into File for error messages.
 type Policy struct {
-	File       string                         `yaml:"-"`
+	File string `yaml:"-"`
+	// Digest is a hash of the document's bytes, a revision for policies
+	// whose store names none.
+	Digest     string                         `yaml:"-"`
 	Roles      map[string]Role                `yaml:"roles"`
 	Groups     map[string][]string            `yaml:"groups"`
 	Members    map[string]map[string][]string `yaml:"members"`
@@ -106,7 +111,8 @@ func LoadPolicy(path string) (*Policy, error) {
 // the meaning.
 func ParsePolicy(name string, data []byte) (*Policy, error) {
 	errs := &List{File: name}
-	p := &Policy{File: name}
+	sum := sha256.Sum256(data)
+	p := &Policy{File: name, Digest: "sha256:" + hex.EncodeToString(sum[:8])}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		errs.addYAMLError(err.Error())

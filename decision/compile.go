@@ -1,8 +1,6 @@
 package decision
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,7 +105,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 		s.tenantMismatch = http.StatusNotFound
 	}
 	if s.revision == "" {
-		s.revision = contentRevision(p)
+		s.revision = p.Digest
 	}
 	s.compileRoles(p, errs)
 	s.compileDirectory(p, errs)
@@ -128,14 +126,6 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// contentRevision names a snapshot by what it says, so two edges that load
-// the same policy agree on its revision.
-func contentRevision(p *config.Policy) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%#v", *p)
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 func (s *Snapshot) compileRoles(p *config.Policy, errs *config.List) {

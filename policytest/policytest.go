@@ -103,8 +103,10 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 		c := &tf.Cases[i]
 		o := Outcome{File: file, Line: c.Line, Name: c.Name}
 		switch {
-		case err != nil:
+		case err != nil && i == 0:
 			o.Err = fmt.Errorf("policy does not load: %w", err)
+		case err != nil:
+			o.Err = errors.New("policy does not load (see above)")
 		case c.Check != nil:
 			o.Err = runCheck(snap, c)
 		default:

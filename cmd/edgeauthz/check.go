@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// runCheck decides one request offline and prints the decision with a trace.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", stderr)
+	cfgPath := fs.String("config", "", "server configuration (its policy and token issuers)")
+	policyPath := fs.String("policy", "", "policy file (instead of --config)")
+	token := fs.String("token", "", "a raw JWT, verified against --config's issuers")
+	claimsJSON := fs.String("claims", "", "token claims as JSON, used without a signature")
+	body := fs.String("body", "", "request body")
+	headers, ctxExt := kvFlag{}, kvFlag{}
+	fs.Var(headers, "header", "request header K=V (repeatable)")
+	fs.Var(ctxExt, "context", "Envoy context_extensions K=V (repeatable)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "edgeauthz check: "+format+"\n", a...)
+		return exitUsage
+	}
+	if len(pos) != 2 {
+		return fail("want METHOD URL, got %d arguments", len(pos))
+	}
+	if (*cfgPath == "") == (*policyPath == "") {
+		return fail("give exactly one of --config and --policy")
+	}
+	if *token != "" && *claimsJSON != "" {
+		return fail("give --token or --claims, not both")
+	}
+	host, target, err := splitURL(pos[1])
+	if err != nil {
+		return fail("%v", err)
+	}
+	claimNames := config.DefaultClaimNames()
+	opts := decision.Options{}
+	var cfg *config.Server
+	if *cfgPath != "" {
+		if cfg, err = config.LoadServer(*cfgPath); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		src := cfg.Policy.Source
+		if !strings.HasPrefix(src, "file://") {
+			return fail("the config's policy comes from %s; check reads a local file: use --policy", src)
+		}
+		*policyPath = strings.TrimPrefix(src, "file://")
+		claimNames = cfg.Tokens.Claims
+		opts.TenantMismatchStatus = cfg.TenantMismatchStatus
+	}
+	snap, err := loadSnapshot(*policyPath, opts)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	req := &decision.Request{
+		Method: strings.ToUpper(pos[0]), Host: host, Target: target,
+		Headers: map[string]string{}, Body: []byte(*body), Context: ctxExt,
+	}
+	for k, v := range headers {
+		req.Headers[strings.ToLower(k)] = v
+	}
+	switch {
+	case *claimsJSON != "":
+		var claims map[string]any
+		if err := json.Unmarshal([]byte(*claimsJSON), &claims); err != nil {
+			return fail("--claims: %v", err)
+		}
+		req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(claims, claimNames)
+	case *token != "":
+		if cfg == nil {
+			return fail("--token needs --config with token issuers")
+		}
+		v, err := newVerifier(ctx, cfg)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer v.Close()
+		claims, err := v.Verify(ctx, *token)
+		if err != nil {
+			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		} else {
+			req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(claims, claimNames)
+		}
+	}
+	res := snap.Explain(req)
+	printDecision(stdout, &res)
+	if res.Allowed {
+		return exitOK
+	}
+	return exitFail
+}
+
+// splitURL accepts a path ("/a?b") or a URL ("https://host/a?b") and keeps
+// the request-target exactly as typed, undecoded, as Envoy would send it.
+func splitURL(s string) (host, target string, err error) {
+	if strings.HasPrefix(s, "/") {
+		return "", s, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", "", fmt.Errorf("URL %q: want /path or scheme://host/path", s)
+	}
+	rest := s[strings.Index(s, "://")+3:]
+	i := strings.IndexAny(rest, "/?")
+	if i < 0 {
+		return u.Host, "/", nil
+	}
+	target = rest[i:]
+	if target[0] == '?' {
+		target = "/" + target
+	}
+	return u.Host, target, nil
+}
+
+func printDecision(w io.Writer, r *decision.Result) {
+	verdict := "DENY"
+	if r.Allowed {
+		verdict = "ALLOW"
+	}
+	fmt.Fprintf(w, "%s %d %s\n", verdict, r.Status, r.Reason)
+	if r.Rule != "" {
+		fmt.Fprintf(w, "  rule:        %s\n", r.Rule)
+	}
+	if r.Requirement != "" {
+		fmt.Fprintf(w, "  requirement: %s\n", r.Requirement)
+	}
+	if r.Detail != "" {
+		fmt.Fprintf(w, "  detail:      %s\n", r.Detail)
+	}
+	if r.Principal != nil {
+		fmt.Fprintf(w, "  subject:     %s\n", r.Principal.Subject)
+		if r.Principal.Org != "" {
+			fmt.Fprintf(w, "  org:         %s\n", r.Principal.Org)
+		}
+		if roles := r.Roles(); len(roles) > 0 {
+			fmt.Fprintf(w, "  roles:       %s\n", strings.Join(roles, ","))
+		}
+	}
+	if r.Revision != "" {
+		fmt.Fprintf(w, "  revision:    %s\n", r.Revision)
+	}
+	if len(r.Trace) > 0 {
+		fmt.Fprintln(w, "trace:")
+		for _, s := range r.Trace {
+			mark := "ok  "
+			if !s.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(w, "  %s %-8s %s\n", mark, s.Check, s.Detail)
+		}
+	}
+}
+

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/policytest"
+)
+
+// runTest runs policy unit-test files and ends with "N passed, M failed".
+func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("test", stderr)
+	verbose := fs.Bool("v", false, "print every case, not only failures")
+	files, err := parseArgs(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "usage: edgeauthz test [-v] FILE...")
+		return exitUsage
+	}
+	opts := policytest.Options{
+		NewVerifier: func(ctx context.Context, cfg *config.Server) (policytest.Verifier, error) {
+			return newVerifier(ctx, cfg)
+		},
+	}
+	sum := policytest.RunFiles(ctx, files, opts)
+	for _, f := range sum.Failures {
+		fmt.Fprintf(stdout, "FAIL %s:%d: %s\n     %v\n", f.File, f.Line, f.Name, f.Err)
+	}
+	if *verbose {
+		fmt.Fprintf(stdout, "ran %d cases in %d files\n", sum.Passed+sum.Failed, len(files))
+	}
+	fmt.Fprintln(stdout, sum.Line())
+	if sum.Failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
