@@ -38,6 +38,15 @@ type Snapshot struct {
 	revokedSubs map[string]struct{}
 	revokedJTIs map[string]struct{}
 	relations   relationEngine
+
+	keyHeaders    []string // headers some rule reads, sorted
+	keyAllHeaders bool     // some condition reads every header
+}
+
+// CacheKeyHeaders lists the request headers that some rule reads, which a
+// decision cache key must include; all is true when a condition may read any.
+func (s *Snapshot) CacheKeyHeaders() (names []string, all bool) {
+	return s.keyHeaders, s.keyAllHeaders
 }
 
 // Revision returns the snapshot's opaque revision.
@@ -79,10 +88,12 @@ type scopeReq struct {
 	fixed  bool
 }
 
-// readSet records which request inputs a route's templates read.
+// readSet records which request headers a route reads. Everything else a
+// rule can read (method, host, target with its query, context extensions,
+// the principal) is always part of a decision cache key.
 type readSet struct {
-	query, headers, context, claims bool
-	headerNames, contextKeys        []string
+	headers     bool // all of them: a condition reads `request`
+	headerNames []string
 }
 
 // Compile checks a parsed policy's meaning and builds its snapshot. All
@@ -122,6 +133,17 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 	}
 	s.relations = rel
 	s.compileRoutes(p, errs)
+	seen := map[string]bool{}
+	for _, r := range s.routes {
+		s.keyAllHeaders = s.keyAllHeaders || r.reads.headers
+		for _, h := range r.reads.headerNames {
+			if !seen[h] {
+				seen[h] = true
+				s.keyHeaders = append(s.keyHeaders, h)
+			}
+		}
+	}
+	sort.Strings(s.keyHeaders)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -382,9 +404,7 @@ func (s *Snapshot) compileRequirements(rc *config.Route, r *route, label string,
 			if c.readsNow {
 				r.cacheable = false
 			}
-			// A condition may read any part of the request; key on all of it.
-			r.reads.query, r.reads.headers, r.reads.context, r.reads.claims = true, true, true, true
-			r.reads.headerNames, r.reads.contextKeys = nil, nil
+			r.reads.headers = c.readsRequest
 		}
 	}
 }
@@ -394,14 +414,8 @@ func (r *route) noteReads(t *template) {
 		switch p.src {
 		case srcPayload:
 			r.cacheable = false
-		case srcQuery:
-			r.reads.query = true
 		case srcHeaders:
 			r.reads.headerNames = append(r.reads.headerNames, p.key)
-		case srcContext:
-			r.reads.contextKeys = append(r.reads.contextKeys, p.key)
-		case srcClaims:
-			r.reads.claims = true
 		}
 	}
 }

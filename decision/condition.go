@@ -22,6 +22,9 @@ type condition struct {
 	// readsNow is set when the expression reads `now`, which makes the
 	// decision unfit for caching.
 	readsNow bool
+	// readsRequest is set when it reads `request`, whose headers then all
+	// belong in a decision cache key.
+	readsRequest bool
 }
 
 func newConditionEnv() (*cel.Env, error) {
@@ -53,8 +56,11 @@ func compileCondition(env *cel.Env, text string) (*condition, error) {
 	c := &condition{text: text, program: prg}
 	nav := ast.NavigateAST(checked.NativeRep())
 	for _, e := range ast.MatchDescendants(nav, ast.KindMatcher(ast.IdentKind)) {
-		if e.AsIdent() == "now" {
+		switch e.AsIdent() {
+		case "now":
 			c.readsNow = true
+		case "request":
+			c.readsRequest = true
 		}
 	}
 	return c, nil

@@ -48,6 +48,16 @@ func (e *Engine) Snapshot() (*Snapshot, time.Time) {
 	return cur.snap, cur.at
 }
 
+// Acquire returns the snapshot to decide with, or the deny to answer when
+// there is none or it is too stale.
+func (e *Engine) Acquire() (*Snapshot, Result, bool) {
+	cur := e.snap.Load()
+	if r, ok := e.unavailable(cur); !ok {
+		return nil, r, false
+	}
+	return cur.snap, Result{}, true
+}
+
 // Decide decides against the serving snapshot.
 func (e *Engine) Decide(req *Request) Result {
 	cur := e.snap.Load()

@@ -1,0 +1,137 @@
+package extauthz
+
+import (
+	"context"
+	"hash/maphash"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/edgeauthz/edgeauthz/cache"
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// cachedDecision is what a decision cache hit returns: the decision and the
+// gRPC response already built from it.
+type cachedDecision struct {
+	res  decision.Result
+	grpc *authv3.CheckResponse
+}
+
+// outcome is one Check's decision with what the transports and the log need.
+type outcome struct {
+	res    decision.Result
+	cached *cachedDecision // set on a cache hit or when the decision was stored
+	hit    bool
+	start  time.Time
+	method string
+	path   string
+}
+
+// seeds are per process: keys are unpredictable to clients, so they cannot
+// aim collisions at another caller's entry.
+type keySeeds struct{ lo, hi maphash.Seed }
+
+func newKeySeeds() keySeeds { return keySeeds{lo: maphash.MakeSeed(), hi: maphash.MakeSeed()} }
+
+// check runs one authorization: principal, cache, decision, metrics, log.
+func (a *Authorizer) check(ctx context.Context, req *decision.Request, buildGRPC bool) outcome {
+	o := outcome{start: a.now(), method: req.Method, path: req.Target}
+	snap, unavailable, ok := a.engine.Acquire()
+	if !ok {
+		o.res = unavailable
+		a.record(&o)
+		return o
+	}
+	tokenHash, _ := a.authenticate(ctx, req)
+
+	var key cache.Key
+	useCache := a.decisions != nil && req.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers)
+	if useCache {
+		key = a.cacheKey(snap, req, &tokenHash)
+		if c, ok := a.decisions.Get(key); ok {
+			a.metrics.cacheHit("decision")
+			o.res, o.cached, o.hit = c.res, c, true
+			a.record(&o)
+			return o
+		}
+		a.metrics.cacheMiss("decision")
+	}
+	o.res = snap.Decide(req)
+	if useCache && o.res.Cacheable {
+		c := &cachedDecision{res: o.res}
+		if buildGRPC {
+			c.grpc = a.response(&o.res, nil)
+		}
+		a.decisions.Set(key, c)
+		o.cached = c
+	}
+	a.record(&o)
+	return o
+}
+
+// hasIdentityHeaders reports whether the client sent headers with the
+// identity prefix; such a request's response must strip them, so it is not
+// served from (or stored in) the cache.
+func (a *Authorizer) hasIdentityHeaders(h map[string]string) bool {
+	for k := range h {
+		if strings.HasPrefix(k, a.headers.Prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// cacheKey hashes everything a decision can depend on: the snapshot, the
+// token, the method, host, raw target (with its query), the context
+// extensions and the headers some rule reads.
+func (a *Authorizer) cacheKey(snap *decision.Snapshot, req *decision.Request, tokenHash *[32]byte) cache.Key {
+	var lo, hi maphash.Hash
+	lo.SetSeed(a.seeds.lo)
+	hi.SetSeed(a.seeds.hi)
+	write := func(s string) {
+		lo.WriteString(s)
+		lo.WriteByte(0)
+		hi.WriteString(s)
+		hi.WriteByte(0)
+	}
+	write(snap.Revision())
+	if req.Token == decision.TokenValid {
+		lo.Write(tokenHash[:])
+		hi.Write(tokenHash[:])
+	} else {
+		write("-")
+	}
+	write(req.Method)
+	write(strings.ToLower(req.Host))
+	write(req.Target)
+	// Map order is random; combine the pairs order-independently.
+	var ctxLo, ctxHi uint64
+	for k, v := range req.Context {
+		ctxLo += pairHash(a.seeds.lo, k, v)
+		ctxHi += pairHash(a.seeds.hi, k, v)
+	}
+	names, all := snap.CacheKeyHeaders()
+	var hLo, hHi uint64
+	if all {
+		for k, v := range req.Headers {
+			hLo += pairHash(a.seeds.lo, k, v)
+			hHi += pairHash(a.seeds.hi, k, v)
+		}
+	} else {
+		for _, n := range names {
+			write(req.Headers[n])
+		}
+	}
+	return cache.Key{Lo: lo.Sum64() ^ ctxLo ^ hLo*31, Hi: hi.Sum64() ^ ctxHi ^ hHi*31}
+}
+
+func pairHash(seed maphash.Seed, k, v string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(k)
+	h.WriteByte(0)
+	h.WriteString(v)
+	return h.Sum64()
+}

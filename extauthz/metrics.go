@@ -1,0 +1,71 @@
+package extauthz
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// Metrics are the decision path's Prometheus metrics. Counters are resolved
+// per reason up front, so recording a decision does no label lookup.
+type Metrics struct {
+	decisions [decision.ReasonConditionError + 1]prometheus.Counter
+	latency   prometheus.Histogram
+	hits      map[string]prometheus.Counter
+	misses    map[string]prometheus.Counter
+}
+
+// NewMetrics registers the decision metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	dv := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgeauthz_decisions_total",
+		Help: "Decisions by decision (allow, deny) and reason.",
+	}, []string{"decision", "reason"})
+	lat := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "edgeauthz_decision_duration_seconds",
+		Help:    "Time to decide one request, token verification included.",
+		Buckets: []float64{1e-6, 5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 5e-3, 25e-3, 100e-3},
+	})
+	cv := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgeauthz_cache_requests_total",
+		Help: "Cache lookups by cache (token, decision) and result (hit, miss).",
+	}, []string{"cache", "result"})
+	reg.MustRegister(dv, lat, cv)
+	m := &Metrics{latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{}}
+	for r := decision.Reason(0); r <= decision.ReasonConditionError; r++ {
+		v := "deny"
+		if r.Allowed() {
+			v = "allow"
+		}
+		m.decisions[r] = dv.WithLabelValues(v, r.String())
+	}
+	for _, c := range []string{"token", "decision"} {
+		m.hits[c] = cv.WithLabelValues(c, "hit")
+		m.misses[c] = cv.WithLabelValues(c, "miss")
+	}
+	return m
+}
+
+func (m *Metrics) observe(r decision.Reason, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if r <= decision.ReasonConditionError {
+		m.decisions[r].Inc()
+	}
+	m.latency.Observe(d.Seconds())
+}
+
+func (m *Metrics) cacheHit(c string) {
+	if m != nil {
+		m.hits[c].Inc()
+	}
+}
+
+func (m *Metrics) cacheMiss(c string) {
+	if m != nil {
+		m.misses[c].Inc()
+	}
+}

@@ -1,0 +1,54 @@
+package extauthz
+
+import (
+	"strings"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// requestFromCheck turns Envoy's CheckRequest into the decision input. Envoy
+// sends header names lower-cased; the map is used as it is, without a copy.
+// A request Envoy sent with encode_raw_headers carries header_map instead,
+// whose repeated names are joined with commas as Envoy does for headers.
+func requestFromCheck(cr *authv3.CheckRequest) *decision.Request {
+	attrs := cr.GetAttributes()
+	h := attrs.GetRequest().GetHttp()
+	req := &decision.Request{
+		Method:  h.GetMethod(),
+		Host:    h.GetHost(),
+		Target:  h.GetPath(),
+		Headers: h.GetHeaders(),
+		Context: attrs.GetContextExtensions(),
+	}
+	if hm := h.GetHeaderMap(); len(req.Headers) == 0 && hm != nil {
+		req.Headers = make(map[string]string, len(hm.GetHeaders()))
+		for _, kv := range hm.GetHeaders() {
+			k := strings.ToLower(kv.GetKey())
+			v := kv.GetValue()
+			if v == "" {
+				v = string(kv.GetRawValue())
+			}
+			if prev, ok := req.Headers[k]; ok {
+				v = prev + "," + v
+			}
+			req.Headers[k] = v
+		}
+	}
+	if req.Host == "" {
+		req.Host = req.Headers[":authority"]
+	}
+	if req.Target == "" {
+		req.Target = req.Headers[":path"]
+	}
+	if req.Method == "" {
+		req.Method = req.Headers[":method"]
+	}
+	if b := h.GetRawBody(); len(b) > 0 {
+		req.Body = b
+	} else if s := h.GetBody(); s != "" {
+		req.Body = []byte(s)
+	}
+	return req
+}
