@@ -1,0 +1,428 @@
+package identity
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/httprc"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// Verifier checks tokens against the configured issuers. It is safe for
+// concurrent use. Keys of a JWKS URL are refreshed in the background until
+// Close (or until the context given to New is done).
+type Verifier struct {
+	issuers    map[string]*source
+	byURL      map[string][]*source
+	verifiers  map[string]jws.Verifier
+	leeway     time.Duration
+	minRefresh time.Duration
+	now        func() time.Time
+	onRefresh  func(string, error)
+	log        *slog.Logger
+	b64        *base64.Encoding // base64url without padding, strict
+
+	jwks   *jwk.Cache // nil when no issuer has a JWKS URL
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// initialWait bounds how long New waits for the first fetch of JWKS URLs;
+// fetching goes on in the background after it.
+const initialWait = 5 * time.Second
+
+// New validates cfg, reads JWKS files and starts fetching JWKS URLs. Every
+// configuration problem is reported, joined. A JWKS URL that cannot be
+// fetched yet is not an error: it is logged, reported to OnRefresh and
+// retried in the background, and its issuer's tokens fail with
+// ErrUnknownKey until keys arrive. New waits up to 5s for first fetches.
+// The background work stops when ctx is done or Close is called.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	verifiers, err := newVerifiers()
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{
+		issuers:    make(map[string]*source, len(cfg.Issuers)),
+		byURL:      make(map[string][]*source),
+		verifiers:  verifiers,
+		leeway:     cfg.Leeway,
+		minRefresh: cfg.MinRefresh,
+		now:        cfg.Now,
+		onRefresh:  cfg.OnRefresh,
+		log:        cfg.Logger,
+		b64:        base64.RawURLEncoding.Strict(),
+	}
+	if v.leeway == 0 {
+		v.leeway = DefaultLeeway
+	}
+	if v.minRefresh == 0 {
+		v.minRefresh = DefaultMinRefresh
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+
+	var errs []error
+	for _, is := range cfg.Issuers {
+		is.Audiences = append([]string(nil), is.Audiences...)
+		is.HMACSecret = append([]byte(nil), is.HMACSecret...)
+		src := &source{cfg: is, sem: make(chan struct{}, 1)}
+		v.issuers[is.Issuer] = src
+		switch {
+		case is.JWKSFile != "":
+			ks, err := loadFile(is.JWKSFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("issuer %s: jwks_file: %w", is.Issuer, err))
+				continue
+			}
+			src.keys.Store(ks)
+		case is.JWKSURL != "":
+			v.byURL[is.JWKSURL] = append(v.byURL[is.JWKSURL], src)
+		}
+		if len(is.Audiences) == 0 {
+			v.log.Warn("identity: issuer has no audiences; any aud is accepted", "issuer", is.Issuer)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+
+	ctx, v.cancel = context.WithCancel(ctx)
+	if len(v.byURL) == 0 {
+		return v, nil
+	}
+	client := &jwksClient{ctx: ctx, client: cfg.HTTPClient}
+	if client.client == nil {
+		client.client = &http.Client{}
+	}
+	if client.client.Timeout == 0 {
+		client.timeout = DefaultHTTPTimeout
+	}
+	v.jwks = jwk.NewCache(ctx,
+		jwk.WithRefreshWindow(time.Minute),
+		jwk.WithErrSink(httprc.ErrSinkFunc(func(err error) {
+			var re *httprc.RefreshError
+			if errors.As(err, &re) {
+				for _, src := range v.byURL[re.URL] {
+					v.refreshed(src.cfg.Issuer, re.Err)
+				}
+			}
+		})),
+	)
+	dones := make([]chan struct{}, 0, len(v.byURL))
+	for u := range v.byURL {
+		err := v.jwks.Register(u,
+			jwk.WithHTTPClient(client),
+			jwk.WithMinRefreshInterval(backgroundRefresh),
+			jwk.WithPostFetcher(jwk.PostFetchFunc(v.postFetch)),
+			jwk.WithIgnoreParseError(true),
+		)
+		if err != nil {
+			v.cancel()
+			v.wg.Wait()
+			return nil, fmt.Errorf("identity: register %s: %w", u, err)
+		}
+		done := make(chan struct{})
+		dones = append(dones, done)
+		v.wg.Add(1)
+		go v.bootstrap(ctx, u, done)
+	}
+	t := time.NewTimer(initialWait)
+	defer t.Stop()
+	for _, done := range dones {
+		select {
+		case <-done:
+		case <-t.C:
+			return v, nil
+		case <-ctx.Done():
+			return v, nil
+		}
+	}
+	return v, nil
+}
+
+// Close stops the background JWKS refreshes and waits for the goroutines
+// this package started. Verify keeps working with the keys already loaded.
+func (v *Verifier) Close() error {
+	v.once.Do(func() {
+		v.cancel()
+		v.wg.Wait()
+	})
+	return nil
+}
+
+// Token is a verified token. Claims must not be modified: a Token may be
+// cached and shared between requests.
+type Token struct {
+	Claims  map[string]any
+	Issuer  string
+	Subject string
+	ID      string // jti
+	Expiry  time.Time
+}
+
+// Verify checks raw, a compact JWS, and returns its claims. The issuer is
+// picked by the token's iss; the key by its kid (an unknown kid refreshes
+// the issuer's JWKS at most once per MinRefresh, then looks again). The
+// signature is checked before any claim, so a forged token learns nothing
+// about exp or aud. Every error matches ErrInvalidToken, except ErrNoToken
+// for an empty raw.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
+	if raw == "" {
+		return nil, ErrNoToken
+	}
+	if len(raw) > MaxTokenSize {
+		return nil, fmt.Errorf("%w: too long", ErrMalformed)
+	}
+	dot1 := strings.IndexByte(raw, '.')
+	dot2 := strings.LastIndexByte(raw, '.')
+	if dot1 <= 0 || dot2 == dot1 || strings.IndexByte(raw[dot1+1:dot2], '.') >= 0 {
+		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; !isBase64URL(c) && c != '.' {
+			return nil, fmt.Errorf("%w: bad character", ErrMalformed)
+		}
+	}
+
+	alg, kid, err := v.parseHeader(raw[:dot1])
+	if err != nil {
+		return nil, err
+	}
+	claims, err := v.parseClaims(raw[dot1+1 : dot2])
+	if err != nil {
+		return nil, err
+	}
+	sig, err := v.b64.DecodeString(raw[dot2+1:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad signature encoding", ErrMalformed)
+	}
+
+	iss, ok := claims["iss"].(string)
+	if !ok {
+		return nil, fmt.Errorf("%w: no iss claim", ErrIssuer)
+	}
+	src, ok := v.issuers[iss]
+	if !ok {
+		return nil, ErrIssuer
+	}
+
+	var key any
+	if kindForAlg(alg) == kindHMAC {
+		if len(src.cfg.HMACSecret) < hmacMinLen(alg) {
+			return nil, ErrAlgorithm
+		}
+		key = src.cfg.HMACSecret
+	} else {
+		k, err := v.lookupKey(ctx, src, alg, kid)
+		if err != nil {
+			return nil, err
+		}
+		key = k.pub
+	}
+	if err := v.verifiers[alg].Verify([]byte(raw[:dot2]), sig, key); err != nil {
+		return nil, ErrSignature
+	}
+	return v.checkClaims(src, claims)
+}
+
+// parseHeader decodes the protected header and returns alg and kid. Only
+// algorithms this package can check pass; "crit" and "b64" (RFC 7797) are
+// refused since no extension is understood. Keys embedded in the header
+// (jwk, jku, x5u, x5c) are never used.
+func (v *Verifier) parseHeader(seg string) (alg, kid string, err error) {
+	b, err := v.b64.DecodeString(seg)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: bad header encoding", ErrMalformed)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil || h == nil {
+		return "", "", fmt.Errorf("%w: bad header", ErrMalformed)
+	}
+	if _, ok := h["crit"]; ok {
+		return "", "", fmt.Errorf("%w: unsupported critical header", ErrMalformed)
+	}
+	if _, ok := h["b64"]; ok {
+		return "", "", fmt.Errorf("%w: unsupported b64 header", ErrMalformed)
+	}
+	alg, ok := h["alg"].(string)
+	if !ok {
+		return "", "", fmt.Errorf("%w: no alg", ErrMalformed)
+	}
+	if kindForAlg(alg) == kindNone {
+		return "", "", ErrAlgorithm
+	}
+	if k, ok := h["kid"]; ok {
+		if kid, ok = k.(string); !ok {
+			return "", "", fmt.Errorf("%w: kid is not a string", ErrMalformed)
+		}
+	}
+	return alg, kid, nil
+}
+
+func (v *Verifier) parseClaims(seg string) (map[string]any, error) {
+	b, err := v.b64.DecodeString(seg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad payload encoding", ErrMalformed)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil || claims == nil {
+		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	}
+	return claims, nil
+}
+
+// lookupKey finds the key for alg and kid, refreshing the issuer's keys
+// once if it is unknown and no refresh happened within MinRefresh.
+func (v *Verifier) lookupKey(ctx context.Context, src *source, alg, kid string) (*verifyKey, error) {
+	k, err := src.keys.Load().find(alg, kid)
+	if !errors.Is(err, errKeyNotFound) {
+		return k, err
+	}
+	if src.cfg.JWKSFile == "" && src.cfg.JWKSURL == "" {
+		return nil, ErrAlgorithm // an HMAC-only issuer
+	}
+	if !v.refreshIfDue(ctx, src) {
+		return nil, ErrUnknownKey
+	}
+	ks := src.keys.Load()
+	k, err = ks.find(alg, kid)
+	if errors.Is(err, errKeyNotFound) {
+		if kid == "" && ks != nil {
+			return nil, fmt.Errorf("%w: no key fits the algorithm", ErrAlgorithm)
+		}
+		return nil, ErrUnknownKey
+	}
+	return k, err
+}
+
+// refreshIfDue refreshes src's keys unless a kid-triggered refresh happened
+// within MinRefresh. Concurrent callers wait for the one refreshing and then
+// look at its result. It reports whether looking again can help.
+func (v *Verifier) refreshIfDue(ctx context.Context, src *source) bool {
+	select {
+	case src.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-src.sem }()
+	now := v.now()
+	if !src.lastForced.IsZero() && now.Sub(src.lastForced) < v.minRefresh {
+		return true // someone refreshed recently (perhaps while we waited)
+	}
+	src.lastForced = now
+	return v.refresh(ctx, src) == nil
+}
+
+// checkClaims checks the registered claims of an authentic token.
+func (v *Verifier) checkClaims(src *source, claims map[string]any) (*Token, error) {
+	now := v.now()
+	exp, ok, err := numericDate(claims, "exp")
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: exp claim required", ErrMalformed)
+	}
+	if !now.Before(exp.Add(v.leeway)) {
+		return nil, ErrExpired
+	}
+	nbf, ok, err := numericDate(claims, "nbf")
+	if err != nil {
+		return nil, err
+	}
+	if ok && now.Add(v.leeway).Before(nbf) {
+		return nil, ErrNotYetValid
+	}
+	iat, ok, err := numericDate(claims, "iat")
+	if err != nil {
+		return nil, err
+	}
+	if ok && now.Add(v.leeway).Before(iat) {
+		return nil, fmt.Errorf("%w: issued in the future", ErrNotYetValid)
+	}
+	if len(src.cfg.Audiences) > 0 && !audienceMatches(claims["aud"], src.cfg.Audiences) {
+		return nil, ErrAudience
+	}
+	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp}
+	if s, ok := claims["sub"]; ok {
+		if t.Subject, ok = s.(string); !ok {
+			return nil, fmt.Errorf("%w: sub is not a string", ErrMalformed)
+		}
+	}
+	if s, ok := claims["jti"]; ok {
+		if t.ID, ok = s.(string); !ok {
+			return nil, fmt.Errorf("%w: jti is not a string", ErrMalformed)
+		}
+	}
+	return t, nil
+}
+
+// NumericDate bounds: year 0001 to 9999.
+const (
+	minNumericDate = -62135596800
+	maxNumericDate = 253402300799
+)
+
+// numericDate reads a NumericDate claim (RFC 7519 §2: seconds, fractions
+// allowed). A present claim that is not a number in range is ErrMalformed.
+func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
+	raw, ok := claims[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	f, ok := raw.(float64)
+	if !ok || math.IsNaN(f) || f < minNumericDate || f > maxNumericDate {
+		return time.Time{}, false, fmt.Errorf("%w: %s is not a NumericDate", ErrMalformed, name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+// audienceMatches reports whether aud (a string or an array of strings)
+// names one of want.
+func audienceMatches(aud any, want []string) bool {
+	switch a := aud.(type) {
+	case string:
+		for _, w := range want {
+			if a == w {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range a {
+			s, ok := x.(string)
+			if !ok {
+				return false
+			}
+			for _, w := range want {
+				if s == w {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
