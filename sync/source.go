@@ -1,0 +1,69 @@
+package sync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+)
+
+// Bundle is one version of the policy as the store holds it.
+type Bundle struct {
+	// Revision is opaque and store-assigned: an ETag, a content hash, or the
+	// PostgreSQL "revisionID.changelogSeq". Pass it back to Fetch as have.
+	Revision string
+	// Name says where the bundle came from, for error messages
+	// ("policy.yaml", "https://…", "postgres revision 7").
+	Name string
+	// Policy is the policy document (YAML or JSON). Sources do not judge it.
+	Policy []byte
+	// Tuples are relationship tuples "object#relation@subject" the store holds
+	// outside the document (PostgreSQL); nil otherwise.
+	Tuples []string
+	// Seq is the PostgreSQL changelog position the Tuples reflect; 0 otherwise.
+	Seq int64
+}
+
+// ErrNotModified is returned by Fetch when the store still holds the revision
+// the caller has.
+var ErrNotModified = errors.New("not modified")
+
+// Source is a central store of the policy.
+//
+// Fetch may be called from one goroutine at a time per source; Close stops
+// whatever the source runs in the background. A failed Fetch returns an error
+// and the caller keeps serving its last good bundle.
+type Source interface {
+	// Fetch returns the current bundle, or ErrNotModified when it still has
+	// revision have ("" fetches unconditionally).
+	Fetch(ctx context.Context, have string) (Bundle, error)
+	Close() error
+}
+
+// Notifier is a Source that pushes "something changed" (PostgreSQL LISTEN).
+// The channel is buffered and coalescing: one pending signal stands for any
+// number of changes. Polling remains the fallback.
+type Notifier interface {
+	Notify() <-chan struct{}
+}
+
+// TupleChange is one row of a store's tuple changelog.
+type TupleChange struct {
+	Seq   int64
+	Write bool // true: the tuple was written; false: deleted
+	Tuple string
+}
+
+// Changelog is a Source that delivers tuple changes incrementally.
+type Changelog interface {
+	// Changes returns the changes after since, ordered by Seq. It may return
+	// a bounded batch: call again with the last Seq until it returns none.
+	Changes(ctx context.Context, since int64) ([]TupleChange, error)
+}
+
+// contentRevision is the revision of content that carries no other version:
+// its SHA-256.
+func contentRevision(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
