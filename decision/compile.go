@@ -18,6 +18,9 @@ type Options struct {
 	Revision string
 	// TenantMismatchStatus is 404 (default) or 403.
 	TenantMismatchStatus int
+	// Tuples are relationship tuples held by the store outside the
+	// document, added to the document's own.
+	Tuples []string
 }
 
 // Snapshot is a compiled, immutable policy. It is safe for concurrent use.
@@ -120,7 +123,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 	}
 	s.compileRoles(p, errs)
 	s.compileDirectory(p, errs)
-	rel, err := compileRelations(p)
+	rel, err := compileRelations(p, opts.Tuples)
 	if err != nil {
 		var es config.Errors
 		if errors.As(err, &es) {

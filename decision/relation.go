@@ -17,12 +17,12 @@ type relationReq struct {
 	relation     string
 }
 
-func compileRelations(p *config.Policy) (relationEngine, error) {
+func compileRelations(p *config.Policy, extra []string) (relationEngine, error) {
 	var errs config.Errors
 	if p.Model != "" {
 		errs = append(errs, &config.Error{File: p.File, Line: p.Lines["model"], Msg: "model: " + errNoRelations.Error()})
 	}
-	if len(p.Tuples) > 0 {
+	if len(p.Tuples)+len(extra) > 0 {
 		errs = append(errs, &config.Error{File: p.File, Line: p.Lines["tuples"], Msg: "tuples: " + errNoRelations.Error()})
 	}
 	if len(errs) > 0 {
@@ -48,5 +48,10 @@ func (s *Snapshot) CheckRelation(object, relation, user string, contextual []str
 
 // WithTuples returns a snapshot whose relationship tuples include extra ones.
 func (s *Snapshot) WithTuples(tuples []string) (*Snapshot, error) {
+	return nil, errNoRelations
+}
+
+// ApplyTuples returns a snapshot with relationship tuples written and deleted.
+func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snapshot, error) {
 	return nil, errNoRelations
 }

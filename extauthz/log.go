@@ -2,10 +2,10 @@ package extauthz
 
 import (
 	"bufio"
-	"strings"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 

@@ -182,4 +182,3 @@ func quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
-

@@ -26,6 +26,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "serve [--config FILE] [--log-level info]", runServe},
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
 		{"test", "test [--config FILE] [-v] FILE...", runTest},
 		{"validate", "validate POLICY...", runValidate},

@@ -1,0 +1,296 @@
+// Package server assembles a running edgeauthz from its configuration: the
+// policy loader, the token verifier, the authorizer, the gRPC and HTTP
+// listeners, metrics and logs. It owns every goroutine it starts; Run returns
+// once they have all stopped.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/extauthz"
+	"github.com/edgeauthz/edgeauthz/identity"
+	policysync "github.com/edgeauthz/edgeauthz/sync"
+)
+
+// Server is one edgeauthz instance.
+type Server struct {
+	cfg      *config.Server
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	engine   *decision.Engine
+	loader   *policysync.Loader
+	source   policysync.Source
+	verifier *identity.Verifier
+	authz    *extauthz.Authorizer
+	declog   *extauthz.DecisionLog
+	logFile  io.Closer
+
+	grpcLis, httpLis net.Listener
+	grpcSrv          *grpc.Server
+	httpSrv          *http.Server
+	health           *health.Server
+}
+
+// New builds a server and binds its listeners (so that a port in use is an
+// error here, not later). Nothing runs until Run.
+func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.engine = decision.NewEngine(cfg.Policy.MaxStaleness)
+
+	if s.source, err = NewSource(cfg); err != nil {
+		return nil, err
+	}
+	s.loader = policysync.NewLoader(policysync.LoaderOptions{
+		Source:       s.source,
+		Engine:       s.engine,
+		Compile:      Compiler(cfg),
+		ApplyTuples:  ApplyTuples,
+		PollInterval: cfg.Policy.PollInterval,
+		PersistDir:   cfg.Policy.PersistDir,
+		Logger:       log.With("component", "sync"),
+		Registerer:   s.reg,
+	})
+
+	if len(cfg.Tokens.Issuers) > 0 {
+		icfg, err := config.IdentityConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		refreshes := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeauthz_jwks_refreshes_total",
+			Help: "JWKS fetches by issuer and result.",
+		}, []string{"issuer", "result"})
+		s.reg.MustRegister(refreshes)
+		icfg.Logger = log.With("component", "identity")
+		icfg.OnRefresh = func(issuer string, err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			refreshes.WithLabelValues(issuer, result).Inc()
+		}
+		if s.verifier, err = identity.New(ctx, icfg); err != nil {
+			return nil, fmt.Errorf("tokens: %w", err)
+		}
+	} else {
+		log.Warn("no token issuers are configured: every token is refused, only public routes allow")
+	}
+
+	if s.declog, s.logFile, err = decisionLog(cfg.DecisionLog); err != nil {
+		return nil, err
+	}
+	opts := extauthz.Options{
+		Engine:            s.engine,
+		Extractor:         config.Extractor(cfg),
+		Claims:            cfg.Tokens.Claims,
+		Headers:           cfg.Headers,
+		TokenCacheSize:    cfg.Cache.Tokens,
+		DecisionCacheSize: cfg.Cache.Decisions,
+		Log:               s.declog,
+		Metrics:           extauthz.NewMetrics(s.reg),
+	}
+	if s.verifier != nil {
+		opts.Verifier = s.verifier
+	}
+	s.authz = extauthz.NewAuthorizer(opts)
+
+	s.grpcSrv = grpc.NewServer()
+	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
+	reflection.Register(s.grpcSrv)
+	s.httpSrv = &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.Listen.GRPC != "" {
+		if s.grpcLis, err = net.Listen("tcp", cfg.Listen.GRPC); err != nil {
+			return nil, fmt.Errorf("listen grpc: %w", err)
+		}
+	}
+	if cfg.Listen.HTTP != "" {
+		if s.httpLis, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
+			return nil, fmt.Errorf("listen http: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// GRPCAddr and HTTPAddr return the bound addresses (useful with port 0).
+func (s *Server) GRPCAddr() string { return addr(s.grpcLis) }
+
+// HTTPAddr returns the bound HTTP address.
+func (s *Server) HTTPAddr() string { return addr(s.httpLis) }
+
+func addr(l net.Listener) string {
+	if l == nil {
+		return ""
+	}
+	return l.Addr().String()
+}
+
+// Engine returns the decision engine (for tests and embedding).
+func (s *Server) Engine() *decision.Engine { return s.engine }
+
+// Reload asks the loader to fetch the policy now (SIGHUP).
+func (s *Server) Reload() { s.loader.Reload() }
+
+// Run serves until ctx is done, then stops gracefully: listeners close, and
+// requests in flight finish (up to 10 s).
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	loaderDone := make(chan struct{})
+	go func() {
+		defer close(loaderDone)
+		_ = s.loader.Run(ctx)
+	}()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if s.grpcLis != nil {
+		go func() { errc <- s.grpcSrv.Serve(s.grpcLis) }()
+	}
+	if s.httpLis != nil {
+		go func() {
+			if err := s.httpSrv.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+	}
+	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "policy", s.cfg.Policy.Source)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		s.log.Error("listener failed", "err", runErr)
+	}
+	s.health.Shutdown()
+	stopCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		s.grpcSrv.GracefulStop()
+		close(done)
+	}()
+	_ = s.httpSrv.Shutdown(stopCtx)
+	select {
+	case <-done:
+	case <-stopCtx.Done():
+		s.grpcSrv.Stop()
+	}
+	cancel()
+	<-loaderDone
+	s.log.Info("stopped")
+	return runErr
+}
+
+func (s *Server) close() {
+	if s.authz != nil {
+		s.authz.Close()
+	}
+	if s.declog != nil {
+		_ = s.declog.Close()
+	}
+	if s.logFile != nil {
+		_ = s.logFile.Close()
+	}
+	if s.verifier != nil {
+		_ = s.verifier.Close()
+	}
+	if s.source != nil {
+		_ = s.source.Close()
+	}
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
+
+// httpHandler routes the HTTP port. It does not use http.ServeMux for the
+// authz prefix: ServeMux would clean and redirect the very paths edgeauthz
+// must judge as they are.
+func (s *Server) httpHandler() http.Handler {
+	authz := extauthz.NewHTTPHandler(s.authz, s.cfg.Listen.AuthzPrefix)
+	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+	prefix := strings.TrimSuffix(s.cfg.Listen.AuthzPrefix, "/")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.RequestURI == prefix || strings.HasPrefix(r.RequestURI, prefix+"/") || strings.HasPrefix(r.RequestURI, prefix+"?"):
+			authz.ServeHTTP(w, r)
+		case r.URL.Path == "/healthz":
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "ok\n")
+		case r.URL.Path == "/readyz":
+			s.ready(w)
+		case r.URL.Path == "/metrics":
+			metrics.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// ready answers 200 once a snapshot serves (and is not too stale).
+func (s *Server) ready(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain")
+	if _, res, ok := s.engine.Acquire(); !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, lastErr := s.loader.Status()
+		msg := res.Reason.Message()
+		if lastErr != nil {
+			msg += ": " + lastErr.Error()
+		}
+		_, _ = io.WriteString(w, msg+"\n")
+		return
+	}
+	snap, _ := s.engine.Snapshot()
+	_, _ = io.WriteString(w, "ready "+snap.Revision()+"\n")
+}
+
+func decisionLog(c config.DecisionLog) (*extauthz.DecisionLog, io.Closer, error) {
+	switch c.Output {
+	case "off", "none":
+		return nil, nil, nil
+	case "stdout":
+		return extauthz.NewDecisionLog(os.Stdout, c.SampleAllows), nil, nil
+	case "stderr":
+		return extauthz.NewDecisionLog(os.Stderr, c.SampleAllows), nil, nil
+	}
+	f, err := os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decision_log: %w", err)
+	}
+	return extauthz.NewDecisionLog(f, c.SampleAllows), f, nil
+}

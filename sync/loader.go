@@ -1,0 +1,328 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	gosync "sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// Compiler turns a bundle into a snapshot: parse, validate, compile. It runs
+// off the request path.
+type Compiler func(b Bundle) (*decision.Snapshot, error)
+
+// TupleApplier applies a changelog batch to a snapshot and returns the new
+// one; the old one stays valid for requests still using it.
+type TupleApplier func(s *decision.Snapshot, changes []TupleChange) (*decision.Snapshot, error)
+
+// LoaderOptions configure a Loader.
+type LoaderOptions struct {
+	Source       Source
+	Engine       *decision.Engine
+	Compile      Compiler
+	ApplyTuples  TupleApplier // for sources that are Changelogs; nil reloads fully
+	PollInterval time.Duration
+	// MaxBackoff caps the retry delay after failures (default 10× poll, ≤ 5m).
+	MaxBackoff time.Duration
+	// PersistDir, when set, keeps the last good bundle so that a restart
+	// while the store is down still serves.
+	PersistDir string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Loader keeps the engine's snapshot in step with the source. A bundle that
+// fails to compile is refused, logged and counted; the last good snapshot
+// keeps serving. Run owns the only goroutine; Reload may be called from any.
+type Loader struct {
+	opts    LoaderOptions
+	log     *slog.Logger
+	reload  chan struct{}
+	have    string // revision of the serving bundle
+	seq     int64  // changelog position of the serving snapshot
+	metrics loaderMetrics
+
+	mu       gosync.Mutex
+	loadedAt time.Time
+	lastErr  error
+}
+
+type loaderMetrics struct {
+	errors   *prometheus.CounterVec
+	swaps    prometheus.Counter
+	revision *prometheus.GaugeVec
+}
+
+// NewLoader builds a loader; call Run to start it.
+func NewLoader(opts LoaderOptions) *Loader {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 5 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = min(10*opts.PollInterval, 5*time.Minute)
+	}
+	l := &Loader{opts: opts, log: opts.Logger, reload: make(chan struct{}, 1)}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.metrics = loaderMetrics{
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeauthz_sync_errors_total",
+			Help: "Policy sync failures by stage (fetch, compile, apply, persist).",
+		}, []string{"stage"}),
+		swaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgeauthz_snapshot_swaps_total",
+			Help: "Snapshots swapped in.",
+		}),
+		revision: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "edgeauthz_snapshot_info",
+			Help: "The serving snapshot's revision (value 1).",
+		}, []string{"revision"}),
+	}
+	if reg := opts.Registerer; reg != nil {
+		age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edgeauthz_snapshot_age_seconds",
+			Help: "Seconds since the serving snapshot was loaded or last confirmed current.",
+		}, func() float64 {
+			_, at := opts.Engine.Snapshot()
+			if at.IsZero() {
+				return 0
+			}
+			return time.Since(at).Seconds()
+		})
+		reg.MustRegister(l.metrics.errors, l.metrics.swaps, l.metrics.revision, age)
+	}
+	return l
+}
+
+// Reload asks Run to fetch now (SIGHUP). It never blocks.
+func (l *Loader) Reload() {
+	select {
+	case l.reload <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns when the serving snapshot was loaded and the last error.
+func (l *Loader) Status() (loadedAt time.Time, lastErr error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loadedAt, l.lastErr
+}
+
+// Run loads the first snapshot (from the store, or the persisted one when
+// the store is down) and then follows the store until ctx is done.
+func (l *Loader) Run(ctx context.Context) error {
+	if err := l.sync(ctx); err != nil {
+		l.log.Warn("initial policy load failed", "err", err)
+		if l.restorePersisted() {
+			l.log.Info("serving the persisted last good policy until the store answers", "revision", l.have)
+		}
+	}
+	var notify <-chan struct{}
+	if n, ok := l.opts.Source.(Notifier); ok {
+		notify = n.Notify()
+	}
+	failures := 0
+	for {
+		delay := Jitter(l.opts.PollInterval)
+		if failures > 0 {
+			delay = NextDelay(l.opts.PollInterval, l.opts.MaxBackoff, failures, rand.Float64)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		case <-notify:
+			t.Stop()
+		case <-l.reload:
+			t.Stop()
+		}
+		if err := l.sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			failures++
+			l.log.Warn("policy sync failed; serving the last good policy", "err", err, "failures", failures)
+		} else {
+			failures = 0
+		}
+	}
+}
+
+// Sync fetches once and swaps in a new snapshot if the store has one. It is
+// what Run calls; tests and the CLI call it directly.
+func (l *Loader) Sync(ctx context.Context) error { return l.sync(ctx) }
+
+func (l *Loader) sync(ctx context.Context) error {
+	err := l.syncOnce(ctx)
+	l.mu.Lock()
+	l.lastErr = err
+	l.mu.Unlock()
+	return err
+}
+
+func (l *Loader) syncOnce(ctx context.Context) error {
+	b, err := l.opts.Source.Fetch(ctx, l.have)
+	switch {
+	case errors.Is(err, ErrNotModified):
+		if cl, ok := l.opts.Source.(Changelog); ok && l.opts.ApplyTuples != nil {
+			if err := l.applyChanges(ctx, cl); err != nil {
+				return err
+			}
+		}
+		l.opts.Engine.Confirm()
+		return nil
+	case err != nil:
+		l.metrics.errors.WithLabelValues("fetch").Inc()
+		return fmt.Errorf("fetch: %w", err)
+	}
+	snap, err := l.opts.Compile(b)
+	if err != nil {
+		l.metrics.errors.WithLabelValues("compile").Inc()
+		l.log.Error("policy refused; the last good policy keeps serving", "source", b.Name, "revision", b.Revision, "err", err)
+		return fmt.Errorf("compile %s: %w", b.Name, err)
+	}
+	l.swap(snap, b)
+	l.persist(b)
+	return nil
+}
+
+// applyChanges brings the serving snapshot up to the store's changelog.
+func (l *Loader) applyChanges(ctx context.Context, cl Changelog) error {
+	for {
+		changes, err := cl.Changes(ctx, l.seq)
+		if err != nil {
+			l.metrics.errors.WithLabelValues("fetch").Inc()
+			return fmt.Errorf("changes: %w", err)
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		cur, _ := l.opts.Engine.Snapshot()
+		if cur == nil {
+			return errors.New("changes: no snapshot to apply them to")
+		}
+		next, err := l.opts.ApplyTuples(cur, changes)
+		if err != nil {
+			l.metrics.errors.WithLabelValues("apply").Inc()
+			return fmt.Errorf("apply changes: %w", err)
+		}
+		l.seq = changes[len(changes)-1].Seq
+		l.opts.Engine.Swap(next)
+		l.metrics.swaps.Inc()
+		l.noteRevision(next.Revision())
+	}
+}
+
+func (l *Loader) swap(snap *decision.Snapshot, b Bundle) {
+	l.opts.Engine.Swap(snap)
+	l.have, l.seq = b.Revision, b.Seq
+	l.metrics.swaps.Inc()
+	l.noteRevision(snap.Revision())
+	l.mu.Lock()
+	l.loadedAt = time.Now()
+	l.mu.Unlock()
+	l.log.Info("policy loaded", "source", b.Name, "revision", snap.Revision(), "routes", snap.RouteCount())
+}
+
+func (l *Loader) noteRevision(rev string) {
+	l.metrics.revision.Reset()
+	l.metrics.revision.WithLabelValues(rev).Set(1)
+}
+
+// persisted is the last good bundle as kept on disk.
+type persisted struct {
+	Revision string   `json:"revision"`
+	Name     string   `json:"name"`
+	Policy   []byte   `json:"policy"`
+	Tuples   []string `json:"tuples,omitempty"`
+	Seq      int64    `json:"seq,omitempty"`
+}
+
+const persistFile = "last-good.json"
+
+// persist writes the bundle atomically (temp file, fsync, rename), so a crash
+// mid-write never leaves a torn file behind.
+func (l *Loader) persist(b Bundle) {
+	if l.opts.PersistDir == "" {
+		return
+	}
+	err := func() error {
+		if err := os.MkdirAll(l.opts.PersistDir, 0o750); err != nil {
+			return err
+		}
+		data, err := json.Marshal(persisted(b))
+		if err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(l.opts.PersistDir, persistFile+".*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := tmp.Write(data); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), filepath.Join(l.opts.PersistDir, persistFile))
+	}()
+	if err != nil {
+		l.metrics.errors.WithLabelValues("persist").Inc()
+		l.log.Warn("could not persist the last good policy", "dir", l.opts.PersistDir, "err", err)
+	}
+}
+
+// restorePersisted serves the persisted bundle, if there is a good one.
+func (l *Loader) restorePersisted() bool {
+	if l.opts.PersistDir == "" {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(l.opts.PersistDir, persistFile))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			l.log.Warn("could not read the persisted policy", "err", err)
+		}
+		return false
+	}
+	var p persisted
+	if err := json.Unmarshal(data, &p); err != nil {
+		l.log.Warn("the persisted policy is unreadable", "err", err)
+		return false
+	}
+	b := Bundle(p)
+	snap, err := l.opts.Compile(b)
+	if err != nil {
+		l.log.Warn("the persisted policy does not compile", "err", err)
+		return false
+	}
+	// Keep have empty so that the next fetch loads the store's bundle in full
+	// rather than trusting the persisted revision.
+	l.opts.Engine.Swap(snap)
+	l.seq = 0
+	l.metrics.swaps.Inc()
+	l.noteRevision(snap.Revision())
+	l.mu.Lock()
+	l.loadedAt = time.Now()
+	l.mu.Unlock()
+	return true
+}
