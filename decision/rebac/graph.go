@@ -225,8 +225,8 @@ func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, ok bool) {
 func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 	b := &base{
 		model: m,
-		objs:  objects{idx: make(map[string]int32, len(tuples)/2)},
-		adj:   make(map[uint64]int32, len(tuples)/2),
+		objs:  objects{idx: make(map[string]int32, len(tuples))},
+		adj:   make(map[uint64]int32, len(tuples)*3/4),
 	}
 	var st Stats
 	for _, t := range tuples {

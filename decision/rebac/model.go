@@ -101,7 +101,13 @@ var syntaxPos = regexp.MustCompile(`line=(\d+), column=(\d+): (.*)`)
 
 // ParseModel parses an OpenFGA model (schema 1.1) and checks that every
 // reference in it resolves.
-func ParseModel(dsl string) (*Model, error) {
+func ParseModel(dsl string) (m *Model, err error) {
+	defer func() {
+		// The generated parser is not ours; never let it take the process down.
+		if r := recover(); r != nil {
+			m, err = nil, &ModelError{Msg: fmt.Sprintf("syntax error: parser failed: %v", r)}
+		}
+	}()
 	pm, err := transformer.TransformDSLToProto(dsl)
 	if err != nil {
 		return nil, syntaxError(err)
@@ -112,7 +118,7 @@ func ParseModel(dsl string) (*Model, error) {
 	if len(pm.GetConditions()) > 0 {
 		return nil, &ModelError{Line: findLine(dsl, "condition", ""), Msg: "conditions are not supported yet"}
 	}
-	m := &Model{typeIdx: make(map[string]int32), dsl: dsl}
+	m = &Model{typeIdx: make(map[string]int32), dsl: dsl}
 	// Types and relation ids first, so that references can be resolved.
 	for _, td := range pm.GetTypeDefinitions() {
 		name := td.GetType()
