@@ -1,0 +1,172 @@
+package rebac
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+const benchModel = `model
+  schema 1.1
+type user
+type team
+  relations
+    define member: [user, team#member]
+type folder
+  relations
+    define owner: [user]
+    define parent: [folder]
+    define viewer: [user, user:*, team#member] or owner or viewer from parent
+type document
+  relations
+    define parent: [folder]
+    define owner: [user]
+    define editor: [user, team#member] or owner
+    define viewer: [user] or editor or viewer from parent
+`
+
+// snapshot generates about n tuples: users in nested teams, folders with
+// parent folders shared with teams, documents in folders.
+//
+//	documents n/2 (one parent each), folders n/20 (a parent and a team grant
+//	each), teams n/100 (each nested in another), the rest user memberships.
+func snapshot(n int) []Tuple {
+	nDocs, nFolders, nTeams := n/2, max(n/20, 2), max(n/100, 2)
+	out := make([]Tuple, 0, n)
+	itoa := strconv.Itoa
+	for i := 1; i < nTeams; i++ {
+		out = append(out, Tuple{"team:t" + itoa((i-1)/4), "member", "team:t" + itoa(i) + "#member"})
+	}
+	for i := 0; i < nFolders; i++ {
+		if i > 0 {
+			out = append(out, Tuple{"folder:f" + itoa(i), "parent", "folder:f" + itoa((i-1)/2)})
+		}
+		out = append(out, Tuple{"folder:f" + itoa(i), "viewer", "team:t" + itoa(i%nTeams) + "#member"})
+	}
+	for i := 0; i < nDocs; i++ {
+		out = append(out, Tuple{"document:d" + itoa(i), "parent", "folder:f" + itoa(i%nFolders)})
+	}
+	for u := 0; len(out) < n; u++ {
+		out = append(out, Tuple{"team:t" + itoa(u%nTeams), "member", "user:u" + itoa(u)})
+	}
+	return out
+}
+
+var (
+	benchMu     sync.Mutex
+	benchGraphs = map[int]*Graph{}
+)
+
+func benchGraph(b *testing.B, n int) *Graph {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if g, ok := benchGraphs[n]; ok {
+		return g
+	}
+	g, st := Build(mustModel(b, benchModel), snapshot(n))
+	if st.Ignored != 0 {
+		b.Fatalf("%d tuples ignored", st.Ignored)
+	}
+	benchGraphs[n] = g
+	return g
+}
+
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"10k", 10_000}, {"100k", 100_000}, {"1M", 1_000_000}}
+
+// BenchmarkCheck: document viewer via parent folder, folder viewer via a
+// team userset, user a direct member of that team (three hops).
+func BenchmarkCheck(b *testing.B) {
+	for _, sz := range benchSizes {
+		g := benchGraph(b, sz.n)
+		nFolders, nTeams := max(sz.n/20, 2), max(sz.n/100, 2)
+		// document d7 → folder f(7%nFolders) → team t(f%nTeams) → a user of that team.
+		f := 7 % nFolders
+		team := f % nTeams
+		user := "user:u" + strconv.Itoa(team+nTeams*3)
+		doc := "document:d7"
+		if res := g.Check(doc, "viewer", user, CheckOptions{Explain: true}); !res.Allowed || len(res.Path) != 3 {
+			b.Fatalf("setup: %s viewer %s = %+v", doc, user, res)
+		}
+		b.Run(sz.name+"/allowed", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !g.Check(doc, "viewer", user, CheckOptions{}).Allowed {
+					b.Fatal("denied")
+				}
+			}
+		})
+		b.Run(sz.name+"/denied", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if g.Check(doc, "viewer", "user:stranger", CheckOptions{}).Allowed {
+					b.Fatal("allowed")
+				}
+			}
+		})
+		b.Run(sz.name+"/explain", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				g.Check(doc, "viewer", user, CheckOptions{Explain: true})
+			}
+		})
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	m := mustModel(b, benchModel)
+	for _, sz := range benchSizes {
+		tuples := snapshot(sz.n)
+		b.Run(sz.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Build(m, tuples)
+			}
+		})
+	}
+}
+
+// BenchmarkHeap1M reports the live heap of a 1M-tuple graph (tuple strings
+// included, since the graph keeps them as its names).
+func BenchmarkHeap1M(b *testing.B) {
+	m := mustModel(b, benchModel)
+	var g *Graph
+	var before, after runtime.MemStats
+	for b.Loop() {
+		g = nil
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g, _ = Build(m, snapshot(1_000_000))
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+	}
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
+	runtime.KeepAlive(g)
+}
+
+// BenchmarkApply writes one tuple into a 1M-tuple graph (a new member of a
+// populated team), and into one that already carries 1000 changes.
+func BenchmarkApply(b *testing.B) {
+	g := benchGraph(b, 1_000_000)
+	w := []Tuple{{"team:t5", "member", "user:newcomer"}}
+	b.Run("1M/fresh", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g.Apply(w, nil)
+		}
+	})
+	g2 := g
+	for i := 0; i < 1000; i++ {
+		g2 = g2.Apply([]Tuple{{"document:new" + strconv.Itoa(i), "owner", "user:u" + strconv.Itoa(i)}}, nil)
+	}
+	b.Run(fmt.Sprintf("1M/overlay%d", g2.OverlaySize()), func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			g2.Apply(w, nil)
+		}
+	})
+}

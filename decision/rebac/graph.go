@@ -1,0 +1,506 @@
+package rebac
+
+import (
+	"slices"
+	"strings"
+)
+
+// edges holds the subjects of one (object, relation): plain objects,
+// usersets and wildcard types, each sorted for binary search.
+type edges struct {
+	direct    []int32   // object ids
+	usersets  []userset // (object id, relation id)
+	wildcards []int32   // type ids
+}
+
+type userset struct{ obj, rel int32 }
+
+func cmpUserset(a, b userset) int {
+	if a.obj != b.obj {
+		return int(a.obj) - int(b.obj)
+	}
+	return int(a.rel) - int(b.rel)
+}
+
+func (e *edges) clone() *edges {
+	if e == nil {
+		return &edges{}
+	}
+	return &edges{direct: slices.Clone(e.direct), usersets: slices.Clone(e.usersets), wildcards: slices.Clone(e.wildcards)}
+}
+
+func (e *edges) len() int {
+	if e == nil {
+		return 0
+	}
+	return len(e.direct) + len(e.usersets) + len(e.wildcards)
+}
+
+// add inserts s keeping order; it reports whether s was new.
+func (e *edges) add(s subject) bool {
+	switch s.kind {
+	case subjObject:
+		return insertSorted(&e.direct, s.obj)
+	case subjWildcard:
+		return insertSorted(&e.wildcards, s.typ)
+	default:
+		us := userset{s.obj, s.rel}
+		i, found := slices.BinarySearchFunc(e.usersets, us, cmpUserset)
+		if found {
+			return false
+		}
+		e.usersets = slices.Insert(e.usersets, i, us)
+		return true
+	}
+}
+
+// remove deletes s; it reports whether s was there.
+func (e *edges) remove(s subject) bool {
+	switch s.kind {
+	case subjObject:
+		return removeSorted(&e.direct, s.obj)
+	case subjWildcard:
+		return removeSorted(&e.wildcards, s.typ)
+	default:
+		i, found := slices.BinarySearchFunc(e.usersets, userset{s.obj, s.rel}, cmpUserset)
+		if !found {
+			return false
+		}
+		e.usersets = slices.Delete(e.usersets, i, i+1)
+		return true
+	}
+}
+
+func insertSorted(s *[]int32, v int32) bool {
+	i, found := slices.BinarySearch(*s, v)
+	if found {
+		return false
+	}
+	*s = slices.Insert(*s, i, v)
+	return true
+}
+
+func removeSorted(s *[]int32, v int32) bool {
+	i, found := slices.BinarySearch(*s, v)
+	if !found {
+		return false
+	}
+	*s = slices.Delete(*s, i, i+1)
+	return true
+}
+
+const (
+	subjObject uint8 = iota
+	subjUserset
+	subjWildcard
+)
+
+// subject is a resolved tuple user.
+type subject struct {
+	kind uint8
+	typ  int32 // type id (all kinds)
+	obj  int32 // object id (object, userset)
+	rel  int32 // relation id (userset)
+}
+
+func edgeKey(obj, rel int32) uint64 { return uint64(uint32(obj))<<32 | uint64(uint32(rel)) }
+
+// objects interns "type:id" strings. A layer holds ids [first, first+len(name)).
+type objects struct {
+	first int32
+	idx   map[string]int32
+	name  []string
+	typ   []int32
+}
+
+func (o *objects) lookup(s string) (int32, bool) {
+	id, ok := o.idx[s]
+	return id, ok
+}
+
+func (o *objects) intern(s string, typ int32) int32 {
+	if id, ok := o.idx[s]; ok {
+		return id
+	}
+	id := o.first + int32(len(o.name))
+	o.idx[s] = id
+	o.name = append(o.name, s)
+	o.typ = append(o.typ, typ)
+	return id
+}
+
+func (o *objects) has(id int32) bool { return id >= o.first && id < o.first+int32(len(o.name)) }
+
+// base is the immutable bulk of a graph.
+type base struct {
+	model *Model
+	objs  objects
+	adj   map[uint64]int32 // edgeKey → index into edges
+	edges []edges
+	count int
+}
+
+// overlay holds the changes applied since the base was built. Apply copies
+// it (it is small) and never mutates a published one.
+type overlay struct {
+	objs    objects           // objects first seen after the base
+	adj     map[uint64]*edges // replaced adjacency lists
+	count   int               // live tuples, base included
+	changes int               // writes and deletes that changed something
+}
+
+// Graph is an immutable set of relationship tuples indexed for Check.
+// All methods are safe for concurrent use.
+type Graph struct {
+	b  *base
+	ov *overlay // nil when no change was applied since the base was built
+}
+
+// Stats describes a Build or Apply.
+type Stats struct {
+	Tuples  int // live tuples in the graph
+	Ignored int // tuples that did not fit the model's type restrictions
+}
+
+// Model returns the model the graph was built for.
+func (g *Graph) Model() *Model { return g.b.model }
+
+// Len returns the number of live tuples.
+func (g *Graph) Len() int {
+	if g.ov != nil {
+		return g.ov.count
+	}
+	return g.b.count
+}
+
+// OverlaySize returns the number of changes applied since the base was built.
+func (g *Graph) OverlaySize() int {
+	if g.ov == nil {
+		return 0
+	}
+	return g.ov.changes
+}
+
+// resolve validates t against the model's type restrictions. It returns the
+// object's type, the relation id and the parsed user; ok is false when the
+// tuple does not fit (unknown type or relation, relation not assignable,
+// user type not allowed, malformed parts).
+func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, ok bool) {
+	typ, _, ok := splitObject(t.Object)
+	if !ok {
+		return 0, 0, u, false
+	}
+	ti, ok := m.typeIdx[typ]
+	if !ok {
+		return 0, 0, u, false
+	}
+	ri, ok := m.types[ti].rels[t.Relation]
+	if !ok || !m.rels[ri].assignable {
+		return 0, 0, u, false
+	}
+	u, ok = splitUser(t.User)
+	if !ok {
+		return 0, 0, u, false
+	}
+	ut, ok := m.typeIdx[u.typ]
+	if !ok {
+		return 0, 0, u, false
+	}
+	urel := int32(-1)
+	if u.rel != "" {
+		if urel, ok = m.types[ut].rels[u.rel]; !ok {
+			return 0, 0, u, false
+		}
+	}
+	for _, res := range m.rels[ri].restrictions {
+		if res.typ == ut && res.wildcard == u.wildcard && res.rel == urel {
+			return ti, ri, u, true
+		}
+	}
+	return 0, 0, u, false
+}
+
+// Build indexes tuples for model m. Tuples that do not fit the model are
+// ignored and counted, as OpenFGA ignores them after a model change.
+func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
+	b := &base{
+		model: m,
+		objs:  objects{idx: make(map[string]int32, len(tuples))},
+		adj:   make(map[uint64]int32, len(tuples)*3/4),
+	}
+	var st Stats
+	for _, t := range tuples {
+		otyp, rel, u, ok := m.resolve(t)
+		if !ok {
+			st.Ignored++
+			continue
+		}
+		obj := b.objs.intern(t.Object, otyp)
+		k := edgeKey(obj, rel)
+		ei, ok := b.adj[k]
+		if !ok {
+			ei = int32(len(b.edges))
+			b.adj[k] = ei
+			b.edges = append(b.edges, edges{})
+		}
+		e := &b.edges[ei]
+		s := b.subject(m, t.User, u)
+		switch s.kind {
+		case subjObject:
+			e.direct = append(e.direct, s.obj)
+		case subjWildcard:
+			e.wildcards = append(e.wildcards, s.typ)
+		default:
+			e.usersets = append(e.usersets, userset{s.obj, s.rel})
+		}
+	}
+	for i := range b.edges {
+		e := &b.edges[i]
+		slices.Sort(e.direct)
+		e.direct = slices.Clip(slices.Compact(e.direct))
+		slices.Sort(e.wildcards)
+		e.wildcards = slices.Clip(slices.Compact(e.wildcards))
+		slices.SortFunc(e.usersets, cmpUserset)
+		e.usersets = slices.Clip(slices.Compact(e.usersets))
+		b.count += e.len()
+	}
+	st.Tuples = b.count
+	return &Graph{b: b}, st
+}
+
+// subject interns the user of a tuple that resolve accepted.
+func (b *base) subject(m *Model, user string, u userRef) subject {
+	ut := m.typeIdx[u.typ]
+	switch {
+	case u.wildcard:
+		return subject{kind: subjWildcard, typ: ut}
+	case u.rel != "":
+		h := strings.IndexByte(user, '#')
+		return subject{kind: subjUserset, typ: ut, obj: b.objs.intern(user[:h], ut), rel: m.types[ut].rels[u.rel]}
+	default:
+		return subject{kind: subjObject, typ: ut, obj: b.objs.intern(user, ut)}
+	}
+}
+
+// edgesOf returns the adjacency of (obj, rel) or nil.
+func (g *Graph) edgesOf(obj, rel int32) *edges {
+	k := edgeKey(obj, rel)
+	if g.ov != nil {
+		if e, ok := g.ov.adj[k]; ok {
+			return e
+		}
+	}
+	if i, ok := g.b.adj[k]; ok {
+		return &g.b.edges[i]
+	}
+	return nil
+}
+
+func (g *Graph) lookupObj(s string) (int32, bool) {
+	if id, ok := g.b.objs.idx[s]; ok {
+		return id, true
+	}
+	if g.ov != nil {
+		return g.ov.objs.lookup(s)
+	}
+	return -1, false
+}
+
+// nextObj is the first id not used by the graph.
+func (g *Graph) nextObj() int32 {
+	if g.ov != nil {
+		return g.ov.objs.first + int32(len(g.ov.objs.name))
+	}
+	return int32(len(g.b.objs.name))
+}
+
+// objInfo returns the name and type of a graph object id.
+func (g *Graph) objInfo(id int32) (string, int32, bool) {
+	if g.b.objs.has(id) {
+		return g.b.objs.name[id], g.b.objs.typ[id], true
+	}
+	if g.ov != nil && g.ov.objs.has(id) {
+		i := id - g.ov.objs.first
+		return g.ov.objs.name[i], g.ov.objs.typ[i], true
+	}
+	return "", 0, false
+}
+
+// Apply returns a new graph with deletes removed and then writes added. It
+// shares the receiver's base; the receiver is not changed. Writes that do not
+// fit the model are ignored. The cost is proportional to the overlay size
+// and to the adjacency lists touched, not to the graph size; call Compact
+// when OverlaySize grows large.
+func (g *Graph) Apply(writes, deletes []Tuple) *Graph {
+	g2, _ := g.ApplyStats(writes, deletes)
+	return g2
+}
+
+// ApplyStats is Apply that also reports how many writes were ignored.
+func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
+	m := g.b.model
+	ov := &overlay{count: g.Len()}
+	if g.ov != nil {
+		ov.objs = objects{first: g.ov.objs.first, idx: make(map[string]int32, len(g.ov.objs.idx)+len(writes)),
+			name: slices.Clip(g.ov.objs.name), typ: slices.Clip(g.ov.objs.typ)}
+		for k, v := range g.ov.objs.idx {
+			ov.objs.idx[k] = v
+		}
+		ov.adj = make(map[uint64]*edges, len(g.ov.adj)+len(writes)+len(deletes))
+		for k, v := range g.ov.adj {
+			ov.adj[k] = v
+		}
+		ov.changes = g.ov.changes
+	} else {
+		ov.objs = objects{first: int32(len(g.b.objs.name)), idx: make(map[string]int32, len(writes))}
+		ov.adj = make(map[uint64]*edges, len(writes)+len(deletes))
+	}
+	g2 := &Graph{b: g.b, ov: ov}
+	owned := make(map[uint64]bool) // lists already copied in this Apply
+	list := func(obj, rel int32) *edges {
+		k := edgeKey(obj, rel)
+		if owned[k] {
+			return ov.adj[k]
+		}
+		e := g2.edgesOf(obj, rel).clone()
+		ov.adj[k] = e
+		owned[k] = true
+		return e
+	}
+	var st Stats
+	for _, t := range deletes {
+		_, rel, u, ok := m.resolve(t)
+		if !ok {
+			continue
+		}
+		obj, ok := g2.lookupObj(t.Object)
+		if !ok {
+			continue
+		}
+		s, ok := g2.findSubject(t.User, u)
+		if !ok || !g2.edgesOf(obj, rel).hasSubject(s) {
+			continue
+		}
+		if list(obj, rel).remove(s) {
+			ov.count--
+			ov.changes++
+		}
+	}
+	for _, t := range writes {
+		otyp, rel, u, ok := m.resolve(t)
+		if !ok {
+			st.Ignored++
+			continue
+		}
+		obj := g2.internObj(t.Object, otyp)
+		s := g2.internSubject(t.User, u)
+		if g2.edgesOf(obj, rel).hasSubject(s) {
+			continue
+		}
+		if list(obj, rel).add(s) {
+			ov.count++
+			ov.changes++
+		}
+	}
+	st.Tuples = ov.count
+	return g2, st
+}
+
+func (e *edges) hasSubject(s subject) bool {
+	if e == nil {
+		return false
+	}
+	switch s.kind {
+	case subjObject:
+		_, ok := slices.BinarySearch(e.direct, s.obj)
+		return ok
+	case subjWildcard:
+		_, ok := slices.BinarySearch(e.wildcards, s.typ)
+		return ok
+	default:
+		_, ok := slices.BinarySearchFunc(e.usersets, userset{s.obj, s.rel}, cmpUserset)
+		return ok
+	}
+}
+
+// internObj interns into the overlay of a graph being built by Apply.
+func (g *Graph) internObj(s string, typ int32) int32 {
+	if id, ok := g.lookupObj(s); ok {
+		return id
+	}
+	return g.ov.objs.intern(s, typ)
+}
+
+func (g *Graph) internSubject(user string, u userRef) subject {
+	m := g.b.model
+	ut := m.typeIdx[u.typ]
+	switch {
+	case u.wildcard:
+		return subject{kind: subjWildcard, typ: ut}
+	case u.rel != "":
+		h := strings.IndexByte(user, '#')
+		return subject{kind: subjUserset, typ: ut, obj: g.internObj(user[:h], ut), rel: m.types[ut].rels[u.rel]}
+	default:
+		return subject{kind: subjObject, typ: ut, obj: g.internObj(user, ut)}
+	}
+}
+
+func (g *Graph) findSubject(user string, u userRef) (subject, bool) {
+	m := g.b.model
+	ut := m.typeIdx[u.typ]
+	switch {
+	case u.wildcard:
+		return subject{kind: subjWildcard, typ: ut}, true
+	case u.rel != "":
+		h := strings.IndexByte(user, '#')
+		obj, ok := g.lookupObj(user[:h])
+		return subject{kind: subjUserset, typ: ut, obj: obj, rel: m.types[ut].rels[u.rel]}, ok
+	default:
+		obj, ok := g.lookupObj(user)
+		return subject{kind: subjObject, typ: ut, obj: obj}, ok
+	}
+}
+
+// Tuples returns every live tuple, in no particular order.
+func (g *Graph) Tuples() []Tuple {
+	out := make([]Tuple, 0, g.Len())
+	emit := func(k uint64, e *edges) {
+		obj, rel := int32(k>>32), int32(uint32(k))
+		oname, _, _ := g.objInfo(obj)
+		rname := g.b.model.rels[rel].name
+		for _, s := range e.direct {
+			n, _, _ := g.objInfo(s)
+			out = append(out, Tuple{oname, rname, n})
+		}
+		for _, s := range e.usersets {
+			n, _, _ := g.objInfo(s.obj)
+			out = append(out, Tuple{oname, rname, n + "#" + g.b.model.rels[s.rel].name})
+		}
+		for _, t := range e.wildcards {
+			out = append(out, Tuple{oname, rname, g.b.model.types[t].name + ":*"})
+		}
+	}
+	for k, i := range g.b.adj {
+		if g.ov != nil {
+			if _, replaced := g.ov.adj[k]; replaced {
+				continue
+			}
+		}
+		emit(k, &g.b.edges[i])
+	}
+	if g.ov != nil {
+		for k, e := range g.ov.adj {
+			emit(k, e)
+		}
+	}
+	return out
+}
+
+// Compact folds the overlay into a fresh base and returns the new graph.
+func (g *Graph) Compact() *Graph {
+	if g.ov == nil {
+		return g
+	}
+	g2, _ := Build(g.b.model, g.Tuples())
+	return g2
+}

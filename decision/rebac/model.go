@@ -1,0 +1,327 @@
+package rebac
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	openfgav1 "github.com/openfga/api/proto/openfga/v1"
+	"github.com/openfga/language/pkg/go/transformer"
+)
+
+// ModelError is a model that does not parse or does not hold together.
+// Line and Col are 1-based positions in the DSL (0 when unknown).
+type ModelError struct {
+	Line, Col int
+	Msg       string
+}
+
+func (e *ModelError) Error() string {
+	if e.Line <= 0 {
+		return e.Msg
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+}
+
+// rewrite kinds.
+const (
+	opThis uint8 = iota
+	opComputed
+	opTTU
+	opUnion
+	opIntersection
+	opDifference
+)
+
+// node is one compiled rewrite. Children of a difference are [base, subtract].
+type node struct {
+	op       uint8
+	rel      int32   // opComputed: relation on the same type; opTTU: tupleset relation
+	computed string  // opTTU: relation looked up on each parent's type
+	perType  []int32 // opTTU: computed relation id per type id, -1 where the type lacks it
+	children []*node
+}
+
+// restriction is one entry of a relation's type restrictions: [user], [user:*], [team#member].
+type restriction struct {
+	typ      int32
+	rel      int32 // -1: a plain object
+	wildcard bool
+}
+
+type relation struct {
+	typ          int32
+	name         string
+	assignable   bool
+	restrictions []restriction
+	rewrite      *node
+}
+
+type typeDef struct {
+	name string
+	rels map[string]int32
+}
+
+// Model is a parsed and cross-checked authorization model. It is immutable.
+type Model struct {
+	types   []typeDef
+	typeIdx map[string]int32
+	rels    []relation
+	dsl     string
+}
+
+// Types lists the model's type names in declaration order.
+func (m *Model) Types() []string {
+	out := make([]string, len(m.types))
+	for i, t := range m.types {
+		out[i] = t.name
+	}
+	return out
+}
+
+// HasRelation reports whether typ defines relation rel.
+func (m *Model) HasRelation(typ, rel string) bool {
+	_, ok := m.relID(typ, rel)
+	return ok
+}
+
+func (m *Model) relID(typ, rel string) (int32, bool) {
+	t, ok := m.typeIdx[typ]
+	if !ok {
+		return -1, false
+	}
+	r, ok := m.types[t].rels[rel]
+	return r, ok
+}
+
+var syntaxPos = regexp.MustCompile(`line=(\d+), column=(\d+): (.*)`)
+
+// ParseModel parses an OpenFGA model (schema 1.1) and checks that every
+// reference in it resolves.
+func ParseModel(dsl string) (m *Model, err error) {
+	defer func() {
+		// The generated parser is not ours; never let it take the process down.
+		if r := recover(); r != nil {
+			m, err = nil, &ModelError{Msg: fmt.Sprintf("syntax error: parser failed: %v", r)}
+		}
+	}()
+	pm, err := transformer.TransformDSLToProto(dsl)
+	if err != nil {
+		return nil, syntaxError(err)
+	}
+	if pm.GetSchemaVersion() != "1.1" {
+		return nil, &ModelError{Line: findLine(dsl, "schema", ""), Msg: fmt.Sprintf("schema %q is not supported, want 1.1", pm.GetSchemaVersion())}
+	}
+	if len(pm.GetConditions()) > 0 {
+		return nil, &ModelError{Line: findLine(dsl, "condition", ""), Msg: "conditions are not supported yet"}
+	}
+	m = &Model{typeIdx: make(map[string]int32), dsl: dsl}
+	// Types and relation ids first, so that references can be resolved.
+	for _, td := range pm.GetTypeDefinitions() {
+		name := td.GetType()
+		if _, dup := m.typeIdx[name]; dup {
+			return nil, &ModelError{Line: nthLine(dsl, "type", name, 2), Msg: fmt.Sprintf("type %q is defined twice", name)}
+		}
+		ti := int32(len(m.types))
+		m.typeIdx[name] = ti
+		m.types = append(m.types, typeDef{name: name, rels: make(map[string]int32)})
+		names := make([]string, 0, len(td.GetRelations()))
+		for rn := range td.GetRelations() {
+			names = append(names, rn)
+		}
+		sort.Strings(names)
+		for _, rn := range names {
+			m.types[ti].rels[rn] = int32(len(m.rels))
+			m.rels = append(m.rels, relation{typ: ti, name: rn})
+		}
+	}
+	for _, td := range pm.GetTypeDefinitions() {
+		ti := m.typeIdx[td.GetType()]
+		for rn, us := range td.GetRelations() {
+			ri := m.types[ti].rels[rn]
+			r := &m.rels[ri]
+			meta := td.GetMetadata().GetRelations()[rn]
+			for _, ref := range meta.GetDirectlyRelatedUserTypes() {
+				res, err := m.restriction(ref)
+				if err != nil {
+					return nil, m.relErr(td.GetType(), rn, err.Error())
+				}
+				if ref.GetCondition() != "" {
+					return nil, m.relErr(td.GetType(), rn, "conditions are not supported yet")
+				}
+				r.restrictions = append(r.restrictions, res)
+			}
+			rw, err := m.compile(ti, us, r)
+			if err != nil {
+				return nil, m.relErr(td.GetType(), rn, err.Error())
+			}
+			r.rewrite = rw
+			if r.assignable && len(r.restrictions) == 0 {
+				return nil, m.relErr(td.GetType(), rn, "direct assignment needs type restrictions")
+			}
+		}
+	}
+	// A tuple-to-userset's tupleset must be a directly assignable relation of
+	// plain objects, as OpenFGA requires.
+	for i := range m.rels {
+		if err := m.checkTTU(m.rels[i].rewrite); err != nil {
+			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, err.Error())
+		}
+	}
+	return m, nil
+}
+
+func (m *Model) restriction(ref *openfgav1.RelationReference) (restriction, error) {
+	ti, ok := m.typeIdx[ref.GetType()]
+	if !ok {
+		return restriction{}, fmt.Errorf("type %q in type restrictions is not defined", ref.GetType())
+	}
+	res := restriction{typ: ti, rel: -1}
+	switch v := ref.GetRelationOrWildcard().(type) {
+	case *openfgav1.RelationReference_Wildcard:
+		res.wildcard = true
+	case *openfgav1.RelationReference_Relation:
+		ri, ok := m.types[ti].rels[v.Relation]
+		if !ok {
+			return restriction{}, fmt.Errorf("relation %q is not defined on type %q", v.Relation, ref.GetType())
+		}
+		res.rel = ri
+	}
+	return res, nil
+}
+
+func (m *Model) compile(ti int32, us *openfgav1.Userset, r *relation) (*node, error) {
+	switch v := us.GetUserset().(type) {
+	case *openfgav1.Userset_This:
+		r.assignable = true
+		return &node{op: opThis}, nil
+	case *openfgav1.Userset_ComputedUserset:
+		name := v.ComputedUserset.GetRelation()
+		ri, ok := m.types[ti].rels[name]
+		if !ok {
+			return nil, fmt.Errorf("relation %q is not defined on type %q", name, m.types[ti].name)
+		}
+		return &node{op: opComputed, rel: ri}, nil
+	case *openfgav1.Userset_TupleToUserset:
+		ts := v.TupleToUserset.GetTupleset().GetRelation()
+		ri, ok := m.types[ti].rels[ts]
+		if !ok {
+			return nil, fmt.Errorf("relation %q in %q is not defined on type %q", ts, v.TupleToUserset.GetComputedUserset().GetRelation()+" from "+ts, m.types[ti].name)
+		}
+		n := &node{op: opTTU, rel: ri, computed: v.TupleToUserset.GetComputedUserset().GetRelation()}
+		n.perType = make([]int32, len(m.types))
+		for i := range m.types {
+			n.perType[i] = -1
+			if cr, ok := m.types[i].rels[n.computed]; ok {
+				n.perType[i] = cr
+			}
+		}
+		return n, nil
+	case *openfgav1.Userset_Union:
+		return m.compileSet(ti, opUnion, v.Union.GetChild(), r)
+	case *openfgav1.Userset_Intersection:
+		return m.compileSet(ti, opIntersection, v.Intersection.GetChild(), r)
+	case *openfgav1.Userset_Difference:
+		return m.compileSet(ti, opDifference, []*openfgav1.Userset{v.Difference.GetBase(), v.Difference.GetSubtract()}, r)
+	}
+	return nil, errors.New("empty relation definition")
+}
+
+func (m *Model) compileSet(ti int32, op uint8, kids []*openfgav1.Userset, r *relation) (*node, error) {
+	n := &node{op: op, children: make([]*node, 0, len(kids))}
+	for _, k := range kids {
+		c, err := m.compile(ti, k, r)
+		if err != nil {
+			return nil, err
+		}
+		n.children = append(n.children, c)
+	}
+	return n, nil
+}
+
+func (m *Model) checkTTU(n *node) error {
+	if n == nil {
+		return nil
+	}
+	if n.op == opTTU {
+		ts := &m.rels[n.rel]
+		if !ts.assignable || ts.rewrite.op != opThis {
+			return fmt.Errorf("tupleset relation %q of %q must be directly assignable only", ts.name, n.computed+" from "+ts.name)
+		}
+		found := false
+		for _, res := range ts.restrictions {
+			if res.rel >= 0 || res.wildcard {
+				return fmt.Errorf("tupleset relation %q of %q may only allow plain object types", ts.name, n.computed+" from "+ts.name)
+			}
+			if _, ok := m.types[res.typ].rels[n.computed]; ok {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("relation %q of %q is defined on none of the types of %q", n.computed, n.computed+" from "+ts.name, ts.name)
+		}
+	}
+	for _, c := range n.children {
+		if err := m.checkTTU(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relErr locates the definition of typ#rel in the DSL for the error line.
+func (m *Model) relErr(typ, rel, msg string) error {
+	line := 0
+	lines := strings.Split(m.dsl, "\n")
+	inType := false
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "type" {
+			inType = f[1] == typ
+			continue
+		}
+		if inType && len(f) >= 2 && f[0] == "define" && strings.TrimSuffix(f[1], ":") == rel {
+			line = i + 1
+			break
+		}
+	}
+	return &ModelError{Line: line, Msg: fmt.Sprintf("%s#%s: %s", typ, rel, msg)}
+}
+
+// findLine returns the 1-based line of the first line whose first word is kw (and second word is arg, when given).
+func findLine(dsl, kw, arg string) int {
+	return nthLine(dsl, kw, arg, 1)
+}
+
+func nthLine(dsl, kw, arg string, nth int) int {
+	for i, l := range strings.Split(dsl, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 1 && f[0] == kw && (arg == "" || (len(f) >= 2 && f[1] == arg)) {
+			nth--
+			if nth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}
+
+// syntaxError turns the language package's error (0-based line and column in
+// its message) into a ModelError with 1-based positions.
+func syntaxError(err error) error {
+	var multi *transformer.OpenFgaDslSyntaxMultipleError
+	first := err
+	if errors.As(err, &multi) && len(multi.Errors) > 0 {
+		first = multi.Errors[0]
+	}
+	msg := first.Error()
+	if sm := syntaxPos.FindStringSubmatch(msg); sm != nil {
+		line, _ := strconv.Atoi(sm[1])
+		col, _ := strconv.Atoi(sm[2])
+		return &ModelError{Line: line + 1, Col: col + 1, Msg: "syntax error: " + sm[3]}
+	}
+	return &ModelError{Msg: "syntax error: " + strings.TrimSpace(msg)}
+}

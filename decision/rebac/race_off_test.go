@@ -1,0 +1,5 @@
+//go:build !race
+
+package rebac
+
+const raceEnabled = false
