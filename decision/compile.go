@@ -260,9 +260,6 @@ func (s *Snapshot) compileDirectory(p *config.Policy, errs *config.List) {
 }
 
 func (s *Snapshot) compileRoutes(p *config.Policy, errs *config.List) {
-	if len(p.Routes) == 0 {
-		errs.Add(p.Lines["routes"], "routes: at least one route is required (nothing is allowed without one)")
-	}
 	env, err := newConditionEnv()
 	if err != nil {
 		errs.Add(0, "conditions: %v", err)

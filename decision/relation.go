@@ -2,56 +2,238 @@ package decision
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
-// errNoRelations refuses relationship rules until the relationship engine
-// is part of the snapshot; a silent allow or deny would be worse.
-var errNoRelations = errors.New("relationships are not supported yet")
+// defaultRelationUser is the subject of a route's relation check unless the
+// route names another.
+const defaultRelationUser = "user:{principal.sub}"
 
-type relationEngine struct{}
+// relationEngine is the snapshot's relationship model and tuples.
+type relationEngine struct {
+	model   *rebac.Model
+	graph   *rebac.Graph
+	ignored int // tuples that do not fit the model's type restrictions
+}
 
+// relationReq is a route's `relation:` requirement.
 type relationReq struct {
 	object, user *template
 	relation     string
 }
 
+func (r *relationReq) String() string {
+	return r.object.raw + "#" + r.relation + "@" + r.user.raw
+}
+
 func compileRelations(p *config.Policy, extra []string) (relationEngine, error) {
 	var errs config.Errors
-	if p.Model != "" {
-		errs = append(errs, &config.Error{File: p.File, Line: p.Lines["model"], Msg: "model: " + errNoRelations.Error()})
+	add := func(line int, format string, a ...any) {
+		errs = append(errs, &config.Error{File: p.File, Line: line, Msg: fmt.Sprintf(format, a...)})
 	}
-	if len(p.Tuples)+len(extra) > 0 {
-		errs = append(errs, &config.Error{File: p.File, Line: p.Lines["tuples"], Msg: "tuples: " + errNoRelations.Error()})
+	if p.Model == "" {
+		if len(p.Tuples)+len(extra) > 0 {
+			add(p.Lines["tuples"], "tuples need a model: to check them against")
+			return relationEngine{}, errs
+		}
+		return relationEngine{}, nil
+	}
+	m, err := rebac.ParseModel(p.Model)
+	if err != nil {
+		var me *rebac.ModelError
+		if errors.As(err, &me) && me.Line > 0 {
+			add(p.Lines["model.text"]+me.Line-1, "model: %s", me.Msg)
+		} else {
+			add(p.Lines["model"], "model: %v", err)
+		}
+		return relationEngine{}, errs
+	}
+	tuples := make([]rebac.Tuple, 0, len(p.Tuples)+len(extra))
+	for i, s := range p.Tuples {
+		t, err := rebac.ParseTuple(s)
+		if err != nil {
+			add(p.Lines["tuples."+strconv.Itoa(i)], "tuple %q: %v", s, err)
+			continue
+		}
+		tuples = append(tuples, t)
+	}
+	for _, s := range extra {
+		t, err := rebac.ParseTuple(s)
+		if err != nil {
+			add(0, "store tuple %q: %v", s, err)
+			continue
+		}
+		tuples = append(tuples, t)
 	}
 	if len(errs) > 0 {
 		return relationEngine{}, errs
 	}
-	return relationEngine{}, nil
+	g, stats := rebac.Build(m, tuples)
+	return relationEngine{model: m, graph: g, ignored: stats.Ignored}, nil
 }
 
 func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relationReq, error) {
-	return nil, errNoRelations
+	if s.relations.model == nil {
+		return nil, errors.New("the policy has no model:")
+	}
+	if rc.Object == "" || rc.Relation == "" {
+		return nil, errors.New("object and relation are required")
+	}
+	obj, err := parseTemplate(rc.Object, pat)
+	if err != nil {
+		return nil, err
+	}
+	userText := rc.User
+	if userText == "" {
+		userText = defaultRelationUser
+	}
+	user, err := parseTemplate(userText, pat)
+	if err != nil {
+		return nil, err
+	}
+	// When the object's type is written out, check the relation exists now
+	// rather than deny every request later.
+	if typ, _, ok := strings.Cut(rc.Object, ":"); ok && !strings.Contains(typ, "{") {
+		if !s.relations.model.HasRelation(typ, rc.Relation) {
+			return nil, fmt.Errorf("the model has no relation %q on type %q", rc.Relation, typ)
+		}
+	}
+	return &relationReq{object: obj, user: user, relation: rc.Relation}, nil
 }
 
-func (r *relationReq) String() string { return r.relation }
-
+// checkRelation runs a route's relationship requirement.
 func (e *evalState) checkRelation(r *relationReq) (Reason, string, bool) {
-	return ReasonRelationDenied, errNoRelations.Error(), false
+	obj, ok := r.object.expand(nil, e)
+	if !ok {
+		if e.trace != nil {
+			e.step("relation", false, r.object.raw+" is unbound")
+		}
+		return ReasonTemplateUnbound, "", false
+	}
+	user, ok := r.user.expand(nil, e)
+	if !ok {
+		if e.trace != nil {
+			e.step("relation", false, r.user.raw+" is unbound")
+		}
+		return ReasonTemplateUnbound, "", false
+	}
+	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Explain: e.trace != nil})
+	want := string(obj) + "#" + r.relation + "@" + string(user)
+	switch {
+	case errors.Is(res.Err, rebac.ErrDepth):
+		if e.trace != nil {
+			e.step("relation", false, want+": depth limit exceeded")
+		}
+		return ReasonRelationDepth, res.Err.Error(), false
+	case res.Err != nil:
+		if e.trace != nil {
+			e.step("relation", false, want+": "+res.Err.Error())
+		}
+		return ReasonRelationDenied, res.Err.Error(), false
+	case !res.Allowed:
+		if e.trace != nil {
+			e.step("relation", false, want+": no tuple path grants it")
+		}
+		return ReasonRelationDenied, "", false
+	}
+	if e.trace != nil {
+		e.step("relation", true, want+" via "+strings.Join(res.Path, " → "))
+	}
+	return ReasonAllowed, "", true
 }
 
-// CheckRelation answers a direct relationship check (policy tests' check: cases).
+// RelationStats reports the snapshot's tuple count and how many tuples were
+// ignored because they do not fit the model.
+func (s *Snapshot) RelationStats() (tuples, ignored int) {
+	if s.relations.graph == nil {
+		return 0, 0
+	}
+	return s.relations.graph.Len(), s.relations.ignored
+}
+
+// CheckRelation answers a direct relationship check ("does user have
+// relation on object"), with contextual tuples that hold for this check only.
 func (s *Snapshot) CheckRelation(object, relation, user string, contextual []string) Result {
-	return Result{Reason: ReasonRelationDenied, Status: 403, Detail: errNoRelations.Error()}
+	res := Result{Revision: s.revision, Trace: []Step{}}
+	deny := func(r Reason, detail string) Result {
+		res.Reason, res.Status, res.Detail = r, r.Status(s.tenantMismatch), detail
+		res.Trace = append(res.Trace, Step{Check: "relation", OK: false, Detail: object + "#" + relation + "@" + user + ": " + orNone(detail)})
+		return res
+	}
+	if s.relations.graph == nil {
+		return deny(ReasonRelationDenied, "the policy has no model")
+	}
+	ctx := make([]rebac.Tuple, 0, len(contextual))
+	for _, c := range contextual {
+		t, err := rebac.ParseTuple(c)
+		if err != nil {
+			return deny(ReasonRelationDenied, fmt.Sprintf("contextual tuple %q: %v", c, err))
+		}
+		ctx = append(ctx, t)
+	}
+	r := s.relations.graph.Check(object, relation, user, rebac.CheckOptions{Contextual: ctx, Explain: true})
+	switch {
+	case errors.Is(r.Err, rebac.ErrDepth):
+		return deny(ReasonRelationDepth, r.Err.Error())
+	case r.Err != nil:
+		return deny(ReasonRelationDenied, r.Err.Error())
+	case !r.Allowed:
+		return deny(ReasonRelationDenied, "")
+	}
+	res.Allowed, res.Reason, res.Status = true, ReasonAllowed, 200
+	res.Trace = append(res.Trace, Step{Check: "relation", OK: true, Detail: strings.Join(r.Path, " → ")})
+	return res
 }
 
-// WithTuples returns a snapshot whose relationship tuples include extra ones.
+func orNone(s string) string {
+	if s == "" {
+		return "no tuple path grants it"
+	}
+	return s
+}
+
+// WithTuples returns a snapshot whose relationships also hold the given
+// tuples (a policy test case's contextual tuples). The receiver is unchanged.
 func (s *Snapshot) WithTuples(tuples []string) (*Snapshot, error) {
-	return nil, errNoRelations
+	return s.ApplyTuples(tuples, nil, s.revision)
 }
 
-// ApplyTuples returns a snapshot with relationship tuples written and deleted.
+// ApplyTuples returns a snapshot with tuples written and deleted, sharing
+// everything else with the receiver, which stays valid and unchanged. The
+// relationship index applies the change as an overlay, so one write does
+// not rebuild a large snapshot.
 func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snapshot, error) {
-	return nil, errNoRelations
+	if s.relations.graph == nil {
+		return nil, errors.New("the policy has no model: for tuples")
+	}
+	parse := func(in []string) ([]rebac.Tuple, error) {
+		out := make([]rebac.Tuple, 0, len(in))
+		for _, t := range in {
+			tp, err := rebac.ParseTuple(t)
+			if err != nil {
+				return nil, fmt.Errorf("tuple %q: %w", t, err)
+			}
+			out = append(out, tp)
+		}
+		return out, nil
+	}
+	w, err := parse(writes)
+	if err != nil {
+		return nil, err
+	}
+	d, err := parse(deletes)
+	if err != nil {
+		return nil, err
+	}
+	next := *s
+	g, stats := s.relations.graph.ApplyStats(w, d)
+	next.relations.graph = g
+	next.relations.ignored += stats.Ignored
+	next.revision = revision
+	return &next, nil
 }
