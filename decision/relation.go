@@ -237,3 +237,19 @@ func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snap
 	next.revision = revision
 	return &next, nil
 }
+
+// FitsModel reports whether a tuple parses and fits the snapshot's model
+// (its type restrictions), i.e. whether a check could ever use it.
+func (s *Snapshot) FitsModel(tuple string) error {
+	if s.relations.model == nil {
+		return errors.New("the policy has no model:")
+	}
+	t, err := rebac.ParseTuple(tuple)
+	if err != nil {
+		return fmt.Errorf("tuple %q: %w", tuple, err)
+	}
+	if _, stats := rebac.Build(s.relations.model, []rebac.Tuple{t}); stats.Ignored > 0 {
+		return fmt.Errorf("tuple %q does not fit the model (unknown type or relation, or a subject type the relation does not allow)", tuple)
+	}
+	return nil
+}

@@ -30,6 +30,8 @@ func commands() []command {
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
 		{"test", "test [--config FILE] [-v] FILE...", runTest},
 		{"validate", "validate POLICY...", runValidate},
+		{"publish", "publish --store DSN POLICY", runPublish},
+		{"tuples", "tuples write|delete --store DSN TUPLE...", runTuples},
 		{"keygen", "keygen --out DIR [--alg RS256|ES256]", runKeygen},
 		{"token", "token --key PEM --claims JSON [--ttl 1h] [--kid KID]", runToken},
 		{"version", "version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
