@@ -289,3 +289,39 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		t.Fatalf("Verify after Close: %v", err)
 	}
 }
+
+func TestBackgroundRefresh(t *testing.T) {
+	key1, key2 := newDevKey(t, "ES256"), newDevKey(t, "ES256")
+	srv := newJWKSServer(t, key1.jwks)
+	log := newRefreshLog()
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers:         []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}},
+		RefreshInterval: time.Second,
+		Now:             func() time.Time { return t0 },
+		OnRefresh:       log.hook,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	<-log.ok // the initial fetch
+	// Use up the kid-triggered refresh (the clock never moves), so only the
+	// background refresh can bring key2.
+	raw, _ := identity.Mint(key2.pem, claims(), 0, "", t0)
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Fatalf("key2 before rotation = %v, want ErrUnknownKey", err)
+	}
+	<-log.ok // that refresh
+	srv.serve(http.StatusOK, key2.jwks)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case <-log.ok:
+		case <-timeout:
+			t.Fatal("key2 never arrived by background refresh")
+		}
+		if _, err := v.Verify(context.Background(), raw); err == nil {
+			return
+		}
+	}
+}

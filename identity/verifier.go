@@ -116,8 +116,13 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if client.client.Timeout == 0 {
 		client.timeout = DefaultHTTPTimeout
 	}
+	interval := cfg.RefreshInterval
+	if interval == 0 {
+		interval = DefaultRefreshInterval
+	}
 	v.jwks = jwk.NewCache(ctx,
-		jwk.WithRefreshWindow(time.Minute),
+		// The window is how often the cache looks for due refreshes.
+		jwk.WithRefreshWindow(min(interval, time.Minute)),
 		jwk.WithErrSink(httprc.ErrSinkFunc(func(err error) {
 			var re *httprc.RefreshError
 			if errors.As(err, &re) {
@@ -131,7 +136,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	for u := range v.byURL {
 		err := v.jwks.Register(u,
 			jwk.WithHTTPClient(client),
-			jwk.WithMinRefreshInterval(backgroundRefresh),
+			jwk.WithMinRefreshInterval(interval),
 			jwk.WithPostFetcher(jwk.PostFetchFunc(v.postFetch)),
 			jwk.WithIgnoreParseError(true),
 		)
