@@ -117,6 +117,12 @@ func (v *Verifier) refresh(ctx context.Context, src *source) error {
 		}
 		v.refreshed(src.cfg.Issuer, err)
 	case src.cfg.JWKSURL != "":
+		if err = v.life.Err(); err != nil {
+			return err // closed: the cache's fetch workers are gone
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(v.life, cancel)()
 		_, err = v.jwks.Refresh(ctx, src.cfg.JWKSURL)
 		if err != nil {
 			// Success is reported by the post-fetch hook.

@@ -283,10 +283,15 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Verify still works with the keys already loaded.
+	// Verify still works with the keys already loaded, and an unknown kid
+	// fails at once instead of waiting for a fetch that cannot happen.
 	raw, _ := identity.Mint(key.pem, claims(), 0, "", t0)
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Fatalf("Verify after Close: %v", err)
+	}
+	raw, _ = identity.Mint(newDevKey(t, "ES256").pem, claims(), 0, "", t0)
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Fatalf("unknown kid after Close = %v, want ErrUnknownKey", err)
 	}
 }
 

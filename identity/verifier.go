@@ -32,7 +32,10 @@ type Verifier struct {
 	log        *slog.Logger
 	b64        *base64.Encoding // base64url without padding, strict
 
-	jwks   *jwk.Cache // nil when no issuer has a JWKS URL
+	jwks *jwk.Cache // nil when no issuer has a JWKS URL
+	// life is the context of the background work, done after Close. It is
+	// kept so that a kid-triggered fetch on the request path also ends then.
+	life   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -106,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	ctx, v.cancel = context.WithCancel(ctx)
+	v.life = ctx
 	if len(v.byURL) == 0 {
 		return v, nil
 	}
