@@ -330,3 +330,28 @@ func TestBackgroundRefresh(t *testing.T) {
 		}
 	}
 }
+
+func TestNewReturnsWhenContextEnds(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	v, err := identity.New(ctx, identity.Config{Issuers: []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}}})
+	if err == nil || v != nil {
+		t.Fatalf("New = %v, %v; want an error once ctx ends", v, err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("New took %v", d)
+	}
+}

@@ -49,8 +49,9 @@ const initialWait = 5 * time.Second
 // configuration problem is reported, joined. A JWKS URL that cannot be
 // fetched yet is not an error: it is logged, reported to OnRefresh and
 // retried in the background, and its issuer's tokens fail with
-// ErrUnknownKey until keys arrive. New waits up to 5s for first fetches.
-// The background work stops when ctx is done or Close is called.
+// ErrUnknownKey until keys arrive. New waits up to 5s for first fetches;
+// if ctx ends meanwhile, New fails with its error. The background work stops
+// when ctx is done or Close is called.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -162,7 +163,8 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		case <-t.C:
 			return v, nil
 		case <-ctx.Done():
-			return v, nil
+			v.Close()
+			return nil, fmt.Errorf("identity: %w", context.Cause(ctx))
 		}
 	}
 	return v, nil
