@@ -355,3 +355,32 @@ func TestNewReturnsWhenContextEnds(t *testing.T) {
 		t.Fatalf("New took %v", d)
 	}
 }
+
+// Kid-triggered refreshes and retries must not add background refresh
+// schedules: the background rate stays one fetch per RefreshInterval.
+func TestForcedRefreshesDoNotMultiplyBackgroundFetches(t *testing.T) {
+	key := newDevKey(t, "ES256")
+	srv := newJWKSServer(t, key.jwks)
+	clk := &clock{t: t0}
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers:         []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}},
+		RefreshInterval: time.Second,
+		Now:             clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for range 10 {
+		raw, _ := identity.Mint(newDevKey(t, "ES256").pem, claims(), 0, "", t0)
+		if _, err := v.Verify(context.Background(), raw); !errors.Is(err, identity.ErrUnknownKey) {
+			t.Fatal(err)
+		}
+		clk.Advance(identity.DefaultMinRefresh)
+	}
+	before := srv.requests.Load()
+	time.Sleep(3500 * time.Millisecond)
+	if n := srv.requests.Load() - before; n > 6 {
+		t.Fatalf("%d background fetches in 3.5s with a 1s interval", n)
+	}
+}

@@ -32,7 +32,8 @@ type Verifier struct {
 	log        *slog.Logger
 	b64        *base64.Encoding // base64url without padding, strict
 
-	jwks *jwk.Cache // nil when no issuer has a JWKS URL
+	jwks   *jwk.Cache  // nil when no issuer has a JWKS URL
+	client *jwksClient // fetches JWKS URLs for jwks and for fetchURL
 	// life is the context of the background work, done after Close. It is
 	// kept so that a kid-triggered fetch on the request path also ends then.
 	life   context.Context
@@ -121,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if client.client.Timeout == 0 {
 		client.timeout = DefaultHTTPTimeout
 	}
+	v.client = client
 	interval := cfg.RefreshInterval
 	if interval == 0 {
 		interval = DefaultRefreshInterval
