@@ -384,3 +384,29 @@ func TestForcedRefreshesDoNotMultiplyBackgroundFetches(t *testing.T) {
 		t.Fatalf("%d background fetches in 3.5s with a 1s interval", n)
 	}
 }
+
+func TestIssuersSharingAJWKSURL(t *testing.T) {
+	key := newDevKey(t, "ES256")
+	srv := newJWKSServer(t, key.jwks)
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers: []identity.Issuer{
+			{Issuer: issA, JWKSURL: srv.URL},
+			{Issuer: issOne, JWKSURL: srv.URL},
+		},
+		Now: func() time.Time { return t0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, iss := range []string{issA, issOne} {
+		raw, _ := identity.Mint(key.pem, claims("iss", iss), 0, "", t0)
+		tok, err := v.Verify(context.Background(), raw)
+		if err != nil || tok.Issuer != iss {
+			t.Fatalf("%s: %v, %v", iss, tok, err)
+		}
+	}
+	if n := srv.requests.Load(); n != 1 {
+		t.Fatalf("requests = %d, want 1 (one fetch for both issuers)", n)
+	}
+}
