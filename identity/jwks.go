@@ -194,7 +194,6 @@ func (v *Verifier) postFetch(url string, set jwk.Set) (jwk.Set, error) {
 // maxBackoff; the jwk.Cache refreshes it in the background after that. done
 // is closed after the first attempt.
 func (v *Verifier) bootstrap(ctx context.Context, url string, done chan<- struct{}) {
-	defer v.wg.Done()
 	srcs := v.byURL[url]
 	backoff := time.Second
 	const maxBackoff = 30 * time.Second

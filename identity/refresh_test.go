@@ -410,3 +410,59 @@ func TestIssuersSharingAJWKSURL(t *testing.T) {
 		t.Fatalf("requests = %d, want 1 (one fetch for both issuers)", n)
 	}
 }
+
+// A request that gives up while a kid-triggered fetch is slow does not waste
+// the refresh: the fetch completes and later requests use its keys.
+func TestSlowRefreshOutlivesTheRequest(t *testing.T) {
+	key1, key2 := newDevKey(t, "ES256"), newDevKey(t, "ES256")
+	var slow atomic.Bool
+	var requests atomic.Int64
+	var mu sync.Mutex
+	body := key1.jwks
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if slow.Load() {
+			time.Sleep(300 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(body)
+	}))
+	defer srv.Close()
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers: []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}},
+		Now:     func() time.Time { return t0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	slow.Store(true)
+	mu.Lock()
+	body = mergeJWKS(t, key1.jwks, key2.jwks)
+	mu.Unlock()
+	raw, _ := identity.Mint(key2.pem, claims(), 0, "", t0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := v.Verify(ctx, raw); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Fatalf("Verify with a short deadline = %v, want ErrUnknownKey", err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("Verify waited %v past its deadline", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := v.Verify(context.Background(), raw); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow refresh never installed key2")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("requests = %d, want 2", n)
+	}
+}

@@ -38,8 +38,9 @@ type Verifier struct {
 	// kept so that a kid-triggered fetch on the request path also ends then.
 	life   context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	wg     sync.WaitGroup // this package's goroutines
+	mu     sync.Mutex     // guards closed and wg.Add
+	closed bool
 }
 
 // initialWait bounds how long New waits for the first fetch of JWKS URLs;
@@ -148,14 +149,12 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			jwk.WithIgnoreParseError(true),
 		)
 		if err != nil {
-			v.cancel()
-			v.wg.Wait()
+			v.Close()
 			return nil, fmt.Errorf("identity: register %s: %w", u, err)
 		}
 		done := make(chan struct{})
 		dones = append(dones, done)
-		v.wg.Add(1)
-		go v.bootstrap(ctx, u, done)
+		v.spawn(func() { v.bootstrap(ctx, u, done) })
 	}
 	t := time.NewTimer(initialWait)
 	defer t.Stop()
@@ -175,10 +174,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 // Close stops the background JWKS refreshes and waits for the goroutines
 // this package started. Verify keeps working with the keys already loaded.
 func (v *Verifier) Close() error {
-	v.once.Do(func() {
-		v.cancel()
-		v.wg.Wait()
-	})
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	v.cancel()
+	v.wg.Wait()
 	return nil
 }
 
@@ -330,19 +330,56 @@ func (v *Verifier) lookupKey(ctx context.Context, src *source, alg, kid string) 
 // refreshIfDue refreshes src's keys unless a kid-triggered refresh happened
 // within MinRefresh. Concurrent callers wait for the one refreshing and then
 // look at its result. It reports whether looking again can help.
+//
+// The fetch runs on its own goroutine, bounded by the HTTP timeout and Close
+// but not by ctx: a request that gives up (Envoy's ext_authz timeout is often
+// shorter than an IdP's answer) does not waste the refresh for the requests
+// after it.
 func (v *Verifier) refreshIfDue(ctx context.Context, src *source) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	select {
 	case src.sem <- struct{}{}:
 	case <-ctx.Done():
 		return false
 	}
-	defer func() { <-src.sem }()
 	now := v.now()
 	if !src.lastForced.IsZero() && now.Sub(src.lastForced) < v.minRefresh {
+		<-src.sem
 		return true // someone refreshed recently (perhaps while we waited)
 	}
 	src.lastForced = now
-	return v.refresh(ctx, src) == nil
+	done := make(chan error, 1)
+	started := v.spawn(func() {
+		defer func() { <-src.sem }()
+		done <- v.refresh(v.life, src)
+	})
+	if !started { // closed
+		<-src.sem
+		return false
+	}
+	select {
+	case err := <-done:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// spawn runs f on a goroutine that Close waits for; false once closed.
+func (v *Verifier) spawn(f func()) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return false
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // checkClaims checks the registered claims of an authentic token.
