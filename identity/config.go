@@ -23,9 +23,10 @@ const (
 	MaxTokenSize = 16 << 10
 	// maxJWKSSize is the largest JWKS document read from a file or URL.
 	maxJWKSSize = 1 << 20
-	// backgroundRefresh is the floor for the background refresh of a JWKS
-	// URL; a longer Cache-Control max-age or Expires from the server wins.
-	backgroundRefresh = 5 * time.Minute
+	// DefaultRefreshInterval is how often a JWKS URL is refetched in the
+	// background, unless the server's Cache-Control max-age or Expires asks
+	// for longer.
+	DefaultRefreshInterval = 5 * time.Minute
 )
 
 // Issuer is one trusted token issuer and where its keys come from.
@@ -56,6 +57,10 @@ type Config struct {
 	// MinRefresh is the shortest interval between two JWKS refreshes of one
 	// issuer triggered by unknown kids. 0 means DefaultMinRefresh (30s).
 	MinRefresh time.Duration
+	// RefreshInterval is how often JWKS URLs are refetched in the background;
+	// a longer Cache-Control max-age (or Expires) from the server wins.
+	// 0 means DefaultRefreshInterval (5m); otherwise at least 1s.
+	RefreshInterval time.Duration
 	// HTTPClient fetches JWKS URLs. nil means a client with DefaultHTTPTimeout.
 	HTTPClient *http.Client
 	// Now is the clock for token times and the refresh rate limit; nil means
@@ -76,6 +81,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.MinRefresh < 0 {
 		errs = append(errs, errors.New("min refresh must not be negative"))
+	}
+	if cfg.RefreshInterval != 0 && cfg.RefreshInterval < time.Second {
+		errs = append(errs, errors.New("refresh interval must be at least 1s"))
 	}
 	seen := make(map[string]bool, len(cfg.Issuers))
 	for i, is := range cfg.Issuers {

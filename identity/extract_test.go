@@ -60,3 +60,22 @@ func TestExtract(t *testing.T) {
 		})
 	}
 }
+
+func TestExtractDoesNotAllocate(t *testing.T) {
+	headers := map[string]string{"authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln", "cookie": "a=1; at=x.y.z"}
+	for _, e := range []identity.Extractor{{}, {Header: "x-token", Cookie: "at"}} {
+		if n := testing.AllocsPerRun(100, func() { e.Extract(headers) }); n != 0 {
+			t.Errorf("%+v: Extract allocates %.0f times", e, n)
+		}
+	}
+}
+
+func BenchmarkExtract(b *testing.B) {
+	headers := map[string]string{"authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln", "host": "x"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := (identity.Extractor{}).Extract(headers); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

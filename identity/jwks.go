@@ -35,33 +35,11 @@ type jwksClient struct {
 	timeout time.Duration // 0 when client has its own Timeout
 }
 
+// Get is what jwk.Cache calls for its background refreshes.
 func (c *jwksClient) Get(u string) (*http.Response, error) {
-	ctx := c.ctx
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, res, err := c.fetch(c.ctx, u)
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	res, err := c.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4<<10))
-		return nil, fmt.Errorf("unexpected status %d", res.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxJWKSSize {
-		return nil, fmt.Errorf("JWKS larger than %d bytes", maxJWKSSize)
 	}
 	return &http.Response{
 		Status:        res.Status,
@@ -69,8 +47,40 @@ func (c *jwksClient) Get(u string) (*http.Response, error) {
 		Header:        res.Header,
 		Body:          io.NopCloser(bytes.NewReader(body)),
 		ContentLength: int64(len(body)),
-		Request:       req,
+		Request:       res.Request,
 	}, nil
+}
+
+// fetch GETs u and returns its body (at most maxJWKSSize) with the response,
+// whose body is already closed.
+func (c *jwksClient) fetch(ctx context.Context, u string) ([]byte, *http.Response, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	res, err := c.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4<<10))
+		return nil, nil, fmt.Errorf("unexpected status %d", res.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(body) > maxJWKSSize {
+		return nil, nil, fmt.Errorf("JWKS larger than %d bytes", maxJWKSSize)
+	}
+	return body, res, nil
 }
 
 // jwksParseOptions tolerate keys jwx cannot parse (an IdP may publish key
@@ -117,9 +127,8 @@ func (v *Verifier) refresh(ctx context.Context, src *source) error {
 		}
 		v.refreshed(src.cfg.Issuer, err)
 	case src.cfg.JWKSURL != "":
-		_, err = v.jwks.Refresh(ctx, src.cfg.JWKSURL)
-		if err != nil {
-			// Success is reported by the post-fetch hook.
+		if err = v.fetchURL(ctx, src.cfg.JWKSURL); err != nil {
+			// Success is reported by postFetch.
 			v.refreshed(src.cfg.Issuer, err)
 		}
 	default:
@@ -138,6 +147,30 @@ func (v *Verifier) refreshed(issuer string, err error) {
 	} else {
 		v.log.Debug("identity: JWKS refreshed", "issuer", issuer)
 	}
+}
+
+// fetchURL fetches url and installs its keys, directly rather than through
+// the jwk.Cache: every fetch of an httprc v1 cache schedules one more
+// periodic refresh, so kid-triggered fetches and retries through it would
+// multiply the background fetch rate. It ends when ctx is done or the
+// Verifier is closed.
+func (v *Verifier) fetchURL(ctx context.Context, url string) error {
+	if err := v.life.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(v.life, cancel)()
+	body, _, err := v.client.fetch(ctx, url)
+	if err != nil {
+		return err
+	}
+	set, err := jwk.Parse(body, jwksParseOptions()...)
+	if err != nil {
+		return err
+	}
+	_, err = v.postFetch(url, set)
+	return err
 }
 
 // postFetch installs a freshly fetched JWKS as the keys of every issuer that
@@ -161,20 +194,14 @@ func (v *Verifier) postFetch(url string, set jwk.Set) (jwk.Set, error) {
 // maxBackoff; the jwk.Cache refreshes it in the background after that. done
 // is closed after the first attempt.
 func (v *Verifier) bootstrap(ctx context.Context, url string, done chan<- struct{}) {
-	defer v.wg.Done()
 	srcs := v.byURL[url]
 	backoff := time.Second
 	const maxBackoff = 30 * time.Second
-	first := true
-	for {
-		_, err := v.jwks.Refresh(ctx, url)
-		if first {
-			close(done)
-			first = false
-		}
-		if err == nil {
-			return
-		}
+	// The first fetch goes through the cache: it starts the cache's
+	// periodic refresh (whether or not it succeeds). Retries do not.
+	_, err := v.jwks.Refresh(ctx, url)
+	close(done)
+	for err != nil {
 		for _, src := range srcs {
 			v.refreshed(src.cfg.Issuer, err)
 		}
@@ -186,5 +213,6 @@ func (v *Verifier) bootstrap(ctx context.Context, url string, done chan<- struct
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
+		err = v.fetchURL(ctx, url)
 	}
 }

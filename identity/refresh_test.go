@@ -283,9 +283,186 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Verify still works with the keys already loaded.
+	// Verify still works with the keys already loaded, and an unknown kid
+	// fails at once instead of waiting for a fetch that cannot happen.
 	raw, _ := identity.Mint(key.pem, claims(), 0, "", t0)
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Fatalf("Verify after Close: %v", err)
+	}
+	raw, _ = identity.Mint(newDevKey(t, "ES256").pem, claims(), 0, "", t0)
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Fatalf("unknown kid after Close = %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestBackgroundRefresh(t *testing.T) {
+	key1, key2 := newDevKey(t, "ES256"), newDevKey(t, "ES256")
+	srv := newJWKSServer(t, key1.jwks)
+	log := newRefreshLog()
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers:         []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}},
+		RefreshInterval: time.Second,
+		Now:             func() time.Time { return t0 },
+		OnRefresh:       log.hook,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	<-log.ok // the initial fetch
+	// Use up the kid-triggered refresh (the clock never moves), so only the
+	// background refresh can bring key2.
+	raw, _ := identity.Mint(key2.pem, claims(), 0, "", t0)
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Fatalf("key2 before rotation = %v, want ErrUnknownKey", err)
+	}
+	<-log.ok // that refresh
+	srv.serve(http.StatusOK, key2.jwks)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case <-log.ok:
+		case <-timeout:
+			t.Fatal("key2 never arrived by background refresh")
+		}
+		if _, err := v.Verify(context.Background(), raw); err == nil {
+			return
+		}
+	}
+}
+
+func TestNewReturnsWhenContextEnds(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	v, err := identity.New(ctx, identity.Config{Issuers: []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}}})
+	if err == nil || v != nil {
+		t.Fatalf("New = %v, %v; want an error once ctx ends", v, err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("New took %v", d)
+	}
+}
+
+// Kid-triggered refreshes and retries must not add background refresh
+// schedules: the background rate stays one fetch per RefreshInterval.
+func TestForcedRefreshesDoNotMultiplyBackgroundFetches(t *testing.T) {
+	key := newDevKey(t, "ES256")
+	srv := newJWKSServer(t, key.jwks)
+	clk := &clock{t: t0}
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers:         []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}},
+		RefreshInterval: time.Second,
+		Now:             clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for range 10 {
+		raw, _ := identity.Mint(newDevKey(t, "ES256").pem, claims(), 0, "", t0)
+		if _, err := v.Verify(context.Background(), raw); !errors.Is(err, identity.ErrUnknownKey) {
+			t.Fatal(err)
+		}
+		clk.Advance(identity.DefaultMinRefresh)
+	}
+	before := srv.requests.Load()
+	time.Sleep(3500 * time.Millisecond)
+	if n := srv.requests.Load() - before; n > 6 {
+		t.Fatalf("%d background fetches in 3.5s with a 1s interval", n)
+	}
+}
+
+func TestIssuersSharingAJWKSURL(t *testing.T) {
+	key := newDevKey(t, "ES256")
+	srv := newJWKSServer(t, key.jwks)
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers: []identity.Issuer{
+			{Issuer: issA, JWKSURL: srv.URL},
+			{Issuer: issOne, JWKSURL: srv.URL},
+		},
+		Now: func() time.Time { return t0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, iss := range []string{issA, issOne} {
+		raw, _ := identity.Mint(key.pem, claims("iss", iss), 0, "", t0)
+		tok, err := v.Verify(context.Background(), raw)
+		if err != nil || tok.Issuer != iss {
+			t.Fatalf("%s: %v, %v", iss, tok, err)
+		}
+	}
+	if n := srv.requests.Load(); n != 1 {
+		t.Fatalf("requests = %d, want 1 (one fetch for both issuers)", n)
+	}
+}
+
+// A request that gives up while a kid-triggered fetch is slow does not waste
+// the refresh: the fetch completes and later requests use its keys.
+func TestSlowRefreshOutlivesTheRequest(t *testing.T) {
+	key1, key2 := newDevKey(t, "ES256"), newDevKey(t, "ES256")
+	var slow atomic.Bool
+	var requests atomic.Int64
+	var mu sync.Mutex
+	body := key1.jwks
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if slow.Load() {
+			time.Sleep(300 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(body)
+	}))
+	defer srv.Close()
+	v, err := identity.New(context.Background(), identity.Config{
+		Issuers: []identity.Issuer{{Issuer: issA, JWKSURL: srv.URL}},
+		Now:     func() time.Time { return t0 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	slow.Store(true)
+	mu.Lock()
+	body = mergeJWKS(t, key1.jwks, key2.jwks)
+	mu.Unlock()
+	raw, _ := identity.Mint(key2.pem, claims(), 0, "", t0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := v.Verify(ctx, raw); !errors.Is(err, identity.ErrUnknownKey) {
+		t.Fatalf("Verify with a short deadline = %v, want ErrUnknownKey", err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("Verify waited %v past its deadline", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := v.Verify(context.Background(), raw); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the slow refresh never installed key2")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Fatalf("requests = %d, want 2", n)
 	}
 }

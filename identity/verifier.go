@@ -32,10 +32,15 @@ type Verifier struct {
 	log        *slog.Logger
 	b64        *base64.Encoding // base64url without padding, strict
 
-	jwks   *jwk.Cache // nil when no issuer has a JWKS URL
+	jwks   *jwk.Cache  // nil when no issuer has a JWKS URL
+	client *jwksClient // fetches JWKS URLs for jwks and for fetchURL
+	// life is the context of the background work, done after Close. It is
+	// kept so that a kid-triggered fetch on the request path also ends then.
+	life   context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	wg     sync.WaitGroup // this package's goroutines
+	mu     sync.Mutex     // guards closed and wg.Add
+	closed bool
 }
 
 // initialWait bounds how long New waits for the first fetch of JWKS URLs;
@@ -46,8 +51,9 @@ const initialWait = 5 * time.Second
 // configuration problem is reported, joined. A JWKS URL that cannot be
 // fetched yet is not an error: it is logged, reported to OnRefresh and
 // retried in the background, and its issuer's tokens fail with
-// ErrUnknownKey until keys arrive. New waits up to 5s for first fetches.
-// The background work stops when ctx is done or Close is called.
+// ErrUnknownKey until keys arrive. New waits up to 5s for first fetches;
+// if ctx ends meanwhile, New fails with its error. The background work stops
+// when ctx is done or Close is called.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
@@ -106,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	ctx, v.cancel = context.WithCancel(ctx)
+	v.life = ctx
 	if len(v.byURL) == 0 {
 		return v, nil
 	}
@@ -116,8 +123,14 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if client.client.Timeout == 0 {
 		client.timeout = DefaultHTTPTimeout
 	}
+	v.client = client
+	interval := cfg.RefreshInterval
+	if interval == 0 {
+		interval = DefaultRefreshInterval
+	}
 	v.jwks = jwk.NewCache(ctx,
-		jwk.WithRefreshWindow(time.Minute),
+		// The window is how often the cache looks for due refreshes.
+		jwk.WithRefreshWindow(min(interval, time.Minute)),
 		jwk.WithErrSink(httprc.ErrSinkFunc(func(err error) {
 			var re *httprc.RefreshError
 			if errors.As(err, &re) {
@@ -131,19 +144,17 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	for u := range v.byURL {
 		err := v.jwks.Register(u,
 			jwk.WithHTTPClient(client),
-			jwk.WithMinRefreshInterval(backgroundRefresh),
+			jwk.WithMinRefreshInterval(interval),
 			jwk.WithPostFetcher(jwk.PostFetchFunc(v.postFetch)),
 			jwk.WithIgnoreParseError(true),
 		)
 		if err != nil {
-			v.cancel()
-			v.wg.Wait()
+			v.Close()
 			return nil, fmt.Errorf("identity: register %s: %w", u, err)
 		}
 		done := make(chan struct{})
 		dones = append(dones, done)
-		v.wg.Add(1)
-		go v.bootstrap(ctx, u, done)
+		v.spawn(func() { v.bootstrap(ctx, u, done) })
 	}
 	t := time.NewTimer(initialWait)
 	defer t.Stop()
@@ -153,7 +164,8 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		case <-t.C:
 			return v, nil
 		case <-ctx.Done():
-			return v, nil
+			v.Close()
+			return nil, fmt.Errorf("identity: %w", context.Cause(ctx))
 		}
 	}
 	return v, nil
@@ -162,10 +174,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 // Close stops the background JWKS refreshes and waits for the goroutines
 // this package started. Verify keeps working with the keys already loaded.
 func (v *Verifier) Close() error {
-	v.once.Do(func() {
-		v.cancel()
-		v.wg.Wait()
-	})
+	v.mu.Lock()
+	v.closed = true
+	v.mu.Unlock()
+	v.cancel()
+	v.wg.Wait()
 	return nil
 }
 
@@ -317,19 +330,56 @@ func (v *Verifier) lookupKey(ctx context.Context, src *source, alg, kid string) 
 // refreshIfDue refreshes src's keys unless a kid-triggered refresh happened
 // within MinRefresh. Concurrent callers wait for the one refreshing and then
 // look at its result. It reports whether looking again can help.
+//
+// The fetch runs on its own goroutine, bounded by the HTTP timeout and Close
+// but not by ctx: a request that gives up (Envoy's ext_authz timeout is often
+// shorter than an IdP's answer) does not waste the refresh for the requests
+// after it.
 func (v *Verifier) refreshIfDue(ctx context.Context, src *source) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	select {
 	case src.sem <- struct{}{}:
 	case <-ctx.Done():
 		return false
 	}
-	defer func() { <-src.sem }()
 	now := v.now()
 	if !src.lastForced.IsZero() && now.Sub(src.lastForced) < v.minRefresh {
+		<-src.sem
 		return true // someone refreshed recently (perhaps while we waited)
 	}
 	src.lastForced = now
-	return v.refresh(ctx, src) == nil
+	done := make(chan error, 1)
+	started := v.spawn(func() {
+		defer func() { <-src.sem }()
+		done <- v.refresh(v.life, src)
+	})
+	if !started { // closed
+		<-src.sem
+		return false
+	}
+	select {
+	case err := <-done:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// spawn runs f on a goroutine that Close waits for; false once closed.
+func (v *Verifier) spawn(f func()) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return false
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // checkClaims checks the registered claims of an authentic token.
