@@ -31,6 +31,12 @@ func (e *Engine) Swap(s *Snapshot) {
 	e.snap.Store(&loaded{snap: s, at: e.now()})
 }
 
+// SwapAt installs a snapshot that was last known current at t (a policy
+// restored from disk), so that max staleness counts from then.
+func (e *Engine) SwapAt(s *Snapshot, t time.Time) {
+	e.snap.Store(&loaded{snap: s, at: t})
+}
+
 // Confirm records that the store was reached and still holds the serving
 // snapshot, which resets its staleness.
 func (e *Engine) Confirm() {

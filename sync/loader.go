@@ -245,11 +245,12 @@ func (l *Loader) noteRevision(rev string) {
 
 // persisted is the last good bundle as kept on disk.
 type persisted struct {
-	Revision string   `json:"revision"`
-	Name     string   `json:"name"`
-	Policy   []byte   `json:"policy"`
-	Tuples   []string `json:"tuples,omitempty"`
-	Seq      int64    `json:"seq,omitempty"`
+	Revision string    `json:"revision"`
+	Name     string    `json:"name"`
+	Policy   []byte    `json:"policy"`
+	Tuples   []string  `json:"tuples,omitempty"`
+	Seq      int64     `json:"seq,omitempty"`
+	SavedAt  time.Time `json:"saved_at"`
 }
 
 const persistFile = "last-good.json"
@@ -264,7 +265,7 @@ func (l *Loader) persist(b Bundle) {
 		if err := os.MkdirAll(l.opts.PersistDir, 0o750); err != nil {
 			return err
 		}
-		data, err := json.Marshal(persisted(b))
+		data, err := json.Marshal(persisted{Revision: b.Revision, Name: b.Name, Policy: b.Policy, Tuples: b.Tuples, Seq: b.Seq, SavedAt: time.Now()})
 		if err != nil {
 			return err
 		}
@@ -309,15 +310,16 @@ func (l *Loader) restorePersisted() bool {
 		l.log.Warn("the persisted policy is unreadable", "err", err)
 		return false
 	}
-	b := Bundle(p)
+	b := Bundle{Revision: p.Revision, Name: p.Name, Policy: p.Policy, Tuples: p.Tuples, Seq: p.Seq}
 	snap, err := l.opts.Compile(b)
 	if err != nil {
 		l.log.Warn("the persisted policy does not compile", "err", err)
 		return false
 	}
 	// Keep have empty so that the next fetch loads the store's bundle in full
-	// rather than trusting the persisted revision.
-	l.opts.Engine.Swap(snap)
+	// rather than trusting the persisted revision. Staleness counts from when
+	// the bundle was saved: it may be older than max_staleness allows.
+	l.opts.Engine.SwapAt(snap, p.SavedAt)
 	l.seq = 0
 	l.metrics.swaps.Inc()
 	l.noteRevision(snap.Revision())

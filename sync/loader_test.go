@@ -1,0 +1,190 @@
+package sync_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
+	policysync "github.com/edgeauthz/edgeauthz/sync"
+)
+
+const policyA = `
+routes:
+  - name: a
+    match: GET /a
+    public: true
+`
+
+const policyB = `
+routes:
+  - name: b
+    match: GET /b
+    public: true
+`
+
+func compile(b policysync.Bundle) (*decision.Snapshot, error) {
+	p, err := config.ParsePolicy(b.Name, b.Policy)
+	if err != nil {
+		return nil, err
+	}
+	return decision.Compile(p, decision.Options{Revision: b.Revision, Tuples: b.Tuples})
+}
+
+func decide(e *decision.Engine, path string) decision.Reason {
+	return e.Decide(&decision.Request{Method: "GET", Target: path}).Reason
+}
+
+func writePolicy(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoaderKeepsLastGoodAndPersists(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	persist := filepath.Join(dir, "persist")
+	writePolicy(t, path, policyA)
+	reg := prometheus.NewRegistry()
+	engine := decision.NewEngine(0)
+	l := policysync.NewLoader(policysync.LoaderOptions{
+		Source: policysync.NewFileSource(path), Engine: engine, Compile: compile,
+		PersistDir: persist, Registerer: reg,
+	})
+	ctx := context.Background()
+	if got := decide(engine, "/a"); got != decision.ReasonNoSnapshot {
+		t.Fatalf("before the first load: %v, want no_snapshot", got)
+	}
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(engine, "/a"); got != decision.ReasonPublic {
+		t.Fatalf("after load: %v", got)
+	}
+
+	// A bad edit is refused and counted; A keeps serving.
+	writePolicy(t, path, "routes:\n  - name: x\n    match: GET /{\n")
+	if err := l.Sync(ctx); err == nil {
+		t.Fatal("a bad policy was accepted")
+	}
+	if got := decide(engine, "/a"); got != decision.ReasonPublic {
+		t.Fatalf("after a bad edit: %v, want the last good policy", got)
+	}
+	if n := testutil.ToFloat64(counter(t, reg, "edgeauthz_sync_errors_total")); n != 1 {
+		t.Fatalf("sync errors = %v, want 1", n)
+	}
+
+	// A good edit swaps.
+	writePolicy(t, path, policyB)
+	if err := l.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if decide(engine, "/a") != decision.ReasonNoRoute || decide(engine, "/b") != decision.ReasonPublic {
+		t.Fatal("policy B is not serving")
+	}
+
+	// A restart with the store gone serves the persisted policy B.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	engine2 := decision.NewEngine(0)
+	l2 := policysync.NewLoader(policysync.LoaderOptions{
+		Source: policysync.NewFileSource(path), Engine: engine2, Compile: compile,
+		PersistDir: persist, PollInterval: time.Hour,
+	})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l2.Run(runCtx) }()
+	waitFor(t, func() bool { return decide(engine2, "/b") == decision.ReasonPublic })
+	cancel()
+	<-done
+}
+
+func TestLoaderWithoutPersistedPolicyDeniesUntilStoreAnswers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	engine := decision.NewEngine(0)
+	l := policysync.NewLoader(policysync.LoaderOptions{
+		Source: policysync.NewFileSource(path), Engine: engine, Compile: compile,
+		PersistDir: filepath.Join(dir, "persist"), PollInterval: 10 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(30 * time.Millisecond)
+	if got := decide(engine, "/a"); got != decision.ReasonNoSnapshot {
+		t.Fatalf("with no store and nothing persisted: %v, want no_snapshot", got)
+	}
+	writePolicy(t, path, policyA)
+	waitFor(t, func() bool { return decide(engine, "/a") == decision.ReasonPublic })
+}
+
+func TestEngineMaxStaleness(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	writePolicy(t, path, policyA)
+	engine := decision.NewEngine(50 * time.Millisecond)
+	l := policysync.NewLoader(policysync.LoaderOptions{Source: policysync.NewFileSource(path), Engine: engine, Compile: compile})
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(engine, "/a"); got != decision.ReasonPublic {
+		t.Fatalf("fresh: %v", got)
+	}
+	// The store goes away; past max_staleness the engine refuses to serve.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Sync(context.Background())
+	waitFor(t, func() bool { return decide(engine, "/a") == decision.ReasonStaleSnapshot })
+	if res := engine.Decide(&decision.Request{Method: "GET", Target: "/a"}); res.Status != 503 {
+		t.Fatalf("stale status %d, want 503", res.Status)
+	}
+	// Reaching the store again (unchanged content) confirms the snapshot.
+	writePolicy(t, path, policyA)
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(engine, "/a"); got != decision.ReasonPublic {
+		t.Fatalf("after the store answers again: %v", got)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
+	c.Add(sum)
+	return c
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
