@@ -475,7 +475,8 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	tuples := make([]string, 0, min(n+n/8+16, 50_000_000))
+	// Capped: a stale estimate must not allocate wildly.
+	tuples := make([]string, 0, min(n+n/8+16, 4_000_000))
 	const chunkSize = 1 << 20
 	chunk := make([]byte, 0, chunkSize)
 	var ends []int // end offsets of the tuples in chunk
