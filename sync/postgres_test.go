@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -23,10 +25,24 @@ type pgStore struct {
 	src  *PostgresSource
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// newPGStore gives a test its own database on the shared cluster.
 func newPGStore(t testing.TB, opts PostgresOptions) *pgStore {
 	t.Helper()
+	return newPGStoreDSN(t, nil, pgtest.Database(t), opts)
+}
+
+// newPGServerStore gives a test its own cluster, to stop and restart.
+func newPGServerStore(t testing.TB, opts PostgresOptions) *pgStore {
+	t.Helper()
 	srv := pgtest.New(t)
-	pool, err := pgxpool.New(context.Background(), srv.DSN)
+	return newPGStoreDSN(t, srv, srv.DSN, opts)
+}
+
+func newPGStoreDSN(t testing.TB, srv *pgtest.Server, dsn string, opts PostgresOptions) *pgStore {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +50,7 @@ func newPGStore(t testing.TB, opts PostgresOptions) *pgStore {
 	if err := EnsureSchema(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewPostgresSource(srv.DSN, opts)
+	src, err := NewPostgresSource(dsn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +59,30 @@ func newPGStore(t testing.TB, opts PostgresOptions) *pgStore {
 }
 
 func newPostgresStore(t *testing.T) storeHarness {
-	s := newPGStore(t, PostgresOptions{})
+	dsn := pgtest.Database(t)
+	s := newPGStoreDSN(t, nil, dsn, PostgresOptions{})
+	// An outage of this database alone on the shared cluster: new connections
+	// are refused and the existing ones terminated. (A real server stop and
+	// restart is TestPostgresServerRestart.)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin := func(t *testing.T, stmts ...string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx10(t), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for _, stmt := range stmts {
+			if _, err := conn.Exec(ctx10(t), stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return storeHarness{
 		src: s.src,
 		set: func(t *testing.T, doc []byte) {
@@ -52,14 +91,11 @@ func newPostgresStore(t *testing.T) storeHarness {
 			}
 		},
 		down: func(t *testing.T) {
-			if err := s.srv.Stop(); err != nil {
-				t.Fatal(err)
-			}
+			admin(t, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS false",
+				"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
 		},
 		up: func(t *testing.T) {
-			if err := s.srv.Restart(); err != nil {
-				t.Fatal(err)
-			}
+			admin(t, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS true")
 		},
 	}
 }
@@ -76,7 +112,7 @@ func ctx10(t testing.TB) context.Context {
 
 func TestPostgresNoPolicy(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Start(t)
+	dsn := pgtest.Database(t)
 	src, err := NewPostgresSource(dsn, PostgresOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -446,11 +482,34 @@ func TestPostgresNotify(t *testing.T) {
 	}
 }
 
-func TestPostgresListenerReconnects(t *testing.T) {
+func TestPostgresServerRestart(t *testing.T) {
 	t.Parallel()
-	s := newPGStore(t, PostgresOptions{ReconnectMax: 500 * time.Millisecond})
+	s := newPGServerStore(t, PostgresOptions{ReconnectMax: 500 * time.Millisecond})
 	waitSignal(t, s.src, 5*time.Second, "after the listener connected")
+	if _, err := Publish(ctx10(t), s.pool, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.src.Fetch(ctx10(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.src.Fetch(ctx10(t), b.Revision); err == nil || errors.Is(err, ErrNotModified) {
+		t.Fatalf("Fetch with the server stopped: %v, want a failure", err)
+	}
+	drain(s.src)
 	if err := s.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgtest.WaitReady(10*time.Second, func() error {
+		_, err := s.src.Fetch(ctx10(t), b.Revision)
+		if errors.Is(err, ErrNotModified) {
+			return nil
+		}
+		return fmt.Errorf("Fetch after restart: %v", err)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// The listener reconnects and signals once: it may have missed changes.
