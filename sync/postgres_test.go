@@ -569,7 +569,7 @@ func loadTuples1M(tb testing.TB, pool *pgxpool.Pool, n int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `ANALYZE edgeauthz_tuples`); err != nil {
+	if _, err := pool.Exec(ctx, `VACUUM (FREEZE, ANALYZE) edgeauthz_tuples`); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -591,5 +591,20 @@ func BenchmarkPostgresFetch1M(b *testing.B) {
 		if len(bundle.Tuples) != n {
 			b.Fatalf("%d tuples, want %d", len(bundle.Tuples), n)
 		}
+	}
+}
+
+func TestPostgresWriteWithoutSchema(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := Publish(ctx10(t), pool, []byte("p")); err == nil || !strings.Contains(err.Error(), "EnsureSchema") {
+		t.Fatalf("Publish without the schema: %v", err)
+	}
+	if _, err := WriteTuples(ctx10(t), pool, []string{"document:1#viewer@user:a"}); err == nil || !strings.Contains(err.Error(), "EnsureSchema") {
+		t.Fatalf("WriteTuples without the schema: %v", err)
 	}
 }
