@@ -608,3 +608,29 @@ func TestPostgresWriteWithoutSchema(t *testing.T) {
 		t.Fatalf("WriteTuples without the schema: %v", err)
 	}
 }
+
+func TestPostgresFetchCancelledInFlight(t *testing.T) {
+	t.Parallel()
+	s := newPGStore(t, PostgresOptions{})
+	ctx := ctx10(t)
+	Publish(ctx, s.pool, []byte("p"))
+	// A writer holding an exclusive lock makes Fetch wait on the tuples.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `LOCK TABLE edgeauthz_tuples IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = s.src.Fetch(fctx, "")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fetch cancelled while blocked: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Fetch took %v to honour the cancellation", d)
+	}
+}
