@@ -126,8 +126,14 @@ func start(t testing.TB) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOnce.Do(func() { reap(bin) })
 	dir, err := os.MkdirTemp(tempRoot(), "pgtest-")
 	if err != nil {
+		return nil, err
+	}
+	// Who owns the cluster, for reap in a later run if this process is killed
+	// (go test's -timeout) before its cleanup runs.
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return nil, err
 	}
 	s := &Server{bin: bin, dir: dir}
@@ -208,6 +214,33 @@ func template(bin string) (string, error) {
 		templateDir = filepath.Join(final, "data")
 	})
 	return templateDir, templateErr
+}
+
+var reapOnce sync.Once
+
+// reap stops and removes the clusters of test processes that died without
+// cleaning up.
+func reap(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(tempRoot(), "pgtest-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue // not ours, or still being set up
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			run(filepath.Join(bin, "pg_ctl"), "stop", "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w")
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
 }
 
 // tempRoot is where clusters live: $PGTEST_TMPDIR, else /dev/shm when it is
