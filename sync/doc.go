@@ -1,4 +1,25 @@
 // Package sync keeps the serving policy snapshot in step with a central store:
 // sources (file, HTTP bundle, PostgreSQL), the loader that parses, validates,
 // compiles and swaps, and last-known-good persistence.
+//
+// # Sources
+//
+// A Source returns the store's current Bundle (policy document as opaque
+// bytes, plus tuples for PostgreSQL) or ErrNotModified. Open picks one by the
+// policy.source value. Optional capabilities are separate interfaces:
+// Notifier (the store pushes "something changed": PostgreSQL LISTEN) and
+// Changelog (incremental tuple changes). Sources do not judge the document;
+// the caller validates it and keeps its last good snapshot when a Fetch fails.
+// NextDelay and Jitter are the poll schedule: jittered intervals, exponential
+// backoff with a cap after failures.
+//
+// # Concurrency
+//
+// FileSource and HTTPSource hold no mutable state and are safe for
+// concurrent use. PostgresSource is safe for concurrent use; it owns one
+// background goroutine (the LISTEN connection) that Close stops and waits
+// for. Every call takes a context and returns promptly when it is cancelled.
+//
+// Importers alias the package (import policysync ".../sync") so that it does
+// not shadow the standard library's sync.
 package sync

@@ -18,6 +18,7 @@ const MaxPolicySize = 64 << 20
 // is refused by the caller's validation and retried at the next poll.
 type FileSource struct {
 	path string
+	max  int64
 }
 
 var _ Source = (*FileSource)(nil)
@@ -26,7 +27,7 @@ var _ Source = (*FileSource)(nil)
 // path is relative to the working directory: resolve it against the
 // configuration file's directory before calling.
 func NewFileSource(source string) *FileSource {
-	return &FileSource{path: strings.TrimPrefix(source, "file://")}
+	return &FileSource{path: strings.TrimPrefix(source, "file://"), max: MaxPolicySize}
 }
 
 // Path is the file the source reads.
@@ -42,12 +43,12 @@ func (s *FileSource) Fetch(ctx context.Context, have string) (Bundle, error) {
 		return Bundle{}, fmt.Errorf("policy file: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
+	b, err := io.ReadAll(io.LimitReader(f, s.max+1))
 	if err != nil {
 		return Bundle{}, fmt.Errorf("policy file %s: %w", s.path, err)
 	}
-	if len(b) > MaxPolicySize {
-		return Bundle{}, fmt.Errorf("policy file %s: larger than %d bytes", s.path, MaxPolicySize)
+	if int64(len(b)) > s.max {
+		return Bundle{}, fmt.Errorf("policy file %s: larger than %d bytes", s.path, s.max)
 	}
 	rev := contentRevision(b)
 	if rev == have {

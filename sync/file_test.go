@@ -72,11 +72,13 @@ func TestFileSourceTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(MaxPolicySize + 1); err != nil {
+	if err := f.Truncate(1<<10 + 1); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := NewFileSource(path).Fetch(context.Background(), ""); err == nil {
-		t.Fatal("a file over MaxPolicySize was accepted")
+	src := NewFileSource(path)
+	src.max = 1 << 10
+	if _, err := src.Fetch(context.Background(), ""); err == nil {
+		t.Fatal("a file over the size limit was accepted")
 	}
 }

@@ -443,3 +443,14 @@ func TestNewHTTPSourceURL(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPSourceBinaryContent(t *testing.T) {
+	doc := []byte{0, 0xff, 0xfe, '{', '\n'} // not text: the caller judges it
+	bs := newBundleServer(t)
+	bs.set(doc)
+	src, _ := NewHTTPSource(bs.url(), HTTPOptions{})
+	b, err := src.Fetch(fetchCtx(t), "")
+	if err != nil || !bytes.Equal(b.Policy, doc) {
+		t.Fatalf("Fetch = %q, %v; want the bytes as served", b.Policy, err)
+	}
+}

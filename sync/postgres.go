@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -115,6 +116,7 @@ func EnsureSchema(ctx context.Context, db DB) error {
 // Publish stores document as the newest policy revision and notifies the
 // edges, in one transaction. The caller validates the document first; the
 // store only refuses what PostgreSQL text cannot hold (NUL, invalid UTF-8).
+// Run EnsureSchema once before the first Publish or WriteTuples.
 func Publish(ctx context.Context, db DB, document []byte) (revision int64, err error) {
 	if !utf8.Valid(document) || strings.IndexByte(string(document), 0) >= 0 {
 		return 0, errors.New("publish: the document is not UTF-8 text without NUL bytes")
@@ -291,6 +293,9 @@ type PostgresOptions struct {
 	// PingInterval: how long the listener waits for a notification before it
 	// pings the server to detect a dead connection; default 30 s.
 	PingInterval time.Duration
+	// Logger gets the listener's connection failures and reconnects; nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // PostgresSource reads the policy and tuples from PostgreSQL and listens for
@@ -362,6 +367,9 @@ func NewPostgresSource(dsn string, opts PostgresOptions) (*PostgresSource, error
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &PostgresSource{
@@ -475,7 +483,8 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	tuples := make([]string, 0, min(n+n/8+16, 50_000_000))
+	// Capped: a stale estimate must not allocate wildly.
+	tuples := make([]string, 0, min(n+n/8+16, 4_000_000))
 	const chunkSize = 1 << 20
 	chunk := make([]byte, 0, chunkSize)
 	var ends []int // end offsets of the tuples in chunk
@@ -538,19 +547,31 @@ func (s *PostgresSource) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 			}
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			failures++
-			sleep(ctx, NextDelay(s.opts.ReconnectBase, s.opts.ReconnectMax, failures, nil))
+			delay := NextDelay(s.opts.ReconnectBase, s.opts.ReconnectMax, failures, nil)
+			s.opts.Logger.Warn("postgres listen failed", "error", err, "failures", failures, "retry_in", delay)
+			sleep(ctx, delay)
 			continue
+		}
+		if failures > 0 {
+			s.opts.Logger.Info("postgres listening again", "failures", failures)
 		}
 		failures = 0
 		s.signal() // whatever happened while we were not listening
-		s.wait(ctx, conn)
+		err = s.wait(ctx, conn)
 		closeConn(conn)
+		if ctx.Err() == nil {
+			s.opts.Logger.Warn("postgres listen connection lost", "error", err)
+		}
 	}
 }
 
-// wait forwards notifications until the connection fails or ctx ends.
-func (s *PostgresSource) wait(ctx context.Context, conn *pgx.Conn) {
+// wait forwards notifications until the connection fails (its error) or
+// ctx ends.
+func (s *PostgresSource) wait(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.opts.PingInterval)
 		_, err := conn.WaitForNotification(wctx)
@@ -559,16 +580,16 @@ func (s *PostgresSource) wait(ctx context.Context, conn *pgx.Conn) {
 		case err == nil:
 			s.signal()
 		case ctx.Err() != nil:
-			return
+			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil {
-				return
+				return fmt.Errorf("ping: %w", err)
 			}
 		default:
-			return
+			return err
 		}
 	}
 }
@@ -603,6 +624,10 @@ func inTx(ctx context.Context, db DB, opts pgx.TxOptions, f func(pgx.Tx) error, 
 		}
 	}
 	if err != nil && op != "" {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+			return fmt.Errorf("%s: the store has no edgeauthz schema (EnsureSchema creates it): %w", op, err)
+		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return err

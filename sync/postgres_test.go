@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -23,10 +25,24 @@ type pgStore struct {
 	src  *PostgresSource
 }
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// newPGStore gives a test its own database on the shared cluster.
 func newPGStore(t testing.TB, opts PostgresOptions) *pgStore {
 	t.Helper()
+	return newPGStoreDSN(t, nil, pgtest.Database(t), opts)
+}
+
+// newPGServerStore gives a test its own cluster, to stop and restart.
+func newPGServerStore(t testing.TB, opts PostgresOptions) *pgStore {
+	t.Helper()
 	srv := pgtest.New(t)
-	pool, err := pgxpool.New(context.Background(), srv.DSN)
+	return newPGStoreDSN(t, srv, srv.DSN, opts)
+}
+
+func newPGStoreDSN(t testing.TB, srv *pgtest.Server, dsn string, opts PostgresOptions) *pgStore {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +50,7 @@ func newPGStore(t testing.TB, opts PostgresOptions) *pgStore {
 	if err := EnsureSchema(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewPostgresSource(srv.DSN, opts)
+	src, err := NewPostgresSource(dsn, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +59,30 @@ func newPGStore(t testing.TB, opts PostgresOptions) *pgStore {
 }
 
 func newPostgresStore(t *testing.T) storeHarness {
-	s := newPGStore(t, PostgresOptions{})
+	dsn := pgtest.Database(t)
+	s := newPGStoreDSN(t, nil, dsn, PostgresOptions{})
+	// An outage of this database alone on the shared cluster: new connections
+	// are refused and the existing ones terminated. (A real server stop and
+	// restart is TestPostgresServerRestart.)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin := func(t *testing.T, stmts ...string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx10(t), u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		for _, stmt := range stmts {
+			if _, err := conn.Exec(ctx10(t), stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return storeHarness{
 		src: s.src,
 		set: func(t *testing.T, doc []byte) {
@@ -52,14 +91,11 @@ func newPostgresStore(t *testing.T) storeHarness {
 			}
 		},
 		down: func(t *testing.T) {
-			if err := s.srv.Stop(); err != nil {
-				t.Fatal(err)
-			}
+			admin(t, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS false",
+				"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
 		},
 		up: func(t *testing.T) {
-			if err := s.srv.Restart(); err != nil {
-				t.Fatal(err)
-			}
+			admin(t, "ALTER DATABASE "+name+" WITH ALLOW_CONNECTIONS true")
 		},
 	}
 }
@@ -76,7 +112,7 @@ func ctx10(t testing.TB) context.Context {
 
 func TestPostgresNoPolicy(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Start(t)
+	dsn := pgtest.Database(t)
 	src, err := NewPostgresSource(dsn, PostgresOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -446,11 +482,34 @@ func TestPostgresNotify(t *testing.T) {
 	}
 }
 
-func TestPostgresListenerReconnects(t *testing.T) {
+func TestPostgresServerRestart(t *testing.T) {
 	t.Parallel()
-	s := newPGStore(t, PostgresOptions{ReconnectMax: 500 * time.Millisecond})
+	s := newPGServerStore(t, PostgresOptions{ReconnectMax: 500 * time.Millisecond})
 	waitSignal(t, s.src, 5*time.Second, "after the listener connected")
+	if _, err := Publish(ctx10(t), s.pool, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.src.Fetch(ctx10(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.src.Fetch(ctx10(t), b.Revision); err == nil || errors.Is(err, ErrNotModified) {
+		t.Fatalf("Fetch with the server stopped: %v, want a failure", err)
+	}
+	drain(s.src)
 	if err := s.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgtest.WaitReady(10*time.Second, func() error {
+		_, err := s.src.Fetch(ctx10(t), b.Revision)
+		if errors.Is(err, ErrNotModified) {
+			return nil
+		}
+		return fmt.Errorf("Fetch after restart: %v", err)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// The listener reconnects and signals once: it may have missed changes.
@@ -510,7 +569,7 @@ func loadTuples1M(tb testing.TB, pool *pgxpool.Pool, n int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `ANALYZE edgeauthz_tuples`); err != nil {
+	if _, err := pool.Exec(ctx, `VACUUM (FREEZE, ANALYZE) edgeauthz_tuples`); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -532,5 +591,46 @@ func BenchmarkPostgresFetch1M(b *testing.B) {
 		if len(bundle.Tuples) != n {
 			b.Fatalf("%d tuples, want %d", len(bundle.Tuples), n)
 		}
+	}
+}
+
+func TestPostgresWriteWithoutSchema(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(context.Background(), pgtest.Database(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := Publish(ctx10(t), pool, []byte("p")); err == nil || !strings.Contains(err.Error(), "EnsureSchema") {
+		t.Fatalf("Publish without the schema: %v", err)
+	}
+	if _, err := WriteTuples(ctx10(t), pool, []string{"document:1#viewer@user:a"}); err == nil || !strings.Contains(err.Error(), "EnsureSchema") {
+		t.Fatalf("WriteTuples without the schema: %v", err)
+	}
+}
+
+func TestPostgresFetchCancelledInFlight(t *testing.T) {
+	t.Parallel()
+	s := newPGStore(t, PostgresOptions{})
+	ctx := ctx10(t)
+	Publish(ctx, s.pool, []byte("p"))
+	// A writer holding an exclusive lock makes Fetch wait on the tuples.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `LOCK TABLE edgeauthz_tuples IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = s.src.Fetch(fctx, "")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Fetch cancelled while blocked: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Fetch took %v to honour the cancellation", d)
 	}
 }

@@ -30,9 +30,9 @@ var ErrNotModified = errors.New("not modified")
 
 // Source is a central store of the policy.
 //
-// Fetch may be called from one goroutine at a time per source; Close stops
-// whatever the source runs in the background. A failed Fetch returns an error
-// and the caller keeps serving its last good bundle.
+// Implementations are safe for concurrent use; Close stops whatever the
+// source runs in the background. A failed Fetch returns an error and the
+// caller keeps serving its last good bundle.
 type Source interface {
 	// Fetch returns the current bundle, or ErrNotModified when it still has
 	// revision have ("" fetches unconditionally).

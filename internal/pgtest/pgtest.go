@@ -126,8 +126,14 @@ func start(t testing.TB) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "pgtest-")
+	reapOnce.Do(func() { reap(bin) })
+	dir, err := os.MkdirTemp(tempRoot(), "pgtest-")
 	if err != nil {
+		return nil, err
+	}
+	// Who owns the cluster, for reap in a later run if this process is killed
+	// (go test's -timeout) before its cleanup runs.
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return nil, err
 	}
 	s := &Server{bin: bin, dir: dir}
@@ -179,12 +185,12 @@ var (
 // and rename it into place, so a half-written template is never used.
 func template(bin string) (string, error) {
 	templateOnce.Do(func() {
-		final := filepath.Join(os.TempDir(), fmt.Sprintf("edgeauthz-pgtest-template-%d-%d", version(filepath.Join(bin, "initdb")), os.Geteuid()))
+		final := filepath.Join(tempRoot(), fmt.Sprintf("edgeauthz-pgtest-template-%d-%d", version(filepath.Join(bin, "initdb")), os.Geteuid()))
 		if _, err := os.Stat(filepath.Join(final, "data", "PG_VERSION")); err == nil {
 			templateDir = filepath.Join(final, "data")
 			return
 		}
-		tmp, err := os.MkdirTemp("", "edgeauthz-pgtest-init-")
+		tmp, err := os.MkdirTemp(tempRoot(), "edgeauthz-pgtest-init-")
 		if err != nil {
 			templateErr = err
 			return
@@ -194,7 +200,7 @@ func template(bin string) (string, error) {
 			templateErr = err
 			return
 		}
-		if err := run(filepath.Join(bin, "initdb"), "-D", filepath.Join(tmp, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		if err := run(filepath.Join(bin, "initdb"), "-D", filepath.Join(tmp, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--wal-segsize=1"); err != nil {
 			templateErr = fmt.Errorf("initdb: %w", err)
 			return
 		}
@@ -208,6 +214,46 @@ func template(bin string) (string, error) {
 		templateDir = filepath.Join(final, "data")
 	})
 	return templateDir, templateErr
+}
+
+var reapOnce sync.Once
+
+// reap stops and removes the clusters of test processes that died without
+// cleaning up.
+func reap(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(tempRoot(), "pgtest-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue // not ours, or still being set up
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
+			run(filepath.Join(bin, "pg_ctl"), "stop", "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w")
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+func processAlive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
+}
+
+// tempRoot is where clusters live: $PGTEST_TMPDIR, else /dev/shm when it is
+// a writable tmpfs (clusters start several times faster in memory), else the
+// temp directory.
+func tempRoot() string {
+	if d := os.Getenv("PGTEST_TMPDIR"); d != "" {
+		return d
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && fi.Mode().Perm()&0o002 != 0 {
+		return "/dev/shm"
+	}
+	return os.TempDir()
 }
 
 // findBin returns the newest /usr/lib/postgresql/N/bin holding initdb and pg_ctl.
@@ -290,4 +336,84 @@ func WaitReady(timeout time.Duration, f func() error) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// shared is the cluster Database hands out databases on.
+var shared struct {
+	mu      sync.Mutex
+	enabled bool // Main runs
+	srv     *Server
+	err     error
+	n       int
+}
+
+// Main runs the tests of a package that uses Database and stops the shared
+// cluster afterwards. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func Main(m *testing.M) int {
+	shared.mu.Lock()
+	shared.enabled = true
+	shared.mu.Unlock()
+	code := m.Run()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if s := shared.srv; s != nil {
+		if err := s.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: stop shared cluster: %v\n", err)
+		}
+		os.RemoveAll(s.dir)
+	}
+	return code
+}
+
+// sharedTB adapts the shared cluster's start, which outlives any one test.
+type sharedTB struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (s *sharedTB) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+
+// Database returns the DSN of a new, empty database on a cluster shared by
+// the test binary (started on first use, stopped by Main); the database is
+// dropped when the test ends. It is much cheaper than Start for tests that do
+// not stop or restart the server.
+func Database(t testing.TB) (dsn string) {
+	t.Helper()
+	shared.mu.Lock()
+	if !shared.enabled {
+		shared.mu.Unlock()
+		t.Fatal("pgtest.Database needs TestMain to call pgtest.Main (it stops the shared cluster)")
+	}
+	if shared.srv == nil && shared.err == nil {
+		stb := &sharedTB{TB: t}
+		shared.srv, shared.err = start(stb)
+		if shared.err != nil {
+			for _, f := range stb.cleanups {
+				f()
+			}
+		}
+	}
+	srv, err := shared.srv, shared.err
+	shared.n++
+	name := fmt.Sprintf("test_%d", shared.n)
+	shared.mu.Unlock()
+	if err != nil {
+		unavailable(t, err)
+	}
+	if err := psql(srv, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := psql(srv, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: %v", err)
+		}
+	})
+	return strings.Replace(srv.DSN, "/postgres?", "/"+name+"?", 1)
+}
+
+// psql runs one statement on the cluster's postgres database.
+func psql(s *Server, stmt string) error {
+	return run(filepath.Join(s.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", s.dir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", "postgres", "-c", stmt)
 }

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -45,6 +46,21 @@ func TestParallelClusters(t *testing.T) {
 	a, b := Start(t), Start(t)
 	if a == b {
 		t.Fatalf("two clusters share a DSN %q", a)
+	}
+	for _, dsn := range []string{a, b} {
+		if err := query(dsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+func TestDatabase(t *testing.T) {
+	t.Parallel()
+	a, b := Database(t), Database(t)
+	if a == b {
+		t.Fatalf("two databases share a DSN %q", a)
 	}
 	for _, dsn := range []string{a, b} {
 		if err := query(dsn); err != nil {
