@@ -62,14 +62,13 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.engine = decision.NewEngine(cfg.Policy.MaxStaleness)
 
-	if s.source, err = NewSource(cfg); err != nil {
+	if s.source, err = NewSource(cfg, log.With("component", "store")); err != nil {
 		return nil, err
 	}
 	s.loader = policysync.NewLoader(policysync.LoaderOptions{
 		Source:       s.source,
 		Engine:       s.engine,
 		Compile:      Compiler(cfg),
-		ApplyTuples:  ApplyTuples,
 		PollInterval: cfg.Policy.PollInterval,
 		PersistDir:   cfg.Policy.PersistDir,
 		Logger:       log.With("component", "sync"),

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -21,16 +23,11 @@ import (
 // off the request path.
 type Compiler func(b Bundle) (*decision.Snapshot, error)
 
-// TupleApplier applies a changelog batch to a snapshot and returns the new
-// one; the old one stays valid for requests still using it.
-type TupleApplier func(s *decision.Snapshot, changes []TupleChange) (*decision.Snapshot, error)
-
 // LoaderOptions configure a Loader.
 type LoaderOptions struct {
 	Source       Source
 	Engine       *decision.Engine
 	Compile      Compiler
-	ApplyTuples  TupleApplier // for sources that are Changelogs; nil reloads fully
 	PollInterval time.Duration
 	// MaxBackoff caps the retry delay after failures (default 10× poll, ≤ 5m).
 	MaxBackoff time.Duration
@@ -175,14 +172,20 @@ func (l *Loader) sync(ctx context.Context) error {
 }
 
 func (l *Loader) syncOnce(ctx context.Context) error {
+	// A store with a changelog delivers tuple changes incrementally: apply
+	// them to the serving snapshot first, then ask whether the policy itself
+	// changed. A million tuples are not reloaded for one write.
+	if cl, ok := l.opts.Source.(Changelog); ok && l.have != "" {
+		if err := l.applyChanges(ctx, cl); err != nil {
+			return err
+		}
+		if id, _, ok := ParsePostgresRevision(l.have); ok {
+			l.have = fmt.Sprintf("%d.%d", id, l.seq)
+		}
+	}
 	b, err := l.opts.Source.Fetch(ctx, l.have)
 	switch {
 	case errors.Is(err, ErrNotModified):
-		if cl, ok := l.opts.Source.(Changelog); ok && l.opts.ApplyTuples != nil {
-			if err := l.applyChanges(ctx, cl); err != nil {
-				return err
-			}
-		}
 		l.opts.Engine.Confirm()
 		return nil
 	case err != nil:
@@ -215,7 +218,7 @@ func (l *Loader) applyChanges(ctx context.Context, cl Changelog) error {
 		if cur == nil {
 			return errors.New("changes: no snapshot to apply them to")
 		}
-		next, err := l.opts.ApplyTuples(cur, changes)
+		next, err := ApplyChanges(cur, changes)
 		if err != nil {
 			l.metrics.errors.WithLabelValues("apply").Inc()
 			return fmt.Errorf("apply changes: %w", err)
@@ -327,4 +330,28 @@ func (l *Loader) restorePersisted() bool {
 	l.loadedAt = time.Now()
 	l.mu.Unlock()
 	return true
+}
+
+// ApplyChanges applies a changelog batch to a snapshot's relationships and
+// returns the new snapshot; the old one stays valid for requests still using
+// it. The revision becomes the base revision plus the last changelog seq.
+func ApplyChanges(s *decision.Snapshot, changes []TupleChange) (*decision.Snapshot, error) {
+	// The batch is ordered; the last change to a tuple wins.
+	last := make(map[string]bool, len(changes))
+	for _, c := range changes {
+		last[c.Tuple] = c.Write
+	}
+	var writes, deletes []string
+	for t, w := range last {
+		if w {
+			writes = append(writes, t)
+		} else {
+			deletes = append(deletes, t)
+		}
+	}
+	base := s.Revision()
+	if i := strings.LastIndexByte(base, '+'); i >= 0 {
+		base = base[:i]
+	}
+	return s.ApplyTuples(writes, deletes, base+"+"+strconv.FormatInt(changes[len(changes)-1].Seq, 10))
 }
