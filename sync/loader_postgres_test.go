@@ -47,7 +47,7 @@ routes:
     public: true
 `
 
-func pgPool(t *testing.T, dsn string) *pgxpool.Pool {
+func pgPool(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
@@ -71,7 +71,7 @@ type runningLoader struct {
 	stop   func()
 }
 
-func startLoader(t *testing.T, dsn, persist string, poll time.Duration) *runningLoader {
+func startLoader(t testing.TB, dsn, persist string, poll time.Duration) *runningLoader {
 	t.Helper()
 	src, err := policysync.NewPostgresSource(dsn, policysync.PostgresOptions{ReconnectBase: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
 	if err != nil {

@@ -178,7 +178,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Col
 	return c
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
