@@ -18,7 +18,7 @@ func TestDecideZeroAlloc(t *testing.T) {
 		"allow": withToken("GET", "/orgs/org_1/documents/doc123", map[string]any{"sub": "usr_1", "oid": "org_1"}),
 		"allow via groups and scope claim": withToken("GET", "/orgs/org_1/documents/d?x=1",
 			map[string]any{"sub": "usr_2", "oid": "org_1", "groups": []any{"Eng"}, "scope": "read:documents"}),
-		"template scope":  withToken("GET", "/book/dune/download", map[string]any{"sub": "usr_1", "scope": "book-dune"}),
+		"template scope": withToken("GET", "/book/dune/download", map[string]any{"sub": "usr_1", "scope": "book-dune"}),
 	}
 	for name, req := range cases {
 		t.Run(name, func(t *testing.T) {
