@@ -103,7 +103,7 @@ routes:
     match: GET /a/{x}
   - name: second
     match: /a/b
-`, 6, []string{`route "second"`, "conflicts", `route "first", line 2`}},
+`, 6, []string{`route "second"`, "conflicts", `route "first", line 3`}},
 		{"duplicate pattern", `
 routes:
   - name: first
