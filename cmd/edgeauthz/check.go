@@ -163,4 +163,3 @@ func printDecision(w io.Writer, r *decision.Result) {
 		}
 	}
 }
-
