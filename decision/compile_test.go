@@ -179,14 +179,6 @@ roles:
   a: {}
 routes: []
 `, 4, []string{"at least one route"}},
-		{"relations refused", `
-model: |
-  model
-    schema 1.1
-  type user
-routes:
-  - {name: r, match: /r}
-`, 2, []string{"relationships are not supported yet"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -71,7 +71,7 @@ func TestRunFilesBrokenPolicy(t *testing.T) {
 }
 
 func TestRunFilesUnloadable(t *testing.T) {
-	sum := policytest.RunFiles(context.Background(), []string{"testdata/none_test.yaml", "testdata/relation_check_test.yaml"}, policytest.Options{})
+	sum := policytest.RunFiles(context.Background(), []string{"testdata/none_test.yaml", "testdata/bad_case_test.yaml"}, policytest.Options{})
 	if sum.Failed != 2 || sum.Passed != 0 {
 		t.Fatalf("%s: %v", sum.Line(), sum.Failures)
 	}
