@@ -325,6 +325,7 @@ func TestLoadTestFile(t *testing.T) {
 		want      []lineMsg
 	}{
 		{"no cases", "policy: p.yaml\n", []lineMsg{{0, "at least one case"}}},
+		{"empty file", "# nothing yet\n", []lineMsg{{0, "policy: the policy file under test is required"}, {0, "at least one case"}}},
 		{"empty cases", "policy: p.yaml\ncases: []\n", []lineMsg{{2, "at least one case"}}},
 		{"unknown case key", "policy: p.yaml\ncases:\n  - name: a\n    reqest: {path: /}\n", []lineMsg{{4, `unknown key "reqest"`}}},
 		{"syntax", "policy: p.yaml\ncases:\n\t- a\n", []lineMsg{{3, "cannot start any token"}}},
