@@ -76,7 +76,7 @@ func (l *List) Err() error {
 var (
 	yamlLineRe     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 	unknownFieldRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-	cannotDecodeRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+	cannotDecodeRe = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 )
 
 // addYAMLError turns yaml.v3's messages, which speak of Go types, into ones
@@ -91,9 +91,22 @@ func (l *List) addYAMLError(msg string) {
 	if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("unknown key %q", m[1])
 	} else if m := cannotDecodeRe.FindStringSubmatch(msg); m != nil {
-		msg = fmt.Sprintf("expected %s, found %s %q", describeGoType(m[3]), m[1], m[2])
+		switch m[1] {
+		case "seq", "map":
+			// yaml.v3 quotes no value for collections.
+			msg = fmt.Sprintf("expected %s, found %s", describeGoType(m[3]), describeYAMLTag(m[1]))
+		default:
+			msg = fmt.Sprintf("expected %s, found %s %q", describeGoType(m[3]), m[1], m[2])
+		}
 	}
 	l.Add(line, "%s", msg)
+}
+
+func describeYAMLTag(tag string) string {
+	if tag == "seq" {
+		return "a list"
+	}
+	return "a mapping"
 }
 
 func describeGoType(t string) string {

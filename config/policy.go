@@ -94,7 +94,9 @@ func (a *AllScopes) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.SequenceNode {
 		return n.Decode(&a.Scopes)
 	}
-	return fmt.Errorf("line %d: all_scopes must be true, false or a list of scopes", n.Line)
+	// A TypeError lets yaml.v3 go on decoding, so the file's other problems
+	// are reported with this one.
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: all_scopes must be true, false or a list of scopes", n.Line)}}
 }
 
 // LoadPolicy reads and parses a policy file.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -133,7 +134,8 @@ func ParseServer(name string, data []byte) (*Server, error) {
 	if len(bytes.TrimSpace(data)) > 0 {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		if err := dec.Decode(&s); err != nil {
+		// A file of only comments is empty: io.EOF, every key its default.
+		if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
 			var te *yaml.TypeError
 			if errors.As(err, &te) {
 				for _, m := range te.Errors {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,7 +67,8 @@ func LoadTestFile(path string) (*TestFile, error) {
 	tf := &TestFile{File: path}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(tf); err != nil {
+	// An empty file (io.EOF) is reported below as missing policy and cases.
+	if err := dec.Decode(tf); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			for _, m := range te.Errors {

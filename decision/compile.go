@@ -193,11 +193,14 @@ func (s *Snapshot) compileRoles(p *config.Policy, errs *config.List) {
 				errs.Add(p.Lines["roles."+name], "role %q inherits unknown role %q", name, parent)
 				continue
 			}
-			if !visit(pid, append(chain, parent)) {
-				if ok {
-					errs.Add(p.Lines["roles."+name], "role cycle: %s", strings.Join(append(chain, parent), " → "))
-				}
+			if state[pid] == visiting {
+				// The cycle closes here: report it once, with its whole chain.
+				errs.Add(p.Lines["roles."+name], "role cycle: %s", strings.Join(append(chain, parent), " → "))
 				ok = false
+				continue
+			}
+			if !visit(pid, append(chain, parent)) {
+				ok = false // already reported where the cycle closes
 				continue
 			}
 			s.closure[id].union(&s.closure[pid])

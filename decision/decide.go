@@ -372,7 +372,10 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 	}
 
 	if rt.when != nil {
-		ok, err := rt.when.eval(&e)
+		// CEL keeps the activation (and so the state) beyond the call; give
+		// it a copy so that e itself stays on the stack for every other rule.
+		ce := e
+		ok, err := rt.when.eval(&ce)
 		if err != nil {
 			if e.trace != nil {
 				e.step("when", false, err.Error())

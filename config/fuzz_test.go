@@ -1,0 +1,81 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+// FuzzParsePolicy: any bytes either parse into a policy or fail with
+// config errors that carry this file's name and a line ≥ 0; a parsed policy
+// compiles or fails the same way, and never panics.
+func FuzzParsePolicy(f *testing.F) {
+	for _, glob := range []string{"testdata/*.yaml", "testdata/*.json", "../examples/policy.yaml"} {
+		files, _ := filepath.Glob(glob)
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("routes:\n  - {name: r, match: 'GET /a/{x}', scopes: ['{params.x}'], when: 'true'}\n"))
+	f.Add([]byte("{\"routes\": [{\"name\": \"r\", \"match\": \"/\", \"all_scopes\": true}]}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A hang is a finding too: crash the worker so the input is kept.
+		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("hung on %q", data)) })
+		defer watchdog.Stop()
+		p, err := config.ParsePolicy("f.yaml", data)
+		if err != nil {
+			checkFuzzErr(t, err)
+			if p != nil {
+				t.Fatal("policy and error both returned")
+			}
+			return
+		}
+		if p == nil || p.File != "f.yaml" || p.Lines == nil {
+			t.Fatalf("bad policy %+v", p)
+		}
+		for i := range p.Routes {
+			if p.Routes[i].Line < 0 {
+				t.Fatalf("route %d line %d", i, p.Routes[i].Line)
+			}
+		}
+		if _, err := decision.Compile(p, decision.Options{}); err != nil {
+			checkFuzzErr(t, err)
+		}
+	})
+}
+
+func checkFuzzErr(t *testing.T, err error) {
+	t.Helper()
+	var es config.Errors
+	var e *config.Error
+	switch {
+	case errors.As(err, &es):
+		if len(es) == 0 {
+			t.Fatal("empty Errors")
+		}
+		for _, e := range es {
+			if e.Line < 0 || e.File != "f.yaml" || e.Msg == "" {
+				t.Fatalf("bad error %#v", e)
+			}
+		}
+	case errors.As(err, &e):
+		if e.Line < 0 || e.File != "f.yaml" {
+			t.Fatalf("bad error %#v", e)
+		}
+	default:
+		t.Fatalf("error %T is not a config error: %v", err, err)
+	}
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("error does not wrap ErrInvalid: %v", err)
+	}
+}
