@@ -176,6 +176,11 @@ func (s *Server) resolve(dir string) {
 	case !strings.Contains(src, "://"):
 		s.Policy.Source = "file://" + abs(src)
 	}
+	switch s.DecisionLog.Output {
+	case "stdout", "stderr", "off", "none", "":
+	default:
+		s.DecisionLog.Output = abs(s.DecisionLog.Output)
+	}
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
 	s.Policy.BearerTokenFile = abs(s.Policy.BearerTokenFile)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
 )
 
 // TestCompileErrors: every meaning error names the line it is on.
@@ -174,11 +175,6 @@ routes:
     match: /r
     scopes: [""]
 `, 5, []string{"empty scope"}},
-		{"no routes", `
-roles:
-  a: {}
-routes: []
-`, 4, []string{"at least one route"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -262,5 +258,22 @@ routes:
 	}
 	if !strings.Contains(es[0].Msg, "a → b → c → a") || es[0].Line != 5 {
 		t.Errorf("got %v", es[0])
+	}
+}
+
+// A policy with no routes is valid (a model-and-tuples-only policy, say) and
+// denies every request.
+func TestNoRoutesDeniesEverything(t *testing.T) {
+	p, err := config.ParsePolicy("p.yaml", []byte("roles:\n  a: {}\nroutes: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := decision.Compile(p, decision.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.Decide(&decision.Request{Method: "GET", Target: "/"})
+	if res.Allowed || res.Reason != decision.ReasonNoRoute {
+		t.Fatalf("got %v", res.Reason)
 	}
 }
