@@ -21,8 +21,8 @@ import (
 )
 
 // e2ePolicy is a small documents API: tenant (org) routes, a scope route without an org, a
-// public route that nginx sends through edgeauthz (/openapi.json) and one it does not ask
-// about (/healthz).
+// public route that nginx sends through edgeauthz (/openapi.json), one it does not ask about
+// (/healthz) and a public route on one host only.
 const e2ePolicy = `
 roles:
   viewer: {permissions: [read:documents]}
@@ -45,6 +45,9 @@ routes:
   - name: read-report
     match: GET /reports/{id}
     scopes: [read:reports]
+  - name: status-page
+    match: GET status.example.test/status
+    public: true
 `
 
 // e2eConfig is SPEC §7.1 with paths relative to the file, as an operator writes it.
@@ -199,6 +202,10 @@ func rawDo(t *testing.T, base, id, method, target, body string, hdr map[string]s
 	req.URL.Opaque = target
 	req.Header.Set("X-Test-Case", id)
 	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header[k] = []string{v} // as written, not canonicalized
 	}
 	resp, err := client.Do(req)
@@ -222,7 +229,7 @@ func spoofHeaders(token string) map[string]string {
 		"X-Original-Method":  "GET",
 		"X-Forwarded-Uri":    "/openapi.json",
 		"X-Forwarded-Method": "GET",
-		"X-Forwarded-Host":   "public.example.com",
+		"X-Forwarded-Host":   "status.example.test",
 	}
 	if token != "" {
 		h["Authorization"] = "Bearer " + token
@@ -342,6 +349,23 @@ func TestNginxEndToEnd(t *testing.T) {
 		upstream(t, "openapi-tok", "/openapi.json", map[string]string{
 			"X-Auth-Subject": "usr_2", "X-Auth-Org": "org_1", "X-Auth-Roles": "viewer", "X-Auth-Rule": "openapi",
 		})
+	})
+
+	t.Run("host route", func(t *testing.T) {
+		h := spoofHeaders("")
+		h["Host"] = "Status.Example.Test:8080"
+		resp, body := rawDo(t, base, "host", "GET", "/status", "", h)
+		if resp.StatusCode != 200 {
+			t.Fatalf("got %d %q", resp.StatusCode, body)
+		}
+		upstream(t, "host", "/status", map[string]string{"X-Auth-Rule": "status-page"})
+	})
+
+	// edgeauthz's HTTP mode takes X-Forwarded-Host over Host: nginx.conf must clear it.
+	t.Run("forwarded host spoof", func(t *testing.T) {
+		resp, body := rawDo(t, base, "fwd-host", "GET", "/status", "", spoofHeaders(""))
+		// No rule matches GET /status on nginx's own host: no_route, before any token check.
+		denied(t, "fwd-host", resp, body, 403, "forbidden", "")
 	})
 
 	t.Run("public healthz skips edgeauthz", func(t *testing.T) {
@@ -478,6 +502,7 @@ func TestNginxEndToEnd(t *testing.T) {
 		"GET /reports/q3":                   "missing_scope",
 		"DELETE /orgs/org_1/documents/doc1": "no_route",
 		"GET /orgs/org_1/documents/..%2f..": "bad_path",
+		"GET /status":                       "no_route",
 	}
 	got := map[string][]string{}
 	for _, d := range ez.decisions(t) {
