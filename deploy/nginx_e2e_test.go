@@ -467,6 +467,7 @@ func TestNginxEndToEnd(t *testing.T) {
 		{"encoded dot-dot", "/orgs/org_1/documents/%2e%2e/%2e%2e/reports/q3", 400, true},
 		{"dot-dot", "/orgs/org_2/../org_1/documents/doc1", 400, true},
 		{"dot-dot above root", "/orgs/../../reports/q3", 400, false},
+		{"encoded slash above root", "/orgs/..%2f..%2freports/q3", 400, false},
 		{"double slash", "/orgs/org_1//documents/doc1", 400, true},
 		{"matrix parameter", "/orgs/org_1/documents/doc1;x=1", 400, true},
 		{"encoded backslash", "/orgs/org_1/documents/a%5cb", 400, true},
