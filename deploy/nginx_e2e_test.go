@@ -311,6 +311,31 @@ func TestNginxEndToEnd(t *testing.T) {
 		})
 	})
 
+	// Without client x-auth-* headers edgeauthz may answer from its decision cache: the
+	// second answer must carry the same identity.
+	t.Run("allow from the decision cache", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			id := fmt.Sprintf("cached-%d", i)
+			resp, body := rawDo(t, base, id, "GET", "/orgs/org_1/documents/doc2", "", map[string]string{"Authorization": "Bearer " + editor})
+			if resp.StatusCode != 200 {
+				t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+			}
+			upstream(t, id, "/orgs/org_1/documents/doc2", map[string]string{
+				"X-Auth-Subject": "usr_1", "X-Auth-Org": "org_1", "X-Auth-Roles": "editor,viewer", "X-Auth-Rule": "read-document",
+			})
+		}
+	})
+
+	t.Run("HEAD is matched by GET rules", func(t *testing.T) {
+		resp, _ := rawDo(t, base, "head", "HEAD", "/orgs/org_1/documents/doc1", "", spoofHeaders(viewer))
+		if resp.StatusCode != 200 {
+			t.Fatalf("got %d", resp.StatusCode)
+		}
+		upstream(t, "head", "/orgs/org_1/documents/doc1", map[string]string{
+			"X-Auth-Subject": "usr_2", "X-Auth-Org": "org_1", "X-Auth-Roles": "viewer", "X-Auth-Rule": "read-document",
+		})
+	})
+
 	t.Run("allow write with inherited role", func(t *testing.T) {
 		resp, body := rawDo(t, base, "write", "PUT", "/orgs/org_1/documents/doc1", `{"title":"x"}`, spoofHeaders(editor))
 		if resp.StatusCode != 200 {
@@ -506,9 +531,16 @@ func TestNginxEndToEnd(t *testing.T) {
 		"GET /status":                       "no_route",
 	}
 	got := map[string][]string{}
+	cachedHits := 0
 	for _, d := range ez.decisions(t) {
 		k := d["method"].(string) + " " + d["path"].(string)
 		got[k] = append(got[k], d["reason"].(string))
+		if k == "GET /orgs/org_1/documents/doc2" && d["cached"] == true {
+			cachedHits++
+		}
+	}
+	if cachedHits == 0 {
+		t.Errorf("decision log: the repeated request was never answered from the decision cache")
 	}
 	for k, reason := range want {
 		if !containsStr(got[k], reason) {
