@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -33,6 +34,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -245,58 +249,44 @@ func loadConfigMap(t testing.TB) *corev1.ConfigMap {
 	return &cm
 }
 
-type policyRoute struct {
-	Name   string
-	Match  string
-	Public bool
+// examplePolicy is the ConfigMap's policy.yaml, parsed and compiled as edgeauthz does.
+type examplePolicy struct {
+	doc  *config.Policy
+	snap *decision.Snapshot
 }
 
-// loadExamplePolicy reads the policy in the ConfigMap: valid YAML, only the top-level keys
-// of SPEC §2, every route named, names unique.
-func loadExamplePolicy(t testing.TB) map[string]policyRoute {
+// loadExamplePolicy parses the policy in the ConfigMap with config.ParsePolicy (unknown keys
+// refused) and compiles it with decision.Compile, as edgeauthz would before serving it.
+func loadExamplePolicy(t testing.TB) *examplePolicy {
 	t.Helper()
 	cm := loadConfigMap(t)
 	src, ok := cm.Data["policy.yaml"]
 	if !ok {
 		t.Fatal("configmap: no policy.yaml")
 	}
-	var doc map[string]any
-	if err := sigsyaml.Unmarshal([]byte(src), &doc); err != nil {
+	doc, err := config.ParsePolicy("kubernetes/configmap.yaml policy.yaml", []byte(src))
+	if err != nil {
 		t.Fatalf("configmap policy.yaml: %v", err)
 	}
-	known := []string{"roles", "groups", "members", "attributes", "revoked", "model", "tuples", "routes"}
-	for k := range doc {
-		if !slices.Contains(known, k) {
-			t.Errorf("configmap policy.yaml: unknown top-level key %q (SPEC §2 has %v)", k, known)
-		}
+	snap, err := decision.Compile(doc, decision.Options{})
+	if err != nil {
+		t.Fatalf("configmap policy.yaml: %v", err)
 	}
-	for _, k := range []string{"roles", "routes"} {
-		if _, ok := doc[k]; !ok {
-			t.Errorf("configmap policy.yaml: no %q", k)
-		}
+	if len(doc.Roles) == 0 || len(doc.Routes) == 0 {
+		t.Errorf("configmap policy.yaml: %d roles, %d routes: the example needs both", len(doc.Roles), len(doc.Routes))
 	}
-	list, ok := doc["routes"].([]any)
-	if !ok || len(list) == 0 {
-		t.Fatalf("configmap policy.yaml: routes is not a non-empty list")
+	return &examplePolicy{doc: doc, snap: snap}
+}
+
+// decide asks the compiled policy about a request without a token, optionally naming the
+// rule as Envoy's context_extensions do.
+func (p *examplePolicy) decide(method, path, named string) decision.Result {
+	req := &decision.Request{Method: method, Host: "api.example.com", Target: path,
+		Headers: map[string]string{}, Token: decision.TokenAbsent}
+	if named != "" {
+		req.Context = map[string]string{routeContextKey: named}
 	}
-	routes := map[string]policyRoute{}
-	for i, r := range list {
-		m, ok := r.(map[string]any)
-		if !ok {
-			t.Fatalf("configmap policy.yaml: routes[%d] is not a mapping", i)
-		}
-		name, _ := m["name"].(string)
-		match, _ := m["match"].(string)
-		public, _ := m["public"].(bool)
-		if name == "" || match == "" {
-			t.Errorf("configmap policy.yaml: routes[%d] needs a name and a match", i)
-		}
-		if _, dup := routes[name]; dup {
-			t.Errorf("configmap policy.yaml: route %q twice", name)
-		}
-		routes[name] = policyRoute{Name: name, Match: match, Public: public}
-	}
-	return routes
+	return p.snap.Decide(req)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -610,8 +600,9 @@ func checkTimeout(t *testing.T, file, what string, d time.Duration, set bool) {
 }
 
 // checkRoutes: per-filter configs name a real filter; /healthz alone skips ext_authz; Envoy
-// names a couple of edgeauthz rules, which exist in the example policy; clusters exist.
-func checkRoutes(t *testing.T, c *envoyConfig, policy map[string]policyRoute) {
+// names a couple of edgeauthz rules, which exist in the compiled example policy and match
+// what Envoy's route matches; clusters exist.
+func checkRoutes(t *testing.T, c *envoyConfig, policy *examplePolicy) {
 	t.Helper()
 	var named []string
 	publicSeen := false
@@ -639,9 +630,7 @@ func checkRoutes(t *testing.T, c *envoyConfig, policy map[string]policyRoute) {
 			}
 			if name, ok := pr.GetCheckSettings().GetContextExtensions()[routeContextKey]; ok {
 				named = append(named, name)
-				if _, ok := policy[name]; !ok {
-					t.Errorf("%s: route %q names edgeauthz rule %q, which the example policy lacks", c.file, r.GetName(), name)
-				}
+				checkNamedRule(t, c.file, r, name, policy)
 			}
 		}
 		if public {
@@ -649,8 +638,12 @@ func checkRoutes(t *testing.T, c *envoyConfig, policy map[string]policyRoute) {
 			if !disabled {
 				t.Errorf("%s: public route /healthz does not disable ext_authz", c.file)
 			}
-			if p, ok := policy["health"]; !ok || !p.Public || p.Match != "/healthz" {
-				t.Errorf("%s: /healthz skips edgeauthz, but the example policy does not mark /healthz public", c.file)
+			// Envoy's route matches every method: so must the policy's public rule.
+			for _, m := range []string{"GET", "HEAD", "POST"} {
+				if res := policy.decide(m, "/healthz", ""); !res.Allowed || res.Reason != decision.ReasonPublic {
+					t.Errorf("%s: /healthz skips edgeauthz, but the example policy answers %s /healthz without a token with %s (rule %q)",
+						c.file, m, res.Reason, res.Rule)
+				}
 			}
 		} else if disabled {
 			t.Errorf("%s: route %q disables ext_authz but is not the public /healthz route", c.file, r.GetName())
@@ -662,6 +655,61 @@ func checkRoutes(t *testing.T, c *envoyConfig, policy map[string]policyRoute) {
 	if len(named) < 2 {
 		t.Errorf("%s: %d routes name an edgeauthz rule with %s, want at least 2", c.file, len(named), routeContextKey)
 	}
+}
+
+// checkNamedRule: the rule an Envoy route names exists in the compiled policy, and a request
+// Envoy's route matches is matched by the rule too, both as named and when edgeauthz finds
+// the rule itself (so naming the rule changes nothing).
+func checkNamedRule(t *testing.T, file string, r *routev3.Route, name string, policy *examplePolicy) {
+	t.Helper()
+	if !slices.ContainsFunc(policy.doc.Routes, func(pr config.Route) bool { return pr.Name == name }) {
+		t.Errorf("%s: route %q names edgeauthz rule %q, which the example policy lacks", file, r.GetName(), name)
+		return
+	}
+	method := "GET"
+	for _, h := range r.GetMatch().GetHeaders() {
+		if h.GetName() == ":method" {
+			if method = h.GetStringMatch().GetExact(); method == "" {
+				t.Errorf("%s: route %q: match the method exactly (the test derives a request from it)", file, r.GetName())
+				return
+			}
+		}
+	}
+	path := samplePath(t, file, r)
+	if path == "" {
+		return
+	}
+	if res := policy.decide(method, path, name); res.Reason == decision.ReasonNoRoute || res.Rule != name {
+		t.Errorf("%s: route %q matches %s %s, which the rule %q it names does not match (%s: %s)",
+			file, r.GetName(), method, path, name, res.Reason, res.Detail)
+	}
+	if res := policy.decide(method, path, ""); res.Rule != name {
+		t.Errorf("%s: route %q names rule %q, but edgeauthz finds rule %q for %s %s by itself",
+			file, r.GetName(), name, res.Rule, method, path)
+	}
+}
+
+// samplePath is a path that the Envoy route matches: its exact path or prefix, or its
+// safe_regex with each [^/]+ segment filled in.
+func samplePath(t *testing.T, file string, r *routev3.Route) string {
+	t.Helper()
+	m := r.GetMatch()
+	switch {
+	case m.GetPath() != "":
+		return m.GetPath()
+	case m.GetPrefix() != "":
+		return m.GetPrefix()
+	case m.GetSafeRegex() != nil:
+		re := m.GetSafeRegex().GetRegex()
+		p := strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(re, "^"), "$"), "[^/]+", "x1")
+		if strings.ContainsAny(p, `^$[]()*+?\|{}.`) || !regexp.MustCompile(re).MatchString(p) {
+			t.Errorf("%s: route %q: cannot derive a sample path from regex %q (extend samplePath)", file, r.GetName(), re)
+			return ""
+		}
+		return p
+	}
+	t.Errorf("%s: route %q: unsupported path match (extend samplePath)", file, r.GetName())
+	return ""
 }
 
 // ---------------------------------------------------------------------------------------
@@ -677,52 +725,6 @@ type kustomization struct {
 		NewName string `json:"newName,omitempty"`
 		NewTag  string `json:"newTag,omitempty"`
 	} `json:"images"`
-}
-
-// serverConfig mirrors SPEC §7.1, strictly: an unknown key fails here as it would in
-// edgeauthz. Replace it with the config package's loader once that exists.
-type serverConfig struct {
-	Listen struct {
-		GRPC string `json:"grpc"`
-		HTTP string `json:"http"`
-	} `json:"listen"`
-	Policy struct {
-		Source       string `json:"source"`
-		PollInterval string `json:"poll_interval"`
-		PersistDir   string `json:"persist_dir"`
-		MaxStaleness string `json:"max_staleness"`
-	} `json:"policy"`
-	Tokens struct {
-		Header  string `json:"header"`
-		Cookie  string `json:"cookie"`
-		Issuers []struct {
-			Issuer    string   `json:"issuer"`
-			Audiences []string `json:"audiences"`
-			JWKSFile  string   `json:"jwks_file"`
-			JWKSURL   string   `json:"jwks_url"`
-		} `json:"issuers"`
-		Claims struct {
-			Subject     string `json:"subject"`
-			Org         string `json:"org"`
-			Roles       string `json:"roles"`
-			Permissions string `json:"permissions"`
-			Scope       string `json:"scope"`
-			Groups      string `json:"groups"`
-		} `json:"claims"`
-	} `json:"tokens"`
-	Headers struct {
-		Prefix             string `json:"prefix"`
-		StripAuthorization bool   `json:"strip_authorization"`
-	} `json:"headers"`
-	TenantMismatchStatus int `json:"tenant_mismatch_status"`
-	DecisionLog          struct {
-		Output       string  `json:"output"`
-		SampleAllows float64 `json:"sample_allows"`
-	} `json:"decision_log"`
-	Cache struct {
-		Decisions int `json:"decisions"`
-		Tokens    int `json:"tokens"`
-	} `json:"cache"`
 }
 
 type k8sManifests struct {
@@ -943,16 +945,28 @@ func TestKubernetesManifests(t *testing.T) {
 		if !ok {
 			t.Fatalf("configmap: no %s", path.Base(configPath))
 		}
-		var cfg serverConfig
-		decodeStrict(t, "configmap.yaml config.yaml", []byte(raw), &cfg)
+		// edgeauthz's own loader, as the container runs it: unknown keys refused, defaults
+		// filled, relative paths resolved against the mount. It reads no other file.
+		cfg, err := config.ParseServer(configPath, []byte(raw))
+		if err != nil {
+			t.Fatalf("configmap config.yaml: %v", err)
+		}
 		if cfg.Listen.GRPC != fmt.Sprintf("0.0.0.0:%d", grpcPort) || cfg.Listen.HTTP != fmt.Sprintf("0.0.0.0:%d", httpPort) {
 			t.Errorf("config.yaml: listen %+v, want 0.0.0.0 on the container ports", cfg.Listen)
 		}
-		src := strings.TrimPrefix(cfg.Policy.Source, "file://")
-		if path.Dir(src) != path.Dir(configPath) {
+		if cfg.Listen.AuthzPrefix != "/authz" {
+			t.Errorf("config.yaml: listen.authz_prefix %q: the Envoy http_service and nginx configs use /authz", cfg.Listen.AuthzPrefix)
+		}
+		src, isFile := strings.CutPrefix(cfg.Policy.Source, "file://")
+		switch {
+		case !isFile:
+			t.Errorf("config.yaml: policy source %q is not the ConfigMap's file", cfg.Policy.Source)
+		case path.Dir(src) != path.Dir(configPath):
 			t.Errorf("config.yaml: policy source %q is not in the ConfigMap mount %s", cfg.Policy.Source, path.Dir(configPath))
-		} else if _, ok := m.cm.Data[path.Base(src)]; !ok {
-			t.Errorf("config.yaml: policy source %q: the ConfigMap has no %s", cfg.Policy.Source, path.Base(src))
+		default:
+			if _, ok := m.cm.Data[path.Base(src)]; !ok {
+				t.Errorf("config.yaml: policy source %q: the ConfigMap has no %s", cfg.Policy.Source, path.Base(src))
+			}
 		}
 		if d := cfg.Policy.PersistDir; d != "" {
 			pm, ok := mounts[d]
@@ -960,11 +974,26 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("config.yaml: persist_dir %s is not a writable mount (the root filesystem is read-only)", d)
 			}
 		}
+		switch o := cfg.DecisionLog.Output; o {
+		case "stdout", "stderr", "off", "none":
+		default:
+			if _, ok := mounts[path.Dir(o)]; !ok || mounts[path.Dir(o)].ReadOnly {
+				t.Errorf("config.yaml: decision_log.output %s is not on a writable mount", o)
+			}
+		}
 		if cfg.Headers.Prefix != "x-auth-" {
 			t.Errorf("config.yaml: headers.prefix %q: the Envoy and nginx configs expect x-auth-", cfg.Headers.Prefix)
 		}
 		if len(cfg.Tokens.Issuers) == 0 {
 			t.Errorf("config.yaml: no token issuer")
+		}
+		for _, is := range cfg.Tokens.Issuers {
+			if is.JWKSFile != "" || is.HMACSecretFile != "" {
+				t.Errorf("config.yaml: issuer %q reads a key file, which the Deployment does not mount", is.Issuer)
+			}
+		}
+		if _, err := config.IdentityConfig(cfg); err != nil {
+			t.Errorf("config.yaml: tokens: %v", err)
 		}
 		loadExamplePolicy(t)
 	})
