@@ -108,6 +108,26 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			}
 		})
+		b.Run(sz.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if !g.Check(doc, "viewer", user, CheckOptions{}).Allowed {
+						b.Error("denied")
+						return
+					}
+				}
+			})
+		})
+		ctx := []Tuple{{"team:t" + strconv.Itoa(team), "member", "user:visitor"}}
+		b.Run(sz.name+"/contextual", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !g.Check(doc, "viewer", "user:visitor", CheckOptions{Contextual: ctx}).Allowed {
+					b.Fatal("denied")
+				}
+			}
+		})
 		b.Run(sz.name+"/explain", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
