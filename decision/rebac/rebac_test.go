@@ -274,6 +274,10 @@ func TestParseModelErrors(t *testing.T) {
 		{"ttu relation on no parent type", "model\n  schema 1.1\ntype user\ntype folder\n  relations\n    define owner: [user]\ntype doc\n  relations\n    define parent: [folder]\n    define viewer: viewer from parent\n", 10},
 		{"schema 1.0", "model\n  schema 1.0\ntype user\n", 2},
 		{"duplicate type", "model\n  schema 1.1\ntype user\ntype user\n", 4},
+		{"no entrypoint: self", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: viewer\n", 6},
+		{"no entrypoint: loop", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: b\n    define b: [doc#a] or a\n", 6},
+		{"no entrypoint: intersection", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user]\n    define b: a and b\n", 7},
+		{"conditions", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < 3\n}\n", 7},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
