@@ -322,6 +322,16 @@ func TestParseTuple(t *testing.T) {
 // TestApplyEqualsBuild applies random writes and deletes incrementally and
 // compares every check against a graph built from scratch.
 func TestApplyEqualsBuild(t *testing.T) {
+	for _, mm := range []int{64, 3} {
+		t.Run(fmt.Sprintf("mergeMin=%d", mm), func(t *testing.T) {
+			defer func(old int) { mergeMin = old }(mergeMin)
+			mergeMin = mm
+			applyEqualsBuild(t)
+		})
+	}
+}
+
+func applyEqualsBuild(t *testing.T) {
 	m := mustModel(t, driveModel)
 	rng := rand.New(rand.NewPCG(1, 2))
 	users := []string{"user:a", "user:b", "user:c", "user:*"}
@@ -364,6 +374,12 @@ func TestApplyEqualsBuild(t *testing.T) {
 			}
 		}
 	}
+	merged := false
+	defer func() {
+		if mergeMin < 10 && !merged {
+			t.Error("the overlay was never merged")
+		}
+	}()
 	for round := 0; round < 20; round++ {
 		live := map[Tuple]bool{}
 		var initial []Tuple
@@ -397,6 +413,9 @@ func TestApplyEqualsBuild(t *testing.T) {
 				live[w] = true
 			}
 			g = g.Apply(ws, ds)
+			if g.ov != nil && g.ov.frozen != nil {
+				merged = true
+			}
 			var all []Tuple
 			for tu := range live {
 				all = append(all, tu)
