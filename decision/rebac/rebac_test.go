@@ -216,6 +216,10 @@ func TestInvalidChecks(t *testing.T) {
 		{"empty user", "document:1", "owner", "", nil, false, ErrInvalidCheck},
 		{"valid still works", "document:1", "owner", "user:a", nil, true, nil},
 	})
+	var nilGraph *Graph
+	if res := nilGraph.Check("document:1", "owner", "user:a", CheckOptions{}); res.Allowed || !errors.Is(res.Err, ErrInvalidCheck) {
+		t.Errorf("nil graph: %+v", res)
+	}
 }
 
 func TestContextualTuples(t *testing.T) {

@@ -182,11 +182,11 @@ func TestAgainstReference(t *testing.T) {
 	users := []string{"user:u1", "user:u2", "user:*", "t1:a#r0", "t2:b#r1"}
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
 	models, checks, allowed, tries := 0, 0, 0, 0
-	want := 150
+	nModels := 150
 	if testing.Short() {
-		want = 20
+		nModels = 20
 	}
-	for models < want {
+	for models < nModels {
 		tries++
 		dsl := randomModel(rng)
 		m, err := ParseModel(dsl)
