@@ -179,7 +179,34 @@ func ParseModel(dsl string) (m *Model, err error) {
 			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "no entrypoint: no tuple can ever satisfy this relation (it only refers to itself or to relations without one)")
 		}
 	}
+	// Relations that rewrite to each other only through computed relations
+	// (a: b, b: a or [user]) are rejected, as OpenFGA rejects them.
+	for i := range m.rels {
+		if m.computedCycle(int32(i), m.rels[i].rewrite, map[int32]bool{int32(i): true}) {
+			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "cycle: the relation refers back to itself through computed relations")
+		}
+	}
 	return m, nil
+}
+
+// computedCycle reports whether n reaches a relation on path through computed relations alone.
+func (m *Model) computedCycle(ri int32, n *node, path map[int32]bool) bool {
+	switch n.op {
+	case opComputed:
+		if path[n.rel] {
+			return true
+		}
+		path[n.rel] = true
+		defer delete(path, n.rel)
+		return m.computedCycle(n.rel, m.rels[n.rel].rewrite, path)
+	case opUnion, opIntersection, opDifference:
+		for _, c := range n.children {
+			if m.computedCycle(ri, c, path) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // entrypoint reports whether relation ri can be reached from a directly

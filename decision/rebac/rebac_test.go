@@ -281,6 +281,7 @@ func TestParseModelErrors(t *testing.T) {
 		{"no entrypoint: self", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: viewer\n", 6},
 		{"no entrypoint: loop", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: b\n    define b: [doc#a] or a\n", 6},
 		{"no entrypoint: intersection", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user]\n    define b: a and b\n", 7},
+		{"computed cycle", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user] or b\n    define b: a\n", 6},
 		{"conditions", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < 3\n}\n", 7},
 	}
 	for _, tc := range cases {
