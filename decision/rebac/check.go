@@ -160,7 +160,11 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 }
 
 func (c *checker) release() {
-	clear(c.memo)
+	if len(c.memo) > 1<<12 {
+		c.memo = make(map[uint64]uint8, 16) // do not pin one huge check's table in the pool
+	} else {
+		clear(c.memo)
+	}
 	c.path = c.path[:0]
 	c.g, c.m, c.user = nil, nil, ""
 	if c.hasCtx {
