@@ -160,7 +160,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 }
 
 func (c *checker) release() {
-	if len(c.memo) > 1<<12 {
+	if len(c.memo) > 1<<16 {
 		c.memo = make(map[uint64]uint8, 16) // do not pin one huge check's table in the pool
 	} else {
 		clear(c.memo)
