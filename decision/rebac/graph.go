@@ -242,6 +242,7 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		model: m,
 		objs:  objects{idx: make(map[string]int32, len(tuples))},
 		adj:   make(map[uint64]int32, len(tuples)*3/4),
+		edges: make([]edges, 0, len(tuples)*3/4),
 	}
 	var st Stats
 	for _, t := range tuples {
