@@ -84,6 +84,9 @@ func invalid(format string, args ...any) Result {
 // Check answers whether user has relation on object, with OpenFGA's check
 // semantics. object is "type:id"; user is "type:id", "type:id#relation" or "type:*".
 func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
+	if g == nil || g.b == nil {
+		return invalid("no relationship graph")
+	}
 	m := g.b.model
 	otypName, _, ok := splitObject(object)
 	if !ok {
@@ -125,17 +128,17 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 			return Result{Err: err}
 		}
 	}
-	obj := c.objID(object, otyp)
+	obj := c.objID(object)
 	c.utyp, c.urel = utyp, urel
 	switch {
 	case u.wildcard:
 		c.ukind = subjWildcard
 	case u.rel != "":
 		c.ukind = subjUserset
-		c.uobj = c.objID(user[:strings.IndexByte(user, '#')], utyp)
+		c.uobj = c.objID(user[:strings.IndexByte(user, '#')])
 	default:
 		c.ukind = subjObject
-		c.uobj = c.objID(user, utyp)
+		c.uobj = c.objID(user)
 	}
 	// Two names that exist nowhere got different sentinels; the same name must compare equal.
 	if c.ukind == subjUserset && obj < -1 && c.uobj < -1 && object == user[:strings.IndexByte(user, '#')] {
@@ -157,7 +160,11 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 }
 
 func (c *checker) release() {
-	clear(c.memo)
+	if len(c.memo) > 1<<16 {
+		c.memo = make(map[uint64]uint8, 16) // do not pin one huge check's table in the pool
+	} else {
+		clear(c.memo)
+	}
 	c.path = c.path[:0]
 	c.g, c.m, c.user = nil, nil, ""
 	if c.hasCtx {
@@ -168,7 +175,7 @@ func (c *checker) release() {
 
 // objID finds an object in the graph or among the contextual tuples'
 // objects; an object that exists nowhere gets a fresh negative sentinel.
-func (c *checker) objID(s string, typ int32) int32 {
+func (c *checker) objID(s string) int32 {
 	if id, ok := c.g.lookupObj(s); ok {
 		return id
 	}

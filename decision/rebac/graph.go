@@ -1,6 +1,7 @@
 package rebac
 
 import (
+	"math"
 	"slices"
 	"strings"
 )
@@ -140,14 +141,28 @@ type base struct {
 	count int
 }
 
-// overlay holds the changes applied since the base was built. Apply copies
-// it (it is small) and never mutates a published one.
-type overlay struct {
-	objs    objects           // objects first seen after the base
-	adj     map[uint64]*edges // replaced adjacency lists
-	count   int               // live tuples, base included
-	changes int               // writes and deletes that changed something
+// layer is a set of changes: objects first seen after the base (ids
+// following the layer below) and replaced adjacency lists.
+type layer struct {
+	objs objects
+	adj  map[uint64]*edges
 }
+
+func (l *layer) size() int { return len(l.adj) + len(l.objs.name) }
+
+// overlay holds the changes applied since the base was built, in two layers
+// so that Apply copies only the small recent one: when recent outgrows
+// max(mergeMin, √frozen) it is merged into a new frozen layer, so a change
+// costs O(√overlay) amortized. A published overlay is never written.
+type overlay struct {
+	frozen  *layer // older changes, shared between graphs; nil when none
+	recent  layer  // newer changes, copied by each Apply
+	count   int    // live tuples, base included
+	changes int    // writes and deletes that changed something
+}
+
+// mergeMin is the recent layer size below which it is never merged.
+var mergeMin = 64
 
 // Graph is an immutable set of relationship tuples indexed for Check.
 // All methods are safe for concurrent use.
@@ -227,6 +242,7 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		model: m,
 		objs:  objects{idx: make(map[string]int32, len(tuples))},
 		adj:   make(map[uint64]int32, len(tuples)*3/4),
+		edges: make([]edges, 0, len(tuples)*3/4),
 	}
 	var st Stats
 	for _, t := range tuples {
@@ -286,8 +302,13 @@ func (b *base) subject(m *Model, user string, u userRef) subject {
 func (g *Graph) edgesOf(obj, rel int32) *edges {
 	k := edgeKey(obj, rel)
 	if g.ov != nil {
-		if e, ok := g.ov.adj[k]; ok {
+		if e, ok := g.ov.recent.adj[k]; ok {
 			return e
+		}
+		if g.ov.frozen != nil {
+			if e, ok := g.ov.frozen.adj[k]; ok {
+				return e
+			}
 		}
 	}
 	if i, ok := g.b.adj[k]; ok {
@@ -301,7 +322,12 @@ func (g *Graph) lookupObj(s string) (int32, bool) {
 		return id, true
 	}
 	if g.ov != nil {
-		return g.ov.objs.lookup(s)
+		if id, ok := g.ov.recent.objs.lookup(s); ok {
+			return id, true
+		}
+		if g.ov.frozen != nil {
+			return g.ov.frozen.objs.lookup(s)
+		}
 	}
 	return -1, false
 }
@@ -309,7 +335,7 @@ func (g *Graph) lookupObj(s string) (int32, bool) {
 // nextObj is the first id not used by the graph.
 func (g *Graph) nextObj() int32 {
 	if g.ov != nil {
-		return g.ov.objs.first + int32(len(g.ov.objs.name))
+		return g.ov.recent.objs.first + int32(len(g.ov.recent.objs.name))
 	}
 	return int32(len(g.b.objs.name))
 }
@@ -319,18 +345,22 @@ func (g *Graph) objInfo(id int32) (string, int32, bool) {
 	if g.b.objs.has(id) {
 		return g.b.objs.name[id], g.b.objs.typ[id], true
 	}
-	if g.ov != nil && g.ov.objs.has(id) {
-		i := id - g.ov.objs.first
-		return g.ov.objs.name[i], g.ov.objs.typ[i], true
+	if g.ov != nil {
+		for _, l := range [2]*layer{&g.ov.recent, g.ov.frozen} {
+			if l != nil && l.objs.has(id) {
+				i := id - l.objs.first
+				return l.objs.name[i], l.objs.typ[i], true
+			}
+		}
 	}
 	return "", 0, false
 }
 
 // Apply returns a new graph with deletes removed and then writes added. It
 // shares the receiver's base; the receiver is not changed. Writes that do not
-// fit the model are ignored. The cost is proportional to the overlay size
-// and to the adjacency lists touched, not to the graph size; call Compact
-// when OverlaySize grows large.
+// fit the model are ignored. The cost is proportional to the adjacency lists
+// touched plus O(√OverlaySize) amortized, never to the graph size; Compact
+// folds a large overlay back into a base.
 func (g *Graph) Apply(writes, deletes []Tuple) *Graph {
 	g2, _ := g.ApplyStats(writes, deletes)
 	return g2
@@ -341,29 +371,34 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 	m := g.b.model
 	ov := &overlay{count: g.Len()}
 	if g.ov != nil {
-		ov.objs = objects{first: g.ov.objs.first, idx: make(map[string]int32, len(g.ov.objs.idx)+len(writes)),
-			name: slices.Clip(g.ov.objs.name), typ: slices.Clip(g.ov.objs.typ)}
-		for k, v := range g.ov.objs.idx {
-			ov.objs.idx[k] = v
+		old := &g.ov.recent
+		ov.frozen, ov.changes = g.ov.frozen, g.ov.changes
+		ov.recent = layer{
+			objs: objects{first: old.objs.first, idx: make(map[string]int32, len(old.objs.idx)+len(writes)),
+				name: slices.Clip(old.objs.name), typ: slices.Clip(old.objs.typ)},
+			adj: make(map[uint64]*edges, len(old.adj)+len(writes)+len(deletes)),
 		}
-		ov.adj = make(map[uint64]*edges, len(g.ov.adj)+len(writes)+len(deletes))
-		for k, v := range g.ov.adj {
-			ov.adj[k] = v
+		for k, v := range old.objs.idx {
+			ov.recent.objs.idx[k] = v
 		}
-		ov.changes = g.ov.changes
+		for k, v := range old.adj {
+			ov.recent.adj[k] = v
+		}
 	} else {
-		ov.objs = objects{first: int32(len(g.b.objs.name)), idx: make(map[string]int32, len(writes))}
-		ov.adj = make(map[uint64]*edges, len(writes)+len(deletes))
+		ov.recent = layer{
+			objs: objects{first: int32(len(g.b.objs.name)), idx: make(map[string]int32, len(writes))},
+			adj:  make(map[uint64]*edges, len(writes)+len(deletes)),
+		}
 	}
 	g2 := &Graph{b: g.b, ov: ov}
 	owned := make(map[uint64]bool) // lists already copied in this Apply
 	list := func(obj, rel int32) *edges {
 		k := edgeKey(obj, rel)
 		if owned[k] {
-			return ov.adj[k]
+			return ov.recent.adj[k]
 		}
 		e := g2.edgesOf(obj, rel).clone()
-		ov.adj[k] = e
+		ov.recent.adj[k] = e
 		owned[k] = true
 		return e
 	}
@@ -403,7 +438,47 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 		}
 	}
 	st.Tuples = ov.count
+	frozen := 0
+	if ov.frozen != nil {
+		frozen = ov.frozen.size()
+	}
+	if n := ov.recent.size(); n >= max(mergeMin, int(math.Sqrt(float64(frozen)))) {
+		ov.merge()
+	}
 	return g2, st
+}
+
+// merge folds the recent layer into a new frozen layer.
+func (ov *overlay) merge() {
+	f := &layer{objs: objects{first: ov.recent.objs.first}}
+	nObjs, nAdj := len(ov.recent.objs.name), len(ov.recent.adj)
+	if ov.frozen != nil {
+		f.objs.first = ov.frozen.objs.first
+		nObjs += len(ov.frozen.objs.name)
+		nAdj += len(ov.frozen.adj)
+	}
+	f.objs.idx = make(map[string]int32, nObjs)
+	f.objs.name = make([]string, 0, nObjs)
+	f.objs.typ = make([]int32, 0, nObjs)
+	f.adj = make(map[uint64]*edges, nAdj)
+	for _, l := range [2]*layer{ov.frozen, &ov.recent} {
+		if l == nil {
+			continue
+		}
+		for k, v := range l.objs.idx {
+			f.objs.idx[k] = v
+		}
+		f.objs.name = append(f.objs.name, l.objs.name...)
+		f.objs.typ = append(f.objs.typ, l.objs.typ...)
+		for k, v := range l.adj {
+			f.adj[k] = v
+		}
+	}
+	ov.frozen = f
+	ov.recent = layer{
+		objs: objects{first: f.objs.first + int32(len(f.objs.name)), idx: map[string]int32{}},
+		adj:  map[uint64]*edges{},
+	}
 }
 
 func (e *edges) hasSubject(s subject) bool {
@@ -428,7 +503,7 @@ func (g *Graph) internObj(s string, typ int32) int32 {
 	if id, ok := g.lookupObj(s); ok {
 		return id
 	}
-	return g.ov.objs.intern(s, typ)
+	return g.ov.recent.objs.intern(s, typ)
 }
 
 func (g *Graph) internSubject(user string, u userRef) subject {
@@ -480,16 +555,33 @@ func (g *Graph) Tuples() []Tuple {
 			out = append(out, Tuple{oname, rname, g.b.model.types[t].name + ":*"})
 		}
 	}
-	for k, i := range g.b.adj {
-		if g.ov != nil {
-			if _, replaced := g.ov.adj[k]; replaced {
-				continue
-			}
+	replaced := func(k uint64, upTo int) bool {
+		if g.ov == nil {
+			return false
 		}
-		emit(k, &g.b.edges[i])
+		if _, ok := g.ov.recent.adj[k]; ok {
+			return true
+		}
+		if upTo > 1 && g.ov.frozen != nil {
+			_, ok := g.ov.frozen.adj[k]
+			return ok
+		}
+		return false
+	}
+	for k, i := range g.b.adj {
+		if !replaced(k, 2) {
+			emit(k, &g.b.edges[i])
+		}
 	}
 	if g.ov != nil {
-		for k, e := range g.ov.adj {
+		if g.ov.frozen != nil {
+			for k, e := range g.ov.frozen.adj {
+				if !replaced(k, 1) {
+					emit(k, e)
+				}
+			}
+		}
+		for k, e := range g.ov.recent.adj {
 			emit(k, e)
 		}
 	}

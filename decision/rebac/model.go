@@ -171,7 +171,99 @@ func ParseModel(dsl string) (m *Model, err error) {
 			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, err.Error())
 		}
 	}
+	// Every relation must be satisfiable by some tuple, as OpenFGA requires
+	// ("no entrypoint"): a definition that only refers to itself is a mistake.
+	reachable := make(map[int32]bool)
+	for i := range m.rels {
+		if !m.entrypoint(int32(i), make(map[int32]bool), reachable) {
+			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "no entrypoint: no tuple can ever satisfy this relation (it only refers to itself or to relations without one)")
+		}
+	}
+	// Relations that rewrite to each other only through computed relations
+	// (a: b, b: a or [user]) are rejected, as OpenFGA rejects them.
+	for i := range m.rels {
+		if m.computedCycle(int32(i), m.rels[i].rewrite, map[int32]bool{int32(i): true}) {
+			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "cycle: the relation refers back to itself through computed relations")
+		}
+	}
 	return m, nil
+}
+
+// computedCycle reports whether n reaches a relation on path through computed relations alone.
+func (m *Model) computedCycle(ri int32, n *node, path map[int32]bool) bool {
+	switch n.op {
+	case opComputed:
+		if path[n.rel] {
+			return true
+		}
+		path[n.rel] = true
+		defer delete(path, n.rel)
+		return m.computedCycle(n.rel, m.rels[n.rel].rewrite, path)
+	case opUnion, opIntersection, opDifference:
+		for _, c := range n.children {
+			if m.computedCycle(ri, c, path) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// entrypoint reports whether relation ri can be reached from a directly
+// assigned plain object or wildcard.
+// Positive answers are kept in reachable; negative ones depend on the path.
+func (m *Model) entrypoint(ri int32, visiting, reachable map[int32]bool) bool {
+	if reachable[ri] {
+		return true
+	}
+	if visiting[ri] {
+		return false
+	}
+	visiting[ri] = true
+	ok := m.nodeEntrypoint(ri, m.rels[ri].rewrite, visiting, reachable)
+	delete(visiting, ri)
+	if ok {
+		reachable[ri] = true
+	}
+	return ok
+}
+
+func (m *Model) nodeEntrypoint(ri int32, n *node, visiting, reachable map[int32]bool) bool {
+	switch n.op {
+	case opThis:
+		for _, res := range m.rels[ri].restrictions {
+			if res.rel < 0 || m.entrypoint(res.rel, visiting, reachable) {
+				return true
+			}
+		}
+		return false
+	case opComputed:
+		return m.entrypoint(n.rel, visiting, reachable)
+	case opTTU:
+		for _, res := range m.rels[n.rel].restrictions {
+			if cr := n.perType[res.typ]; cr >= 0 && m.entrypoint(cr, visiting, reachable) {
+				return true
+			}
+		}
+		return false
+	case opUnion:
+		for _, c := range n.children {
+			if m.nodeEntrypoint(ri, c, visiting, reachable) {
+				return true
+			}
+		}
+		return false
+	case opIntersection:
+		for _, c := range n.children {
+			if !m.nodeEntrypoint(ri, c, visiting, reachable) {
+				return false
+			}
+		}
+		return true
+	case opDifference:
+		return m.nodeEntrypoint(ri, n.children[0], visiting, reachable)
+	}
+	return false
 }
 
 func (m *Model) restriction(ref *openfgav1.RelationReference) (restriction, error) {

@@ -216,6 +216,10 @@ func TestInvalidChecks(t *testing.T) {
 		{"empty user", "document:1", "owner", "", nil, false, ErrInvalidCheck},
 		{"valid still works", "document:1", "owner", "user:a", nil, true, nil},
 	})
+	var nilGraph *Graph
+	if res := nilGraph.Check("document:1", "owner", "user:a", CheckOptions{}); res.Allowed || !errors.Is(res.Err, ErrInvalidCheck) {
+		t.Errorf("nil graph: %+v", res)
+	}
 }
 
 func TestContextualTuples(t *testing.T) {
@@ -274,6 +278,11 @@ func TestParseModelErrors(t *testing.T) {
 		{"ttu relation on no parent type", "model\n  schema 1.1\ntype user\ntype folder\n  relations\n    define owner: [user]\ntype doc\n  relations\n    define parent: [folder]\n    define viewer: viewer from parent\n", 10},
 		{"schema 1.0", "model\n  schema 1.0\ntype user\n", 2},
 		{"duplicate type", "model\n  schema 1.1\ntype user\ntype user\n", 4},
+		{"no entrypoint: self", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define viewer: viewer\n", 6},
+		{"no entrypoint: loop", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: b\n    define b: [doc#a] or a\n", 6},
+		{"no entrypoint: intersection", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user]\n    define b: a and b\n", 7},
+		{"computed cycle", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user] or b\n    define b: a\n", 6},
+		{"conditions", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < 3\n}\n", 7},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -318,6 +327,16 @@ func TestParseTuple(t *testing.T) {
 // TestApplyEqualsBuild applies random writes and deletes incrementally and
 // compares every check against a graph built from scratch.
 func TestApplyEqualsBuild(t *testing.T) {
+	for _, mm := range []int{64, 3} {
+		t.Run(fmt.Sprintf("mergeMin=%d", mm), func(t *testing.T) {
+			defer func(old int) { mergeMin = old }(mergeMin)
+			mergeMin = mm
+			applyEqualsBuild(t)
+		})
+	}
+}
+
+func applyEqualsBuild(t *testing.T) {
 	m := mustModel(t, driveModel)
 	rng := rand.New(rand.NewPCG(1, 2))
 	users := []string{"user:a", "user:b", "user:c", "user:*"}
@@ -360,6 +379,12 @@ func TestApplyEqualsBuild(t *testing.T) {
 			}
 		}
 	}
+	merged := false
+	defer func() {
+		if mergeMin < 10 && !merged {
+			t.Error("the overlay was never merged")
+		}
+	}()
 	for round := 0; round < 20; round++ {
 		live := map[Tuple]bool{}
 		var initial []Tuple
@@ -393,6 +418,9 @@ func TestApplyEqualsBuild(t *testing.T) {
 				live[w] = true
 			}
 			g = g.Apply(ws, ds)
+			if g.ov != nil && g.ov.frozen != nil {
+				merged = true
+			}
 			var all []Tuple
 			for tu := range live {
 				all = append(all, tu)
