@@ -253,3 +253,24 @@ func (s *Snapshot) FitsModel(tuple string) error {
 	}
 	return nil
 }
+
+// OverlaySize is the number of tuple changes applied on top of the
+// relationship index since it was last built.
+func (s *Snapshot) OverlaySize() int {
+	if s.relations.graph == nil {
+		return 0
+	}
+	return s.relations.graph.OverlaySize()
+}
+
+// Compact returns an equal snapshot whose relationship index has its overlay
+// folded in. It takes as long as building the index, so it runs off the
+// request path; the receiver stays valid meanwhile.
+func (s *Snapshot) Compact() *Snapshot {
+	if s.relations.graph == nil || s.relations.graph.OverlaySize() == 0 {
+		return s
+	}
+	next := *s
+	next.relations.graph = s.relations.graph.Compact()
+	return &next
+}

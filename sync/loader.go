@@ -29,6 +29,9 @@ type LoaderOptions struct {
 	Engine       *decision.Engine
 	Compile      Compiler
 	PollInterval time.Duration
+	// CompactAfter is how many tuple changes may pile up on a snapshot's
+	// relationship index before it is rebuilt in the background (default 100,000).
+	CompactAfter int
 	// MaxBackoff caps the retry delay after failures (default 10× poll, ≤ 5m).
 	MaxBackoff time.Duration
 	// PersistDir, when set, keeps the last good bundle so that a restart
@@ -42,12 +45,17 @@ type LoaderOptions struct {
 // fails to compile is refused, logged and counted; the last good snapshot
 // keeps serving. Run owns the only goroutine; Reload may be called from any.
 type Loader struct {
-	opts    LoaderOptions
-	log     *slog.Logger
-	reload  chan struct{}
-	have    string // revision of the serving bundle
-	seq     int64  // changelog position of the serving snapshot
-	metrics loaderMetrics
+	opts LoaderOptions
+	// generation counts full loads; a compaction started on an older
+	// generation is dropped.
+	generation int
+	compacting bool
+	compacted  chan compaction
+	log        *slog.Logger
+	reload     chan struct{}
+	have       string // revision of the serving bundle
+	seq        int64  // changelog position of the serving snapshot
+	metrics    loaderMetrics
 
 	mu       gosync.Mutex
 	loadedAt time.Time
@@ -65,10 +73,13 @@ func NewLoader(opts LoaderOptions) *Loader {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 5 * time.Second
 	}
+	if opts.CompactAfter <= 0 {
+		opts.CompactAfter = 100_000
+	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = min(10*opts.PollInterval, 5*time.Minute)
 	}
-	l := &Loader{opts: opts, log: opts.Logger, reload: make(chan struct{}, 1)}
+	l := &Loader{opts: opts, log: opts.Logger, reload: make(chan struct{}, 1), compacted: make(chan compaction, 1)}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,15 +151,21 @@ func (l *Loader) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			l.waitCompaction()
 			return nil
 		case <-t.C:
 		case <-notify:
 			t.Stop()
 		case <-l.reload:
 			t.Stop()
+		case c := <-l.compacted:
+			t.Stop()
+			l.finishCompaction(ctx, c)
+			continue
 		}
 		if err := l.sync(ctx); err != nil {
 			if ctx.Err() != nil {
+				l.waitCompaction()
 				return nil
 			}
 			failures++
@@ -227,10 +244,72 @@ func (l *Loader) applyChanges(ctx context.Context, cl Changelog) error {
 		l.opts.Engine.Swap(next)
 		l.metrics.swaps.Inc()
 		l.noteRevision(next.Revision())
+		l.maybeCompact(next)
+	}
+}
+
+// compaction is a snapshot rebuilt in the background, as of changelog seq.
+type compaction struct {
+	snap       *decision.Snapshot
+	seq        int64
+	generation int
+}
+
+// maybeCompact starts rebuilding the relationship index once enough changes
+// have piled up on it, so that applying one more stays cheap. The rebuild
+// runs beside the loader, which keeps applying changes meanwhile.
+func (l *Loader) maybeCompact(s *decision.Snapshot) {
+	if l.compacting || s.OverlaySize() < l.opts.CompactAfter {
+		return
+	}
+	l.compacting = true
+	c := compaction{snap: s, seq: l.seq, generation: l.generation}
+	go func() {
+		c.snap = c.snap.Compact()
+		l.compacted <- c
+	}()
+}
+
+// finishCompaction brings a compacted snapshot up to date with the changes
+// applied since it started, then swaps it in.
+func (l *Loader) finishCompaction(ctx context.Context, c compaction) {
+	l.compacting = false
+	if c.generation != l.generation {
+		return // a full load replaced the snapshot meanwhile
+	}
+	cl, ok := l.opts.Source.(Changelog)
+	if !ok {
+		return
+	}
+	snap, seq := c.snap, c.seq
+	for seq < l.seq {
+		changes, err := cl.Changes(ctx, seq)
+		if err != nil || len(changes) == 0 {
+			l.log.Warn("dropping a compacted snapshot that could not catch up", "err", err)
+			return
+		}
+		if snap, err = ApplyChanges(snap, changes); err != nil {
+			return
+		}
+		seq = changes[len(changes)-1].Seq
+	}
+	l.opts.Engine.Swap(snap)
+	l.seq = seq
+	l.metrics.swaps.Inc()
+	l.log.Info("relationship index compacted", "revision", snap.Revision())
+}
+
+// waitCompaction lets a running compaction finish before Run returns, so
+// that no goroutine outlives the loader.
+func (l *Loader) waitCompaction() {
+	if l.compacting {
+		<-l.compacted
+		l.compacting = false
 	}
 }
 
 func (l *Loader) swap(snap *decision.Snapshot, b Bundle) {
+	l.generation++
 	l.opts.Engine.Swap(snap)
 	l.have, l.seq = b.Revision, b.Seq
 	l.metrics.swaps.Inc()

@@ -79,7 +79,7 @@ func startLoader(t testing.TB, dsn, persist string, poll time.Duration) *running
 	}
 	engine := decision.NewEngine(0)
 	l := policysync.NewLoader(policysync.LoaderOptions{Source: src, Engine: engine, Compile: compile,
-		PollInterval: poll, PersistDir: persist})
+		PollInterval: poll, PersistDir: persist, CompactAfter: 2000})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
@@ -182,6 +182,9 @@ func TestIncrementalEqualsFullReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	inc, _ := r.engine.Snapshot()
+	// The index was compacted along the way (CompactAfter is 2000).
+	waitFor(t, func() bool { s, _ := r.engine.Snapshot(); return s.OverlaySize() < 2000 })
+	inc, _ = r.engine.Snapshot()
 	// Same answers for every (document, user) pair that was ever written.
 	sort.Strings(b.Tuples)
 	for d := 0; d < 3000; d += 7 {
