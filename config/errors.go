@@ -1,12 +1,16 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can tell a bad
@@ -126,4 +130,30 @@ func describeGoType(t string) string {
 	default:
 		return "a mapping"
 	}
+}
+
+// decodeStrict decodes data into v refusing unknown keys, adds every problem
+// to errs, and returns the line of each key path ("routes.0.match") for the
+// checks that follow. An empty document decodes to nothing, leaving v as it
+// was. ok is false when the problems leave v unusable.
+func decodeStrict(data []byte, v any, errs *List) (lines map[string]int, ok bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			errs.addYAMLError(err.Error())
+			return nil, false
+		}
+		// yaml.v3 goes on decoding past type errors: report them all.
+		for _, m := range te.Errors {
+			errs.addYAMLError(m)
+		}
+	}
+	lines = map[string]int{}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) == nil && len(root.Content) > 0 {
+		recordLines(root.Content[0], "", lines)
+	}
+	return lines, true
 }

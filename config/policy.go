@@ -1,10 +1,8 @@
 package config
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -128,20 +126,7 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		errs.Add(root.Content[0].Line, "a policy is a mapping with keys such as roles and routes")
 		return nil, errs.Err()
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(p); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, m := range te.Errors {
-				errs.addYAMLError(m)
-			}
-		} else {
-			errs.addYAMLError(err.Error())
-		}
-	}
-	p.Lines = map[string]int{}
-	recordLines(root.Content[0], "", p.Lines)
+	p.Lines, _ = decodeStrict(data, p, errs)
 	for i := range p.Routes {
 		prefix := "routes." + strconv.Itoa(i)
 		p.Routes[i].Line = p.Lines[prefix]

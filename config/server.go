@@ -1,18 +1,13 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Server is the server configuration file (every key has a default).
@@ -131,27 +126,9 @@ func ParseServer(name string, data []byte) (*Server, error) {
 	s := DefaultServer()
 	s.File = name
 	errs := &List{File: name}
-	if len(bytes.TrimSpace(data)) > 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		// A file of only comments is empty: io.EOF, every key its default.
-		if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
-			var te *yaml.TypeError
-			if errors.As(err, &te) {
-				for _, m := range te.Errors {
-					errs.addYAMLError(m)
-				}
-			} else {
-				errs.addYAMLError(err.Error())
-			}
-			return nil, errs.Err()
-		}
-	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
-	lines := map[string]int{}
-	if len(root.Content) > 0 {
-		recordLines(root.Content[0], "", lines)
+	lines, ok := decodeStrict(data, &s, errs)
+	if !ok || errs.Err() != nil {
+		return nil, errs.Err()
 	}
 	s.resolve(filepath.Dir(name))
 	s.validate(errs, lines)

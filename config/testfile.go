@@ -1,15 +1,10 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-
-	"gopkg.in/yaml.v3"
 )
 
 // TestFile is a policy unit-test file: a policy and cases with expectations.
@@ -65,25 +60,9 @@ func LoadTestFile(path string) (*TestFile, error) {
 	}
 	errs := &List{File: path}
 	tf := &TestFile{File: path}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	// An empty file (io.EOF) is reported below as missing policy and cases.
-	if err := dec.Decode(tf); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, m := range te.Errors {
-				errs.addYAMLError(m)
-			}
-		} else {
-			errs.addYAMLError(err.Error())
-		}
+	lines, ok := decodeStrict(data, tf, errs)
+	if !ok || errs.Err() != nil {
 		return nil, errs.Err()
-	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
-	lines := map[string]int{}
-	if len(root.Content) > 0 {
-		recordLines(root.Content[0], "", lines)
 	}
 	dir := filepath.Dir(path)
 	if tf.Policy == "" {
