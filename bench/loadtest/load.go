@@ -281,6 +281,35 @@ func openLoop(ctx context.Context, c *client, serverPID int, tg *target, rate fl
 		errors: t.errors.Load(), unexpected: t.unexpected.Load(), total: t.total.Load(), firstProblem: t.first}, nil
 }
 
+// merge adds the measurements of b to a (a may be nil).
+func merge(a, b *result) *result {
+	if a == nil {
+		return b
+	}
+	m := *a
+	m.requests += b.requests
+	m.elapsed += b.elapsed
+	m.serverCPU += b.serverCPU
+	m.loadCPU += b.loadCPU
+	m.errors += b.errors
+	m.unexpected += b.unexpected
+	m.total += b.total
+	if m.firstProblem == "" {
+		m.firstProblem = b.firstProblem
+	}
+	m.exhausted = m.exhausted || b.exhausted
+	m.offered += b.offered
+	m.lateStarts += b.lateStarts
+	if m.elapsed > 0 {
+		m.rate = (a.rate*a.elapsed.Seconds() + b.rate*b.elapsed.Seconds()) / m.elapsed.Seconds()
+	}
+	m.lat = append(slices.Clone(a.lat), b.lat...)
+	m.latSched = append(slices.Clone(a.latSched), b.latSched...)
+	slices.Sort(m.lat)
+	slices.Sort(m.latSched)
+	return &m
+}
+
 func shortResp(r *authv3.CheckResponse) string {
 	s := fmt.Sprint(r)
 	if len(s) > 300 {
