@@ -45,7 +45,15 @@ type result struct {
 	offered, lateStarts int64 // open loop: requests scheduled in the window, and those sent >1 ms late
 }
 
-func (r *result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+func (r *result) rps() float64 { return share(float64(r.requests), r.elapsed) }
+
+// share is x per second of d, 0 when d is.
+func share(x float64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return x / d.Seconds()
+}
 
 func (r *result) cpuPerReq() time.Duration {
 	if r.requests == 0 {

@@ -276,7 +276,7 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		fmt.Fprintf(w, "%-48s %9.0f %8s %8s %8s %11.1f %9.0f %7.0f%% %7.0f%% %7d %7d%s\n", r.s.title, c.rps(),
 			ms(pct(c.lat, .5)), ms(pct(c.lat, .9)), ms(pct(c.lat, .99)),
 			float64(c.cpuPerReq())/float64(time.Microsecond), perCPUSecond(c),
-			100*c.serverCPU.Seconds()/c.elapsed.Seconds(), 100*c.loadCPU.Seconds()/c.elapsed.Seconds(),
+			100*share(c.serverCPU.Seconds(), c.elapsed), 100*share(c.loadCPU.Seconds(), c.elapsed),
 			c.errors, c.unexpected, exhaustedMark(c))
 		switch r.s.key {
 		case "trivial":
@@ -371,6 +371,9 @@ func verdictText(ok bool) string {
 }
 
 func exhaustedMark(r *result) string {
+	if r.exhausted && r.elapsed == 0 {
+		return "  (tokens ran out during the warm-up: raise -tokens)"
+	}
 	if r.exhausted {
 		return fmt.Sprintf("  (tokens ran out: measured %s)", r.elapsed.Round(time.Millisecond))
 	}
