@@ -21,8 +21,10 @@ test: deps ## all tests, with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-bench: build ## benchmarks of the decision path and an end-to-end load run
+bench: build ## Go benchmarks of the decision path, then the load run (bench/README.md; LOADFLAGS=-duration 8s ...)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./decision/... ./cache/... ./identity/...
+	$(GO) build -o bin/loadtest ./bench/loadtest
+	./bin/loadtest -bin $(BIN) $(LOADFLAGS)
 
 fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
 	./scripts/fuzz.sh $${FUZZTIME:-20s}

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+var osPID = os.Getpid()
+
+type options struct {
+	bin                 string
+	duration, warmup    time.Duration
+	concurrency, conns  int
+	openWorkers, tokens int
+	pin, open           bool
+	openFraction        float64
+	rounds              int
+	only                string
+	cpuprofile          string
+	timeout             time.Duration
+}
+
+func runLoad(ctx context.Context, args []string) (failed bool, err error) {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.StringVar(&o.bin, "bin", "bin/edgeauthz", "the edgeauthz binary")
+	fs.DurationVar(&o.duration, "duration", 8*time.Second, "measured time per scenario")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before each measurement")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "closed-loop workers (requests in flight)")
+	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the workers share")
+	fs.IntVar(&o.openWorkers, "open-workers", 256, "open-loop worker pool (most are sleeping)")
+	fs.IntVar(&o.tokens, "tokens", 90000, "tokens pre-minted for scenario b (it stops when they run out)")
+	fs.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the client to CPU 1 with taskset")
+	fs.BoolVar(&o.open, "open", true, "also run open-loop at half the peak for trivial and (a)")
+	fs.Float64Var(&o.openFraction, "open-fraction", 0.5, "open-loop rate as a fraction of the measured closed-loop peak")
+	fs.IntVar(&o.rounds, "rounds", 4, "trivial and (a) alternate in this many slices of the measured time")
+	fs.StringVar(&o.only, "scenarios", "trivial,a,b,c", "scenarios to run, comma-separated, of trivial, a, b, c and c-hit")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "run edgeauthz in-process (loadtest edgeauthz) and write its CPU profile here, the trivial server's to FILE.trivial")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "hard limit for the whole run")
+	if err := fs.Parse(args); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	want := map[string]bool{}
+	for _, k := range strings.Split(o.only, ",") {
+		want[strings.TrimSpace(k)] = true
+	}
+
+	dir, err := os.MkdirTemp("", "edgeauthz-loadtest-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	st, err := writeSetup(dir)
+	if err != nil {
+		return false, err
+	}
+	all, err := st.scenarios(o.tokens)
+	if err != nil {
+		return false, err
+	}
+	var scens []*scenario
+	for _, s := range all {
+		if want[s.key] {
+			scens = append(scens, s)
+		}
+	}
+	// Minting uses every core, so it runs before anything is pinned.
+	for _, s := range scens {
+		if s.prepare != nil {
+			if err := s.prepare(); err != nil {
+				return false, err
+			}
+		}
+	}
+
+	pin := pinning{}
+	if o.pin {
+		if ts, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() >= 2 {
+			pin = pinning{taskset: ts, server: "0", load: "1"}
+			if err := pin.pinSelf(); err != nil {
+				return false, err
+			}
+			runtime.GOMAXPROCS(1)
+		} else {
+			fmt.Println("note: not pinning (taskset missing or fewer than 2 CPUs)")
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false, err
+	}
+
+	fmt.Printf("edgeauthz load run: %s\n", pin)
+	fmt.Printf("  closed loop: %d workers over %d gRPC connections, %s warm-up + %s measured per scenario;\n"+
+		"  trivial and (a) alternate in %d slices (%s warm-up before each later slice)\n",
+		o.concurrency, o.conns, o.warmup, o.duration, o.rounds, o.warmup/4)
+	fmt.Printf("  tokens: ES256 (P-256) key generated for this run; decision log off; load average at start: %s\n", loadavg())
+
+	// The servers.
+	var trivialAddr string
+	var trivial *proc
+	if want["trivial"] {
+		argv := []string{self, "trivial", "--addr", "127.0.0.1:0"}
+		if o.cpuprofile != "" {
+			prof, err := filepath.Abs(o.cpuprofile + ".trivial")
+			if err != nil {
+				return false, err
+			}
+			argv = append(argv, "--cpuprofile", prof)
+		}
+		trivial, err = startProc(ctx, "trivial", pin, argv,
+			func(line string) bool {
+				a, ok := strings.CutPrefix(line, "listening ")
+				if ok {
+					trivialAddr = a
+				}
+				return ok
+			})
+		if err != nil {
+			return false, err
+		}
+		defer trivial.stop()
+	}
+	var edge *proc
+	var grpcAddr, httpAddr string
+	needEdge := false
+	for _, s := range scens {
+		needEdge = needEdge || !s.trivial
+	}
+	if needEdge {
+		argv := []string{o.bin, "serve", "--config", st.config, "--log-level", "info"}
+		if o.cpuprofile != "" {
+			prof, err := filepath.Abs(o.cpuprofile)
+			if err != nil {
+				return false, err
+			}
+			argv = []string{self, "edgeauthz", "--config", st.config, "--cpuprofile", prof}
+		}
+		edge, err = startProc(ctx, "edgeauthz", pin, argv, func(line string) bool {
+			return servingLine(line, &grpcAddr, &httpAddr)
+		})
+		if err != nil {
+			return false, err
+		}
+		defer edge.stop()
+		if err := waitReady(ctx, httpAddr); err != nil {
+			return false, err
+		}
+		fmt.Printf("  edgeauthz: %s (pid %d), gRPC %s\n", strings.Join(argv, " "), edge.pid(), grpcAddr)
+	}
+	if trivial != nil {
+		fmt.Printf("  trivial:   %s trivial (pid %d), gRPC %s\n", self, trivial.pid(), trivialAddr)
+	}
+	fmt.Println()
+
+	type row struct {
+		s      *scenario
+		c      *client
+		pid    int
+		closed *result
+		open   *result
+	}
+	var rows []*row
+	defer func() {
+		for _, r := range rows {
+			r.c.close()
+		}
+	}()
+	for _, s := range scens {
+		addr, pr := grpcAddr, edge
+		if s.trivial {
+			addr, pr = trivialAddr, trivial
+		}
+		c, err := dial(addr, o.conns)
+		if err != nil {
+			return false, err
+		}
+		rows = append(rows, &row{s: s, c: c, pid: pr.pid()})
+		for _, p := range s.probes {
+			resp, err := c.stubs[0].Check(ctx, p.req)
+			if err != nil || p.check(resp) != good {
+				return false, fmt.Errorf("%s: probe %q failed: %v %s", s.key, p.name, err, shortResp(resp))
+			}
+		}
+	}
+
+	// trivial and (a) are measured in alternating slices, so that both see
+	// the same machine even when its load drifts; the rest run one by one.
+	var paired, single []*row
+	for _, r := range rows {
+		if r.s.key == "trivial" || r.s.key == "a" {
+			paired = append(paired, r)
+		} else {
+			single = append(single, r)
+		}
+	}
+	rounds := max(1, o.rounds)
+	if len(paired) < 2 {
+		rounds = 1
+	}
+	slice := o.duration / time.Duration(rounds)
+	for i := range rounds {
+		for _, r := range paired {
+			warm := o.warmup
+			if i > 0 {
+				warm = o.warmup / 4
+			}
+			res, err := closedLoop(ctx, r.c, r.pid, &r.s.tg, o.concurrency, warm, slice)
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", r.s.key, err)
+			}
+			r.closed = merge(r.closed, res)
+			fmt.Printf("%-52s closed loop, slice %d/%d: %8.0f req/s\n", r.s.title, i+1, rounds, res.rps())
+		}
+	}
+	if o.open {
+		for i := range rounds {
+			for _, r := range paired {
+				if r.closed.requests == 0 {
+					continue
+				}
+				warm := o.warmup
+				if i > 0 {
+					warm = o.warmup / 4
+				}
+				rate := r.closed.rps() * o.openFraction
+				res, err := openLoop(ctx, r.c, r.pid, &r.s.tg, rate, o.openWorkers, warm, slice)
+				if err != nil {
+					return false, fmt.Errorf("%s open loop: %w", r.s.key, err)
+				}
+				r.open = merge(r.open, res)
+				fmt.Printf("%-52s open loop at %.0f req/s, slice %d/%d: p99 %s\n", r.s.title, rate, i+1, rounds, ms(pct(res.lat, .99)))
+			}
+		}
+	}
+	for _, r := range single {
+		res, err := closedLoop(ctx, r.c, r.pid, &r.s.tg, o.concurrency, o.warmup, o.duration)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", r.s.key, err)
+		}
+		r.closed = res
+		fmt.Printf("%-52s closed loop: %8.0f req/s\n", r.s.title, res.rps())
+	}
+	if edge != nil {
+		edge.stop()
+		if o.cpuprofile != "" {
+			fmt.Printf("\nCPU profile of edgeauthz: go tool pprof -top %s %s\n", self, o.cpuprofile)
+		}
+	}
+	if trivial != nil {
+		trivial.stop()
+		if o.cpuprofile != "" {
+			fmt.Printf("CPU profile of the trivial server: go tool pprof -top %s %s.trivial\n", self, o.cpuprofile)
+		}
+	}
+
+	// The table.
+	w := os.Stdout
+	fmt.Fprintf(w, "\nClosed loop (%d in flight, %s measured). Server CPU is utime+stime of the server process from /proc/PID/stat;\n"+
+		"srv/cli CPU is the share of a core the server/client used; req/CPU-s = requests per server CPU-second.\n", o.concurrency, o.duration)
+	fmt.Fprintf(w, "%-48s %9s %8s %8s %8s %11s %9s %8s %8s %7s %7s\n", "scenario", "req/s", "p50", "p90", "p99", "CPU µs/req", "req/CPU-s", "srv CPU", "cli CPU", "errors", "bad")
+	line(w)
+	var trivialRow, aRow *row
+	for _, r := range rows {
+		c := r.closed
+		fmt.Fprintf(w, "%-48s %9.0f %8s %8s %8s %11.1f %9.0f %7.0f%% %7.0f%% %7d %7d%s\n", r.s.title, c.rps(),
+			ms(pct(c.lat, .5)), ms(pct(c.lat, .9)), ms(pct(c.lat, .99)),
+			float64(c.cpuPerReq())/float64(time.Microsecond), perCPUSecond(c),
+			100*share(c.serverCPU.Seconds(), c.elapsed), 100*share(c.loadCPU.Seconds(), c.elapsed),
+			c.errors, c.unexpected, exhaustedMark(c))
+		switch r.s.key {
+		case "trivial":
+			trivialRow = r
+		case "a":
+			aRow = r
+		}
+	}
+	var opens []*row
+	for _, r := range rows {
+		if r.open != nil {
+			opens = append(opens, r)
+		}
+	}
+	if len(opens) > 0 {
+		fmt.Fprintf(w, "\nOpen loop at %.0f%% of each server's measured peak (latency from send; \"due\" = from the scheduled send time).\n", 100*o.openFraction)
+		fmt.Fprintf(w, "%-48s %9s %9s %8s %8s %8s %8s %11s %8s %8s\n", "scenario", "offered/s", "achieved", "p50", "p99", "p99 due", "late>1ms", "CPU µs/req", "errors", "bad")
+		line(w)
+		for _, r := range opens {
+			c := r.open
+			fmt.Fprintf(w, "%-48s %9.0f %9.0f %8s %8s %8s %8d %11.1f %8d %8d\n", r.s.title, c.rate, c.rps(),
+				ms(pct(c.lat, .5)), ms(pct(c.lat, .99)), ms(pct(c.latSched, .99)), c.lateStarts,
+				float64(c.cpuPerReq())/float64(time.Microsecond), c.errors, c.unexpected)
+		}
+	}
+	for _, r := range rows {
+		if r.s.note != nil {
+			fmt.Fprintln(w, "\n"+r.s.note())
+		}
+	}
+
+	// Targets (SPEC §8).
+	if trivialRow != nil && aRow != nil {
+		fmt.Fprintln(w, "\nTargets (SPEC §8), (a) against the trivial server in this run:")
+		tput := aRow.closed.rps() / trivialRow.closed.rps()
+		cpu := float64(aRow.closed.cpuPerReq()) / float64(trivialRow.closed.cpuPerReq())
+		fmt.Fprintf(w, "  req/s  (a) ÷ trivial     = %5.1f%%   target ≥ 60%%   %s\n", 100*tput, verdictText(tput >= 0.6))
+		fmt.Fprintf(w, "  CPU/req (a) ÷ trivial    = %5.2f×   target ≤ 1.5×   %s\n", cpu, verdictText(cpu <= 1.5))
+		fmt.Fprintf(w, "  (req per server CPU-second, (a) ÷ trivial = %.1f%%: the req/s ratio if each server had its core to itself)\n", 100/cpu)
+		if aRow.open != nil {
+			p99 := pct(aRow.open.lat, .99)
+			fmt.Fprintf(w, "  p99 of (a) at %.0f%% peak   = %s   target < 2 ms at 50%%   %s\n", 100*o.openFraction, ms(p99), verdictText(p99 < 2*time.Millisecond))
+		}
+	}
+
+	// Errors, loudly.
+	var problems []string
+	for _, r := range rows {
+		for _, c := range []*result{r.closed, r.open} {
+			if c != nil && (c.errors > 0 || c.unexpected > 0) {
+				problems = append(problems, fmt.Sprintf("%s: %d errors, %d unexpected responses of %d; first: %s",
+					r.s.title, c.errors, c.unexpected, c.total, c.firstProblem))
+			}
+		}
+	}
+	var sent int64
+	for _, r := range rows {
+		sent += r.closed.total
+		if r.open != nil {
+			sent += r.open.total
+		}
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(w, "\n!!!!!!!! THIS RUN HAD ERRORS OR UNEXPECTED RESPONSES — ITS NUMBERS DO NOT COUNT !!!!!!!!")
+		for _, p := range problems {
+			fmt.Fprintln(w, "  "+p)
+		}
+		return true, nil
+	}
+	fmt.Fprintf(w, "\nAll %d responses were checked: no errors, every one the expected allow (rule and subject).\n", sent)
+	return false, nil
+}
+
+// perCPUSecond is requests per second of server CPU: the peak a server would
+// reach with a whole core to itself, which a busy machine does not give it.
+func perCPUSecond(r *result) float64 {
+	if r.serverCPU == 0 {
+		return 0
+	}
+	return float64(r.requests) / r.serverCPU.Seconds()
+}
+
+func line(w io.Writer) { fmt.Fprintln(w, strings.Repeat("-", 140)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
+
+func verdictText(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func exhaustedMark(r *result) string {
+	if r.exhausted && r.elapsed == 0 {
+		return "  (tokens ran out during the warm-up: raise -tokens)"
+	}
+	if r.exhausted {
+		return fmt.Sprintf("  (tokens ran out: measured %s)", r.elapsed.Round(time.Millisecond))
+	}
+	return ""
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
