@@ -22,7 +22,8 @@ test: deps ## all tests, with the race detector
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 bench: build ## Go benchmarks of the decision path, then the load run (bench/README.md; LOADFLAGS=-duration 8s ...)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./decision/... ./cache/... ./identity/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./decision/... ./cache/... ./identity/... ./extauthz/...
+	$(GO) test -run '^$$' -bench 'WriteToDecision|Load1M|ApplyOneChange1M|PostgresFetch1M' -benchmem -benchtime 3x ./sync/
 	$(GO) build -o bin/loadtest ./bench/loadtest
 	./bin/loadtest -bin $(BIN) $(LOADFLAGS)
 
