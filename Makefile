@@ -21,6 +21,9 @@ test: deps ## all tests, with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
+e2e: deps ## the end-to-end tests only: real gRPC/HTTP servers, PostgreSQL and nginx on 127.0.0.1
+	$(GO) test -race -count=1 ./extauthz/... ./server/... ./sync/... ./deploy/...
+
 bench: build ## Go benchmarks of the decision path, then the load run (bench/README.md; LOADFLAGS=-duration 8s ...)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./decision/... ./cache/... ./identity/... ./extauthz/...
 	$(GO) test -run '^$$' -bench 'WriteToDecision|Load1M|ApplyOneChange1M|PostgresFetch1M' -benchmem -benchtime 3x ./sync/

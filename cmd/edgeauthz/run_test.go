@@ -58,7 +58,7 @@ func TestRunUsage(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	code, stdout, stderr := run(t, "validate", "testdata/policy.yaml")
-	if code != exitOK || stderr != "" || !regexp.MustCompile(`^testdata/policy.yaml: ok \(\d+ routes, revision sha256:[0-9a-f]+\)\n$`).MatchString(stdout) {
+	if code != exitOK || stderr != "" || !regexp.MustCompile(`^testdata/policy.yaml: ok \(\d+ routes, \d+ tuples, revision sha256:[0-9a-f]+\)\n$`).MatchString(stdout) {
 		t.Errorf("ok: %d %q %q", code, stdout, stderr)
 	}
 	code, stdout, stderr = run(t, "validate", "testdata/bad_policy.yaml")

@@ -28,7 +28,11 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			code = exitFail
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: ok (%d routes, revision %s)\n", f, snap.RouteCount(), snap.Revision())
+		tuples, ignored := snap.RelationStats()
+		fmt.Fprintf(stdout, "%s: ok (%d routes, %d tuples, revision %s)\n", f, snap.RouteCount(), tuples, snap.Revision())
+		if ignored > 0 {
+			fmt.Fprintf(stdout, "%s: warning: %d tuples do not fit the model and are ignored\n", f, ignored)
+		}
 	}
 	return code
 }
