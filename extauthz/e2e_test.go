@@ -1,0 +1,204 @@
+package extauthz_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden CheckResponses in testdata")
+
+func testPolicy(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// golden renders a CheckResponse deterministically: protojson output is
+// deliberately unstable, so it is decoded and re-encoded with sorted keys,
+// and headers_to_remove (built from a map) is sorted.
+func golden(t testing.TB, res *authv3.CheckResponse) []byte {
+	t.Helper()
+	b, err := protojson.MarshalOptions{Multiline: true}.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := v["okResponse"].(map[string]any); ok != nil {
+		if rm, _ := ok["headersToRemove"].([]any); rm != nil {
+			slices.SortFunc(rm, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+		}
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, '\n')
+}
+
+func compareGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (-update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestCheckGolden drives every kind of answer through a real gRPC client and
+// compares each CheckResponse with its golden file, then checks the parts
+// the wire contract (SPEC §3) names one by one.
+func TestCheckGolden(t *testing.T) {
+	a, _, _ := testKeys(t)
+	h := start(t, harnessOptions{policy: testPolicy(t)})
+	editor := mint(t, a, map[string]any{"sub": "usr_1", "oid": "org_1", "roles": []string{"editor"}})
+	cases := []struct {
+		name   string
+		req    req
+		status int // 0: allow
+		reason string
+		www    string // expected WWW-Authenticate, "" none
+	}{
+		{name: "allow_editor", reason: "allowed", req: req{path: "/orgs/org_1/documents/d1", headers: bearer(editor)}},
+		{name: "allow_member_admin", reason: "allowed", req: req{path: "/orgs/org_1/documents/d1?x=1",
+			headers: bearer(mint(t, a, map[string]any{"sub": "usr_admin", "oid": "org_1"}))}},
+		{name: "allow_public", reason: "public", req: req{path: "/docs/d1"}},
+		{name: "deny_no_token", status: 401, reason: "no_token", req: req{path: "/orgs/org_1/documents/d1"},
+			www: `Bearer realm="edgeauthz"`},
+		{name: "deny_invalid_token", status: 401, reason: "invalid_token", req: req{path: "/orgs/org_1/documents/d1",
+			headers: bearer("not.a.token")}, www: `Bearer realm="edgeauthz", error="invalid_token"`},
+		{name: "deny_revoked", status: 401, reason: "revoked", req: req{path: "/orgs/org_1/documents/d1",
+			headers: bearer(mint(t, a, map[string]any{"sub": "usr_666", "oid": "org_1", "roles": []string{"admin"}}))},
+			www: `Bearer realm="edgeauthz", error="invalid_token"`},
+		{name: "deny_missing_scope", status: 403, reason: "missing_scope", req: req{path: "/book/dune/download",
+			headers: bearer(editor)}, www: `Bearer realm="edgeauthz", error="insufficient_scope", scope="admin book-dune"`},
+		{name: "deny_missing_role", status: 403, reason: "missing_role", req: req{path: "/orgs/org_1/documents/d1",
+			headers: bearer(mint(t, a, map[string]any{"sub": "usr_3", "oid": "org_1", "scope": "read:documents"}))}},
+		{name: "deny_no_org", status: 403, reason: "no_org", req: req{path: "/orgs/org_1/documents/d1",
+			headers: bearer(mint(t, a, map[string]any{"sub": "usr_1", "roles": []string{"editor"}}))}},
+		{name: "deny_tenant_mismatch", status: 404, reason: "tenant_mismatch", req: req{path: "/orgs/org_2/documents/d1",
+			headers: bearer(editor)}},
+		{name: "deny_bad_path", status: 400, reason: "bad_path", req: req{path: "/orgs/org_1/documents/%2e%2e/d1",
+			headers: bearer(editor)}},
+		{name: "deny_no_route", status: 403, reason: "no_route", req: req{path: "/nowhere", headers: bearer(editor)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := h.check(tc.req)
+			compareGolden(t, tc.name, golden(t, res))
+			assertAnswer(t, res, tc.status, tc.reason, tc.www)
+		})
+	}
+
+	t.Run("deny_no_snapshot", func(t *testing.T) {
+		empty := start(t, harnessOptions{}) // no policy file: nothing loads
+		res := empty.check(req{path: "/docs/d1"})
+		compareGolden(t, "deny_no_snapshot", golden(t, res))
+		assertAnswer(t, res, 503, "no_snapshot", "")
+	})
+}
+
+// assertAnswer checks an answer's parts: for an allow the identity headers
+// and metadata, for a deny the status, JSON body, content type and challenge.
+func assertAnswer(t *testing.T, res *authv3.CheckResponse, status int, reason, www string) {
+	t.Helper()
+	if got := meta(res, "reason"); got != reason {
+		t.Errorf("metadata reason = %q, want %q", got, reason)
+	}
+	if status == 0 {
+		ok := res.GetOkResponse()
+		if ok == nil {
+			t.Fatalf("denied, want an allow: %v", res)
+		}
+		if meta(res, "decision") != "allow" {
+			t.Errorf("metadata decision = %q", meta(res, "decision"))
+		}
+		for _, o := range ok.GetHeaders() {
+			if o.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+				t.Errorf("header %s: append action %v", o.GetHeader().GetKey(), o.GetAppendAction())
+			}
+		}
+		if v, _ := header(ok.GetHeaders(), "x-auth-rule"); v == "" || v != meta(res, "rule") {
+			t.Errorf("x-auth-rule = %q, metadata rule %q", v, meta(res, "rule"))
+		}
+		return
+	}
+	d := denied(t, res)
+	if int(d.GetStatus().GetCode()) != status {
+		t.Errorf("status = %d, want %d", d.GetStatus().GetCode(), status)
+	}
+	if ct, _ := header(d.GetHeaders(), "content-type"); ct != "application/json" {
+		t.Errorf("content-type = %q", ct)
+	}
+	body := denyBody(t, d.GetBody())
+	if body["reason"] != reason || body["error"] == "" || body["message"] == "" || len(body) != 3 {
+		t.Errorf("deny body = %v", body)
+	}
+	got, _ := header(d.GetHeaders(), "www-authenticate")
+	switch {
+	case www == "" && got != "":
+		t.Errorf("www-authenticate = %q, want none", got)
+	case www != "" && !strings.HasPrefix(got, www):
+		t.Errorf("www-authenticate = %q, want %q…", got, www)
+	}
+	if meta(res, "decision") != "deny" {
+		t.Errorf("metadata decision = %q", meta(res, "decision"))
+	}
+}
+
+// TestAllowHeadersAndMetadata checks what an allow hands the upstream.
+func TestAllowHeadersAndMetadata(t *testing.T) {
+	a, _, _ := testKeys(t)
+	h := start(t, harnessOptions{policy: testPolicy(t)})
+	tok := mint(t, a, map[string]any{"sub": "usr_1", "oid": "org_1", "roles": []string{"editor", "auditor"}})
+	res := h.check(req{path: "/orgs/org_1/documents/d1", headers: bearer(tok)})
+	ok := res.GetOkResponse()
+	if ok == nil {
+		t.Fatalf("denied: %v", res)
+	}
+	want := map[string]string{
+		"x-auth-subject": "usr_1",
+		"x-auth-org":     "org_1",
+		"x-auth-roles":   "editor,viewer,auditor", // closure by role name, then undeclared token roles
+		"x-auth-rule":    "read-document",
+	}
+	for k, v := range want {
+		if got, _ := header(ok.GetHeaders(), k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	snap, _ := h.srv.Engine().Snapshot()
+	for k, v := range map[string]string{"rule": "read-document", "reason": "allowed", "subject": "usr_1",
+		"org": "org_1", "revision": snap.Revision(), "decision": "allow"} {
+		if got := meta(res, k); got != v {
+			t.Errorf("metadata %s = %q, want %q", k, got, v)
+		}
+	}
+	if len(ok.GetHeadersToRemove()) != 0 {
+		t.Errorf("headers_to_remove = %v, want none (no client x-auth-* headers, strip_authorization off)", ok.GetHeadersToRemove())
+	}
+}
