@@ -13,6 +13,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden CheckResponses in testdata")
@@ -200,5 +201,68 @@ func TestAllowHeadersAndMetadata(t *testing.T) {
 	}
 	if len(ok.GetHeadersToRemove()) != 0 {
 		t.Errorf("headers_to_remove = %v, want none (no client x-auth-* headers, strip_authorization off)", ok.GetHeadersToRemove())
+	}
+}
+
+// TestCaches: a repeated token is not verified again, a repeated request is
+// answered from the decision cache with the same response, and a subject
+// revoked in a new snapshot is refused at once although its token and its
+// decisions are cached.
+func TestCaches(t *testing.T) {
+	a, _, _ := testKeys(t)
+	h := start(t, harnessOptions{policy: testPolicy(t)})
+	const (
+		tokenHit     = `edgeauthz_cache_requests_total{cache="token",result="hit"}`
+		tokenMiss    = `edgeauthz_cache_requests_total{cache="token",result="miss"}`
+		decisionHit  = `edgeauthz_cache_requests_total{cache="decision",result="hit"}`
+		decisionMiss = `edgeauthz_cache_requests_total{cache="decision",result="miss"}`
+	)
+	tok := mint(t, a, with(validClaims(), "sub", "usr_9"))
+	r := req{path: docPath, headers: bearer(tok)}
+
+	first := h.check(r)
+	if first.GetOkResponse() == nil {
+		t.Fatalf("denied: %v", first)
+	}
+	if h.metric(tokenMiss) != 1 || h.metric(tokenHit) != 0 {
+		t.Fatalf("token cache after one request: %v misses, %v hits", h.metric(tokenMiss), h.metric(tokenHit))
+	}
+	// Another path with the same token: the token cache answers.
+	h.check(req{path: "/docs/d1", headers: bearer(tok)})
+	if h.metric(tokenHit) != 1 || h.metric(tokenMiss) != 1 {
+		t.Errorf("token cache after a repeat: %v misses, %v hits; want 1, 1", h.metric(tokenMiss), h.metric(tokenHit))
+	}
+	// The decision cache stores asynchronously (ristretto): repeat until a
+	// hit, and every answer meanwhile must be the same.
+	hitsBefore := h.metric(decisionHit)
+	h.waitFor("a decision cache hit", func() bool {
+		res := h.check(r)
+		if !proto.Equal(res, first) {
+			t.Fatalf("a repeat answered differently:\n%v\nfirst:\n%v", res, first)
+		}
+		return h.metric(decisionHit) > hitsBefore
+	})
+	if h.metric(decisionMiss) == 0 {
+		t.Error("no decision cache miss was counted")
+	}
+
+	// Revoke usr_9 in a new snapshot: the very next request is refused.
+	snap, _ := h.srv.Engine().Snapshot()
+	old := snap.Revision()
+	revoked := strings.Replace(string(testPolicy(t)), "subjects: [usr_666]", "subjects: [usr_666, usr_9]", 1)
+	writeFile(t, filepath.Join(h.dir, "policy.yaml"), []byte(revoked))
+	h.srv.Reload()
+	h.waitFor("the new snapshot", func() bool { s, _ := h.srv.Engine().Snapshot(); return s.Revision() != old })
+	for range 3 {
+		res := h.check(r)
+		if meta(res, "reason") != "revoked" {
+			t.Fatalf("after revocation: reason %q, want revoked", meta(res, "reason"))
+		}
+		if d := denied(t, res); d.GetStatus().GetCode() != 401 {
+			t.Fatalf("status %d, want 401", d.GetStatus().GetCode())
+		}
+		if meta(res, "revision") == old {
+			t.Fatal("answered with the old revision")
+		}
 	}
 }
