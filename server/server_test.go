@@ -358,15 +358,39 @@ func TestGracefulStop(t *testing.T) {
 	}
 }
 
-// TestHealthService: the gRPC health service says SERVING while running.
+// TestHealthService: the gRPC health service answers as /readyz does:
+// NOT_SERVING until the first snapshot is loaded, SERVING after.
 func TestHealthService(t *testing.T) {
-	r := startServer(t, []byte(policyOpen), "")
-	res, err := healthpb.NewHealthClient(r.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatal(err)
+	r := startServer(t, nil, "")
+	hc := healthpb.NewHealthClient(r.conn)
+	status := func() healthpb.HealthCheckResponse_ServingStatus {
+		t.Helper()
+		res, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetStatus()
 	}
-	if res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Errorf("health %v, want SERVING", res.GetStatus())
+	ready := func() int {
+		t.Helper()
+		res, err := http.Get(r.base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := status(); got != healthpb.HealthCheckResponse_NOT_SERVING || ready() != 503 {
+		t.Errorf("before the first snapshot: health %v, /readyz %d; want NOT_SERVING, 503", got, ready())
+	}
+	writeAtomic(t, filepath.Join(r.dir, "policy.yaml"), []byte(policyOpen))
+	r.srv.Reload()
+	waitFor(t, "the first snapshot", func() bool { s, _ := r.srv.Engine().Snapshot(); return s != nil })
+	if got := status(); got != healthpb.HealthCheckResponse_SERVING || ready() != 200 {
+		t.Errorf("after the first snapshot: health %v, /readyz %d; want SERVING, 200", got, ready())
+	}
+	if _, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "nope"}); err == nil {
+		t.Error("an unknown service is answered")
 	}
 }
 
