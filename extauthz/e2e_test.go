@@ -266,3 +266,95 @@ func TestCaches(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionCacheKeys: the same token on the same path with another value
+// in what a rule reads (a header, a context extension, the query, a header a
+// condition reads) is decided anew, never answered from the cache.
+func TestDecisionCacheKeys(t *testing.T) {
+	a, _, _ := testKeys(t)
+	h := start(t, harnessOptions{policy: testPolicy(t)})
+	tok := mint(t, a, with(validClaims(), "scope", "tenant:t1"))
+	with := func(extra map[string]string) map[string]string {
+		m := bearer(tok)
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name    string
+		allow   req
+		deny    req
+		denyWhy string
+	}{
+		{"header", req{path: "/tenants/current", headers: with(map[string]string{"x-tenant": "t1"})},
+			req{path: "/tenants/current", headers: with(map[string]string{"x-tenant": "t2"})}, "missing_scope"},
+		{"context", req{path: "/tenants/ctx", headers: bearer(tok), context: map[string]string{"tenant": "t1"}},
+			req{path: "/tenants/ctx", headers: bearer(tok), context: map[string]string{"tenant": "t2"}}, "missing_scope"},
+		{"query", req{path: "/tenants/q?t=t1", headers: bearer(tok)},
+			req{path: "/tenants/q?t=t2", headers: bearer(tok)}, "missing_scope"},
+		{"query parameter pollution", req{path: "/tenants/q?t=t1", headers: bearer(tok)},
+			req{path: "/tenants/q?t=t1&t=t2", headers: bearer(tok)}, "template_unbound"},
+		{"condition", req{path: "/tenants/when", headers: with(map[string]string{"x-level": "high"})},
+			req{path: "/tenants/when", headers: with(map[string]string{"x-level": "low"})}, "condition_false"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// Interleaved and repeated, so that each has had the chance to be
+			// cached before the other is asked.
+			for range 20 {
+				if res := h.check(tc.allow); res.GetOkResponse() == nil {
+					t.Fatalf("allow case denied: %s", meta(res, "reason"))
+				}
+				if res := h.check(tc.deny); meta(res, "reason") != tc.denyWhy {
+					t.Fatalf("deny case: reason %q, want %q", meta(res, "reason"), tc.denyWhy)
+				}
+			}
+		})
+	}
+}
+
+// TestMalformedCheckRequests: what Envoy would never send still gets a
+// deny, not an error or a panic.
+func TestMalformedCheckRequests(t *testing.T) {
+	h := start(t, harnessOptions{policy: testPolicy(t)})
+	http := func(hr *authv3.AttributeContext_HttpRequest) *authv3.CheckRequest {
+		return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: hr}}}
+	}
+	cases := map[string]*authv3.CheckRequest{
+		"empty":            {},
+		"no request":       {Attributes: &authv3.AttributeContext{}},
+		"no http":          {Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{}}},
+		"empty http":       http(&authv3.AttributeContext_HttpRequest{}),
+		"no path":          http(&authv3.AttributeContext_HttpRequest{Method: "GET"}),
+		"relative path":    http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "docs/d1"}),
+		"absolute URI":     http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "http://x/docs/d1"}),
+		"authority":        http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "//evil/docs/d1"}),
+		"NUL":              http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/docs/d1\x00"}),
+		"fragment":         http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/docs/d1#x"}),
+		"matrix":           http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/docs/..;x/d1"}),
+		"huge path":        http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/orgs/org_1/documents/" + strings.Repeat("a", 64<<10)}),
+		"invalid UTF-8":    http(&authv3.AttributeContext_HttpRequest{Method: "GET", Path: "/docs/\xff"}),
+		"lowercase method": http(&authv3.AttributeContext_HttpRequest{Method: "get", Path: "/docs/d1"}),
+		"no method":        http(&authv3.AttributeContext_HttpRequest{Path: "/docs/d1"}),
+		"garbage body":     http(&authv3.AttributeContext_HttpRequest{Method: "POST", Path: "/payments", RawBody: []byte{0xff, 0, '{'}}),
+	}
+	for name, cr := range cases {
+		t.Run(name, func(t *testing.T) {
+			res, err := h.client.Check(t.Context(), cr)
+			if err != nil {
+				// gRPC itself refuses invalid UTF-8 in string fields.
+				if name == "invalid UTF-8" {
+					return
+				}
+				t.Fatalf("Check: %v", err)
+			}
+			if res.GetOkResponse() != nil {
+				t.Fatalf("allowed: %v", res)
+			}
+			if res.GetDeniedResponse().GetStatus().GetCode() == 0 {
+				t.Fatalf("a deny without a status: %v", res)
+			}
+		})
+	}
+}
