@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,5 +357,63 @@ func TestMalformedCheckRequests(t *testing.T) {
 				t.Fatalf("a deny without a status: %v", res)
 			}
 		})
+	}
+}
+
+// TestDecisionLog: every deny and (at sample rate 1) every allow is a JSON
+// line with the fields SPEC §6 lists; the query, which may carry secrets, is
+// not logged; a decision cache hit says cached.
+func TestDecisionLog(t *testing.T) {
+	a, _, _ := testKeys(t)
+	logPath := filepath.Join(t.TempDir(), "decisions.jsonl")
+	h := start(t, harnessOptions{policy: testPolicy(t),
+		extra: fmt.Sprintf("decision_log: {output: %q, sample_allows: 1.0}\n", logPath)})
+	tok := mint(t, a, validClaims())
+	allow := req{path: docPath + "?secret=s3cr3t", headers: bearer(tok)}
+	h.check(allow)
+	h.waitFor("a decision cache hit", func() bool {
+		h.check(allow)
+		return h.metric(`edgeauthz_cache_requests_total{cache="decision",result="hit"}`) > 0
+	})
+	h.check(req{path: "/orgs/org_2/documents/d1", headers: bearer(tok)})
+	h.stop() // flushes the log
+
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "s3cr3t") {
+		t.Error("the query is logged")
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var allows, denies, cached int
+	for _, line := range lines {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		for _, f := range []string{"time", "decision", "status", "reason", "rule", "sub", "org", "method", "path", "revision", "cached", "latency_us"} {
+			if _, ok := e[f]; !ok {
+				t.Errorf("line %s lacks %s", line, f)
+			}
+		}
+		switch e["decision"] {
+		case "allow":
+			allows++
+			if e["path"] != docPath || e["rule"] != "read-document" || e["sub"] != "usr_1" {
+				t.Errorf("allow line %s", line)
+			}
+		case "deny":
+			denies++
+			if e["reason"] != "tenant_mismatch" || e["status"] != float64(404) || e["org"] != "org_1" {
+				t.Errorf("deny line %s", line)
+			}
+		}
+		if e["cached"] == true {
+			cached++
+		}
+	}
+	if allows < 2 || denies != 1 || cached == 0 || allows+denies != len(lines) {
+		t.Errorf("%d lines: %d allows, %d denies, %d cached", len(lines), allows, denies, cached)
 	}
 }

@@ -188,10 +188,12 @@ func start(t *testing.T, o harnessOptions) *harness {
 	if keySource == "" {
 		keySource = "jwks_file: jwks.json"
 	}
-	cfgYAML := fmt.Sprintf(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+	cfgYAML := `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 policy: {source: policy.yaml, poll_interval: 20ms}
-decision_log: {output: "off"}
-`)
+`
+	if !strings.Contains(o.extra, "decision_log:") {
+		cfgYAML += "decision_log: {output: \"off\"}\n"
+	}
 	if !o.noIssuer {
 		cfgYAML += fmt.Sprintf("tokens:\n%s  issuers:\n    - {issuer: %q, audiences: [%s], %s}\n", o.tokens, testIssuer, testAudience, keySource)
 	} else if o.tokens != "" {

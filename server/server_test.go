@@ -406,3 +406,23 @@ func mergeJWKS(t testing.TB, sets ...[]byte) []byte {
 	b, _ := json.Marshal(map[string]any{"keys": all})
 	return b
 }
+
+// TestNewPortInUse: a listen address in use fails New, which then releases
+// everything it started (TestMain checks that no goroutine is left).
+func TestNewPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyOpen))
+	yaml := fmt.Sprintf("listen: {grpc: \"127.0.0.1:0\", http: %q}\npolicy: {source: policy.yaml}\ndecision_log: {output: \"off\"}\n", l.Addr().String())
+	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatalf("New succeeded on a port in use (%s)", srv.HTTPAddr())
+	}
+}
