@@ -203,11 +203,16 @@ func (s *Server) Run(ctx context.Context) error {
 		s.grpcSrv.GracefulStop()
 		close(done)
 	}()
-	_ = s.httpSrv.Shutdown(stopCtx)
+	if err := s.httpSrv.Shutdown(stopCtx); err != nil {
+		// Requests still running past the deadline: close their connections
+		// rather than leave them to use what close releases below.
+		_ = s.httpSrv.Close()
+	}
 	select {
 	case <-done:
 	case <-stopCtx.Done():
 		s.grpcSrv.Stop()
+		<-done // GracefulStop returns once Stop has closed every stream
 	}
 	cancel()
 	<-loaderDone
