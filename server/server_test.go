@@ -426,3 +426,73 @@ func TestNewPortInUse(t *testing.T) {
 		t.Fatalf("New succeeded on a port in use (%s)", srv.HTTPAddr())
 	}
 }
+
+// TestMaxStaleness: when the store cannot be read for longer than
+// max_staleness, Checks are denied 503 stale_snapshot and the edge reports
+// itself not ready (HTTP and gRPC health); once the store answers, it serves
+// again.
+func TestMaxStaleness(t *testing.T) {
+	// startServer fixes the policy block; this test needs its own.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	writeAtomic(t, path, []byte(policyOpen))
+	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml, poll_interval: 20ms, max_staleness: 100ms}
+decision_log: {output: "off"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client, hc := authv3.NewAuthorizationClient(conn), healthpb.NewHealthClient(conn)
+	reason := func() string {
+		res, err := client.Check(context.Background(), checkRequest("GET", "/flip", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return meta(res, "reason")
+	}
+	health := func() healthpb.HealthCheckResponse_ServingStatus {
+		res, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.GetStatus()
+	}
+	waitFor(t, "the policy to serve", func() bool { return reason() == "public" })
+
+	if err := os.Remove(path); err != nil { // the store is down
+		t.Fatal(err)
+	}
+	waitFor(t, "stale_snapshot", func() bool { return reason() == "stale_snapshot" })
+	if got := health(); got != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("health %v while stale, want NOT_SERVING", got)
+	}
+	res, err := client.Check(context.Background(), checkRequest("GET", "/flip", nil))
+	if err != nil || res.GetDeniedResponse().GetStatus().GetCode() != 503 {
+		t.Errorf("stale: %v %v, want a 503 deny", res, err)
+	}
+
+	writeAtomic(t, path, []byte(policyOpen)) // the store is back
+	waitFor(t, "serving again", func() bool { return reason() == "public" })
+	if got := health(); got != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health %v after recovery, want SERVING", got)
+	}
+}
