@@ -411,6 +411,12 @@ func TestHTTPModeOriginalRequestConflicts(t *testing.T) {
 		status int
 	}{
 		{"traefik alone", traefik("DELETE", "/docs/d1"), 403},
+		{"traefik at /authz/", func() *http.Request {
+			r := traefik("DELETE", "/docs/d1")
+			r.URL.Path = "/authz/"
+			return r
+		}(), 403},
+		{"traefik allows", traefik("GET", "/docs/d1"), 200},
 		{"client adds X-Original-URI", func() *http.Request {
 			r := traefik("DELETE", "/orgs/org_2/documents/d1")
 			r.Header.Set("X-Original-URI", "/docs/d1")
