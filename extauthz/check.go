@@ -71,6 +71,18 @@ func (a *Authorizer) check(ctx context.Context, req *decision.Request, buildGRPC
 	return o
 }
 
+// refuse records a deny decided by the transport before the policy is asked
+// (a request it cannot describe unambiguously).
+func (a *Authorizer) refuse(req *decision.Request, r decision.Reason, detail string) outcome {
+	o := outcome{start: a.now(), method: req.Method, path: req.Target}
+	o.res = decision.Result{Reason: r, Status: r.Status(0), Detail: detail}
+	if snap, _ := a.engine.Snapshot(); snap != nil {
+		o.res.Revision = snap.Revision()
+	}
+	a.record(&o)
+	return o
+}
+
 // hasIdentityHeaders reports whether the client sent headers with the
 // identity prefix; such a request's response must strip them, so it is not
 // served from (or stored in) the cache.

@@ -27,8 +27,13 @@ func NewHTTPHandler(a *Authorizer, prefix string) *HTTPHandler {
 }
 
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := h.request(r)
-	o := h.a.check(r.Context(), req, false)
+	req, conflict := h.request(r)
+	var o outcome
+	if conflict != "" {
+		o = h.a.refuse(req, decision.ReasonBadPath, conflict)
+	} else {
+		o = h.a.check(r.Context(), req, false)
+	}
 	res := &o.res
 	if res.Allowed {
 		for _, ih := range h.a.upstreamHeaders(res) {
@@ -51,54 +56,84 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request reconstructs the original request: from nginx auth_request's
 // X-Original-* headers, from Traefik's X-Forwarded-* headers, or from the
 // request itself with the prefix cut off (Envoy http_service).
-func (h *HTTPHandler) request(r *http.Request) *decision.Request {
+//
+// Proxies pass client headers on (Traefik's ForwardAuth all of them, Envoy's
+// http_service unless disallowed_headers says otherwise), so a client can add
+// the other proxy's headers to choose what is authorized. When two
+// descriptions of the original request disagree (X-Original-URI and
+// X-Forwarded-Uri, the two method headers, or a header and the path after the
+// prefix), the request is ambiguous: conflict says why, and it is denied.
+func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, conflict string) {
 	headers := make(map[string]string, len(r.Header)+1)
 	for k, vs := range r.Header {
 		// Repeated headers are joined as Envoy joins them, so two
 		// Authorization headers stay detectable.
 		headers[strings.ToLower(k)] = strings.Join(vs, ",")
 	}
-	req := &decision.Request{Headers: headers, Host: r.Host, Method: r.Method}
-	switch {
-	case headers["x-original-uri"] != "":
-		req.Target = headers["x-original-uri"]
-		req.Method = headers["x-original-method"]
-		if req.Method == "" {
-			req.Method = http.MethodGet
-		}
-		if fh := headers["x-forwarded-host"]; fh != "" {
-			req.Host = fh
-		}
-	case headers["x-forwarded-uri"] != "":
-		req.Target = headers["x-forwarded-uri"]
-		req.Method = headers["x-forwarded-method"]
-		if req.Method == "" {
-			req.Method = http.MethodGet
-		}
-		if fh := headers["x-forwarded-host"]; fh != "" {
-			req.Host = fh
-		}
-	default:
-		target := r.RequestURI
-		if !strings.HasPrefix(target, h.prefix+"/") && target != h.prefix {
-			// Not under the prefix: nothing to cut; the canonicalizer or
-			// the route table refuses it.
-			req.Target = target
-			break
-		}
-		req.Target = strings.TrimPrefix(target, h.prefix)
-		if req.Target == "" || req.Target[0] == '?' {
-			req.Target = "/" + req.Target
-		}
-		if r.Body != nil && r.ContentLength != 0 {
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxHTTPBody+1))
-			if err == nil && len(body) <= maxHTTPBody {
-				req.Body = body
-			} else {
-				// Too large to judge: marked partial, so payload rules deny.
-				req.Headers["x-envoy-auth-partial-body"] = "true"
-			}
+	req = &decision.Request{Headers: headers, Host: r.Host, Method: r.Method}
+
+	target := r.RequestURI
+	underPrefix := strings.HasPrefix(target, h.prefix+"/") || target == h.prefix || strings.HasPrefix(target, h.prefix+"?")
+	rest := target // not under the prefix: the canonicalizer or the route table refuses it
+	if underPrefix {
+		rest = strings.TrimPrefix(target, h.prefix)
+		if rest == "" || rest[0] == '?' {
+			rest = "/" + rest
 		}
 	}
-	return req
+	// A bare prefix (/authz, /authz/) names no original request: nginx and
+	// Traefik call it and describe the original in headers.
+	restPath, _, _ := strings.Cut(rest, "?")
+	bare := underPrefix && restPath == "/"
+
+	uri, uriOK := agree(headers["x-original-uri"], headers["x-forwarded-uri"])
+	method, methodOK := agree(headers["x-original-method"], headers["x-forwarded-method"])
+	switch {
+	case !uriOK:
+		req.Target = headers["x-original-uri"]
+		return req, "X-Original-URI and X-Forwarded-Uri disagree"
+	case !methodOK:
+		req.Target = uri
+		return req, "X-Original-Method and X-Forwarded-Method disagree"
+	case uri != "" && bare:
+		req.Target, req.Method = uri, method
+		if req.Method == "" {
+			req.Method = http.MethodGet
+		}
+		if fh := headers["x-forwarded-host"]; fh != "" {
+			req.Host = fh
+		}
+		return req, ""
+	}
+
+	// Envoy http_service: the original request is this one, under the prefix.
+	req.Target = rest
+	if uri != "" && uri != rest {
+		return req, "the original-request headers name another request than the path"
+	}
+	if method != "" && method != r.Method {
+		return req, "the original-request headers name another method than the request"
+	}
+	if underPrefix && r.Body != nil && r.ContentLength != 0 {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxHTTPBody+1))
+		if err == nil && len(body) <= maxHTTPBody {
+			req.Body = body
+		} else {
+			// Too large to judge: marked partial, so payload rules deny.
+			req.Headers["x-envoy-auth-partial-body"] = "true"
+		}
+	}
+	return req, ""
+}
+
+// agree returns the value two headers give, and false when both are set and
+// differ.
+func agree(a, b string) (string, bool) {
+	switch {
+	case a == "":
+		return b, true
+	case b == "" || a == b:
+		return a, true
+	}
+	return "", false
 }

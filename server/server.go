@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	s.grpcSrv = grpc.NewServer()
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
+	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, engine: s.engine})
 	reflection.Register(s.grpcSrv)
 	s.httpSrv = &http.Server{
 		Handler:           s.httpHandler(),
@@ -202,16 +202,42 @@ func (s *Server) Run(ctx context.Context) error {
 		s.grpcSrv.GracefulStop()
 		close(done)
 	}()
-	_ = s.httpSrv.Shutdown(stopCtx)
+	if err := s.httpSrv.Shutdown(stopCtx); err != nil {
+		// Requests still running past the deadline: close their connections
+		// rather than leave them to use what close releases below.
+		_ = s.httpSrv.Close()
+	}
 	select {
 	case <-done:
 	case <-stopCtx.Done():
 		s.grpcSrv.Stop()
+		<-done // GracefulStop returns once Stop has closed every stream
 	}
 	cancel()
 	<-loaderDone
 	s.log.Info("stopped")
 	return runErr
+}
+
+// readiness answers grpc.health.v1 Check as /readyz answers: SERVING only
+// while a snapshot serves (loaded, and not too stale). Envoy's
+// grpc_health_check and Kubernetes gRPC probes use Check, so an edge with no
+// policy yet is not sent traffic it could only deny with 503. Watch and List
+// come from the embedded server, which reports the process's state.
+type readiness struct {
+	*health.Server
+	engine *decision.Engine
+}
+
+func (r readiness) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	res, err := r.Server.Check(ctx, req)
+	if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return res, err
+	}
+	if _, _, ok := r.engine.Acquire(); !ok {
+		return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, nil
+	}
+	return res, nil
 }
 
 func (s *Server) close() {
