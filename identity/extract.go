@@ -104,10 +104,18 @@ func isB64Token(s string) bool {
 		return false
 	}
 	for i := 0; i < end; i++ {
-		c := s[i]
-		if !isBase64URL(c) && c != '.' && c != '~' && c != '+' && c != '/' {
+		if !b64TokenChars[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// b64TokenChars is RFC 6750's b64token alphabet (before any '=' padding),
+// as a table: the check runs over every byte of every request's token.
+var b64TokenChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isBase64URL(byte(c)) || c == '.' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
