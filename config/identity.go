@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/edgeauthz/edgeauthz/identity"
 )
@@ -12,6 +13,10 @@ import (
 // reading HMAC secrets from their files.
 func IdentityConfig(s *Server) (identity.Config, error) {
 	cfg := identity.Config{Leeway: s.Tokens.Leeway}
+	if cfg.Leeway == 0 {
+		// identity reads 0 as "the default"; the configuration's 0 means none.
+		cfg.Leeway = time.Nanosecond
+	}
 	for _, is := range s.Tokens.Issuers {
 		ic := identity.Issuer{Issuer: is.Issuer, Audiences: is.Audiences, JWKSFile: is.JWKSFile, JWKSURL: is.JWKSURL}
 		if is.HMACSecretFile != "" {

@@ -4,19 +4,47 @@ import (
 	"context"
 	"hash/maphash"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/edgeauthz/edgeauthz/cache"
 	"github.com/edgeauthz/edgeauthz/decision"
 )
 
-// cachedDecision is what a decision cache hit returns: the decision and the
-// gRPC response already built from it.
+// cachedDecision is what a decision cache hit returns: the decision and,
+// once a gRPC caller asked for it, its CheckResponse already encoded.
 type cachedDecision struct {
 	res  decision.Result
-	grpc *authv3.CheckResponse
+	grpc atomic.Pointer[authv3.CheckResponse]
+}
+
+// grpcResponse returns the cached decision's CheckResponse, building and
+// encoding it on first use.
+func (c *cachedDecision) grpcResponse(a *Authorizer) *authv3.CheckResponse {
+	if r := c.grpc.Load(); r != nil {
+		return r
+	}
+	r := preEncoded(a.response(&c.res, nil))
+	c.grpc.Store(r)
+	return r
+}
+
+// preEncoded returns a message that marshals to exactly m's bytes at the
+// cost of a copy: m's encoding is carried as the unknown fields of an empty
+// CheckResponse, which protobuf writes out verbatim. Envoy reads the same
+// wire bytes; a cache hit no longer re-encodes headers and metadata.
+func preEncoded(m *authv3.CheckResponse) *authv3.CheckResponse {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return m
+	}
+	w := &authv3.CheckResponse{}
+	w.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
+	return w
 }
 
 // outcome is one Check's decision with what the transports and the log need.
@@ -36,7 +64,7 @@ type keySeeds struct{ lo, hi maphash.Seed }
 func newKeySeeds() keySeeds { return keySeeds{lo: maphash.MakeSeed(), hi: maphash.MakeSeed()} }
 
 // check runs one authorization: principal, cache, decision, metrics, log.
-func (a *Authorizer) check(ctx context.Context, req *decision.Request, buildGRPC bool) outcome {
+func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
 	o := outcome{start: a.now(), method: req.Method, path: req.Target}
 	snap, unavailable, ok := a.engine.Acquire()
 	if !ok {
@@ -61,9 +89,6 @@ func (a *Authorizer) check(ctx context.Context, req *decision.Request, buildGRPC
 	o.res = snap.Decide(req)
 	if useCache && o.res.Cacheable {
 		c := &cachedDecision{res: o.res}
-		if buildGRPC {
-			c.grpc = a.response(&o.res, nil)
-		}
 		a.decisions.Set(key, c)
 		o.cached = c
 	}

@@ -25,9 +25,9 @@ func (g *GRPC) Register(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, 
 // request is answered with a deny, so Envoy's failure mode never applies.
 func (g *GRPC) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	req := requestFromCheck(cr)
-	o := g.a.check(ctx, req, true)
-	if o.cached != nil && o.cached.grpc != nil {
-		return o.cached.grpc, nil
+	o := g.a.check(ctx, req)
+	if o.cached != nil {
+		return o.cached.grpcResponse(g.a), nil
 	}
 	return g.a.response(&o.res, req.Headers), nil
 }

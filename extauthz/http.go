@@ -32,7 +32,7 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if conflict != "" {
 		o = h.a.refuse(req, decision.ReasonBadPath, conflict)
 	} else {
-		o = h.a.check(r.Context(), req, false)
+		o = h.a.check(r.Context(), req)
 	}
 	res := &o.res
 	if res.Allowed {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -118,7 +119,9 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	}
 	s.authz = extauthz.NewAuthorizer(opts)
 
-	s.grpcSrv = grpc.NewServer()
+	// Stream workers reuse goroutines whose stacks have already grown, rather
+	// than starting (and growing) a fresh goroutine for every Check.
+	s.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, engine: s.engine})
@@ -241,6 +244,9 @@ func (r readiness) Check(ctx context.Context, req *healthpb.HealthCheckRequest) 
 }
 
 func (s *Server) close() {
+	if s.grpcSrv != nil {
+		s.grpcSrv.Stop() // idempotent; ends the stream workers when Run never ran
+	}
 	if s.authz != nil {
 		s.authz.Close()
 	}
