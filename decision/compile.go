@@ -35,6 +35,7 @@ type Snapshot struct {
 	roleList    []string
 	closure     []roleSet // role id → itself and every role it inherits
 	grantedBy   map[string]roleSet
+	rolePerms   [][]string // role id → its own permissions
 	groups      map[string]roleSet
 	members     map[string]map[string]roleSet
 	attributes  map[string]map[string]any
@@ -211,7 +212,9 @@ func (s *Snapshot) compileRoles(p *config.Policy, errs *config.List) {
 	for id := range names {
 		visit(int32(id), []string{names[id]})
 	}
+	s.rolePerms = make([][]string, len(names))
 	for id, n := range names {
+		s.rolePerms[id] = p.Roles[n].Permissions
 		for _, perm := range p.Roles[n].Permissions {
 			if perm == "" {
 				errs.Add(p.Lines["roles."+n], "role %q: empty permission", n)
@@ -290,7 +293,7 @@ func (s *Snapshot) compileRoutes(p *config.Policy, errs *config.List) {
 		if e := patErrs[i]; e != nil {
 			var ce *conflictError
 			if errors.As(e, &ce) {
-				errs.Add(rc.LineOf("match"), "%s: match %q conflicts with an earlier route: %s", label, rc.Match, otherRoute(ce.why, p, i))
+				errs.Add(rc.LineOf("match"), "%s: match %q conflicts with %s: %s", label, rc.Match, otherRoute(ce.other, p, i), ce.why)
 			} else {
 				errs.Add(rc.LineOf("match"), "%s: match %q: %v", label, rc.Match, e)
 			}
@@ -314,15 +317,14 @@ func (s *Snapshot) compileRoutes(p *config.Policy, errs *config.List) {
 	}
 }
 
-// otherRoute rewrites ServeMux's explanation, which speaks of patterns, so
-// that it also names the route that already has the other pattern.
-func otherRoute(why string, p *config.Policy, upTo int) string {
+// otherRoute names the earlier route that has the other pattern.
+func otherRoute(pattern string, p *config.Policy, upTo int) string {
 	for j := 0; j < upTo; j++ {
-		if strings.Contains(why, p.Routes[j].Match) {
-			return fmt.Sprintf("%s (route %q, line %d)", why, p.Routes[j].Name, p.Routes[j].Line)
+		if p.Routes[j].Match == pattern {
+			return fmt.Sprintf("route %q (line %d)", p.Routes[j].Name, p.Routes[j].Line)
 		}
 	}
-	return why
+	return "an earlier route"
 }
 
 func (s *Snapshot) compileRequirements(rc *config.Route, r *route, label string, env *cel.Env, errs *config.List) {

@@ -104,7 +104,7 @@ routes:
     match: GET /a/{x}
   - name: second
     match: /a/b
-`, 6, []string{`route "second"`, "conflicts", `route "first", line 3`}},
+`, 6, []string{`route "second"`, "conflicts", `route "first" (line 3)`}},
 		{"duplicate pattern", `
 routes:
   - name: first

@@ -95,7 +95,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		m := map[string]any{"sub": "", "org": "", "roles": []string{}, "scopes": []string{}, "groups": []string{}}
 		if p := e.req.Principal; p != nil {
 			m["sub"], m["org"] = p.Subject, p.Org
-			m["scopes"] = nonNil(p.Scopes)
+			m["scopes"] = e.snap.effectiveScopes(&e.roles, p)
 			m["groups"] = nonNil(p.Groups)
 			m["roles"] = e.snap.roleNames(&e.roles, p)
 		}
@@ -119,11 +119,12 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		query := map[string]string{}
 		for k, v := range e.queryValues() {
-			if len(v) > 0 {
+			// A parameter given twice is ambiguous (pollution): absent.
+			if len(v) == 1 {
 				query[k] = v[0]
 			}
 		}
-		return map[string]any{"method": e.req.Method, "path": e.path, "host": e.host,
+		return map[string]any{"method": e.req.Method, "path": e.path, "host": strings.ToLower(e.host),
 			"headers": headers, "query": query}, true
 	case "params":
 		m := make(map[string]string, len(e.route.pat.names))

@@ -66,7 +66,10 @@ type Step struct {
 
 // Message is the client-facing message for the result.
 func (r *Result) Message() string {
-	if r.Detail != "" && r.Reason != ReasonTenantMismatch {
+	switch {
+	case r.Reason == ReasonTenantMismatch && r.Status != 404:
+		return "the resource belongs to another organization"
+	case r.Detail != "" && r.Reason != ReasonTenantMismatch:
 		return r.Reason.Message() + ": " + r.Detail
 	}
 	return r.Reason.Message()
@@ -92,6 +95,28 @@ func (s *Snapshot) roleNames(rs *roleSet, p *Principal) []string {
 			out = append(out, r)
 		}
 	}
+	return out
+}
+
+// effectiveScopes is the scope and permissions claims with the permissions
+// of every effective role, for conditions.
+func (s *Snapshot) effectiveScopes(rs *roleSet, p *Principal) []string {
+	seen := make(map[string]bool, len(p.Scopes))
+	out := []string{}
+	add := func(x string) {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	for _, x := range p.Scopes {
+		add(x)
+	}
+	rs.each(func(id int32) {
+		for _, x := range s.rolePerms[id] {
+			add(x)
+		}
+	})
 	return out
 }
 
@@ -268,6 +293,14 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		return deny(ReasonNoToken, "", "")
 	}
 	p := req.Principal
+	if p != nil && p.Subject == "" {
+		// Every decision names who it was for; a token that does not say
+		// whom it speaks for is refused rather than allowed anonymously.
+		if e.trace != nil {
+			e.step("token", false, "the token has no subject claim")
+		}
+		return deny(ReasonInvalidToken, "", "the token has no subject claim")
+	}
 	if p == nil {
 		if e.trace != nil {
 			e.step("token", false, "no principal")
@@ -476,6 +509,8 @@ func (s *Snapshot) effectiveRoles(p *Principal, out *roleSet) {
 	}
 }
 
+// stripPort drops the port and one trailing dot: "API.example.com.:443"
+// names the same site as "api.example.com", and must meet the same rules.
 func stripPort(host string) string {
 	if host == "" {
 		return ""
@@ -487,7 +522,7 @@ func stripPort(host string) string {
 		return host
 	}
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[:i], ':') < 0 {
-		return host[:i]
+		host = host[:i]
 	}
-	return host
+	return strings.TrimSuffix(host, ".")
 }

@@ -57,7 +57,7 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	for i, s := range p.Tuples {
 		t, err := rebac.ParseTuple(s)
 		if err != nil {
-			add(p.Lines["tuples."+strconv.Itoa(i)], "tuple %q: %v", s, err)
+			add(p.Lines["tuples."+strconv.Itoa(i)], "%v", err)
 			continue
 		}
 		tuples = append(tuples, t)
@@ -65,16 +65,19 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	for _, s := range extra {
 		t, err := rebac.ParseTuple(s)
 		if err != nil {
-			add(0, "store tuple %q: %v", s, err)
+			add(0, "store tuple: %v", err)
 			continue
 		}
 		tuples = append(tuples, t)
 	}
-	if len(errs) > 0 {
-		return relationEngine{}, errs
-	}
+	// With bad tuples the policy is refused, but the model still compiles
+	// the routes, so that their own errors are reported in the same round.
 	g, stats := rebac.Build(m, tuples)
-	return relationEngine{model: m, graph: g, ignored: stats.Ignored}, nil
+	eng := relationEngine{model: m, graph: g, ignored: stats.Ignored}
+	if len(errs) > 0 {
+		return eng, errs
+	}
+	return eng, nil
 }
 
 func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relationReq, error) {
@@ -216,7 +219,7 @@ func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snap
 		for _, t := range in {
 			tp, err := rebac.ParseTuple(t)
 			if err != nil {
-				return nil, fmt.Errorf("tuple %q: %w", t, err)
+				return nil, err
 			}
 			out = append(out, tp)
 		}
@@ -246,7 +249,7 @@ func (s *Snapshot) FitsModel(tuple string) error {
 	}
 	t, err := rebac.ParseTuple(tuple)
 	if err != nil {
-		return fmt.Errorf("tuple %q: %w", tuple, err)
+		return err
 	}
 	if _, stats := rebac.Build(s.relations.model, []rebac.Tuple{t}); stats.Ignored > 0 {
 		return fmt.Errorf("tuple %q does not fit the model (unknown type or relation, or a subject type the relation does not allow)", tuple)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -69,6 +71,17 @@ func parsePattern(s string) (*pattern, error) {
 		p.segs = append(p.segs, patSeg{wild: true, multi: multi, name: name})
 		p.names = append(p.names, name)
 	}
+	switch {
+	case strings.ContainsAny(p.host, ":"):
+		return nil, errors.New("a host pattern has no port: ports are ignored when matching, so this route could never match")
+	case strings.HasSuffix(p.host, "."):
+		return nil, errors.New("a host pattern has no trailing dot: it is removed from requests, so this route could never match")
+	}
+	for _, sg := range p.segs {
+		if strings.ContainsAny(sg.lit, "?#") {
+			return nil, errors.New("a path pattern has no query or fragment: the query is not part of the path, so this route could never match")
+		}
+	}
 	if len(p.names) > maxWildcards {
 		return nil, fmt.Errorf("more than %d wildcards", maxWildcards)
 	}
@@ -105,7 +118,11 @@ func registerPattern(mux *http.ServeMux, p string) (err error) {
 			// ServeMux names the Go source lines that registered each pattern;
 			// keep only its explanation of the overlap.
 			if i := strings.Index(msg, ":\n"); i >= 0 && strings.Contains(msg, "conflicts with") {
-				err = &conflictError{why: strings.TrimSpace(msg[i+2:])}
+				ce := &conflictError{why: strings.Join(strings.Fields(msg[i+2:]), " ")}
+				if m := conflictWithRe.FindStringSubmatch(msg); m != nil {
+					ce.other, _ = strconv.Unquote(m[1])
+				}
+				err = ce
 				return
 			}
 			msg = strings.TrimPrefix(msg, "http: ")
@@ -117,7 +134,13 @@ func registerPattern(mux *http.ServeMux, p string) (err error) {
 	return nil
 }
 
-type conflictError struct{ why string }
+// conflictWithRe finds the already registered pattern in ServeMux's message.
+var conflictWithRe = regexp.MustCompile(`conflicts with pattern ("(?:[^"\\]|\\.)*")`)
+
+type conflictError struct {
+	why   string
+	other string // the earlier pattern
+}
 
 func (e *conflictError) Error() string { return e.why }
 

@@ -108,6 +108,19 @@ func TestStripAuthorization(t *testing.T) {
 	}
 }
 
+// TestStripCustomTokenHeader: with the token in a configured header, that
+// header is the one removed.
+func TestStripCustomTokenHeader(t *testing.T) {
+	a, _, _ := testKeys(t)
+	h := start(t, harnessOptions{policy: testPolicy(t), tokens: "  header: x-token\n", extra: "headers: {strip_authorization: true}\n"})
+	tok := mint(t, a, validClaims())
+	res := h.check(req{path: docPath, headers: map[string]string{"x-token": tok}})
+	ok := res.GetOkResponse()
+	if ok == nil || !slices.Contains(ok.GetHeadersToRemove(), "x-token") || slices.Contains(ok.GetHeadersToRemove(), "authorization") {
+		t.Fatalf("want x-token removed: %v", res)
+	}
+}
+
 // TestRouteFromContext: Envoy names the route in context_extensions.
 func TestRouteFromContext(t *testing.T) {
 	a, _, _ := testKeys(t)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/identity"
 )
 
 // Verifier verifies a raw token and returns its claims. Cases that carry a
@@ -80,6 +81,7 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 		claims = config.DefaultClaimNames()
 	}
 	copts := opts.Compile
+	ex := identity.Extractor{Header: "authorization"}
 	verifier := opts.Verifier
 	var verifierErr error
 	if tf.Config != "" {
@@ -88,6 +90,7 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 			return []Outcome{{File: file, Name: "config", Err: err}}
 		}
 		claims = cfg.Tokens.Claims
+		ex = config.Extractor(cfg)
 		copts.TenantMismatchStatus = cfg.TenantMismatchStatus
 		if verifier == nil && opts.NewVerifier != nil {
 			verifier, verifierErr = opts.NewVerifier(ctx, cfg)
@@ -110,7 +113,7 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 		case c.Check != nil:
 			o.Err = runCheck(snap, c)
 		default:
-			o.Err = runRequest(ctx, snap, c, claims, verifier, verifierErr)
+			o.Err = runRequest(ctx, snap, c, claims, ex, verifier, verifierErr)
 		}
 		out = append(out, o)
 	}
@@ -122,7 +125,7 @@ func runCheck(snap *decision.Snapshot, c *config.TestCase) error {
 	return compare(c.Expect, res)
 }
 
-func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase, claims config.ClaimNames, v Verifier, verr error) error {
+func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase, claims config.ClaimNames, ex identity.Extractor, v Verifier, verr error) error {
 	if len(c.Tuples) > 0 {
 		var err error
 		if snap, err = snap.WithTuples(c.Tuples); err != nil {
@@ -140,17 +143,29 @@ func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase
 	for k, val := range c.Request.Headers {
 		req.Headers[strings.ToLower(k)] = val
 	}
+	raw := c.Token
+	if raw == "" && c.Claims == nil {
+		// A token in the request's headers is found as the server finds it.
+		t, err := ex.Extract(req.Headers)
+		switch {
+		case errors.Is(err, identity.ErrNoToken):
+		case err != nil:
+			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		default:
+			raw = t
+		}
+	}
 	switch {
 	case c.Claims != nil:
 		req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(c.Claims, claims)
-	case c.Token != "":
+	case raw != "":
 		if v == nil {
 			if verr != nil {
 				return fmt.Errorf("token case: %w", verr)
 			}
 			return errors.New("token case: the test file names no config: with issuers")
 		}
-		cl, err := v.Verify(ctx, c.Token)
+		cl, err := v.Verify(ctx, raw)
 		if err != nil {
 			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
 		} else {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -178,6 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = s.loader.Run(ctx)
 	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if s.grpcLis != nil {
 		go func() { errc <- s.grpcSrv.Serve(s.grpcLis) }()
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/identity"
 )
 
 // runCheck decides one request offline and prints the decision with a trace.
@@ -72,6 +74,23 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for k, v := range headers {
 		req.Headers[strings.ToLower(k)] = v
 	}
+	raw := *token
+	if raw == "" && *claimsJSON == "" {
+		// A token sent the way the wire sends it (a header or the cookie)
+		// is found the way the server finds it.
+		if cfg != nil {
+			t, err := config.Extractor(cfg).Extract(req.Headers)
+			switch {
+			case errors.Is(err, identity.ErrNoToken):
+			case err != nil:
+				req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+			default:
+				raw = t
+			}
+		} else if _, ok := req.Headers["authorization"]; ok {
+			return fail("an Authorization header needs --config with token issuers to be verified")
+		}
+	}
 	switch {
 	case *claimsJSON != "":
 		var claims map[string]any
@@ -79,7 +98,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail("--claims: %v", err)
 		}
 		req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(claims, claimNames)
-	case *token != "":
+	case raw != "":
 		if cfg == nil {
 			return fail("--token needs --config with token issuers")
 		}
@@ -88,7 +107,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return fail("%v", err)
 		}
 		defer v.Close()
-		claims, err := v.Verify(ctx, *token)
+		claims, err := v.Verify(ctx, raw)
 		if err != nil {
 			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
 		} else {

@@ -38,6 +38,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cfg, err = config.LoadServer(*cfgPath)
 	} else {
 		cfg, err = bundledExample(stdout)
+		if cfg != nil {
+			// The example's folder holds a private key: it goes with the process.
+			defer os.RemoveAll(filepath.Dir(cfg.File))
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
@@ -22,7 +23,11 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	code := exitOK
 	for _, f := range files {
-		snap, err := loadSnapshot(f, decision.Options{})
+		p, err := config.LoadPolicy(f)
+		var snap *decision.Snapshot
+		if err == nil {
+			snap, err = decision.Compile(p, decision.Options{})
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			code = exitFail
@@ -31,7 +36,11 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		tuples, ignored := snap.RelationStats()
 		fmt.Fprintf(stdout, "%s: ok (%d routes, %d tuples, revision %s)\n", f, snap.RouteCount(), tuples, snap.Revision())
 		if ignored > 0 {
-			fmt.Fprintf(stdout, "%s: warning: %d tuples do not fit the model and are ignored\n", f, ignored)
+			for i, t := range p.Tuples {
+				if err := snap.FitsModel(t); err != nil {
+					fmt.Fprintf(stdout, "%s:%d: warning: %v; it is ignored\n", f, p.Lines["tuples."+strconv.Itoa(i)], err)
+				}
+			}
 		}
 	}
 	return code

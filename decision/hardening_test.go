@@ -1,0 +1,108 @@
+package decision_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/edgeauthz/edgeauthz/decision"
+)
+
+const hardeningPolicy = `
+roles:
+  viewer: {permissions: [read]}
+  editor: {inherits: [viewer], permissions: [write]}
+groups:
+  G: [editor]
+routes:
+  - name: admin-host
+    match: admin.example.com/
+    roles: [editor]
+  - name: internal
+    match: GET /internal/{x}
+    when: 'request.host == "api.example.com"'
+  - name: scoped-condition
+    match: GET /cond
+    when: '"read" in principal.scopes && !("delete" in principal.scopes)'
+  - name: query-condition
+    match: GET /q
+    when: 'has(request.query.k) && request.query.k == "v"'
+  - name: fallback
+    match: /
+    public: true
+`
+
+// TestHostAndConditionHardening covers ways a request could slip past a
+// rule written for it: host spelling, role scopes in conditions, and
+// ambiguous query parameters.
+func TestHostAndConditionHardening(t *testing.T) {
+	s := compile(t, hardeningPolicy, decision.Options{})
+	req := func(method, host, target string, c map[string]any) *decision.Request {
+		r := &decision.Request{Method: method, Host: host, Target: target}
+		if c != nil {
+			r.Token, r.Principal = decision.TokenValid, principal(c)
+		}
+		return r
+	}
+	cases := []struct {
+		name   string
+		req    *decision.Request
+		reason string
+		rule   string
+	}{
+		{"host route", req("GET", "admin.example.com", "/x", nil), "no_token", "admin-host"},
+		{"trailing dot", req("GET", "admin.example.com.", "/x", nil), "no_token", "admin-host"},
+		{"trailing dot and port", req("GET", "ADMIN.example.com.:443", "/x", nil), "no_token", "admin-host"},
+		{"condition sees the host lower-cased", req("GET", "API.Example.COM:8443", "/internal/a", map[string]any{"sub": "u"}), "allowed", "internal"},
+		{"scopes from roles reach conditions", req("GET", "", "/cond", map[string]any{"sub": "u", "groups": []any{"G"}}), "allowed", "scoped-condition"},
+		{"and so do claim scopes", req("GET", "", "/cond", map[string]any{"sub": "u", "scope": "read delete"}), "condition_false", "scoped-condition"},
+		{"single query value", req("GET", "", "/q?k=v", map[string]any{"sub": "u"}), "allowed", "query-condition"},
+		{"a polluted query value is absent", req("GET", "", "/q?k=v&k=w", map[string]any{"sub": "u"}), "condition_false", "query-condition"},
+		{"a token without a subject", req("GET", "", "/anything", map[string]any{"oid": "o"}), "invalid_token", "fallback"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := s.Decide(c.req)
+			if res.Reason.String() != c.reason || res.Rule != c.rule {
+				t.Fatalf("got %s (rule %q, %s), want %s (rule %q)", res.Reason, res.Rule, res.Detail, c.reason, c.rule)
+			}
+		})
+	}
+}
+
+// TestPatternsThatCouldNeverMatch: a rule that can never match would let
+// requests fall through to a broader one, so it is refused.
+func TestPatternsThatCouldNeverMatch(t *testing.T) {
+	for _, match := range []string{"admin.example.com:8443/", "admin.example.com./", "GET /q?debug=1", "GET /x#y"} {
+		err := compileErr("routes:\n  - name: r\n    match: \"" + match + "\"\n    public: true\n")
+		if err == nil || !strings.Contains(err.Error(), "policy.yaml:3:") || !strings.Contains(err.Error(), "never match") {
+			t.Errorf("%q: %v", match, err)
+		}
+	}
+}
+
+// TestBadTupleDoesNotHideTheModel: one malformed tuple is reported alone,
+// not as a missing model for every relation route.
+func TestBadTupleDoesNotHideTheModel(t *testing.T) {
+	err := compileErr(`
+model: |
+  model
+    schema 1.1
+  type user
+  type doc
+    relations
+      define viewer: [user]
+tuples:
+  - not a tuple
+routes:
+  - name: r
+    match: /d/{id}
+    relation: {object: "doc:{params.id}", relation: viewer}
+`)
+	if err == nil {
+		t.Fatal("a malformed tuple was accepted")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "policy.yaml:10:") || strings.Contains(msg, "no model") || strings.Count(msg, `"not a tuple"`) != 1 {
+		t.Fatalf("got %q", msg)
+	}
+}
