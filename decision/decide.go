@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -201,10 +202,51 @@ func (e *evalState) body() any {
 		return nil
 	}
 	var v any
-	if err := json.Unmarshal(e.req.Body, &v); err == nil {
+	if err := json.Unmarshal(e.req.Body, &v); err == nil && !duplicateKeys(e.req.Body) {
 		e.payload = v
 	}
 	return e.payload
+}
+
+// duplicateKeys reports whether a JSON document repeats a key in an object.
+// Parsers disagree on which copy wins ({"a":"x","a":"y"}), so the upstream
+// may read another value than the rule did: such a body binds nothing.
+func duplicateKeys(doc []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	var walk func() bool // true on a duplicate
+	walk = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				key, ok := k.(string)
+				if err != nil || !ok || seen[key] {
+					return true
+				}
+				seen[key] = true
+				if walk() {
+					return true
+				}
+			}
+			_, err := dec.Token()
+			return err != nil
+		case json.Delim('['):
+			for dec.More() {
+				if walk() {
+					return true
+				}
+			}
+			_, err := dec.Token()
+			return err != nil
+		}
+		return false
+	}
+	return walk()
 }
 
 // Decide decides one request. It does not allocate on the common allow path

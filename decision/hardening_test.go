@@ -106,3 +106,26 @@ routes:
 		t.Fatalf("got %q", msg)
 	}
 }
+
+// TestPayloadWithDuplicateKeysBindsNothing: {"a":"x","a":"y"} is read as "y"
+// here and as "x" by some upstreams, so a payload rule must not trust it.
+func TestPayloadWithDuplicateKeysBindsNothing(t *testing.T) {
+	s := compile(t, `
+routes:
+  - name: pay
+    match: POST /pay
+    scopes: ["pay-{payload.account.id}"]
+`, decision.Options{})
+	for body, want := range map[string]string{
+		`{"account": {"id": "a1"}}`:                             "allowed",
+		`{"account": {"id": "a1", "id": "a1"}}`:                 "template_unbound",
+		`{"account": {"id": "zz"}, "account": {"id": "a1"}}`:    "template_unbound",
+		`{"list": [{"x": 1, "x": 2}], "account": {"id": "a1"}}`: "template_unbound",
+	} {
+		r := &decision.Request{Method: "POST", Target: "/pay", Body: []byte(body),
+			Token: decision.TokenValid, Principal: principal(map[string]any{"sub": "u", "scope": "pay-a1"})}
+		if got := s.Decide(r).Reason.String(); got != want {
+			t.Errorf("%s: %s, want %s", body, got, want)
+		}
+	}
+}
