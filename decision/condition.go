@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/interpreter"
 )
 
@@ -27,12 +29,32 @@ type condition struct {
 	readsRequest bool
 }
 
+// celPrincipal and celRequest give `principal` and `request` fixed fields,
+// so that a misspelt field or a type error rejects the policy when it loads
+// instead of denying every request later.
+type celPrincipal struct {
+	Sub    string   `cel:"sub"`
+	Org    string   `cel:"org"`
+	Roles  []string `cel:"roles"`
+	Scopes []string `cel:"scopes"`
+	Groups []string `cel:"groups"`
+}
+
+type celRequest struct {
+	Method  string            `cel:"method"`
+	Path    string            `cel:"path"`
+	Host    string            `cel:"host"`
+	Headers map[string]string `cel:"headers"`
+	Query   map[string]string `cel:"query"`
+}
+
 func newConditionEnv() (*cel.Env, error) {
 	return cel.NewEnv(
-		cel.Variable("principal", cel.MapType(cel.StringType, cel.DynType)),
+		ext.NativeTypes(reflect.TypeOf(&celPrincipal{}), reflect.TypeOf(&celRequest{}), ext.ParseStructTags(true)),
+		cel.Variable("principal", cel.ObjectType("decision.celPrincipal")),
 		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("user", cel.MapType(cel.StringType, cel.DynType)),
-		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("request", cel.ObjectType("decision.celRequest")),
 		cel.Variable("params", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("context", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("now", cel.TimestampType),
@@ -92,14 +114,14 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	e := a.e
 	switch name {
 	case "principal":
-		m := map[string]any{"sub": "", "org": "", "roles": []string{}, "scopes": []string{}, "groups": []string{}}
+		v := &celPrincipal{Roles: []string{}, Scopes: []string{}, Groups: []string{}}
 		if p := e.req.Principal; p != nil {
-			m["sub"], m["org"] = p.Subject, p.Org
-			m["scopes"] = e.snap.effectiveScopes(&e.roles, p)
-			m["groups"] = nonNil(p.Groups)
-			m["roles"] = e.snap.roleNames(&e.roles, p)
+			v.Sub, v.Org = p.Subject, p.Org
+			v.Scopes = e.snap.effectiveScopes(&e.roles, p)
+			v.Groups = nonNil(p.Groups)
+			v.Roles = e.snap.roleNames(&e.roles, p)
 		}
-		return m, true
+		return v, true
 	case "claims":
 		if p := e.req.Principal; p != nil && p.Claims != nil {
 			return p.Claims, true
@@ -124,8 +146,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 				query[k] = v[0]
 			}
 		}
-		return map[string]any{"method": e.req.Method, "path": e.path, "host": strings.ToLower(e.host),
-			"headers": headers, "query": query}, true
+		return &celRequest{Method: e.req.Method, Path: e.path, Host: strings.ToLower(e.host),
+			Headers: headers, Query: query}, true
 	case "params":
 		m := make(map[string]string, len(e.route.pat.names))
 		for i, n := range e.route.pat.names {

@@ -129,3 +129,34 @@ routes:
 		}
 	}
 }
+
+// TestConditionFieldsAreTypeChecked: principal and request have fixed
+// fields, so a typo or a type error rejects the policy when it loads.
+func TestConditionFieldsAreTypeChecked(t *testing.T) {
+	for _, when := range []string{
+		`principal.nosuch == 1`,
+		`principal.role == "admin"`,
+		`principal.roles == "x"`,
+		`request.path + 1 > 0`,
+		`"a" in request.headers["cookie"]`,
+		`request.header["x"] == "y"`,
+	} {
+		err := compileErr("routes:\n  - name: r\n    match: GET /x\n    when: '" + when + "'\n")
+		if err == nil || !strings.Contains(err.Error(), "policy.yaml:4:") {
+			t.Errorf("%s: %v", when, err)
+		}
+	}
+	s := compile(t, `
+routes:
+  - name: r
+    match: GET /x
+    when: '"admin" in principal.roles && request.method == "GET" && request.host.endsWith(".example.com") && principal.sub != ""'
+roles:
+  admin: {}
+`, decision.Options{})
+	r := &decision.Request{Method: "GET", Host: "API.example.com", Target: "/x", Token: decision.TokenValid,
+		Principal: principal(map[string]any{"sub": "u", "roles": []any{"admin"}})}
+	if got := s.Decide(r).Reason.String(); got != "allowed" {
+		t.Fatalf("got %s", got)
+	}
+}
