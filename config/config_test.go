@@ -229,7 +229,7 @@ func TestLoadServerResolvesPaths(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{s.Policy.Source, "file://" + filepath.Join(dir, "policies/policy.yaml")},
 		{s.Policy.PersistDir, filepath.Join(dir, "state")},
-		{s.Policy.SigningKey, "/abs/key.pem"},
+		{s.DecisionLog.Output, filepath.Join(dir, "logs/decisions.log")},
 		{s.Tokens.Issuers[0].JWKSFile, filepath.Join(dir, "keys/jwks.json")},
 		{s.Tokens.Issuers[1].JWKSURL, "https://other.example.com/.well-known/jwks.json"},
 	} {
@@ -270,6 +270,9 @@ func TestParseServerErrors(t *testing.T) {
 		{"syntax", "listen: {grpc: \"x\n", []lineMsg{{2, "unexpected end of stream"}}},
 		{"tenant status 500", "tenant_mismatch_status: 500\n", []lineMsg{{1, "tenant_mismatch_status must be 403 or 404"}}},
 		{"sample allows 2", "decision_log:\n  sample_allows: 2\n", []lineMsg{{2, "sample_allows must be between 0 and 1"}}},
+		{"staleness below the poll", "policy:\n  poll_interval: 30s\n  max_staleness: 30s\n", []lineMsg{{3, "must be at least 1.5 × policy.poll_interval"}}},
+		{"signing key on a file source", "policy:\n  source: p.yaml\n  signing_key: k.pem\n", []lineMsg{{3, "applies to http(s) bundles only"}}},
+		{"bearer token on postgres", "policy:\n  source: postgres://db/x\n  bearer_token_file: t\n", []lineMsg{{3, "applies to http(s) bundles only"}}},
 		{"sample allows negative", "decision_log: {sample_allows: -0.5}\n", []lineMsg{{1, "sample_allows"}}},
 		{"bad listen", "listen:\n  grpc: nope\n", []lineMsg{{2, `listen.grpc: "nope" is not host:port`}}},
 		{"bad http listen", "listen:\n  http: \"8181\"\n", []lineMsg{{2, "listen.http"}}},

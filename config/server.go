@@ -148,8 +148,8 @@ func (s *Server) resolve(dir string) {
 	}
 	src := s.Policy.Source
 	switch {
-	case strings.HasPrefix(src, "file://"):
-		s.Policy.Source = "file://" + abs(strings.TrimPrefix(src, "file://"))
+	case len(src) >= 7 && strings.EqualFold(src[:7], "file://"):
+		s.Policy.Source = "file://" + abs(src[7:])
 	case !strings.Contains(src, "://"):
 		s.Policy.Source = "file://" + abs(src)
 	}
@@ -191,6 +191,20 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	}
 	if s.Policy.MaxStaleness < 0 {
 		errs.Add(lines["policy.max_staleness"], "policy.max_staleness must not be negative")
+	}
+	// Freshness is confirmed at each poll, which is jittered by up to 10%:
+	// a staleness bound below 1.5 polls would make healthy edges refuse.
+	if s.Policy.MaxStaleness > 0 && s.Policy.MaxStaleness < s.Policy.PollInterval*3/2 {
+		errs.Add(lines["policy.max_staleness"], "policy.max_staleness (%s) must be at least 1.5 × policy.poll_interval (%s): freshness is confirmed at each poll",
+			s.Policy.MaxStaleness, s.Policy.PollInterval)
+	}
+	if !strings.HasPrefix(strings.ToLower(s.Policy.Source), "http") {
+		if s.Policy.SigningKey != "" {
+			errs.Add(lines["policy.signing_key"], "policy.signing_key applies to http(s) bundles only; %s cannot be verified with it", s.Policy.Source)
+		}
+		if s.Policy.BearerTokenFile != "" {
+			errs.Add(lines["policy.bearer_token_file"], "policy.bearer_token_file applies to http(s) bundles only")
+		}
 	}
 	if s.Tokens.Header == "" && s.Tokens.Cookie == "" {
 		errs.Add(lines["tokens"], "tokens: set header or cookie")
