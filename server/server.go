@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		Compile:      Compiler(cfg),
 		PollInterval: cfg.Policy.PollInterval,
 		PersistDir:   cfg.Policy.PersistDir,
+		Origin:       Origin(cfg),
 		Logger:       log.With("component", "sync"),
 		Registerer:   s.reg,
 	})

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,4 +47,19 @@ func Compiler(cfg *config.Server) policysync.Compiler {
 			Tuples:               b.Tuples,
 		})
 	}
+}
+
+// Origin names where the policy comes from and how it is verified, so that a
+// persisted policy is only served again by an edge configured alike.
+func Origin(cfg *config.Server) string {
+	o := cfg.Policy.Source
+	if cfg.Policy.SigningKey != "" {
+		b, err := os.ReadFile(cfg.Policy.SigningKey)
+		sum := sha256.Sum256(b)
+		if err != nil {
+			return o + " signed by (unreadable key)"
+		}
+		o += " signed by sha256:" + hex.EncodeToString(sum[:8])
+	}
+	return o
 }

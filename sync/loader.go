@@ -37,6 +37,9 @@ type LoaderOptions struct {
 	// PersistDir, when set, keeps the last good bundle so that a restart
 	// while the store is down still serves.
 	PersistDir string
+	// Origin names the store and how its bundles are verified (source URL,
+	// signing key). A persisted bundle of another origin is never served.
+	Origin     string
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -56,6 +59,10 @@ type Loader struct {
 	have       string // revision of the serving bundle
 	seq        int64  // changelog position of the serving snapshot
 	metrics    loaderMetrics
+
+	// refusedErr is set while the store's current bundle is one that was
+	// refused: it is not fetched and compiled again until the store changes.
+	refusedErr error
 
 	mu       gosync.Mutex
 	loadedAt time.Time
@@ -134,7 +141,8 @@ func (l *Loader) Run(ctx context.Context) error {
 	if err := l.sync(ctx); err != nil {
 		l.log.Warn("initial policy load failed", "err", err)
 		if l.restorePersisted() {
-			l.log.Info("serving the persisted last good policy until the store answers", "revision", l.have)
+			snap, _ := l.opts.Engine.Snapshot()
+			l.log.Info("serving the persisted last good policy until the store answers", "revision", snap.Revision())
 		}
 	}
 	var notify <-chan struct{}
@@ -184,6 +192,9 @@ func (l *Loader) sync(ctx context.Context) error {
 	err := l.syncOnce(ctx)
 	l.mu.Lock()
 	l.lastErr = err
+	if err == nil && l.refusedErr != nil {
+		l.lastErr = l.refusedErr // reachable, but still holding a refused policy
+	}
 	l.mu.Unlock()
 	return err
 }
@@ -213,8 +224,16 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 	if err != nil {
 		l.metrics.errors.WithLabelValues("compile").Inc()
 		l.log.Error("policy refused; the last good policy keeps serving", "source", b.Name, "revision", b.Revision, "err", err)
-		return fmt.Errorf("compile %s: %w", b.Name, err)
+		err = fmt.Errorf("compile %s: %w", b.Name, err)
+		if l.have != "" {
+			// Remember the refused revision so that polls (and, for a
+			// changelog store, tuple writes) do not fetch and compile it
+			// again. The serving snapshot's changelog position is kept.
+			l.have, l.refusedErr = b.Revision, err
+		}
+		return err
 	}
+	l.refusedErr = nil
 	l.swap(snap, b)
 	l.persist(b)
 	return nil
@@ -333,6 +352,7 @@ type persisted struct {
 	Tuples   []string  `json:"tuples,omitempty"`
 	Seq      int64     `json:"seq,omitempty"`
 	SavedAt  time.Time `json:"saved_at"`
+	Origin   string    `json:"origin"`
 }
 
 const persistFile = "last-good.json"
@@ -347,7 +367,7 @@ func (l *Loader) persist(b Bundle) {
 		if err := os.MkdirAll(l.opts.PersistDir, 0o750); err != nil {
 			return err
 		}
-		data, err := json.Marshal(persisted{Revision: b.Revision, Name: b.Name, Policy: b.Policy, Tuples: b.Tuples, Seq: b.Seq, SavedAt: time.Now()})
+		data, err := json.Marshal(persisted{Revision: b.Revision, Name: b.Name, Policy: b.Policy, Tuples: b.Tuples, Seq: b.Seq, SavedAt: time.Now(), Origin: l.opts.Origin})
 		if err != nil {
 			return err
 		}
@@ -390,6 +410,10 @@ func (l *Loader) restorePersisted() bool {
 	var p persisted
 	if err := json.Unmarshal(data, &p); err != nil {
 		l.log.Warn("the persisted policy is unreadable", "err", err)
+		return false
+	}
+	if p.Origin != l.opts.Origin {
+		l.log.Warn("the persisted policy came from another store or signing key; not serving it", "persisted", p.Origin, "configured", l.opts.Origin)
 		return false
 	}
 	b := Bundle{Revision: p.Revision, Name: p.Name, Policy: p.Policy, Tuples: p.Tuples, Seq: p.Seq}

@@ -127,6 +127,11 @@ func TestLoaderFollowsPostgresIncrementally(t *testing.T) {
 	if got := asUser(r.engine, "bob", "/docs/d1"); got != decision.ReasonAllowed {
 		t.Fatalf("after an invalid revision: %v, want the last good policy", got)
 	}
+	// Tuple changes still arrive incrementally on the last good policy.
+	if _, err := policysync.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:cid"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return asUser(r.engine, "cid", "/docs/d1") == decision.ReasonAllowed })
 	// A valid one lands.
 	if _, err := policysync.Publish(ctx, pool, []byte(relPolicyV2)); err != nil {
 		t.Fatal(err)

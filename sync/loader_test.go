@@ -106,6 +106,23 @@ func TestLoaderKeepsLastGoodAndPersists(t *testing.T) {
 	waitFor(t, func() bool { return decide(engine2, "/b") == decision.ReasonPublic })
 	cancel()
 	<-done
+
+	// An edge configured for another store (or signing key) does not serve it.
+	engine3 := decision.NewEngine(0)
+	l3 := policysync.NewLoader(policysync.LoaderOptions{
+		Source: policysync.NewFileSource(path), Engine: engine3, Compile: compile,
+		PersistDir: persist, Origin: "https://elsewhere/policy.yaml",
+	})
+	_ = l3.Sync(ctx)
+	runCtx3, cancel3 := context.WithCancel(ctx)
+	done3 := make(chan struct{})
+	go func() { defer close(done3); _ = l3.Run(runCtx3) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel3()
+	<-done3
+	if got := decide(engine3, "/b"); got != decision.ReasonNoSnapshot {
+		t.Fatalf("a persisted policy of another origin served: %v", got)
+	}
 }
 
 func TestLoaderWithoutPersistedPolicyDeniesUntilStoreAnswers(t *testing.T) {
