@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -122,21 +121,40 @@ func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func checkAgainstModel(ctx context.Context, pool *pgxpool.Pool, tuples []string) error {
-	var doc string
-	err := pool.QueryRow(ctx, `SELECT document FROM edgeauthz_policy_revisions ORDER BY id DESC LIMIT 1`).Scan(&doc)
-	if errors.Is(err, pgx.ErrNoRows) {
+	// Edges serve the newest revision that compiles; check against that one.
+	rows, err := pool.Query(ctx, `SELECT id, document FROM edgeauthz_policy_revisions ORDER BY id DESC LIMIT 20`)
+	if err != nil {
+		return err
+	}
+	var snap *decision.Snapshot
+	var lastErr error
+	found := false
+	for rows.Next() {
+		var id int64
+		var doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			rows.Close()
+			return err
+		}
+		found = true
+		p, err := config.ParsePolicy(fmt.Sprintf("revision %d", id), []byte(doc))
+		if err == nil {
+			snap, err = decision.Compile(p, decision.Options{})
+		}
+		if err == nil {
+			break
+		}
+		lastErr = err
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	switch {
+	case !found:
 		return errors.New("no policy is published yet: publish one with a model first")
-	}
-	if err != nil {
-		return err
-	}
-	p, err := config.ParsePolicy("published policy", []byte(doc))
-	if err != nil {
-		return err
-	}
-	snap, err := decision.Compile(p, decision.Options{})
-	if err != nil {
-		return err
+	case snap == nil:
+		return fmt.Errorf("no recent published revision compiles: %w", lastErr)
 	}
 	var errs []error
 	for _, t := range tuples {
