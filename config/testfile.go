@@ -85,6 +85,9 @@ func LoadTestFile(path string) (*TestFile, error) {
 		if c.Expect.Allow == nil && c.Expect.Status == 0 && c.Expect.Reason == "" {
 			errs.Add(c.Line, "case %q: expect needs allow, status or reason", c.Name)
 		}
+		if a := c.Expect.Allow; a != nil && c.Expect.Status != 0 && *a != (c.Expect.Status == 200) {
+			errs.Add(c.Line, "case %q: expect allow: %v contradicts status %d", c.Name, *a, c.Expect.Status)
+		}
 		if c.Check != nil {
 			if c.Request.Path != "" || c.Claims != nil || c.Token != "" {
 				errs.Add(c.Line, "case %q: a check case has no request, claims or token", c.Name)

@@ -24,6 +24,8 @@ type Verifier interface {
 type Options struct {
 	Claims  config.ClaimNames
 	Compile decision.Options
+	// Config is the server configuration for files that name none.
+	Config string
 	// Verifier for token cases; when nil a file's `config:` is loaded with
 	// NewVerifier.
 	Verifier    Verifier
@@ -43,6 +45,7 @@ type Outcome struct {
 type Summary struct {
 	Passed, Failed int
 	Failures       []Outcome
+	Passes         []Outcome
 }
 
 // Line is the closing line every run prints.
@@ -56,6 +59,7 @@ func RunFiles(ctx context.Context, files []string, opts Options) Summary {
 		for _, o := range runFile(ctx, f, opts) {
 			if o.Err == nil {
 				sum.Passed++
+				sum.Passes = append(sum.Passes, o)
 			} else {
 				sum.Failed++
 				sum.Failures = append(sum.Failures, o)
@@ -84,6 +88,9 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 	ex := identity.Extractor{Header: "authorization"}
 	verifier := opts.Verifier
 	var verifierErr error
+	if tf.Config == "" {
+		tf.Config = opts.Config
+	}
 	if tf.Config != "" {
 		cfg, err := config.LoadServer(tf.Config)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("test", stderr)
 	verbose := fs.Bool("v", false, "print every case, not only failures")
+	cfgPath := fs.String("config", "", "server configuration for test files that name none (issuers, claim names)")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
@@ -22,6 +23,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	opts := policytest.Options{
+		Config: *cfgPath,
 		NewVerifier: func(ctx context.Context, cfg *config.Server) (policytest.Verifier, error) {
 			return newVerifier(ctx, cfg)
 		},
@@ -31,7 +33,9 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "FAIL %s:%d: %s\n     %v\n", f.File, f.Line, f.Name, f.Err)
 	}
 	if *verbose {
-		fmt.Fprintf(stdout, "ran %d cases in %d files\n", sum.Passed+sum.Failed, len(files))
+		for _, p := range sum.Passes {
+			fmt.Fprintf(stdout, "ok   %s:%d: %s\n", p.File, p.Line, p.Name)
+		}
 	}
 	fmt.Fprintln(stdout, sum.Line())
 	if sum.Failed > 0 {
