@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
@@ -17,12 +16,12 @@ import (
 // and signing key the configuration gives.
 func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) {
 	opts := policysync.Options{Postgres: policysync.PostgresOptions{Logger: log}}
-	if cfg.Policy.BearerTokenFile != "" {
-		b, err := os.ReadFile(cfg.Policy.BearerTokenFile)
-		if err != nil {
+	if f := cfg.Policy.BearerTokenFile; f != "" {
+		// Read now to fail fast, and again before every fetch.
+		if _, err := os.ReadFile(f); err != nil {
 			return nil, fmt.Errorf("policy.bearer_token_file: %w", err)
 		}
-		opts.HTTP.BearerToken = strings.TrimSpace(string(b))
+		opts.HTTP.BearerTokenFile = f
 	}
 	if cfg.Policy.SigningKey != "" {
 		keys, err := policysync.ReadVerificationKeys(cfg.Policy.SigningKey)

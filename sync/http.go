@@ -34,6 +34,9 @@ type HTTPOptions struct {
 	// BearerToken, when set, is sent as "Authorization: Bearer …" to the
 	// bundle URL, and to the signature URL when it has the same origin.
 	BearerToken string
+	// BearerTokenFile, when set instead, is read before every fetch, so a
+	// rotated credential (a projected service-account token) is picked up.
+	BearerTokenFile string
 	// Keys, when set, make the detached JWS signature mandatory: a bundle
 	// whose signature is missing or not made by one of these keys is refused.
 	// Load them with ReadVerificationKeys.
@@ -95,7 +98,7 @@ func NewHTTPSource(rawURL string, opts HTTPOptions) (*HTTPSource, error) {
 		}
 		s.sigURL = opts.SignatureURL
 		if s.sigURL == "" {
-			s.sigURL = rawURL + ".sig"
+			s.sigURL = signatureURL(u)
 		}
 		if _, err := url.Parse(s.sigURL); err != nil {
 			return nil, fmt.Errorf("signature url: %w", err)
@@ -127,8 +130,12 @@ func (s *HTTPSource) Fetch(ctx context.Context, have string) (Bundle, error) {
 	if isETag(have) {
 		req.Header.Set("If-None-Match", have)
 	}
-	if s.opts.BearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+s.opts.BearerToken)
+	token, err := s.bearer()
+	if err != nil {
+		return Bundle{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -175,8 +182,8 @@ func (s *HTTPSource) verify(ctx context.Context, doc []byte) error {
 		return fmt.Errorf("%w: %v", ErrSignature, err)
 	}
 	req.Header.Set("User-Agent", "edgeauthz")
-	if s.opts.BearerToken != "" && sameOrigin(s.url, s.sigURL) {
-		req.Header.Set("Authorization", "Bearer "+s.opts.BearerToken)
+	if token, err := s.bearer(); err == nil && token != "" && sameOrigin(s.url, s.sigURL) {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -343,4 +350,27 @@ func unwrapURLError(err error) error {
 func drainClose(body io.ReadCloser) {
 	io.Copy(io.Discard, io.LimitReader(body, 64<<10))
 	body.Close()
+}
+
+// bearer returns the store credential, reading its file when one is set.
+func (s *HTTPSource) bearer() (string, error) {
+	if s.opts.BearerTokenFile == "" {
+		return s.opts.BearerToken, nil
+	}
+	b, err := os.ReadFile(s.opts.BearerTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("policy bundle credential: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// signatureURL is the bundle URL with ".sig" added to its path, keeping a
+// query (presigned object-store URLs carry their signature there).
+func signatureURL(u *url.URL) string {
+	c := *u
+	c.Path += ".sig"
+	if c.RawPath != "" {
+		c.RawPath += ".sig"
+	}
+	return c.String()
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,6 +291,41 @@ func TestHTTPSourceBearer(t *testing.T) {
 	src, _ = NewHTTPSource(bs.url(), HTTPOptions{BearerToken: "s3cret"})
 	if _, err := src.Fetch(fetchCtx(t), ""); err != nil {
 		t.Fatalf("with the token: %v", err)
+	}
+}
+
+// TestHTTPSourceBearerFileRotates: the credential file is read before every
+// fetch, so a rotated token is used without a restart.
+func TestHTTPSourceBearerFileRotates(t *testing.T) {
+	bs := newBundleServer(t)
+	bs.set([]byte("a: 1\n"))
+	bs.token = "first"
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := NewHTTPSource(bs.url(), HTTPOptions{BearerTokenFile: file})
+	if _, err := src.Fetch(fetchCtx(t), ""); err != nil {
+		t.Fatalf("first token: %v", err)
+	}
+	bs.token = "second"
+	if err := os.WriteFile(file, []byte("second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Fetch(fetchCtx(t), ""); err != nil {
+		t.Fatalf("rotated token: %v", err)
+	}
+}
+
+func TestSignatureURLKeepsTheQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://s.example/p/policy.yaml":          "https://s.example/p/policy.yaml.sig",
+		"https://s.example/p/policy.yaml?X-Sig=ab": "https://s.example/p/policy.yaml.sig?X-Sig=ab",
+	} {
+		u, _ := url.Parse(in)
+		if got := signatureURL(u); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
 	}
 }
 
