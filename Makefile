@@ -33,6 +33,15 @@ bench: build ## Go benchmarks of the decision path, then the load run (bench/REA
 fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
 	./scripts/fuzz.sh $${FUZZTIME:-20s}
 
-lint: ## gofmt and go vet
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
+
+$(STATICCHECK):
+	mkdir -p bin/tools
+	GOBIN=$(CURDIR)/bin/tools $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/tools/staticcheck $@
+
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck (pinned); fails on any finding
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
