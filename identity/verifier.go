@@ -22,17 +22,17 @@ import (
 // concurrent use. Keys of a JWKS URL are refreshed in the background until
 // Close (or until the context given to New is done).
 type Verifier struct {
-	issuers    map[string]*source
-	byURL      map[string][]*source
-	verifiers  map[string]jws.Verifier
+	issuers     map[string]*source
+	byURL       map[string][]*source
+	verifiers   map[string]jws.Verifier
 	leeway      time.Duration
 	minRefresh  time.Duration
 	maxLifetime time.Duration // <= 0: no limit
 	reuseFor    time.Duration
-	now        func() time.Time
-	onRefresh  func(string, error)
-	log        *slog.Logger
-	b64        *base64.Encoding // base64url without padding, strict
+	now         func() time.Time
+	onRefresh   func(string, error)
+	log         *slog.Logger
+	b64         *base64.Encoding // base64url without padding, strict
 
 	jwks   *jwk.Cache  // nil when no issuer has a JWKS URL
 	client *jwksClient // fetches JWKS URLs for jwks and for fetchURL
@@ -69,9 +69,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		issuers:    make(map[string]*source, len(cfg.Issuers)),
-		byURL:      make(map[string][]*source),
-		verifiers:  verifiers,
+		issuers:     make(map[string]*source, len(cfg.Issuers)),
+		byURL:       make(map[string][]*source),
+		verifiers:   verifiers,
 		leeway:      cfg.Leeway,
 		minRefresh:  cfg.MinRefresh,
 		maxLifetime: cfg.MaxLifetime,
@@ -212,7 +212,7 @@ type Token struct {
 	// What vouched for the token, for Trusted.
 	v          *Verifier
 	src        *source
-	ks         *keySet    // the issuer's keys when verified; nil for HMAC
+	ks         *keySet  // the issuer's keys when verified; nil for HMAC
 	thumb      keyThumb // the key that verified the signature
 	alg        string
 	reuseUntil time.Time
