@@ -71,7 +71,8 @@ type Config struct {
 	// 0 means DefaultLeeway (30s); negative is an error.
 	Leeway time.Duration
 	// MinRefresh is the shortest interval between two JWKS refreshes of one
-	// issuer triggered by unknown kids. 0 means DefaultMinRefresh (30s).
+	// issuer triggered by tokens (an unknown kid, or a signature no key under
+	// a known kid verifies). 0 means DefaultMinRefresh (30s).
 	MinRefresh time.Duration
 	// RefreshInterval is how often JWKS URLs are refetched in the background,
 	// whatever Cache-Control max-age or Expires the server sends.

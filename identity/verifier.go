@@ -237,8 +237,9 @@ func (t *Token) Trusted(now time.Time) bool {
 }
 
 // Verify checks raw, a compact JWS, and returns its claims. The issuer is
-// picked by the token's iss; the key by its kid (an unknown kid refreshes
-// the issuer's JWKS at most once per MinRefresh, then looks again). The
+// picked by the token's iss; the keys by its kid (an unknown kid, or a
+// signature that no key under a known kid verifies, refreshes the issuer's
+// JWKS at most once per MinRefresh, then looks again). The
 // signature is checked before any claim, so a forged token learns nothing
 // about exp or aud. Every error matches ErrInvalidToken, except ErrNoToken
 // for an empty raw.
