@@ -33,9 +33,9 @@
 // after Verify, while the Verifier is open, and while the issuer's current
 // keys still hold that key. A key removed from the JWKS, or replaced under
 // its kid, ends the trust of every token it signed. Trusted does not
-// allocate; while the issuer's key set is unchanged (a refresh that brings
-// the same keys keeps the installed set) it is two atomic loads and a
-// pointer comparison.
+// allocate. It looks the key up only once per token after the issuer's key
+// set changed (a refresh that brings the same keys keeps the installed set);
+// otherwise it is a few atomic loads.
 //
 // Errors are sentinels for callers to branch on; all but ErrNoToken match
 // ErrInvalidToken. Their messages are fixed and never contain the token, so

@@ -400,3 +400,38 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// BenchmarkTrusted is the check a token cache hit pays: with the key set
+// the token was verified with, and after the set changed.
+func BenchmarkTrusted(b *testing.B) {
+	k1, k2 := newDevKey(b, "ES256"), newDevKey(b, "ES256")
+	path := writeFile(b, "jwks.json", k1.jwks)
+	v := newVerifierT(b, identity.Config{
+		Issuers: []identity.Issuer{{Issuer: issA, JWKSFile: path}},
+		Now:     func() time.Time { return t0 },
+	})
+	tok, err := v.Verify(context.Background(), mintKid(b, k1, claims(), ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("same key set", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !tok.Trusted(t0) {
+				b.Fatal("untrusted")
+			}
+		}
+	})
+	writeFileAt(b, path, mergeJWKS(b, k1.jwks, k2.jwks))
+	if _, err := v.Verify(context.Background(), mintKid(b, k2, claims(), "")); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("key set changed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !tok.Trusted(t0) {
+				b.Fatal("untrusted")
+			}
+		}
+	})
+}

@@ -210,11 +210,14 @@ type Token struct {
 	Expiry  time.Time
 
 	// What vouched for the token, for Trusted.
-	v          *Verifier
-	src        *source
-	ks         *keySet  // the issuer's keys when verified; nil for HMAC
-	thumb      keyThumb // the key that verified the signature
-	alg        string
+	v     *Verifier
+	src   *source
+	hmac  bool
+	thumb keyThumb // the key that verified the signature
+	alg   string
+	// confirmed is the latest key set of the issuer known to hold the key:
+	// the one Verify used, then each newer one Trusted looked into.
+	confirmed  atomic.Pointer[keySet]
 	reuseUntil time.Time
 }
 
@@ -223,17 +226,25 @@ type Token struct {
 // Config.ReuseFor has passed since Verify, and the key that verified the
 // signature is still among the issuer's keys (a JWKS that drops the key, or
 // replaces it under the same kid, ends the trust). It does not look at exp.
-// It does not allocate: when the issuer's key set is the one t was verified
-// with, it costs two atomic loads.
+// It does not allocate. While the issuer's key set is one already found to
+// hold the key, it costs three atomic loads; after the set changed, the
+// first call looks the key up in it.
 func (t *Token) Trusted(now time.Time) bool {
 	if t == nil || t.src == nil || !now.Before(t.reuseUntil) || t.v.retired.Load() {
 		return false
 	}
-	if t.ks == nil { // HMAC: the secret is fixed for the Verifier's life
+	if t.hmac { // the secret is fixed for the Verifier's life
 		return true
 	}
 	cur := t.src.keys.Load()
-	return cur == t.ks || cur.vouchesFor(t.thumb, t.alg)
+	if cur == t.confirmed.Load() {
+		return true
+	}
+	if !cur.vouchesFor(t.thumb, t.alg) {
+		return false
+	}
+	t.confirmed.Store(cur)
+	return true
 }
 
 // Verify checks raw, a compact JWS, and returns its claims. The issuer is
@@ -511,7 +522,10 @@ func (v *Verifier) checkClaims(src *source, claims map[string]any, ks *keySet, k
 	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp,
 		v: v, src: src, alg: alg, reuseUntil: now.Add(v.reuseFor)}
 	if k != nil {
-		t.ks, t.thumb = ks, k.thumb
+		t.thumb = k.thumb
+		t.confirmed.Store(ks)
+	} else {
+		t.hmac = true
 	}
 	if s, ok := claims["sub"]; ok {
 		if t.Subject, ok = s.(string); !ok {
