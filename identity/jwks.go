@@ -225,22 +225,21 @@ func parseFile(path string, b []byte) (*keySet, error) {
 // loadFile reads src's JWKS file and installs its keys when its content
 // changed since the last look. It reports whether there was something to
 // report: a change, or an error that is new. A file that cannot be read or
-// has no usable key keeps the installed keys.
+// has no usable key keeps the installed keys. Concurrent calls (the watcher
+// and a kid-triggered refresh) take turns, so an older read never replaces
+// a newer one.
 func (src *source) loadFile() (changed bool, err error) {
+	src.installMu.Lock()
+	defer src.installMu.Unlock()
 	b, err := readFile(src.cfg.JWKSFile)
 	sum := sha256.Sum256(b)
-	src.installMu.Lock()
 	if err == nil && sum == src.fileSum && !src.fileErr && src.keys.Load() != nil {
-		src.installMu.Unlock()
 		return false, nil
 	}
-	src.installMu.Unlock()
 	var ks *keySet
 	if err == nil {
 		ks, err = parseFile(src.cfg.JWKSFile, b)
 	}
-	src.installMu.Lock()
-	defer src.installMu.Unlock()
 	if err != nil {
 		wasErr := src.fileErr && src.fileSum == sum
 		src.fileErr, src.fileSum = true, sum
