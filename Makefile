@@ -2,14 +2,24 @@
 GO      ?= go
 BIN     := bin/edgeauthz
 PKGS    := ./...
+# The image is ghcr.io/edgeauthz/edgeauthz:$(VERSION), the name and tag the Kubernetes
+# manifests and the Helm chart use (deploy/deploy_test.go holds them together).
+VERSION ?= 0.1.0
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 
-.PHONY: help run build test bench fuzz lint e2e deps
+.PHONY: help run build test bench fuzz lint e2e deps image
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/edgeauthz
 	$(GO) build -o $(BIN) ./cmd/edgeauthz
+
+image: ## write the container image bin/edgeauthz-image.tar (docker load -i …); no daemon needed
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+		-o bin/edgeauthz-linux-$(IMAGE_ARCH) ./cmd/edgeauthz
+	$(GO) run ./internal/imagebuild/cmd/imagebuild -bin bin/edgeauthz-linux-$(IMAGE_ARCH) -arch $(IMAGE_ARCH) \
+		-version $(VERSION) -out bin/edgeauthz-image.tar
 
 run: build ## build and serve the bundled example, printing requests to try
 	./scripts/run-example.sh
