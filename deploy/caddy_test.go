@@ -443,3 +443,69 @@ func TestCaddyEndToEnd(t *testing.T) {
 		denied(t, "down", resp, body, 503, "authz_unavailable", "")
 	})
 }
+
+// TestCaddyForwardAuth runs the Caddyfile against a recording edgeauthz stand-in that allows
+// everything: what edgeauthz is sent, and that the app's own errors are not taken for
+// edgeauthz's.
+func TestCaddyForwardAuth(t *testing.T) {
+	var authzSeen, appSeen recorder
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authzSeen.add(r)
+		w.Header().Set("X-Auth-Subject", "usr_1")
+		w.Header().Set("X-Auth-Rule", "any")
+	}))
+	defer authz.Close()
+	app := httptest.NewServer(stubApp(&appSeen))
+	c := startCaddy(t, authz.Listener.Addr().String(), app.Listener.Addr().String())
+
+	hdr := spoofHeaders("tok")
+	hdr["Cookie"] = "accessToken=c"
+	hdr["X-Envoy-Auth-Partial-Body"] = "true"
+	resp, body := rawDo(t, c.BaseURL, "post", "POST", "/orgs/o/documents/a%20b?q=1&r=%2F", `{"x":1}`, hdr)
+	if resp.StatusCode != 200 || body != "app ok" {
+		t.Fatalf("got %d %q, want the app's 200", resp.StatusCode, body)
+	}
+	a := authzSeen.get("post")
+	if len(a) != 1 {
+		t.Fatalf("edgeauthz asked %d times, want 1", len(a))
+	}
+	// Caddy's rewrite keeps the query on /authz; edgeauthz reads the original request from
+	// X-Forwarded-Uri when the path is the bare prefix.
+	if p, _, _ := strings.Cut(a[0].URI, "?"); a[0].Method != "GET" || p != "/authz" || a[0].Body != "" {
+		t.Errorf("edgeauthz got %s %s with body %q, want GET /authz without a body", a[0].Method, a[0].URI, a[0].Body)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(c.BaseURL, "http://"))
+	for k, want := range map[string]string{
+		"X-Forwarded-Uri":    "/orgs/o/documents/a%20b?q=1&r=%2F", // raw, query included
+		"X-Forwarded-Method": "POST",
+		"X-Forwarded-Host":   "127.0.0.1:" + port, // the request's Host, not the client's header
+		"Authorization":      "Bearer tok",
+		"Cookie":             "accessToken=c",
+	} {
+		if got := a[0].Header.Values(k); len(got) != 1 || got[0] != want {
+			t.Errorf("edgeauthz got %s %q, want %q", k, got, want)
+		}
+	}
+	for _, k := range []string{"X-Original-Uri", "X-Original-Method", "X-Envoy-Auth-Partial-Body", "X-Auth-Subject", "X_Auth_Subject"} {
+		if v, ok := a[0].Header[k]; ok {
+			t.Errorf("edgeauthz got client-sent %s %q", k, v)
+		}
+	}
+	u := appSeen.get("post")
+	if len(u) != 1 || u[0].Body != `{"x":1}` || u[0].URI != "/orgs/o/documents/a%20b?q=1&r=%2F" || u[0].Method != "POST" {
+		t.Fatalf("app got %+v, want the request as authorized", u)
+	}
+	if got := u[0].Header.Get("X-Auth-Subject"); got != "usr_1" {
+		t.Errorf("app got X-Auth-Subject %q", got)
+	}
+
+	// The app's own 500 passes through; the app down is Caddy's 502, not authz_unavailable.
+	if resp, _ := rawDo(t, c.BaseURL, "app-error", "GET", "/app-error", "", nil); resp.StatusCode != 500 {
+		t.Errorf("app error: %d, want the app's 500", resp.StatusCode)
+	}
+	app.Close()
+	resp, body = rawDo(t, c.BaseURL, "app-down", "GET", "/x", "", nil)
+	if resp.StatusCode != 502 || strings.Contains(body, "authz_unavailable") {
+		t.Errorf("app down: %d %q, want Caddy's 502", resp.StatusCode, body)
+	}
+}
