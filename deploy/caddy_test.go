@@ -22,6 +22,7 @@ const (
 	caddyShippedSite  = ":8080 {\n"
 	caddyShippedAuthz = "forward_auth 127.0.0.1:8181 {"
 	caddyShippedApp   = "reverse_proxy 127.0.0.1:8000\n"
+	caddyShippedHTTPS = "\tauto_https off\n"
 )
 
 // caddyBinary returns the caddy executable. When there is none the test is skipped, or
@@ -52,6 +53,8 @@ func renderCaddyfile(t testing.TB, port, authzAddr, upstreamAddr string) []byte 
 		{caddyShippedSite, ":" + port + " {\n\tbind 127.0.0.1\n"},
 		{caddyShippedAuthz, "forward_auth " + authzAddr + " {"},
 		{caddyShippedApp, "reverse_proxy " + upstreamAddr + "\n"},
+		// No admin endpoint: it listens on a fixed port, which parallel instances share.
+		{caddyShippedHTTPS, caddyShippedHTTPS + "\tadmin off\n"},
 	} {
 		if n := strings.Count(conf, r.old); n != 1 {
 			t.Fatalf("%s: %q occurs %d times, want once (update caddy_test.go with the file)", caddyFile, r.old, n)
