@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/edgeauthz/edgeauthz/internal/imagebuild"
 )
@@ -92,6 +93,11 @@ func TestImageRunsVersion(t *testing.T) {
 	loaded, err := tarball.ImageFromPath(tarPath, &tag)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Digests, diff IDs, sizes and the config's rootfs agree with the blobs, as a
+	// registry or docker load checks them.
+	if err := validate.Image(loaded); err != nil {
+		t.Errorf("image read back from the tarball: %v", err)
 	}
 	// The tarball keeps the config and the layers byte for byte (docker load
 	// rebuilds the manifest from them).
