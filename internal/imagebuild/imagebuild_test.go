@@ -2,6 +2,7 @@ package imagebuild_test
 
 import (
 	"archive/tar"
+	"debug/buildinfo"
 	"errors"
 	"io"
 	"os"
@@ -175,7 +176,26 @@ func TestImageRunsVersion(t *testing.T) {
 		t.Errorf("layer holds %q, want only %q", files, want)
 	}
 
-	out, err := exec.Command(filepath.Join(root, filepath.FromSlash(imagebuild.BinaryPath[1:])), "version").CombinedOutput()
+	// No /etc/ssl in the image: the binary must carry its own CA roots.
+	unpacked := filepath.Join(root, filepath.FromSlash(imagebuild.BinaryPath[1:]))
+	info, err := buildinfo.ReadFile(unpacked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := false
+	for _, d := range info.Deps {
+		roots = roots || d.Path == "golang.org/x/crypto/x509roots/fallback"
+	}
+	if !roots {
+		t.Errorf("the binary does not link golang.org/x/crypto/x509roots/fallback: HTTPS would fail in the image")
+	}
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" && s.Value != "0" {
+			t.Errorf("built with CGO_ENABLED=%s", s.Value)
+		}
+	}
+
+	out, err := exec.Command(unpacked, "version").CombinedOutput()
 	if err != nil {
 		t.Fatalf("edgeauthz version from the image: %v\n%s", err, out)
 	}
