@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
@@ -174,7 +175,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// queryValues parses the raw query once per request.
+// queryValues parses the raw query once per request. A parameter whose
+// name or value decodes to invalid UTF-8, or whose name another parameter
+// repeats in another case (?org=a&ORG=b, read as one name by some
+// frameworks), is dropped: what it means depends on the reader.
 func (e *evalState) queryValues() url.Values {
 	if e.query == nil {
 		q, err := url.ParseQuery(e.rawQuery)
@@ -182,7 +186,27 @@ func (e *evalState) queryValues() url.Values {
 			// A malformed query binds nothing rather than a guess.
 			q = url.Values{}
 		}
+		dropAmbiguousParams(q)
 		e.query = q
 	}
 	return e.query
+}
+
+func dropAmbiguousParams(q url.Values) {
+	var folded map[string]int
+	if len(q) > 1 {
+		folded = make(map[string]int, len(q))
+		for k := range q {
+			folded[foldKey(k)]++
+		}
+	}
+	for k, vs := range q {
+		bad := !utf8.ValidString(k) || folded[foldKey(k)] > 1
+		for _, v := range vs {
+			bad = bad || !utf8.ValidString(v)
+		}
+		if bad {
+			delete(q, k)
+		}
+	}
 }

@@ -72,6 +72,9 @@ func parsePattern(s string) (*pattern, error) {
 		p.names = append(p.names, name)
 	}
 	switch {
+	case p.method != "" && CheckMethod(p.method) != nil:
+		// Requests with such a method are refused before routing.
+		return nil, fmt.Errorf("method %q: %v, so this route could never match", p.method, CheckMethod(p.method))
 	case strings.ContainsAny(p.host, ":"):
 		return nil, errors.New("a host pattern has no port: ports are ignored when matching, so this route could never match")
 	case strings.HasSuffix(p.host, "."):
