@@ -10,7 +10,7 @@ var ErrBadMethod = errors.New("bad method")
 var (
 	methodErrEmpty = methodErr("no method")
 	methodErrToken = methodErr("not an RFC 9110 token")
-	methodErrLower = methodErr("lower-case letter (methods are case-sensitive and matched as written: send it upper case)")
+	methodErrLower = methodErr("lower-case letter (methods are case-sensitive: send it upper case)")
 )
 
 type methodError struct{ reason string }

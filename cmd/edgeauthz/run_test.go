@@ -100,7 +100,11 @@ func TestCheck(t *testing.T) {
 	}{
 		{"allow", []string{"--policy", p, "--claims", `{"sub":"usr_1","oid":"org_1"}`, "GET", "/orgs/org_1/documents/doc123"}, exitOK},
 		{"allow_flags_after", []string{"GET", "https://api.example.com:8443/book/dune/download", "--policy", p, "--claims", `{"sub":"u","scope":"book-dune"}`}, exitOK},
-		{"public", []string{"--policy", p, "get", "/healthz"}, exitOK},
+		{"public", []string{"--policy", p, "GET", "/healthz"}, exitOK},
+		// Methods are taken as written, as the server takes them: a lower-case
+		// one is refused, not upper-cased into a match.
+		{"deny_lowercase_method", []string{"--policy", p, "get", "/healthz"}, exitFail},
+		{"deny_mixed_case_method", []string{"--policy", p, "--claims", `{"sub":"usr_2","oid":"org_1"}`, "Delete", "/orgs/org_1/documents/doc1"}, exitFail},
 		{"deny_tenant", []string{"--policy", p, "--claims", `{"sub":"usr_3","oid":"org_2","roles":["editor"]}`, "GET", "/orgs/org_1/documents/doc123"}, exitFail},
 		{"deny_tenant_config_403", []string{"--config", "testdata/server.yaml", "--claims", `{"sub":"usr_3","oid":"org_2"}`, "GET", "/orgs/org_1/documents/doc123"}, exitFail},
 		{"deny_scope", []string{"--policy", p, "--claims", `{"sub":"usr_2","oid":"org_1"}`, "PUT", "/orgs/org_1/documents/doc1"}, exitFail},
