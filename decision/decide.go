@@ -61,7 +61,7 @@ type Result struct {
 
 // Step is one requirement's outcome in a trace.
 type Step struct {
-	Check  string // route, token, org, roles, scopes, relation, when
+	Check  string // path, method, route, token, org, roles, scopes, relation, when
 	OK     bool
 	Detail string
 }
