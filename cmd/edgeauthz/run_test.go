@@ -217,3 +217,39 @@ func TestTestFailing(t *testing.T) {
 		t.Errorf("missing file: %d %q", code, stdout)
 	}
 }
+
+// TestTestMethodsAsTheServer: policy tests decide methods as the server and
+// check do, so a lower-case method is a 400 there too, not an upper-cased
+// match.
+func TestTestMethodsAsTheServer(t *testing.T) {
+	dir := t.TempDir()
+	policy, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(dir, "policy.yaml"), string(policy))
+	writeTestFile(t, filepath.Join(dir, "methods_test.yaml"), `policy: policy.yaml
+cases:
+  - name: lower-case delete
+    claims: {sub: usr_2, oid: org_1}
+    request: {method: delete, path: /orgs/org_1/documents/doc1}
+    expect: {status: 400, reason: bad_request}
+  - name: mixed-case get of a public route
+    request: {method: Get, path: /healthz}
+    expect: {status: 400, reason: bad_request}
+  - name: upper-case get of a public route
+    request: {method: GET, path: /healthz}
+    expect: {allow: true}
+`)
+	code, stdout, stderr := run(t, "test", filepath.Join(dir, "methods_test.yaml"))
+	if code != exitOK || !strings.HasSuffix(stdout, "3 passed, 0 failed\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func writeTestFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
