@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxWildcards bounds the wildcards of one pattern so that a match's
@@ -83,6 +84,9 @@ func parsePattern(s string) (*pattern, error) {
 	for _, sg := range p.segs {
 		if strings.ContainsAny(sg.lit, "?#") {
 			return nil, errors.New("a path pattern has no query or fragment: the query is not part of the path, so this route could never match")
+		}
+		if !utf8.ValidString(sg.lit) {
+			return nil, errors.New("a path pattern's escapes decode to invalid UTF-8, which requests may not carry, so this route could never match")
 		}
 	}
 	if len(p.names) > maxWildcards {
