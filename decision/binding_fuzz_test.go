@@ -143,7 +143,8 @@ func exactText(v any) (string, bool) {
 // integer in plain notation equal to it (never a float64 neighbour) — and
 // nothing ambiguous: no key repeated exactly or in another case (at any
 // depth of the body, among query names, among claim names on the path), no
-// repeated query parameter, no query text that decodes to invalid UTF-8.
+// repeated query parameter, no query name or value that decodes to invalid
+// UTF-8.
 // For payloads it also holds the converse where every reader agrees.
 func FuzzBinding(f *testing.F) {
 	s := compile(f, bindingFuzzPolicy, decision.Options{})
@@ -191,6 +192,11 @@ func FuzzBinding(f *testing.F) {
 				for k, kv := range q {
 					if k != "from" && strings.EqualFold(k, "from") || !utf8.ValidString(k) || k == "from" && len(kv) != 1 {
 						t.Fatalf("query %q allowed for %q beside the ambiguous %q", query, held, k)
+					}
+					for _, v := range kv {
+						if !utf8.ValidString(v) {
+							t.Fatalf("query %q allowed for %q beside the invalid UTF-8 %q=%q", query, held, k, v)
+						}
 					}
 				}
 			}

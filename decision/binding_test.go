@@ -192,8 +192,8 @@ func TestPayloadKeysThatDifferOnlyInCase(t *testing.T) {
 
 // TestQueryNamesThatDifferOnlyInCase: ?org=a&ORG=b is one parameter with
 // two values to case-insensitive frameworks; like a repeated parameter it
-// binds nothing, in templates and in conditions. A value that decodes to
-// invalid UTF-8 binds nothing either.
+// binds nothing, in templates and in conditions. A query with a name or
+// value that decodes to invalid UTF-8 binds nothing at all.
 func TestQueryNamesThatDifferOnlyInCase(t *testing.T) {
 	s := compile(t, bindingPolicy, decision.Options{})
 	caller := map[string]any{"sub": "u", "oid": "org_2", "scope": "acct-x"}
@@ -211,7 +211,10 @@ func TestQueryNamesThatDifferOnlyInCase(t *testing.T) {
 		"/q?from=x&FROM=y":               "template_unbound",
 		"/q?from=x&fro%E1%B9%80=y":       "allowed", // Ṁ is not m
 		"/q?from=%c0%ae":                 "template_unbound",
-		"/q?from=x&%ff=1":                "allowed",
+		"/q?from=x&%ff=1":                "template_unbound",
+		"/q?from=x&fr%C1%AFm=y":          "template_unbound", // an overlong 'o'
+		"/q?from=x&y=%ED%A0%80":          "template_unbound",
+		"/qc?org=org_2&x=%c0%ae":         "condition_false",
 		"/qc?org=org_2":                  "allowed",
 		"/qc?org=org_2&ORG=org_1":        "condition_false",
 		"/qc?org=org_2&Org=org_2":        "condition_false",

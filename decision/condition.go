@@ -175,37 +175,49 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// queryValues parses the raw query once per request. A parameter whose
-// name or value decodes to invalid UTF-8, or whose name another parameter
-// repeats in another case (?org=a&ORG=b, read as one name by some
-// frameworks), is dropped: what it means depends on the reader.
+// queryValues parses the raw query once per request. A query with a name
+// or value that decodes to invalid UTF-8 binds nothing at all, like a
+// malformed one: lenient decoders read overlong forms as other characters,
+// so "fr%C1%AFm" may be a second "from" to the upstream. A parameter whose
+// name another parameter repeats in another case (?org=a&ORG=b, one name to
+// some frameworks) is dropped.
 func (e *evalState) queryValues() url.Values {
 	if e.query == nil {
 		q, err := url.ParseQuery(e.rawQuery)
-		if err != nil {
+		if err != nil || !validUTF8Query(q) {
 			// A malformed query binds nothing rather than a guess.
 			q = url.Values{}
 		}
-		dropAmbiguousParams(q)
+		dropCaseVariants(q)
 		e.query = q
 	}
 	return e.query
 }
 
-func dropAmbiguousParams(q url.Values) {
-	var folded map[string]int
-	if len(q) > 1 {
-		folded = make(map[string]int, len(q))
-		for k := range q {
-			folded[foldKey(k)]++
+func validUTF8Query(q url.Values) bool {
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
 		}
 	}
-	for k, vs := range q {
-		bad := !utf8.ValidString(k) || folded[foldKey(k)] > 1
-		for _, v := range vs {
-			bad = bad || !utf8.ValidString(v)
-		}
-		if bad {
+	return true
+}
+
+func dropCaseVariants(q url.Values) {
+	if len(q) < 2 {
+		return
+	}
+	folded := make(map[string]int, len(q))
+	for k := range q {
+		folded[foldKey(k)]++
+	}
+	for k := range q {
+		if folded[foldKey(k)] > 1 {
 			delete(q, k)
 		}
 	}
