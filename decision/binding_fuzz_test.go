@@ -30,6 +30,9 @@ routes:
 // (numbers as their literal text), and whether any object anywhere in the
 // document holds two keys equal under strings.EqualFold.
 func refValue(doc []byte, path ...string) (v any, found, ambiguous, valid bool) {
+	if !utf8.Valid(doc) {
+		return nil, false, false, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	if dec.Decode(&v) != nil {

@@ -159,6 +159,8 @@ func TestPayloadKeysThatDifferOnlyInCase(t *testing.T) {
 		`{"org":"org_2","sub":1,"\u017fub":2}`,  // long s ſ
 		`{"org":"org_2","id":1,"\u0131d":2}`,    // dotless ı, which invariant upper-casing makes I
 		`{"org":"org_2","\u00e9t\u00e9":1,"\u00c9T\u00c9":2}`,
+		"{\"org\":\"org_2\",\"\xc1\xafrg\":\"org_1\"}", // an overlong 'o': not UTF-8, not JSON
+		"{\"org\":\"org_2\xff\"}",
 	} {
 		res := s.Decide(bindReq("POST", "/orgs", body, caller))
 		if res.Allowed || res.Reason != decision.ReasonTemplateUnbound {

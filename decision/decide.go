@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RouteContextKey is the Envoy context_extensions key that names a route.
@@ -210,9 +211,14 @@ func (e *evalState) body() any {
 
 // parsePayload decodes a JSON document as encoding/json would, except that
 // numbers keep their literal text (json.Number), so a rule binds what the
-// upstream reads rather than a float64 neighbour. A document with ambiguous
-// keys is refused (see ambiguousKeys).
+// upstream reads rather than a float64 neighbour. A document that is not
+// valid UTF-8 or has ambiguous keys (see ambiguousKeys) is refused.
 func parsePayload(doc []byte) (any, bool) {
+	// JSON is UTF-8. encoding/json would replace invalid bytes, where a
+	// lenient reader decodes an overlong form ("fr\xc1\xafm" as "from").
+	if !utf8.Valid(doc) {
+		return nil, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
