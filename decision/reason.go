@@ -13,6 +13,7 @@ const (
 	ReasonNoSnapshot
 	ReasonStaleSnapshot
 	ReasonBadPath
+	ReasonBadRequest
 	ReasonNoRoute
 	ReasonNoToken
 	ReasonInvalidToken
@@ -35,6 +36,7 @@ var reasonNames = [numReasons]string{
 	ReasonNoSnapshot:      "no_snapshot",
 	ReasonStaleSnapshot:   "stale_snapshot",
 	ReasonBadPath:         "bad_path",
+	ReasonBadRequest:      "bad_request",
 	ReasonNoRoute:         "no_route",
 	ReasonNoToken:         "no_token",
 	ReasonInvalidToken:    "invalid_token",
@@ -56,6 +58,7 @@ var reasonMessages = [numReasons]string{
 	ReasonNoSnapshot:      "no policy is loaded yet",
 	ReasonStaleSnapshot:   "the policy is older than the allowed staleness",
 	ReasonBadPath:         "the request path is not canonical",
+	ReasonBadRequest:      "the request method is not valid",
 	ReasonNoRoute:         "no route matches the request",
 	ReasonNoToken:         "a bearer token is required",
 	ReasonInvalidToken:    "the bearer token is not valid",
@@ -108,7 +111,7 @@ func (r Reason) Status(tenantMismatch int) int {
 		return http.StatusOK
 	case ReasonNoSnapshot, ReasonStaleSnapshot:
 		return http.StatusServiceUnavailable
-	case ReasonBadPath:
+	case ReasonBadPath, ReasonBadRequest:
 		return http.StatusBadRequest
 	case ReasonNoToken, ReasonInvalidToken, ReasonRevoked:
 		return http.StatusUnauthorized

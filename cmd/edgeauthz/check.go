@@ -68,7 +68,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	req := &decision.Request{
-		Method: strings.ToUpper(pos[0]), Host: host, Target: target,
+		Method: pos[0], Host: host, Target: target,
 		Headers: map[string]string{}, Body: []byte(*body), Context: ctxExt,
 	}
 	for k, v := range headers {
