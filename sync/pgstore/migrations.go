@@ -44,7 +44,29 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// The relationship engine's length limits (rebac.ParseTuple), as a
+		// backstop for rows written around edgeauthz. NOT VALID: rows
+		// already there are not checked (edges skip those they cannot
+		// apply), so the migration cannot fail on old data.
+		version: 2,
+		name:    "tuple length limits",
+		stmts: []string{
+			`ALTER TABLE edgeauthz_tuples ADD CONSTRAINT edgeauthz_tuples_limits CHECK (` + tupleLimits + `) NOT VALID`,
+			// Deletions stay possible for rows written before the limits.
+			`ALTER TABLE edgeauthz_tuple_changelog ADD CONSTRAINT edgeauthz_tuple_changelog_limits CHECK (op = 'd' OR (` + tupleLimits + `)) NOT VALID`,
+		},
+	},
 }
+
+// tupleLimits bounds a tuple's parts as rebac.ParseTuple does: an object
+// type:id of at most 256 bytes, a relation name of at most 50 bytes without
+// ':', '#', '@', '*' or white space, a subject type:id (256), type:*
+// or type:id#relation (256 + 1 + 50).
+const tupleLimits = `octet_length(object) BETWEEN 3 AND 256
+	AND octet_length(relation) BETWEEN 1 AND 50
+	AND relation !~ '[:#@*[:space:]]'
+	AND octet_length(subject) BETWEEN 3 AND 307`
 
 // SchemaVersion is the version this code reads and writes: the last
 // migration's.

@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // Channel is the LISTEN/NOTIFY channel writers notify. Writers NOTIFY in the
@@ -41,7 +42,8 @@ func Publish(ctx context.Context, db DB, document []byte) (revision int64, err e
 // WriteTuples adds tuples to the current state and appends a changelog row
 // for each one that was not already there, in order, in one transaction that
 // also notifies the edges. It returns the number of changelog rows appended.
-// Malformed tuples refuse the whole call.
+// Tuples are parsed by the relationship engine's parser (rebac.ParseTuple)
+// with its limits; a malformed one refuses the whole call.
 func WriteTuples(ctx context.Context, db DB, tuples []string) (changed int, err error) {
 	return changeTuples(ctx, db, tuples, true)
 }
@@ -86,11 +88,20 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int,
 	seen := make(map[string]struct{}, len(tuples))
 	var bad []error
 	for _, t := range tuples {
-		o, r, s, err := ParseTuple(t)
+		// The relationship engine's own parser: a tuple the store takes
+		// is one every edge can apply.
+		tp, err := rebac.ParseTuple(t)
+		if err != nil && !write {
+			// A row the engine cannot parse may still be in the store
+			// (written by an older edgeauthz, or by hand); deleting it
+			// must stay possible. Edges skip the deletion like the write.
+			tp, err = splitTuple(t)
+		}
 		if err != nil {
 			bad = append(bad, err)
 			continue
 		}
+		o, r, s := tp.Object, tp.Relation, tp.User
 		if _, dup := seen[t]; dup {
 			continue
 		}
@@ -125,64 +136,13 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int,
 	return int(changed), err
 }
 
-// ParseTuple splits "object#relation@subject" and checks its syntax
-// minimally: object is type:id, relation a name, subject type:id,
-// type:id#relation or type:*. Whether the types and relations exist in the
-// model is checked at the edge when the snapshot compiles.
-func ParseTuple(t string) (object, relation, subject string, err error) {
-	bad := func(why string) (string, string, string, error) {
-		return "", "", "", fmt.Errorf("tuple %q: %s (want object#relation@subject, e.g. document:1#viewer@user:anne)", t, why)
+// splitTuple splits "object#relation@subject" without judging the parts,
+// for deleting rows the relationship engine would refuse.
+func splitTuple(t string) (rebac.Tuple, error) {
+	o, rest, ok := strings.Cut(t, "#")
+	r, sub, ok2 := strings.Cut(rest, "@")
+	if !ok || !ok2 || o == "" || r == "" || sub == "" {
+		return rebac.Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", t)
 	}
-	if len(t) > 1024 {
-		return bad("longer than 1024 bytes")
-	}
-	if !utf8.ValidString(t) {
-		return bad("not UTF-8")
-	}
-	for _, c := range t {
-		if unicode.IsSpace(c) || unicode.IsControl(c) {
-			return bad("contains white space or control characters")
-		}
-	}
-	h := strings.IndexByte(t, '#')
-	if h < 0 {
-		return bad("no #relation")
-	}
-	object = t[:h]
-	rest := t[h+1:]
-	a := strings.IndexByte(rest, '@')
-	if a < 0 {
-		return bad("no @subject")
-	}
-	relation, subject = rest[:a], rest[a+1:]
-	if strings.IndexByte(object, '@') >= 0 {
-		return bad("object contains @")
-	}
-	if typ, id, ok := strings.Cut(object, ":"); !ok || !isName(typ) || !isID(id) || id == "*" {
-		return bad("object is not type:id")
-	}
-	if !isName(relation) {
-		return bad("relation is not a name")
-	}
-	subj, subjRel, isSet := strings.Cut(subject, "#")
-	typ, id, ok := strings.Cut(subj, ":")
-	if !ok || !isName(typ) || !isID(id) {
-		return bad("subject is not type:id, type:id#relation or type:*")
-	}
-	if isSet && (!isName(subjRel) || id == "*") {
-		return bad("subject userset is not type:id#relation")
-	}
-	return object, relation, subject, nil
-}
-
-// isName: an OpenFGA type or relation name.
-func isName(s string) bool {
-	if s == "" || len(s) > 254 {
-		return false
-	}
-	return !strings.ContainsAny(s, ":#@*")
-}
-
-func isID(s string) bool {
-	return s != "" && len(s) <= 512 && !strings.ContainsRune(s, '#')
+	return rebac.Tuple{Object: o, Relation: r, User: sub}, nil
 }
