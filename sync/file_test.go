@@ -8,11 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
+
+// testSettle is the settle time in tests: files written by a test are
+// complete at once.
+const testSettle = 10 * time.Millisecond
 
 func newFileStore(t *testing.T) storeHarness {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
-	src := NewFileSource("file://" + path)
+	src := NewFileSource("file://"+path, FileOptions{Settle: testSettle})
 	t.Cleanup(func() { src.Close() })
 	return storeHarness{
 		src: src,
@@ -51,7 +56,7 @@ func TestFileSourcePaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, spec := range []string{path, "file://" + path} {
-		src := NewFileSource(spec)
+		src := NewFileSource(spec, FileOptions{})
 		if src.Path() != path {
 			t.Errorf("NewFileSource(%q).Path() = %q", spec, src.Path())
 		}
@@ -60,7 +65,7 @@ func TestFileSourcePaths(t *testing.T) {
 			t.Errorf("Fetch via %q = %+v, %v", spec, b, err)
 		}
 	}
-	_, err := NewFileSource(filepath.Join(dir, "missing.yaml")).Fetch(context.Background(), "")
+	_, err := NewFileSource(filepath.Join(dir, "missing.yaml"), FileOptions{}).Fetch(context.Background(), "")
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
@@ -76,7 +81,7 @@ func TestFileSourceTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	src := NewFileSource(path)
+	src := NewFileSource(path, FileOptions{})
 	src.max = 1 << 10
 	if _, err := src.Fetch(context.Background(), ""); err == nil {
 		t.Fatal("a file over the size limit was accepted")
