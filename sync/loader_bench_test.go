@@ -141,7 +141,7 @@ func BenchmarkApplyOneChange1M(b *testing.B) {
 	for b.Loop() {
 		i++
 		change := []policysync.TupleChange{{Seq: int64(i), Write: true, Tuple: fmt.Sprintf("document:new%d#viewer@user:x", i)}}
-		if _, err := policysync.ApplyChanges(snap, change); err != nil {
+		if _, _, err := policysync.ApplyChanges(snap, change); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -80,7 +80,7 @@ func startLoader(t testing.TB, dsn, persist string, poll time.Duration) *running
 	}
 	engine := decision.NewEngine(0)
 	l := policysync.NewLoader(policysync.LoaderOptions{Source: src, Engine: engine, Compile: compile,
-		PollInterval: poll, PersistDir: persist, CompactAfter: 2000})
+		PollInterval: poll, PersistDir: persist, PersistKey: testKey, CompactAfter: 2000})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
