@@ -13,10 +13,22 @@
 // NextDelay and Jitter are the poll schedule: jittered intervals, exponential
 // backoff with a cap after failures.
 //
+// # Safety
+//
+// FileSource serves a file only once it has settled (see FileSource), so a
+// file caught in mid-write is never served. The Loader skips, logs and
+// counts tuples the relationship engine cannot parse (ApplyChanges) rather
+// than stopping. With a persist directory the Loader keeps exactly what it
+// serves (a bundle plus a journal of applied changes, both authenticated by
+// an HMAC with a key held outside that directory) and refuses a persisted
+// state that fails its check. The PostgreSQL schema and writes live in
+// package pgstore.
+//
 // # Concurrency
 //
 // FileSource and HTTPSource hold no mutable state and are safe for
-// concurrent use. PostgresSource is safe for concurrent use; it owns one
+// concurrent use. A Loader's journal compaction runs in a goroutine it owns
+// and waits for before Run returns. PostgresSource is safe for concurrent use; it owns one
 // background goroutine (the LISTEN connection) that Close stops and waits
 // for. Every call takes a context and returns promptly when it is cancelled.
 //
