@@ -473,7 +473,7 @@ func (l *Loader) persistBundle(b Bundle) {
 		Seq: b.Seq, SavedAt: time.Now(), Origin: l.opts.Origin})
 	if err != nil {
 		l.metrics.errors.WithLabelValues("persist").Inc()
-		l.log.Warn("could not persist the last good policy", "dir", l.opts.PersistDir, "err", err)
+		l.log.Warn("could not persist the last good policy; the persisted policy is dropped until the next full load", "dir", l.opts.PersistDir, "err", err)
 	}
 }
 

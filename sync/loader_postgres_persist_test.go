@@ -66,12 +66,17 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 	cases := []struct {
 		name         string
 		compactAfter int
-		tamper       func(t *testing.T, journal string)
-		served       bool
+		// unwritable makes the journal fail to append (a directory in
+		// its place): the persisted policy must then be dropped, not left
+		// behind what is served.
+		unwritable bool
+		tamper     func(t *testing.T, journal string)
+		served     bool
 	}{
-		{"journal", 1_000_000, nil, true},
-		{"journal folded into the bundle after every batch", 1, nil, true},
-		{"journal edited", 1_000_000, func(t *testing.T, journal string) {
+		{"journal cannot be written", 1_000_000, true, nil, false},
+		{"journal", 1_000_000, false, nil, true},
+		{"journal folded into the bundle after every batch", 1, false, nil, true},
+		{"journal edited", 1_000_000, false, func(t *testing.T, journal string) {
 			data, err := os.ReadFile(journal)
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +90,7 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, false},
-		{"journal lost a batch", 1_000_000, func(t *testing.T, journal string) {
+		{"journal lost a batch", 1_000_000, false, func(t *testing.T, journal string) {
 			data, err := os.ReadFile(journal)
 			if err != nil {
 				t.Fatal(err)
@@ -120,6 +125,12 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 			opts := policysync.LoaderOptions{PersistDir: persist, JournalCompactAfter: c.compactAfter, PollInterval: time.Hour}
 			first := startPGLoader(t, srv.DSN, opts)
 			waitFor(t, func() bool { return asUser(first.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
+			journal := filepath.Join(persist, "last-good.changes")
+			if c.unwritable {
+				if err := os.Mkdir(journal, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if _, err := pgstore.DeleteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
 				t.Fatal(err)
 			}
@@ -135,8 +146,7 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 			// The listener's first wake-up may race a write into a full load,
 			// which starts the journal afresh: write on until it holds three
 			// batches.
-			journal := filepath.Join(persist, "last-good.changes")
-			for i := 0; c.compactAfter > 1 && journalLines(t, journal) < 3; i++ {
+			for i := 0; c.compactAfter > 1 && !c.unwritable && journalLines(t, journal) < 3; i++ {
 				if i == 20 {
 					t.Fatal("the journal does not grow")
 				}
@@ -147,6 +157,11 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 				waitFor(t, func() bool { return asUser(first.engine, sub, "/docs/d9") == decision.ReasonAllowed })
 			}
 			first.stop()
+			if c.unwritable {
+				if _, err := os.Stat(filepath.Join(persist, "last-good.json")); !os.IsNotExist(err) {
+					t.Fatalf("the persisted bundle outlived a failed journal append: %v", err)
+				}
+			}
 			if c.tamper != nil {
 				c.tamper(t, journal)
 			}
@@ -155,6 +170,13 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 				t.Fatal(err)
 			}
 			again := startPGLoader(t, srv.DSN, opts)
+			if c.unwritable {
+				waitFor(t, func() bool { return strings.Contains(again.logs.String(), "initial policy load failed") })
+				if got := asUser(again.engine, "bob", "/docs/d1"); got != decision.ReasonNoSnapshot {
+					t.Fatalf("after a failed journal append: %v, want no_snapshot (nothing older than what was served)", got)
+				}
+				return
+			}
 			if !c.served {
 				waitFor(t, func() bool { return strings.Contains(again.logs.String(), "refusing the persisted policy") })
 				if got := asUser(again.engine, "bob", "/docs/d1"); got != decision.ReasonNoSnapshot {

@@ -151,7 +151,29 @@ func (p *persistStore) saveBundle(b persisted) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.gen++
-	return p.replaceLocked(data, b.Seq, nil)
+	if err := p.replaceLocked(data, b.Seq, nil); err != nil {
+		// What is left on disk is an older policy, which must not be
+		// served, nor extended with the new bundle's changes.
+		return p.dropLocked(err)
+	}
+	return nil
+}
+
+// dropLocked removes the persisted files after a failed write, so that
+// they are never served behind what the edge served; nothing is appended
+// until the next whole bundle.
+func (p *persistStore) dropLocked(cause error) error {
+	p.broken = true
+	var rmErr error
+	for _, name := range []string{persistFile, journalFile} {
+		if err := os.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			rmErr = errors.Join(rmErr, err)
+		}
+	}
+	if rmErr != nil {
+		return fmt.Errorf("%w (and removing the stale persisted policy failed: %v)", cause, rmErr)
+	}
+	return cause
 }
 
 // replaceLocked installs a whole bundle at position seq, then rewrites the
@@ -213,14 +235,7 @@ func (p *persistStore) appendChanges(from int64, changes []TupleChange, at time.
 		return f.Close()
 	}()
 	if err != nil {
-		p.broken = true
-		rmErr := errors.Join(
-			os.Remove(filepath.Join(p.dir, persistFile)),
-			os.Remove(filepath.Join(p.dir, journalFile)))
-		if rmErr != nil {
-			err = fmt.Errorf("%w (and removing the stale persisted policy failed: %v)", err, rmErr)
-		}
-		return 0, err
+		return 0, p.dropLocked(err)
 	}
 	p.journaled += len(changes)
 	return p.journaled, nil
