@@ -66,8 +66,8 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 	cases := []struct {
 		name         string
 		compactAfter int
-		// unwritable makes the journal fail to append (a directory in
-		// its place): the persisted policy must then be dropped, not left
+		// unwritable makes every journal append fail (a directory in its
+		// place): the persisted policy must then be dropped, not left
 		// behind what is served.
 		unwritable bool
 		tamper     func(t *testing.T, journal string)
@@ -127,7 +127,8 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 			waitFor(t, func() bool { return asUser(first.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
 			journal := filepath.Join(persist, "last-good.changes")
 			if c.unwritable {
-				if err := os.Mkdir(journal, 0o700); err != nil {
+				// Not empty, so that no later persist can remove it either.
+				if err := os.MkdirAll(filepath.Join(journal, "stuck"), 0o700); err != nil {
 					t.Fatal(err)
 				}
 			}
