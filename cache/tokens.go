@@ -9,15 +9,24 @@ import (
 )
 
 // Tokens caches verified tokens, keyed by the SHA-256 of the raw token (raw
-// tokens are never stored), each entry valid until its expiry. It is safe for
-// concurrent use. A Get hit does not allocate.
+// tokens are never stored), each entry valid until its expiry and only while
+// what verified it still vouches for it. It is safe for concurrent use. A Get
+// hit does not allocate (as long as Voucher.Trusted does not).
 type Tokens[V any] struct {
 	lru *lru.Cache[[sha256.Size]byte, tokenEntry[V]]
 }
 
+// A Voucher says whether a verification still holds, for instance whether
+// the key that verified a token's signature is still trusted. It must be
+// cheap: it is asked on every hit.
+type Voucher interface {
+	Trusted(now time.Time) bool
+}
+
 type tokenEntry[V any] struct {
-	v      V
-	expiry time.Time
+	v       V
+	expiry  time.Time
+	voucher Voucher
 }
 
 // NewTokens returns a cache of at most size tokens, least recently used
@@ -39,8 +48,8 @@ func TokenKey(raw string) [sha256.Size]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
 }
 
-// Get returns the value cached for raw if it has not expired at now. An
-// expired entry is a miss and is removed.
+// Get returns the value cached for raw if it has not expired at now and its
+// voucher still trusts it. Any other entry is a miss and is removed.
 func (c *Tokens[V]) Get(raw string, now time.Time) (V, bool) {
 	return c.GetKey(TokenKey(raw), now)
 }
@@ -55,24 +64,25 @@ func (c *Tokens[V]) GetKey(k [sha256.Size]byte, now time.Time) (V, bool) {
 	if !ok {
 		return zero, false
 	}
-	if !now.Before(e.expiry) {
+	if !now.Before(e.expiry) || !e.voucher.Trusted(now) {
 		c.lru.Remove(k)
 		return zero, false
 	}
 	return e.v, true
 }
 
-// Add caches v for raw until expiry. A zero expiry is not cached.
-func (c *Tokens[V]) Add(raw string, v V, expiry time.Time) {
-	c.AddKey(TokenKey(raw), v, expiry)
+// Add caches v for raw until expiry, for as long as voucher trusts it. A
+// zero expiry or a nil voucher is not cached.
+func (c *Tokens[V]) Add(raw string, v V, expiry time.Time, voucher Voucher) {
+	c.AddKey(TokenKey(raw), v, expiry, voucher)
 }
 
 // AddKey is Add for a token already hashed with TokenKey.
-func (c *Tokens[V]) AddKey(k [sha256.Size]byte, v V, expiry time.Time) {
-	if c.lru == nil || expiry.IsZero() {
+func (c *Tokens[V]) AddKey(k [sha256.Size]byte, v V, expiry time.Time, voucher Voucher) {
+	if c.lru == nil || expiry.IsZero() || voucher == nil {
 		return
 	}
-	c.lru.Add(k, tokenEntry[V]{v: v, expiry: expiry})
+	c.lru.Add(k, tokenEntry[V]{v: v, expiry: expiry, voucher: voucher})
 }
 
 // Len returns the number of cached entries, expired ones included until

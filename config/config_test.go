@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/identity"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -286,6 +287,11 @@ func TestParseServerErrors(t *testing.T) {
 		{"issuer keys exclusive", "tokens:\n  issuers:\n    - issuer: a\n      jwks_file: f\n      jwks_url: https://x/j\n", []lineMsg{{3, "exclusive"}}},
 		{"issuer twice", "tokens:\n  issuers:\n    - {issuer: a, jwks_file: f}\n    - {issuer: a, jwks_file: f}\n", []lineMsg{{4, "listed twice"}}},
 		{"issuer missing", "tokens:\n  issuers:\n    - {jwks_file: f}\n", []lineMsg{{3, "issuer is required"}}},
+		{"max lifetime negative", "tokens:\n  max_lifetime: -1h\n", []lineMsg{{2, "tokens.max_lifetime must not be negative"}}},
+		{"cache ttl zero", "tokens:\n  cache_ttl: 0s\n", []lineMsg{{2, "tokens.cache_ttl must be positive"}}},
+		{"jwks refresh too short", "tokens:\n  jwks_refresh_interval: 10ms\n", []lineMsg{{2, "jwks_refresh_interval must be at least 1s"}}},
+		{"cross-origin redirects without a URL", "tokens:\n  issuers:\n    - {issuer: a, jwks_file: f, allow_cross_origin_redirects: true}\n",
+			[]lineMsg{{3, "allow_cross_origin_redirects applies to jwks_url only"}}},
 		{"source scheme", "policy: {source: 'ftp://x/p'}\n", []lineMsg{{1, "scheme \"ftp\""}}},
 		{"poll zero", "policy:\n  poll_interval: 0s\n", []lineMsg{{2, "poll_interval must be positive"}}},
 		{"staleness negative", "policy:\n  max_staleness: -1s\n", []lineMsg{{2, "max_staleness must not be negative"}}},
@@ -345,5 +351,50 @@ func TestLoadTestFile(t *testing.T) {
 			_, err := config.LoadTestFile(f)
 			checkErrors(t, err, c.want)
 		})
+	}
+}
+
+// TestIdentityConfigLifetime: the token lifetime limit defaults to 24h, and
+// an explicit 0 in the file lifts it; the cache TTL, the JWKS refresh
+// interval and the redirect allowance reach the verifier's configuration.
+func TestIdentityConfigLifetime(t *testing.T) {
+	cases := []struct {
+		name         string
+		src          string
+		wantLifetime time.Duration
+	}{
+		{"default", "tokens:\n  issuers:\n    - {issuer: a, jwks_url: 'https://a/j'}\n", 24 * time.Hour},
+		{"explicit 0 is no limit", "tokens:\n  max_lifetime: 0s\n  issuers:\n    - {issuer: a, jwks_url: 'https://a/j'}\n", identity.NoMaxLifetime},
+		{"explicit 1h", "tokens:\n  max_lifetime: 1h\n  issuers:\n    - {issuer: a, jwks_url: 'https://a/j'}\n", time.Hour},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := config.ParseServer("/srv/server.yaml", []byte(c.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ic, err := config.IdentityConfig(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ic.MaxLifetime != c.wantLifetime {
+				t.Errorf("MaxLifetime = %v, want %v", ic.MaxLifetime, c.wantLifetime)
+			}
+			if ic.ReuseFor != 10*time.Minute || ic.RefreshInterval != 5*time.Minute {
+				t.Errorf("ReuseFor %v, RefreshInterval %v; want the defaults 10m, 5m", ic.ReuseFor, ic.RefreshInterval)
+			}
+		})
+	}
+	s, err := config.ParseServer("/srv/server.yaml", []byte("tokens:\n  cache_ttl: 1m\n  jwks_refresh_interval: 30s\n"+
+		"  issuers:\n    - {issuer: a, jwks_url: 'https://a/j', allow_cross_origin_redirects: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := config.IdentityConfig(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ic.ReuseFor != time.Minute || ic.RefreshInterval != 30*time.Second || !ic.Issuers[0].AllowCrossOriginRedirects {
+		t.Errorf("ReuseFor %v, RefreshInterval %v, AllowCrossOriginRedirects %v", ic.ReuseFor, ic.RefreshInterval, ic.Issuers[0].AllowCrossOriginRedirects)
 	}
 }

@@ -12,13 +12,19 @@ import (
 // IdentityConfig turns the tokens section into the verifier's configuration,
 // reading HMAC secrets from their files.
 func IdentityConfig(s *Server) (identity.Config, error) {
-	cfg := identity.Config{Leeway: s.Tokens.Leeway}
+	cfg := identity.Config{Leeway: s.Tokens.Leeway, MaxLifetime: s.Tokens.MaxLifetime,
+		ReuseFor: s.Tokens.CacheTTL, RefreshInterval: s.Tokens.JWKSRefreshInterval}
+	// identity reads 0 as "the default"; the configuration's 0 means none
+	// (its defaults are filled in by DefaultServer).
 	if cfg.Leeway == 0 {
-		// identity reads 0 as "the default"; the configuration's 0 means none.
 		cfg.Leeway = time.Nanosecond
 	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = identity.NoMaxLifetime
+	}
 	for _, is := range s.Tokens.Issuers {
-		ic := identity.Issuer{Issuer: is.Issuer, Audiences: is.Audiences, JWKSFile: is.JWKSFile, JWKSURL: is.JWKSURL}
+		ic := identity.Issuer{Issuer: is.Issuer, Audiences: is.Audiences, JWKSFile: is.JWKSFile, JWKSURL: is.JWKSURL,
+			AllowCrossOriginRedirects: is.AllowCrossOriginRedirects}
 		if is.HMACSecretFile != "" {
 			b, err := os.ReadFile(is.HMACSecretFile)
 			if err != nil {

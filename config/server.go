@@ -55,6 +55,15 @@ type Tokens struct {
 	Claims  ClaimNames `yaml:"claims"`
 	// Leeway is the clock skew allowed for exp, nbf and iat.
 	Leeway time.Duration `yaml:"leeway"`
+	// MaxLifetime is the longest token lifetime accepted (exp − iat, or
+	// exp − now without iat); 0, set explicitly, means no limit.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+	// CacheTTL bounds how long a verified token is served from the token
+	// cache before its signature is checked again.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// JWKSRefreshInterval is how often jwks_url keys are refetched; the
+	// server's Cache-Control max-age does not stretch it.
+	JWKSRefreshInterval time.Duration `yaml:"jwks_refresh_interval"`
 }
 
 // Issuer is one trusted token issuer.
@@ -64,6 +73,9 @@ type Issuer struct {
 	JWKSFile       string   `yaml:"jwks_file"`
 	JWKSURL        string   `yaml:"jwks_url"`
 	HMACSecretFile string   `yaml:"hmac_secret_file"`
+	// AllowCrossOriginRedirects lets the jwks_url fetch follow a redirect to
+	// another origin; https to http is refused regardless.
+	AllowCrossOriginRedirects bool `yaml:"allow_cross_origin_redirects"`
 }
 
 // ClaimNames names the claims the principal is read from.
@@ -104,9 +116,10 @@ func DefaultClaimNames() ClaimNames {
 // DefaultServer returns the configuration used for every key a file leaves out.
 func DefaultServer() Server {
 	return Server{
-		Listen:               Listen{GRPC: "127.0.0.1:9191", HTTP: "127.0.0.1:8181", AuthzPrefix: "/authz"},
-		Policy:               PolicyStore{Source: "file://policy.yaml", PollInterval: 5 * time.Second},
-		Tokens:               Tokens{Header: "authorization", Claims: DefaultClaimNames(), Leeway: 30 * time.Second},
+		Listen: Listen{GRPC: "127.0.0.1:9191", HTTP: "127.0.0.1:8181", AuthzPrefix: "/authz"},
+		Policy: PolicyStore{Source: "file://policy.yaml", PollInterval: 5 * time.Second},
+		Tokens: Tokens{Header: "authorization", Claims: DefaultClaimNames(), Leeway: 30 * time.Second,
+			MaxLifetime: 24 * time.Hour, CacheTTL: 10 * time.Minute, JWKSRefreshInterval: 5 * time.Minute},
 		Headers:              Headers{Prefix: "x-auth-"},
 		TenantMismatchStatus: 404,
 		DecisionLog:          DecisionLog{Output: "stdout"},
@@ -225,6 +238,15 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	if s.Tokens.Leeway < 0 || s.Tokens.Leeway > 5*time.Minute {
 		errs.Add(lines["tokens.leeway"], "tokens.leeway must be between 0 and 5m")
 	}
+	if s.Tokens.MaxLifetime < 0 {
+		errs.Add(lines["tokens.max_lifetime"], "tokens.max_lifetime must not be negative (0 means no limit)")
+	}
+	if s.Tokens.CacheTTL <= 0 {
+		errs.Add(lines["tokens.cache_ttl"], "tokens.cache_ttl must be positive")
+	}
+	if s.Tokens.JWKSRefreshInterval < time.Second {
+		errs.Add(lines["tokens.jwks_refresh_interval"], "tokens.jwks_refresh_interval must be at least 1s")
+	}
 	seen := map[string]bool{}
 	for i, is := range s.Tokens.Issuers {
 		line := lines[fmt.Sprintf("tokens.issuers.%d", i)]
@@ -250,6 +272,8 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 			if u, err := url.Parse(is.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 				errs.Add(line, "issuer %q: jwks_url must be an http(s) URL", is.Issuer)
 			}
+		} else if is.AllowCrossOriginRedirects {
+			errs.Add(line, "issuer %q: allow_cross_origin_redirects applies to jwks_url only", is.Issuer)
 		}
 	}
 	c := s.Tokens.Claims

@@ -22,14 +22,6 @@ func (s *roleSet) add(i int32) {
 	s.more[j] |= 1 << (uint(i) & 63)
 }
 
-func (s *roleSet) has(i int32) bool {
-	if i < 256 {
-		return s.w[i>>6]&(1<<(uint(i)&63)) != 0
-	}
-	j := int(i-256) >> 6
-	return j < len(s.more) && s.more[j]&(1<<(uint(i)&63)) != 0
-}
-
 // union adds o to s. It only allocates when o has roles beyond the first 256.
 func (s *roleSet) union(o *roleSet) {
 	for k := range s.w {
@@ -57,20 +49,6 @@ func (s *roleSet) intersects(o *roleSet) bool {
 		}
 	}
 	return false
-}
-
-func (s *roleSet) empty() bool {
-	for _, v := range s.w {
-		if v != 0 {
-			return false
-		}
-	}
-	for _, v := range s.more {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // each calls f for every role id in ascending order.

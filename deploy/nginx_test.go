@@ -406,7 +406,7 @@ func TestNginxAuthRequest(t *testing.T) {
 				t.Errorf("app got %s %q, want only edgeauthz's %q", k, got, want)
 			}
 		}
-		if _, ok := u[0].Header["X_Auth_Subject"]; ok {
+		if _, ok := u[0].Header[http.CanonicalHeaderKey("X_Auth_Subject")]; ok {
 			t.Errorf("app got the underscore spoof header")
 		}
 	})

@@ -121,7 +121,7 @@ func (a *Authorizer) authenticate(ctx context.Context, req *decision.Request) (t
 	}
 	p := decision.NewPrincipal(tok.Claims, a.claims)
 	if a.tokens != nil {
-		a.tokens.AddKey(tokenHash, p, tok.Expiry)
+		a.tokens.AddKey(tokenHash, p, tok.Expiry, tok)
 	}
 	req.Token, req.Principal = decision.TokenValid, p
 	return tokenHash, true

@@ -24,9 +24,20 @@ const (
 	// maxJWKSSize is the largest JWKS document read from a file or URL.
 	maxJWKSSize = 1 << 20
 	// DefaultRefreshInterval is how often a JWKS URL is refetched in the
-	// background, unless the server's Cache-Control max-age or Expires asks
-	// for longer.
+	// background. The server's Cache-Control max-age and Expires do not
+	// stretch it: a key the issuer removed must stop verifying soon.
 	DefaultRefreshInterval = 5 * time.Minute
+	// DefaultFilePollInterval is how often JWKS files are read again to see
+	// whether they changed.
+	DefaultFilePollInterval = 5 * time.Second
+	// DefaultMaxLifetime is the longest token lifetime accepted: exp − iat,
+	// or exp − now for a token without iat.
+	DefaultMaxLifetime = 24 * time.Hour
+	// NoMaxLifetime as Config.MaxLifetime accepts tokens of any lifetime.
+	NoMaxLifetime time.Duration = -1
+	// DefaultReuseFor is how long a verification may be reused (by a token
+	// cache) before the token's signature is checked again.
+	DefaultReuseFor = 10 * time.Minute
 )
 
 // Issuer is one trusted token issuer and where its keys come from.
@@ -45,6 +56,11 @@ type Issuer struct {
 	// HMACSecret, when set, makes HS256 (and HS384/HS512 when the secret is as
 	// long as their hash) acceptable for this issuer. At least 32 bytes.
 	HMACSecret []byte
+	// AllowCrossOriginRedirects lets a fetch of JWKSURL follow a redirect to
+	// another origin (scheme, host, port). Redirects from https to http are
+	// refused regardless. When several issuers share a JWKS URL, all of them
+	// must allow it.
+	AllowCrossOriginRedirects bool
 }
 
 // Config configures a Verifier. The zero value of every field but Issuers
@@ -55,12 +71,25 @@ type Config struct {
 	// 0 means DefaultLeeway (30s); negative is an error.
 	Leeway time.Duration
 	// MinRefresh is the shortest interval between two JWKS refreshes of one
-	// issuer triggered by unknown kids. 0 means DefaultMinRefresh (30s).
+	// issuer triggered by tokens (an unknown kid, or a signature no key under
+	// a known kid verifies). 0 means DefaultMinRefresh (30s).
 	MinRefresh time.Duration
-	// RefreshInterval is how often JWKS URLs are refetched in the background;
-	// a longer Cache-Control max-age (or Expires) from the server wins.
+	// RefreshInterval is how often JWKS URLs are refetched in the background,
+	// whatever Cache-Control max-age or Expires the server sends.
 	// 0 means DefaultRefreshInterval (5m); otherwise at least 1s.
 	RefreshInterval time.Duration
+	// FilePollInterval is how often JWKS files are read again for changes.
+	// 0 means DefaultFilePollInterval (5s).
+	FilePollInterval time.Duration
+	// MaxLifetime is the longest lifetime a token may claim: exp − iat, or
+	// exp − now (beyond Leeway) when it has no iat. Longer is
+	// ErrLifetimeTooLong. 0 means DefaultMaxLifetime (24h); NoMaxLifetime
+	// means no limit.
+	MaxLifetime time.Duration
+	// ReuseFor bounds how long Token.Trusted holds after Verify, so that a
+	// token cache checks a token's signature again at least this often.
+	// 0 means DefaultReuseFor (10m).
+	ReuseFor time.Duration
 	// HTTPClient fetches JWKS URLs. nil means a client with DefaultHTTPTimeout.
 	HTTPClient *http.Client
 	// Now is the clock for token times and the refresh rate limit; nil means
@@ -84,6 +113,15 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.RefreshInterval != 0 && cfg.RefreshInterval < time.Second {
 		errs = append(errs, errors.New("refresh interval must be at least 1s"))
+	}
+	if cfg.FilePollInterval < 0 {
+		errs = append(errs, errors.New("file poll interval must not be negative"))
+	}
+	if cfg.MaxLifetime < 0 && cfg.MaxLifetime != NoMaxLifetime {
+		errs = append(errs, errors.New("max lifetime must not be negative (NoMaxLifetime for no limit)"))
+	}
+	if cfg.ReuseFor < 0 {
+		errs = append(errs, errors.New("reuse duration must not be negative"))
 	}
 	seen := make(map[string]bool, len(cfg.Issuers))
 	for i, is := range cfg.Issuers {

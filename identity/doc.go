@@ -14,12 +14,28 @@
 //     header alg needs (RSA, the alg's EC curve, Ed25519) and, when the JWK
 //     names an alg, that alg; symmetric keys are never taken from a JWKS, and
 //     keys embedded in the token header (jwk, jku, x5u, x5c) are never used;
-//   - without a kid, uses the issuer's only key that fits the alg;
-//   - on an unknown kid refreshes the issuer's JWKS (URL or file) at most once
-//     per Config.MinRefresh, then looks once more (ErrUnknownKey);
+//   - without a kid, uses the issuer's only key that fits the alg; with one,
+//     tries every key published under it that fits the alg;
+//   - on an unknown kid, or when no key under a known kid verifies the
+//     signature (a key replaced under the same kid), refreshes the issuer's
+//     JWKS (URL or file) at most once per Config.MinRefresh, then looks once
+//     more (ErrUnknownKey, ErrSignature);
 //   - checks the signature before any claim, then exp (required), nbf and iat
-//     (not in the future) with Config.Leeway, and aud against the issuer's
-//     Audiences (when any are configured).
+//     (not in the future) with Config.Leeway, the lifetime (exp − iat, or
+//     exp − now without iat) against Config.MaxLifetime (24h by default;
+//     ErrLifetimeTooLong), and aud against the issuer's Audiences (when any
+//     are configured).
+//
+// # Reusing a verification
+//
+// A Token records the key that verified it. Token.Trusted tells a token
+// cache whether the verification may still be reused: for Config.ReuseFor
+// after Verify, while the Verifier is open, and while the issuer's current
+// keys still hold that key. A key removed from the JWKS, or replaced under
+// its kid, ends the trust of every token it signed. Trusted does not
+// allocate. It looks the key up only once per token after the issuer's key
+// set changed (a refresh that brings the same keys keeps the installed set);
+// otherwise it is a few atomic loads.
 //
 // Errors are sentinels for callers to branch on; all but ErrNoToken match
 // ErrInvalidToken. Their messages are fixed and never contain the token, so
@@ -34,9 +50,15 @@
 // configuration error: it is logged, reported to Config.OnRefresh and retried
 // with backoff (1s doubling to 30s) until it succeeds, and its tokens fail
 // with ErrUnknownKey meanwhile. After that the set is refetched every
-// Config.RefreshInterval (or the server's longer Cache-Control max-age). A
-// fetched set without a usable key keeps the previous keys. Responses are
-// limited to 1 MiB and non-200 statuses are errors.
+// Config.RefreshInterval; the server's Cache-Control max-age and Expires are
+// ignored, so that a year's max-age cannot keep a withdrawn key. A fetched
+// set without a usable key keeps the previous keys. Responses are limited to
+// 1 MiB and non-200 statuses are errors. Redirects are followed at most 3
+// times, never from https to http, and to another origin only when every
+// issuer of the URL sets Issuer.AllowCrossOriginRedirects.
+//
+// JWKS files are read again every Config.FilePollInterval (5s) and their keys
+// replaced when the content changed.
 //
 // # Concurrency
 //

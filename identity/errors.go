@@ -21,6 +21,9 @@ var (
 	ErrSignature   = invalid("invalid token signature")
 	ErrUnknownKey  = invalid("unknown signing key")
 	ErrAlgorithm   = invalid("signing algorithm not accepted")
+	// ErrLifetimeTooLong: exp is further from iat (or from now) than the
+	// configured maximum token lifetime.
+	ErrLifetimeTooLong = invalid("token lifetime too long")
 )
 
 type invalidError struct{ msg string }
@@ -33,7 +36,8 @@ func (e *invalidError) Unwrap() error { return ErrInvalidToken }
 
 // ErrorCode returns a short stable code for err, suitable as a metric label or
 // a log field: "no_token", "malformed", "expired", "not_yet_valid", "issuer",
-// "audience", "signature", "unknown_key", "algorithm", "invalid_token" (any
+// "audience", "signature", "unknown_key", "algorithm", "lifetime_too_long",
+// "invalid_token" (any
 // other invalid token), "" for nil and "error" for anything else.
 func ErrorCode(err error) string {
 	switch {
@@ -57,6 +61,8 @@ func ErrorCode(err error) string {
 		return "unknown_key"
 	case errors.Is(err, ErrAlgorithm):
 		return "algorithm"
+	case errors.Is(err, ErrLifetimeTooLong):
+		return "lifetime_too_long"
 	case errors.Is(err, ErrInvalidToken):
 		return "invalid_token"
 	default:

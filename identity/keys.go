@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -83,18 +84,70 @@ func newVerifiers() (map[string]jws.Verifier, error) {
 	return m, nil
 }
 
+// keyThumb identifies a public key across JWKS fetches: its RFC 7638
+// SHA-256 keyThumb, which depends on the key material alone.
+type keyThumb [32]byte
+
 // verifyKey is one usable public key of an issuer.
 type verifyKey struct {
-	kid  string
-	alg  string // the JWK's alg, "" when it names none
-	kind keyKind
-	pub  any // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+	kid   string
+	alg   string // the JWK's alg, "" when it names none
+	kind  keyKind
+	pub   any // *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey
+	thumb keyThumb
 }
 
-// keySet is an immutable index of an issuer's usable keys.
+// fits reports whether k may verify a signature made with alg.
+func (k *verifyKey) fits(alg string) bool {
+	return k.kind == kindForAlg(alg) && (k.alg == "" || k.alg == alg)
+}
+
+// keySet is an immutable index of an issuer's usable keys. Its identity is
+// the key-set generation: a fetch that brings the same keys keeps the
+// installed *keySet, so only a real change makes cached verifications look
+// at byThumb again.
 type keySet struct {
-	keys  []*verifyKey
-	byKid map[string][]*verifyKey
+	keys    []*verifyKey
+	byKid   map[string][]*verifyKey
+	byThumb map[keyThumb][]*verifyKey
+}
+
+// vouchesFor reports whether s still holds the key with keyThumb th for
+// alg: whether a signature that key made is still acceptable.
+func (s *keySet) vouchesFor(th keyThumb, alg string) bool {
+	if s == nil {
+		return false
+	}
+	for _, k := range s.byThumb[th] {
+		if k.fits(alg) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameKeys reports whether s and o hold the same keys under the same kids
+// and algs, in any order.
+func (s *keySet) sameKeys(o *keySet) bool {
+	if s == nil || o == nil || len(s.keys) != len(o.keys) {
+		return false
+	}
+	type id struct {
+		th       keyThumb
+		kid, alg string
+	}
+	count := make(map[id]int, len(s.keys))
+	for _, k := range s.keys {
+		count[id{k.thumb, k.kid, k.alg}]++
+	}
+	for _, k := range o.keys {
+		i := id{k.thumb, k.kid, k.alg}
+		if count[i] == 0 {
+			return false
+		}
+		count[i]--
+	}
+	return true
 }
 
 var errNoUsableKeys = errors.New("no usable signing keys in JWKS")
@@ -105,7 +158,7 @@ var errNoUsableKeys = errors.New("no usable signing keys in JWKS")
 // Symmetric ("oct") keys are never taken from a JWKS: HMAC needs a configured
 // secret. It returns how many keys were skipped.
 func newKeySet(set jwk.Set) (*keySet, int, error) {
-	ks := &keySet{byKid: make(map[string][]*verifyKey)}
+	ks := &keySet{byKid: make(map[string][]*verifyKey), byThumb: make(map[keyThumb][]*verifyKey)}
 	skipped := 0
 	for i := range set.Len() {
 		k, ok := set.Key(i)
@@ -118,6 +171,7 @@ func newKeySet(set jwk.Set) (*keySet, int, error) {
 			continue
 		}
 		ks.keys = append(ks.keys, vk)
+		ks.byThumb[vk.thumb] = append(ks.byThumb[vk.thumb], vk)
 		if vk.kid != "" {
 			ks.byKid[vk.kid] = append(ks.byKid[vk.kid], vk)
 		}
@@ -154,7 +208,11 @@ func usableKey(k jwk.Key) *verifyKey {
 	if err := pk.Raw(&raw); err != nil {
 		return nil
 	}
-	vk := &verifyKey{kid: k.KeyID()}
+	th, err := pk.Thumbprint(crypto.SHA256)
+	if err != nil || len(th) != len(keyThumb{}) {
+		return nil
+	}
+	vk := &verifyKey{kid: k.KeyID(), thumb: keyThumb(th)}
 	switch pub := raw.(type) {
 	case *rsa.PublicKey:
 		if pub.N == nil || pub.N.BitLen() < minRSABits {
@@ -194,38 +252,38 @@ func usableKey(k jwk.Key) *verifyKey {
 // issuer's keys before the lookup becomes ErrUnknownKey.
 var errKeyNotFound = errors.New("key not found")
 
-// find picks the key for a token's alg and kid. A kid names the key; without
-// one, the issuer's only key that fits alg is used. A kid whose key does not
-// fit alg is ErrAlgorithm (key confusion) and does not trigger a refresh.
-func (s *keySet) find(alg, kid string) (*verifyKey, error) {
+// find returns the keys to try for a token's alg and kid: every key named
+// by kid that fits alg (an issuer may publish several under one kid, during
+// a rotation for instance); without a kid, the issuer's only key that fits
+// alg. A kid whose keys all fit another alg is ErrAlgorithm (key confusion)
+// and does not trigger a refresh. The returned slice is shared: read only.
+func (s *keySet) find(alg, kid string) ([]*verifyKey, error) {
 	if s == nil {
 		return nil, errKeyNotFound
 	}
-	kind := kindForAlg(alg)
-	fits := func(k *verifyKey) bool { return k.kind == kind && (k.alg == "" || k.alg == alg) }
 	if kid != "" {
 		cands, ok := s.byKid[kid]
 		if !ok {
 			return nil, errKeyNotFound
 		}
 		for _, k := range cands {
-			if fits(k) {
-				return k, nil
+			if k.fits(alg) {
+				return cands, nil
 			}
 		}
 		return nil, fmt.Errorf("%w: key does not fit the algorithm", ErrAlgorithm)
 	}
-	var found *verifyKey
-	for _, k := range s.keys {
-		if fits(k) {
-			if found != nil {
+	found := -1
+	for i, k := range s.keys {
+		if k.fits(alg) {
+			if found >= 0 {
 				return nil, fmt.Errorf("%w: token has no kid and several keys fit", ErrUnknownKey)
 			}
-			found = k
+			found = i
 		}
 	}
-	if found == nil {
+	if found < 0 {
 		return nil, errKeyNotFound
 	}
-	return found, nil
+	return s.keys[found : found+1], nil
 }

@@ -20,6 +20,7 @@ type jwksServer struct {
 	mu       sync.Mutex
 	body     []byte
 	status   int
+	cacheCtl string // Cache-Control of the answers, when set
 	requests atomic.Int64
 }
 
@@ -29,9 +30,12 @@ func newJWKSServer(t *testing.T, body []byte) *jwksServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
 		s.mu.Lock()
-		body, status := s.body, s.status
+		body, status, cacheCtl := s.body, s.status, s.cacheCtl
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
+		if cacheCtl != "" {
+			w.Header().Set("Cache-Control", cacheCtl)
+		}
 		w.WriteHeader(status)
 		w.Write(body)
 	}))

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/httprc"
@@ -22,15 +22,17 @@ import (
 // concurrent use. Keys of a JWKS URL are refreshed in the background until
 // Close (or until the context given to New is done).
 type Verifier struct {
-	issuers    map[string]*source
-	byURL      map[string][]*source
-	verifiers  map[string]jws.Verifier
-	leeway     time.Duration
-	minRefresh time.Duration
-	now        func() time.Time
-	onRefresh  func(string, error)
-	log        *slog.Logger
-	b64        *base64.Encoding // base64url without padding, strict
+	issuers     map[string]*source
+	byURL       map[string][]*source
+	verifiers   map[string]jws.Verifier
+	leeway      time.Duration
+	minRefresh  time.Duration
+	maxLifetime time.Duration // <= 0: no limit
+	reuseFor    time.Duration
+	now         func() time.Time
+	onRefresh   func(string, error)
+	log         *slog.Logger
+	b64         *base64.Encoding // base64url without padding, strict
 
 	jwks   *jwk.Cache  // nil when no issuer has a JWKS URL
 	client *jwksClient // fetches JWKS URLs for jwks and for fetchURL
@@ -41,6 +43,10 @@ type Verifier struct {
 	wg     sync.WaitGroup // this package's goroutines
 	mu     sync.Mutex     // guards closed and wg.Add
 	closed bool
+	// retired is set by Close: the Verifier no longer vouches for the
+	// tokens it verified (Token.Trusted), so a token cache that outlives it
+	// verifies them again with whatever replaced it.
+	retired atomic.Bool
 }
 
 // initialWait bounds how long New waits for the first fetch of JWKS URLs;
@@ -63,21 +69,33 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		issuers:    make(map[string]*source, len(cfg.Issuers)),
-		byURL:      make(map[string][]*source),
-		verifiers:  verifiers,
-		leeway:     cfg.Leeway,
-		minRefresh: cfg.MinRefresh,
-		now:        cfg.Now,
-		onRefresh:  cfg.OnRefresh,
-		log:        cfg.Logger,
-		b64:        base64.RawURLEncoding.Strict(),
+		issuers:     make(map[string]*source, len(cfg.Issuers)),
+		byURL:       make(map[string][]*source),
+		verifiers:   verifiers,
+		leeway:      cfg.Leeway,
+		minRefresh:  cfg.MinRefresh,
+		maxLifetime: cfg.MaxLifetime,
+		reuseFor:    cfg.ReuseFor,
+		now:         cfg.Now,
+		onRefresh:   cfg.OnRefresh,
+		log:         cfg.Logger,
+		b64:         base64.RawURLEncoding.Strict(),
 	}
 	if v.leeway == 0 {
 		v.leeway = DefaultLeeway
 	}
 	if v.minRefresh == 0 {
 		v.minRefresh = DefaultMinRefresh
+	}
+	if v.maxLifetime == 0 {
+		v.maxLifetime = DefaultMaxLifetime
+	}
+	if v.reuseFor == 0 {
+		v.reuseFor = DefaultReuseFor
+	}
+	filePoll := cfg.FilePollInterval
+	if filePoll == 0 {
+		filePoll = DefaultFilePollInterval
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -87,6 +105,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 
 	var errs []error
+	var files []*source
 	for _, is := range cfg.Issuers {
 		is.Audiences = append([]string(nil), is.Audiences...)
 		is.HMACSecret = append([]byte(nil), is.HMACSecret...)
@@ -94,12 +113,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		v.issuers[is.Issuer] = src
 		switch {
 		case is.JWKSFile != "":
-			ks, err := loadFile(is.JWKSFile)
-			if err != nil {
+			if _, err := src.loadFile(); err != nil {
 				errs = append(errs, fmt.Errorf("issuer %s: jwks_file: %w", is.Issuer, err))
 				continue
 			}
-			src.keys.Store(ks)
+			files = append(files, src)
 		case is.JWKSURL != "":
 			v.byURL[is.JWKSURL] = append(v.byURL[is.JWKSURL], src)
 		}
@@ -113,16 +131,13 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 
 	ctx, v.cancel = context.WithCancel(ctx)
 	v.life = ctx
+	for _, src := range files {
+		v.spawn(func() { v.watchFile(ctx, src, filePoll) })
+	}
 	if len(v.byURL) == 0 {
 		return v, nil
 	}
-	client := &jwksClient{ctx: ctx, client: cfg.HTTPClient}
-	if client.client == nil {
-		client.client = &http.Client{}
-	}
-	if client.client.Timeout == 0 {
-		client.timeout = DefaultHTTPTimeout
-	}
+	client := newJWKSClient(ctx, cfg.HTTPClient, v.byURL)
 	v.client = client
 	interval := cfg.RefreshInterval
 	if interval == 0 {
@@ -144,7 +159,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	for u := range v.byURL {
 		err := v.jwks.Register(u,
 			jwk.WithHTTPClient(client),
-			jwk.WithMinRefreshInterval(interval),
+			// A fixed interval: the server's Cache-Control max-age or
+			// Expires (a year, say) must not keep a removed key trusted.
+			jwk.WithRefreshInterval(interval),
 			jwk.WithPostFetcher(jwk.PostFetchFunc(v.postFetch)),
 			jwk.WithIgnoreParseError(true),
 		)
@@ -177,6 +194,7 @@ func (v *Verifier) Close() error {
 	v.mu.Lock()
 	v.closed = true
 	v.mu.Unlock()
+	v.retired.Store(true)
 	v.cancel()
 	v.wg.Wait()
 	return nil
@@ -190,11 +208,49 @@ type Token struct {
 	Subject string
 	ID      string // jti
 	Expiry  time.Time
+
+	// What vouched for the token, for Trusted.
+	v     *Verifier
+	src   *source
+	hmac  bool
+	thumb keyThumb // the key that verified the signature
+	alg   string
+	// confirmed is the latest key set of the issuer known to hold the key:
+	// the one Verify used, then each newer one Trusted looked into.
+	confirmed  atomic.Pointer[keySet]
+	reuseUntil time.Time
+}
+
+// Trusted reports whether a verification of t may still be reused at now
+// instead of verifying the token again: the Verifier is open, less than
+// Config.ReuseFor has passed since Verify, and the key that verified the
+// signature is still among the issuer's keys (a JWKS that drops the key, or
+// replaces it under the same kid, ends the trust). It does not look at exp.
+// It does not allocate. While the issuer's key set is one already found to
+// hold the key, it costs three atomic loads; after the set changed, the
+// first call looks the key up in it.
+func (t *Token) Trusted(now time.Time) bool {
+	if t == nil || t.src == nil || !now.Before(t.reuseUntil) || t.v.retired.Load() {
+		return false
+	}
+	if t.hmac { // the secret is fixed for the Verifier's life
+		return true
+	}
+	cur := t.src.keys.Load()
+	if cur == t.confirmed.Load() {
+		return true
+	}
+	if !cur.vouchesFor(t.thumb, t.alg) {
+		return false
+	}
+	t.confirmed.Store(cur)
+	return true
 }
 
 // Verify checks raw, a compact JWS, and returns its claims. The issuer is
-// picked by the token's iss; the key by its kid (an unknown kid refreshes
-// the issuer's JWKS at most once per MinRefresh, then looks again). The
+// picked by the token's iss; the keys by its kid (an unknown kid, or a
+// signature that no key under a known kid verifies, refreshes the issuer's
+// JWKS at most once per MinRefresh, then looks again). The
 // signature is checked before any claim, so a forged token learns nothing
 // about exp or aud. Every error matches ErrInvalidToken, except ErrNoToken
 // for an empty raw.
@@ -238,23 +294,64 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 		return nil, ErrIssuer
 	}
 
-	var key any
+	signed := []byte(raw[:dot2])
 	if kindForAlg(alg) == kindHMAC {
 		if len(src.cfg.HMACSecret) < hmacMinLen(alg) {
 			return nil, ErrAlgorithm
 		}
-		key = src.cfg.HMACSecret
-	} else {
-		k, err := v.lookupKey(ctx, src, alg, kid)
-		if err != nil {
-			return nil, err
+		if err := v.verifiers[alg].Verify(signed, sig, src.cfg.HMACSecret); err != nil {
+			return nil, ErrSignature
 		}
-		key = k.pub
+		return v.checkClaims(src, claims, nil, nil, alg)
 	}
-	if err := v.verifiers[alg].Verify([]byte(raw[:dot2]), sig, key); err != nil {
-		return nil, ErrSignature
+	ks, k, err := v.verifySignature(ctx, src, alg, kid, signed, sig)
+	if err != nil {
+		return nil, err
 	}
-	return v.checkClaims(src, claims)
+	return v.checkClaims(src, claims, ks, k, alg)
+}
+
+// verifySignature checks sig against every key of src that the token's kid
+// names and that fits alg, and returns the key set and the key that
+// verified it. When none does and the kid is one the issuer publishes, the
+// key may have been replaced under the same kid: the issuer's keys are
+// refreshed (rate-limited like an unknown kid) and the new keys tried once.
+func (v *Verifier) verifySignature(ctx context.Context, src *source, alg, kid string, signed, sig []byte) (*keySet, *verifyKey, error) {
+	ks, cands, err := v.lookupKey(ctx, src, alg, kid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if k := v.tryKeys(cands, alg, signed, sig); k != nil {
+		return ks, k, nil
+	}
+	if kid == "" || !v.refreshIfDue(ctx, src) {
+		return nil, nil, ErrSignature
+	}
+	fresh := src.keys.Load()
+	if fresh == ks {
+		return nil, nil, ErrSignature
+	}
+	cands, err = fresh.find(alg, kid)
+	if err != nil {
+		if errors.Is(err, errKeyNotFound) {
+			return nil, nil, ErrUnknownKey
+		}
+		return nil, nil, err
+	}
+	if k := v.tryKeys(cands, alg, signed, sig); k != nil {
+		return fresh, k, nil
+	}
+	return nil, nil, ErrSignature
+}
+
+// tryKeys returns the first of keys that fits alg and verifies sig, or nil.
+func (v *Verifier) tryKeys(keys []*verifyKey, alg string, signed, sig []byte) *verifyKey {
+	for _, k := range keys {
+		if k.fits(alg) && v.verifiers[alg].Verify(signed, sig, k.pub) == nil {
+			return k
+		}
+	}
+	return nil
 }
 
 // parseHeader decodes the protected header and returns alg and kid. Only
@@ -303,28 +400,30 @@ func (v *Verifier) parseClaims(seg string) (map[string]any, error) {
 	return claims, nil
 }
 
-// lookupKey finds the key for alg and kid, refreshing the issuer's keys
-// once if it is unknown and no refresh happened within MinRefresh.
-func (v *Verifier) lookupKey(ctx context.Context, src *source, alg, kid string) (*verifyKey, error) {
-	k, err := src.keys.Load().find(alg, kid)
+// lookupKey finds the keys to try for alg and kid (see keySet.find) and the
+// set they are from, refreshing the issuer's keys once if none is known and
+// no refresh happened within MinRefresh.
+func (v *Verifier) lookupKey(ctx context.Context, src *source, alg, kid string) (*keySet, []*verifyKey, error) {
+	ks := src.keys.Load()
+	cands, err := ks.find(alg, kid)
 	if !errors.Is(err, errKeyNotFound) {
-		return k, err
+		return ks, cands, err
 	}
 	if src.cfg.JWKSFile == "" && src.cfg.JWKSURL == "" {
-		return nil, ErrAlgorithm // an HMAC-only issuer
+		return nil, nil, ErrAlgorithm // an HMAC-only issuer
 	}
 	if !v.refreshIfDue(ctx, src) {
-		return nil, ErrUnknownKey
+		return nil, nil, ErrUnknownKey
 	}
-	ks := src.keys.Load()
-	k, err = ks.find(alg, kid)
+	ks = src.keys.Load()
+	cands, err = ks.find(alg, kid)
 	if errors.Is(err, errKeyNotFound) {
 		if kid == "" && ks != nil {
-			return nil, fmt.Errorf("%w: no key fits the algorithm", ErrAlgorithm)
+			return nil, nil, fmt.Errorf("%w: no key fits the algorithm", ErrAlgorithm)
 		}
-		return nil, ErrUnknownKey
+		return nil, nil, ErrUnknownKey
 	}
-	return k, err
+	return ks, cands, err
 }
 
 // refreshIfDue refreshes src's keys unless a kid-triggered refresh happened
@@ -382,8 +481,9 @@ func (v *Verifier) spawn(f func()) bool {
 	return true
 }
 
-// checkClaims checks the registered claims of an authentic token.
-func (v *Verifier) checkClaims(src *source, claims map[string]any) (*Token, error) {
+// checkClaims checks the registered claims of an authentic token, whose
+// signature key k (nil for HMAC) is from ks.
+func (v *Verifier) checkClaims(src *source, claims map[string]any, ks *keySet, k *verifyKey, alg string) (*Token, error) {
 	now := v.now()
 	exp, ok, err := numericDate(claims, "exp")
 	if err != nil {
@@ -409,10 +509,24 @@ func (v *Verifier) checkClaims(src *source, claims map[string]any) (*Token, erro
 	if ok && now.Add(v.leeway).Before(iat) {
 		return nil, fmt.Errorf("%w: issued in the future", ErrNotYetValid)
 	}
+	if v.maxLifetime > 0 {
+		// Without iat, the lifetime left is all that can be judged; the
+		// leeway covers a clock that is behind the issuer's.
+		if (ok && exp.Sub(iat) > v.maxLifetime) || (!ok && exp.Sub(now) > v.maxLifetime+v.leeway) {
+			return nil, fmt.Errorf("%w: longer than %s", ErrLifetimeTooLong, v.maxLifetime)
+		}
+	}
 	if len(src.cfg.Audiences) > 0 && !audienceMatches(claims["aud"], src.cfg.Audiences) {
 		return nil, ErrAudience
 	}
-	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp}
+	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp,
+		v: v, src: src, alg: alg, reuseUntil: now.Add(v.reuseFor)}
+	if k != nil {
+		t.thumb = k.thumb
+		t.confirmed.Store(ks)
+	} else {
+		t.hmac = true
+	}
 	if s, ok := claims["sub"]; ok {
 		if t.Subject, ok = s.(string); !ok {
 			return nil, fmt.Errorf("%w: sub is not a string", ErrMalformed)

@@ -1,10 +1,18 @@
 package server_test
 
 import (
-	"os"
 	"testing"
 
-	"github.com/edgeauthz/edgeauthz/internal/leaktest"
+	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { os.Exit(leaktest.Main(m)) }
+// Servers, loaders, caches, JWKS refreshers and gRPC connections must all
+// stop when the tests close them; a goroutine that outlives the run fails it.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The default HTTP client's idle keep-alive connections belong to
+		// net/http, not to the code under test.
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	)
+}

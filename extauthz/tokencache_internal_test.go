@@ -1,0 +1,43 @@
+package extauthz
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/edgeauthz/edgeauthz/identity"
+)
+
+// TestTokenCacheReuseBound: a cached token is served for at most the
+// verifier's reuse bound (identity.DefaultReuseFor here), even when its exp
+// is later; then it is verified again, and cached again.
+func TestTokenCacheReuseBound(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	a, key := newTestAuthorizer(t, clk, 0)
+	tok, err := identity.Mint(key, map[string]any{"iss": internalIssuer, "aud": "api", "sub": "usr_1", "oid": "org_1",
+		"roles": []string{"editor"}}, 12*time.Hour, "", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	allow := func() {
+		t.Helper()
+		if o := a.check(ctx, warmRequest(tok)); !o.res.Allowed {
+			t.Fatalf("denied: %v %s", o.res.Reason, o.res.Detail)
+		}
+	}
+	allow()
+	clk.Set(t0.Add(identity.DefaultReuseFor - time.Second))
+	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
+		t.Fatal("the token is not served from the cache within the reuse bound")
+	}
+	clk.Set(t0.Add(identity.DefaultReuseFor))
+	if _, ok := a.tokens.Get(tok, clk.Now()); ok {
+		t.Fatal("the token cache serves the token past the reuse bound")
+	}
+	allow() // verified again
+	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
+		t.Fatal("the token is not cached again after its new verification")
+	}
+}
