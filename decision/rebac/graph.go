@@ -201,6 +201,9 @@ func (g *Graph) OverlaySize() int {
 // tuple does not fit (unknown type or relation, relation not assignable,
 // user type not allowed, malformed parts).
 func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, ok bool) {
+	if t.Condition != "" {
+		return 0, 0, u, false
+	}
 	typ, _, ok := splitObject(t.Object)
 	if !ok {
 		return 0, 0, u, false
@@ -545,14 +548,14 @@ func (g *Graph) Tuples() []Tuple {
 		rname := g.b.model.rels[rel].name
 		for _, s := range e.direct {
 			n, _, _ := g.objInfo(s)
-			out = append(out, Tuple{oname, rname, n})
+			out = append(out, Tuple{Object: oname, Relation: rname, User: n})
 		}
 		for _, s := range e.usersets {
 			n, _, _ := g.objInfo(s.obj)
-			out = append(out, Tuple{oname, rname, n + "#" + g.b.model.rels[s.rel].name})
+			out = append(out, Tuple{Object: oname, Relation: rname, User: n + "#" + g.b.model.rels[s.rel].name})
 		}
 		for _, t := range e.wildcards {
-			out = append(out, Tuple{oname, rname, g.b.model.types[t].name + ":*"})
+			out = append(out, Tuple{Object: oname, Relation: rname, User: g.b.model.types[t].name + ":*"})
 		}
 	}
 	replaced := func(k uint64, upTo int) bool {

@@ -213,7 +213,7 @@ func TestAgainstReference(t *testing.T) {
 			if strings.HasPrefix(u, "t") && !strings.Contains(u, "#") {
 				rel = "p"
 			}
-			all = append(all, Tuple{pick(objs), rel, u})
+			all = append(all, Tuple{Object: pick(objs), Relation: rel, User: u})
 		}
 		g, _ := Build(m, all)
 		// The reference sees only the tuples that fit, as the engine keeps them.
