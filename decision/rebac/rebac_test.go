@@ -282,7 +282,10 @@ func TestParseModelErrors(t *testing.T) {
 		{"no entrypoint: loop", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: b\n    define b: [doc#a] or a\n", 6},
 		{"no entrypoint: intersection", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user]\n    define b: a and b\n", 7},
 		{"computed cycle", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user] or b\n    define b: a\n", 6},
-		{"conditions", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < 3\n}\n", 7},
+		{"condition does not compile", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < \"3\"\n}\n", 7},
+		{"condition is not bool", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x + 1\n}\n", 7},
+		{"condition unknown variable", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  y < 3\n}\n", 7},
+		{"undefined condition", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with nope]\ncondition c(x: int) {\n  x < 3\n}\n", 6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -219,7 +219,7 @@ func TestAgainstReference(t *testing.T) {
 		// The reference sees only the tuples that fit, as the engine keeps them.
 		var valid []Tuple
 		for _, tu := range all {
-			if _, _, _, ok := m.resolve(tu); ok {
+			if _, _, _, _, _, ok := m.resolve(tu); ok {
 				valid = append(valid, tu)
 			}
 		}
@@ -261,7 +261,7 @@ func TestAgainstReference(t *testing.T) {
 func validOnly(m *Model, ts []Tuple) []Tuple {
 	var out []Tuple
 	for _, tu := range ts {
-		if _, _, _, ok := m.resolve(tu); ok {
+		if _, _, _, _, _, ok := m.resolve(tu); ok {
 			out = append(out, tu)
 		}
 	}
