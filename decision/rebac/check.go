@@ -83,6 +83,7 @@ type checker struct {
 	reqCtx   map[string]any
 	typedReq []typedReq
 	condErr  error // the first condition error met
+	act      activation
 
 	// contextual tuples: merged adjacency and objects unknown to the graph
 	ctxAdj  map[uint64]*edges
@@ -604,7 +605,7 @@ func (c *checker) evalCond(obj, rel int32, cs *condSubject) outcome {
 	if err == nil {
 		var ok bool
 		var missing []string
-		ok, missing, err = cd.eval(cs.ctx.values(), req)
+		ok, missing, err = cd.eval(&c.act, cs.ctx.values(), req)
 		switch {
 		case len(missing) > 0:
 			c.fail(&ConditionError{Condition: cd.name, Tuple: c.tupleName(obj, rel, cs), Missing: missing})

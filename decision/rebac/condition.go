@@ -388,7 +388,8 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // eval evaluates the condition with typed contexts. Missing parameters are
 // reported without evaluating, as OpenFGA treats them as an error whatever
 // the expression would give.
-func (c *condition) eval(tuple, req map[string]any) (bool, []string, error) {
+// act is reused across evaluations by its owner (one check).
+func (c *condition) eval(act *activation, tuple, req map[string]any) (bool, []string, error) {
 	var missing []string
 	for _, p := range c.params {
 		if _, ok := tuple[p.name]; ok {
@@ -401,7 +402,9 @@ func (c *condition) eval(tuple, req map[string]any) (bool, []string, error) {
 	if len(missing) > 0 {
 		return false, missing, nil
 	}
-	out, _, err := c.prg.Eval(&activation{tuple: tuple, req: req})
+	act.tuple, act.req = tuple, req
+	out, _, err := c.prg.Eval(act)
+	act.tuple, act.req = nil, nil
 	if err != nil {
 		return false, nil, err
 	}
