@@ -71,10 +71,14 @@ func (r *Route) LineOf(key string) int {
 
 // Relation asks the relationship engine whether User has Relation on Object.
 // All three may be templates; User defaults to "user:{principal.sub}".
+// Context is the request's part of the condition context: string values are
+// templates (and "{request.time}" or "{request.source_ip}" alone give the
+// request's time or source address); other values are passed as written.
 type Relation struct {
-	Object   string `yaml:"object"`
-	Relation string `yaml:"relation"`
-	User     string `yaml:"user"`
+	Object   string         `yaml:"object"`
+	Relation string         `yaml:"relation"`
+	User     string         `yaml:"user"`
+	Context  map[string]any `yaml:"context"`
 }
 
 // AllScopes is either a list of scopes that are all required, or `true`,

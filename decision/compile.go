@@ -398,6 +398,14 @@ func (s *Snapshot) compileRequirements(rc *config.Route, r *route, label string,
 			for _, t := range []*template{rr.object, rr.user} {
 				r.noteReads(t)
 			}
+			for _, p := range rr.ctx {
+				if p.tpl != nil {
+					r.noteReads(p.tpl)
+				}
+			}
+			if rr.readsClock() || rr.readsSource() {
+				r.cacheable = false
+			}
 		}
 	}
 	if rc.When != "" {
