@@ -51,19 +51,41 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	add := func(line int, format string, a ...any) {
 		errs = append(errs, &config.Error{File: p.File, Line: line, Msg: fmt.Sprintf(format, a...)})
 	}
-	if p.Model == "" {
+	if p.ModelFile != "" && len(p.Modules) == 0 {
+		// Only a policy read from its file can reach the files next to it.
+		add(p.Lines["model_file"], "model_file: the modules of %q are read only for a policy loaded from a file; carry them inline under modules: (edgeauthz publish does)", p.ModelFile)
+		return relationEngine{}, errs
+	}
+	if p.Model == "" && len(p.Modules) == 0 {
 		if len(p.Tuples)+len(extra) > 0 {
 			add(p.Lines["tuples"], "tuples need a model: to check them against")
 			return relationEngine{}, errs
 		}
 		return relationEngine{}, nil
 	}
-	m, err := rebac.ParseModel(p.Model)
+	var m *rebac.Model
+	var err error
+	if len(p.Modules) > 0 {
+		m, err = parseModules(p)
+	} else {
+		m, err = rebac.ParseModel(p.Model)
+	}
 	if err != nil {
 		var me *rebac.ModelError
-		if errors.As(err, &me) && me.Line > 0 {
+		switch {
+		case errors.As(err, &me) && me.File != "":
+			if path, ok := p.ModulePaths[me.File]; ok {
+				errs = append(errs, &config.Error{File: path, Line: me.Line, Msg: me.Msg})
+			} else if l, ok := p.Lines["modules."+me.File+".text"]; ok && me.Line > 0 {
+				add(l+me.Line-1, "modules: %s: %s", me.File, me.Msg)
+			} else {
+				add(p.Lines["modules"], "modules: %v", err)
+			}
+		case errors.As(err, &me) && me.Line > 0 && len(p.Modules) == 0:
 			add(p.Lines["model.text"]+me.Line-1, "model: %s", me.Msg)
-		} else {
+		case len(p.Modules) > 0:
+			add(p.Lines["modules"]+p.Lines["model_file"], "model: %v", err)
+		default:
 			add(p.Lines["model"], "model: %v", err)
 		}
 		return relationEngine{}, errs
@@ -93,6 +115,20 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 		return eng, errs
 	}
 	return eng, nil
+}
+
+// parseModules builds a modular model from the policy's module files.
+func parseModules(p *config.Policy) (*rebac.Model, error) {
+	names := make([]string, 0, len(p.Modules))
+	for n := range p.Modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	files := make([]rebac.ModuleFile, 0, len(names))
+	for _, n := range names {
+		files = append(files, rebac.ModuleFile{Name: n, Contents: p.Modules[n]})
+	}
+	return rebac.ParseModules(files)
 }
 
 func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relationReq, error) {
