@@ -129,7 +129,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 		var es config.Errors
 		if errors.As(err, &es) {
 			for _, e := range es {
-				errs.Add(e.Line, "%s", e.Msg)
+				errs.Append(e) // a module file's errors keep their file
 			}
 		} else {
 			errs.Add(p.Lines["model"], "%v", err)

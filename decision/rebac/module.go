@@ -65,6 +65,9 @@ func ParseModules(files []ModuleFile) (m *Model, err error) {
 			return nil, &ModelError{File: f.Name, Msg: "module file listed twice"}
 		}
 		sources[f.Name] = f.Contents
+		if !isModule(f.Contents) {
+			return nil, &ModelError{File: f.Name, Msg: "not a module file: it must start with \"module NAME\""}
+		}
 		// The combined transform drops the file of a syntax error; parse
 		// each file alone first to keep it.
 		if _, _, err := transformer.TransformModularDSLToProto(f.Contents); err != nil {
@@ -85,11 +88,24 @@ func ParseModules(files []ModuleFile) (m *Model, err error) {
 		}
 		var se *transformer.ModuleTransformationSingleError
 		if errors.As(err, &se) {
-			return nil, &ModelError{File: se.File, Line: se.Line.Start, Msg: se.Msg}
+			// The transformer's lines are 0-based, whatever its comment says.
+			return nil, &ModelError{File: se.File, Line: se.Line.Start + 1, Msg: se.Msg}
 		}
 		return nil, &ModelError{Msg: strings.TrimSpace(err.Error())}
 	}
 	return fromProto(pm, "", sources)
+}
+
+// isModule reports whether a file's first statement is "module NAME".
+func isModule(text string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		return f[0] == "module" && len(f) >= 2
+	}
+	return false
 }
 
 // ModuleNames lists a modular model's files, sorted; nil for a single-file model.
