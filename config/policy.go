@@ -40,7 +40,7 @@ type Policy struct {
 	// error messages; set by LoadPolicy.
 	ModulePaths map[string]string `yaml:"-"`
 	Tuples      []string          `yaml:"tuples"`
-	Routes     []Route                        `yaml:"routes"`
+	Routes      []Route           `yaml:"routes"`
 
 	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
 	// "tuples.3", "model", "revoked") to its line.
