@@ -364,14 +364,15 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 				return oTrue
 			}
 		}
-		if len(e.cond) == 0 {
+		cl := e.conds()
+		if len(cl) == 0 {
 			return u.result()
 		}
 		// As OpenFGA filters the tupleset: a condition error counts only
 		// when no tupleset tuple passed.
 		passed, failed := len(e.direct) > 0, false
-		for i := range e.cond {
-			cs := &e.cond[i]
+		for i := range cl {
+			cs := &cl[i]
 			if cs.kind != subjObject {
 				continue
 			}
@@ -506,7 +507,8 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 		}
 	}
 	var u union
-	if len(e.cond) > 0 {
+	cl := e.conds()
+	if len(cl) > 0 {
 		r := c.directCond(obj, rel, e)
 		if r == oTrue {
 			return oTrue
@@ -518,14 +520,14 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 			return oTrue
 		}
 	}
-	if len(e.cond) == 0 {
+	if len(cl) == 0 {
 		return u.result()
 	}
 	// A condition error on a userset tuple counts only when no userset
 	// tuple passed, as OpenFGA filters them.
 	passed, failed := len(e.usersets) > 0, false
-	for i := range e.cond {
-		cs := &e.cond[i]
+	for i := range cl {
+		cs := &cl[i]
 		if cs.kind != subjUserset {
 			continue
 		}
