@@ -90,6 +90,15 @@ func (p *paramType) String() string {
 	return n
 }
 
+// article is the type's name with "a" or "an", for messages.
+func (p *paramType) article() string {
+	n := p.String()
+	if strings.ContainsRune("aeiou", rune(n[0])) {
+		return "an " + n
+	}
+	return "a " + n
+}
+
 func (p *paramType) celType() *cel.Type {
 	switch p.name {
 	case openfgav1.ConditionParamTypeRef_TYPE_NAME_BOOL:
@@ -198,7 +207,7 @@ func (p *paramType) convert(v any) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("want a %s, got %s", p, jsonKind(v))
+	return nil, fmt.Errorf("want %s, got %s", p.article(), jsonKind(v))
 }
 
 // number converts to int64, uint64 or float64; integers must be whole.
@@ -214,12 +223,12 @@ func (p *paramType) number(v any) (any, error) {
 	case string:
 		bf, _, err := big.ParseFloat(x, 10, 64, big.ToNearestEven)
 		if err != nil {
-			return nil, fmt.Errorf("want a %s, got the string %q", p, x)
+			return nil, fmt.Errorf("want %s, got the string %q", p.article(), x)
 		}
 		f = bf
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("want a %s, got %v", p, x)
+			return nil, fmt.Errorf("want %s, got %v", p.article(), x)
 		}
 		f = big.NewFloat(x)
 	case int:
@@ -229,7 +238,7 @@ func (p *paramType) number(v any) (any, error) {
 	case uint64:
 		f = new(big.Float).SetUint64(x)
 	default:
-		return nil, fmt.Errorf("want a %s, got %s", p, jsonKind(v))
+		return nil, fmt.Errorf("want %s, got %s", p.article(), jsonKind(v))
 	}
 	switch p.name {
 	case openfgav1.ConditionParamTypeRef_TYPE_NAME_INT:

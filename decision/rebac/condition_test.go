@@ -268,7 +268,7 @@ func TestModelFits(t *testing.T) {
 		`document:1#viewer@user:a with nope`:               "no condition",
 		`document:1#viewer@user:a with flag`:               "does not allow condition",
 		`document:1#viewer@user:a with in_range {"y": 1}`:  "not a parameter",
-		`document:1#viewer@user:a with in_range {"x": []}`: "want a int",
+		`document:1#viewer@user:a with in_range {"x": []}`: "want an int",
 		`document:1#editor@user:a`:                         "does not fit",
 	} {
 		err := m.Fits(mustTuples(t, s)[0])
