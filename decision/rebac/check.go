@@ -364,15 +364,14 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 				return oTrue
 			}
 		}
-		cl := e.conds()
-		if len(cl) == 0 {
+		if len(e.cond) == 0 {
 			return u.result()
 		}
 		// As OpenFGA filters the tupleset: a condition error counts only
 		// when no tupleset tuple passed.
 		passed, failed := len(e.direct) > 0, false
-		for i := range cl {
-			cs := &cl[i]
+		for i := range e.cond {
+			cs := &e.cond[i]
 			if cs.kind != subjObject {
 				continue
 			}
@@ -507,8 +506,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 		}
 	}
 	var u union
-	cl := e.conds()
-	if len(cl) > 0 {
+	if len(e.cond) > 0 {
 		r := c.directCond(obj, rel, e)
 		if r == oTrue {
 			return oTrue
@@ -520,14 +518,14 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 			return oTrue
 		}
 	}
-	if len(cl) == 0 {
+	if len(e.cond) == 0 {
 		return u.result()
 	}
 	// A condition error on a userset tuple counts only when no userset
 	// tuple passed, as OpenFGA filters them.
 	passed, failed := len(e.usersets) > 0, false
-	for i := range cl {
-		cs := &cl[i]
+	for i := range e.cond {
+		cs := &e.cond[i]
 		if cs.kind != subjUserset {
 			continue
 		}

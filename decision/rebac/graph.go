@@ -15,25 +15,7 @@ type edges struct {
 	direct    []int32   // object ids
 	usersets  []userset // (object id, relation id)
 	wildcards []int32   // type ids
-	// cl holds the conditional subjects, sorted; nil when there are none.
-	// A pointer keeps an unconditional list one word larger, not three.
-	cl *[]condSubject
-}
-
-// conds returns the conditional subjects, sorted.
-func (e *edges) conds() []condSubject {
-	if e.cl == nil {
-		return nil
-	}
-	return *e.cl
-}
-
-func (e *edges) setConds(cs []condSubject) {
-	if len(cs) == 0 {
-		e.cl = nil
-		return
-	}
-	e.cl = &cs
+	cond      []condSubject
 }
 
 // condSubject is the subject of a conditional tuple.
@@ -90,16 +72,16 @@ func normSubject(s subject) subject {
 }
 
 func (e *edges) findCond(s subject) (int, bool) {
-	return slices.BinarySearchFunc(e.conds(), normSubject(s), func(c condSubject, t subject) int { return cmpSubject(c.subject, t) })
+	return slices.BinarySearchFunc(e.cond, normSubject(s), func(c condSubject, t subject) int { return cmpSubject(c.subject, t) })
 }
 
 // condFor returns the conditional tuple of subject s, if any.
 func (e *edges) condFor(s subject) *condSubject {
-	if e.cl == nil {
+	if len(e.cond) == 0 {
 		return nil
 	}
 	if i, ok := e.findCond(s); ok {
-		return &(*e.cl)[i]
+		return &e.cond[i]
 	}
 	return nil
 }
@@ -117,22 +99,14 @@ func (e *edges) clone() *edges {
 	if e == nil {
 		return &edges{}
 	}
-	return &edges{direct: slices.Clone(e.direct), usersets: slices.Clone(e.usersets), wildcards: slices.Clone(e.wildcards), cl: cloneConds(e.cl)}
-}
-
-func cloneConds(cl *[]condSubject) *[]condSubject {
-	if cl == nil {
-		return nil
-	}
-	c := slices.Clone(*cl)
-	return &c
+	return &edges{direct: slices.Clone(e.direct), usersets: slices.Clone(e.usersets), wildcards: slices.Clone(e.wildcards), cond: slices.Clone(e.cond)}
 }
 
 func (e *edges) len() int {
 	if e == nil {
 		return 0
 	}
-	return len(e.direct) + len(e.usersets) + len(e.wildcards) + len(e.conds())
+	return len(e.direct) + len(e.usersets) + len(e.wildcards) + len(e.cond)
 }
 
 // put writes the tuple of subject s with condition cond (-1 for none),
@@ -141,7 +115,7 @@ func (e *edges) len() int {
 func (e *edges) put(s subject, cond int32, ctx *tupleCtx) (grew, changed bool) {
 	if cond < 0 {
 		if i, ok := e.findCond(s); ok {
-			e.setConds(slices.Delete(e.conds(), i, i+1))
+			e.cond = slices.Delete(e.cond, i, i+1)
 			e.add(s)
 			return false, true
 		}
@@ -150,15 +124,15 @@ func (e *edges) put(s subject, cond int32, ctx *tupleCtx) (grew, changed bool) {
 	}
 	cs := condSubject{subject: normSubject(s), cond: cond, ctx: ctx}
 	if i, ok := e.findCond(s); ok {
-		if old := (*e.cl)[i]; old.cond == cond && old.ctx.rawText() == ctx.rawText() {
+		if old := e.cond[i]; old.cond == cond && old.ctx.rawText() == ctx.rawText() {
 			return false, false
 		}
-		(*e.cl)[i] = cs
+		e.cond[i] = cs
 		return false, true
 	}
 	removed := e.removePlain(s)
 	i, _ := e.findCond(s)
-	e.setConds(slices.Insert(e.conds(), i, cs))
+	e.cond = slices.Insert(e.cond, i, cs)
 	return !removed, true
 }
 
@@ -166,7 +140,7 @@ func (e *edges) put(s subject, cond int32, ctx *tupleCtx) (grew, changed bool) {
 // reports whether there was one.
 func (e *edges) remove(s subject) bool {
 	if i, ok := e.findCond(s); ok {
-		e.setConds(slices.Delete(e.conds(), i, i+1))
+		e.cond = slices.Delete(e.cond, i, i+1)
 		return true
 	}
 	return e.removePlain(s)
@@ -526,12 +500,12 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 	for k, cs := range latest {
 		e := &b.edges[k.ei]
 		e.removePlain(cs.subject)
-		e.setConds(append(e.conds(), cs))
+		e.cond = append(e.cond, cs)
 	}
 	for i := range b.edges {
 		e := &b.edges[i]
-		if cl := e.conds(); len(cl) > 1 {
-			slices.SortFunc(cl, func(a, b condSubject) int { return cmpSubject(a.subject, b.subject) })
+		if len(e.cond) > 1 {
+			slices.SortFunc(e.cond, func(a, b condSubject) int { return cmpSubject(a.subject, b.subject) })
 		}
 		b.count += e.len()
 	}
@@ -829,7 +803,7 @@ func (g *Graph) Tuples() []Tuple {
 		for _, t := range e.wildcards {
 			out = append(out, Tuple{Object: oname, Relation: rname, User: g.b.model.types[t].name + ":*"})
 		}
-		for _, c := range e.conds() {
+		for _, c := range e.cond {
 			out = append(out, Tuple{Object: oname, Relation: rname, User: g.subjectName(c.subject),
 				Condition: g.b.model.conds[c.cond].name, Context: c.ctx.rawText()})
 		}
