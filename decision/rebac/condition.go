@@ -354,11 +354,10 @@ func (c *condition) param(name string) *paramType {
 	return c.params[i].typ
 }
 
-// typedContext converts a context's values to the condition's parameter
-// types. Keys that are not parameters are left out when lenient (a
-// request's context serves every condition), an error otherwise (a tuple's
-// context belongs to its condition, as OpenFGA validates it on write).
-func (c *condition) typedContext(ctx map[string]any, lenient bool) (map[string]any, error) {
+// typedContext converts a tuple's context to the condition's parameter
+// types. A key that is not a parameter is an error: a tuple's context
+// belongs to its condition, as OpenFGA validates it on write.
+func (c *condition) typedContext(ctx map[string]any) (map[string]any, error) {
 	if len(ctx) == 0 {
 		return nil, nil
 	}
@@ -366,9 +365,6 @@ func (c *condition) typedContext(ctx map[string]any, lenient bool) (map[string]a
 	for k, v := range ctx {
 		pt := c.param(k)
 		if pt == nil {
-			if lenient {
-				continue
-			}
 			return nil, fmt.Errorf("%q is not a parameter of condition %q", k, c.name)
 		}
 		cv, err := pt.convert(v)
@@ -378,6 +374,32 @@ func (c *condition) typedContext(ctx map[string]any, lenient bool) (map[string]a
 		out[k] = cv
 	}
 	return out, nil
+}
+
+// requestContext converts a request's context to the condition's parameter
+// types, leaving out keys that are not parameters. Values that do not
+// convert are kept apart: they are an error only where no tuple context
+// supplies the parameter, since OpenFGA merges the two before converting.
+func (c *condition) requestContext(ctx map[string]any) (vals map[string]any, bad map[string]error) {
+	for k, v := range ctx {
+		pt := c.param(k)
+		if pt == nil {
+			continue
+		}
+		cv, err := pt.convert(v)
+		if err != nil {
+			if bad == nil {
+				bad = map[string]error{}
+			}
+			bad[k] = fmt.Errorf("context parameter %q of condition %q: %w", k, c.name, err)
+			continue
+		}
+		if vals == nil {
+			vals = make(map[string]any, len(c.params))
+		}
+		vals[k] = cv
+	}
+	return vals, bad
 }
 
 // activation resolves parameters from the tuple's context first, then the
