@@ -193,3 +193,23 @@ func TestCheckRelationshipMissingParameters(t *testing.T) {
 		t.Fatal("FitsModel accepted a context key that is not a parameter")
 	}
 }
+
+func TestInlineModulesErrorLine(t *testing.T) {
+	err := compileErr(`
+modules:
+  core.fga: |
+    module core
+    type user
+  docs.fga: |
+    module docs
+    type doc
+      relations
+        define viewer: [group]
+`)
+	if err == nil || !strings.Contains(err.Error(), "policy.yaml:10: modules: docs.fga: doc#viewer") {
+		t.Fatalf("got %v", err)
+	}
+	if err := compileErr("model: |\n  model\n    schema 1.1\n  type user\nmodules:\n  a.fga: |\n    module a\n    type doc\n"); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("model and modules: %v", err)
+	}
+}
