@@ -16,6 +16,13 @@ import (
 // and signing key the configuration gives.
 func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) {
 	opts := policysync.Options{Postgres: policysync.PostgresOptions{Logger: log}}
+	// A relay's policy revision is compiled (without tuples) before it is
+	// ACKed; one that does not compile is NACKed with its error.
+	compile := Compiler(cfg)
+	opts.XDS = policysync.XDSOptions{Logger: log, Check: func(b policysync.Bundle) error {
+		_, err := compile(b)
+		return err
+	}}
 	if f := cfg.Policy.BearerTokenFile; f != "" {
 		// Read now to fail fast, and again before every fetch.
 		if _, err := os.ReadFile(f); err != nil {
