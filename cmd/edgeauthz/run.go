@@ -27,6 +27,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
+		{"relay", relayUsage, runRelay},
+		{"fleet", "fleet [--relay http://127.0.0.1:18001] [--json]", runFleet},
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
 		{"test", "test [--config FILE] [-v] FILE...", runTest},
 		{"validate", "validate [--signing-key KEY] POLICY...", runValidate},

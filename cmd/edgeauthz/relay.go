@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/relay"
+	policysync "github.com/edgeauthz/edgeauthz/sync"
+)
+
+const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--node-id NAME]"
+
+// runRelay serves the store to edges over delta xDS until SIGINT or SIGTERM.
+func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := newFlags("relay", stderr)
+	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
+	listen := fs.String("listen", "127.0.0.1:18000", "gRPC address edges connect to (delta ADS)")
+	httpAddr := fs.String("http", "127.0.0.1:18001", "HTTP address of /fleet, /metrics and /healthz")
+	poll := fs.Duration("poll", 5*time.Second, "changelog poll interval (the fallback when no NOTIFY arrives)")
+	foldAfter := fs.Int("fold-after", 10_000, "changes in deltas before they are folded into the base")
+	chunks := fs.Int("chunks", 256, "base chunks (the same on every relay of a fleet)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if pos, err := parseArgs(fs, args); err != nil || len(pos) > 0 {
+		if err == nil {
+			fmt.Fprintln(stderr, "usage: edgeauthz", relayUsage)
+		}
+		return exitUsage
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintln(stderr, "edgeauthz relay: --log-level:", err)
+		return exitUsage
+	}
+	if *dsn == "" {
+		fmt.Fprintln(stderr, "edgeauthz relay: --store DSN is required (postgres://…)")
+		return exitUsage
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	store, err := policysync.NewPostgresSource(*dsn, policysync.PostgresOptions{Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeauthz relay:", err)
+		return exitUsage
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r := relay.New(relay.Options{
+		Store: store, Check: checkPolicy, PollInterval: *poll, FoldAfter: *foldAfter, Chunks: *chunks,
+		Logger: log, Registerer: reg,
+	})
+	grpcLis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeauthz relay:", err)
+		return exitFail
+	}
+	httpLis, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		fmt.Fprintln(stderr, "edgeauthz relay:", err)
+		return exitFail
+	}
+	gs := grpc.NewServer()
+	r.Register(ctx, gs)
+	hs := &http.Server{Handler: r.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 3)
+	go func() { errc <- r.Run(ctx) }()
+	go func() { errc <- gs.Serve(grpcLis) }()
+	go func() {
+		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	log.Info("relay listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	gs.Stop()
+	for range 2 {
+		if err := <-errc; first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		fmt.Fprintln(stderr, "edgeauthz relay:", first)
+		return exitFail
+	}
+	return exitOK
+}
+
+// checkPolicy compiles a revision as an edge does, without tuples: one that
+// does not compile is never pushed.
+func checkPolicy(name string, doc []byte) error {
+	p, err := config.ParsePolicy(name, doc)
+	if err != nil {
+		return err
+	}
+	_, err = decision.Compile(p, decision.Options{})
+	return err
+}
