@@ -102,6 +102,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		if snap, err = compile(bundle); err != nil {
 			b.Fatal(err)
 		}
+		runtime.KeepAlive(snap) // held until the next load drops it, as an edge would
 	}
 	b.StopTimer()
 	var before, after runtime.MemStats

@@ -187,10 +187,9 @@ func TestIncrementalEqualsFullReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inc, _ := r.engine.Snapshot()
 	// The index was compacted along the way (CompactAfter is 2000).
 	waitFor(t, func() bool { s, _ := r.engine.Snapshot(); return s.OverlaySize() < 2000 })
-	inc, _ = r.engine.Snapshot()
+	inc, _ := r.engine.Snapshot()
 	// Same answers for every (document, user) pair that was ever written.
 	sort.Strings(b.Tuples)
 	for d := 0; d < 3000; d += 7 {

@@ -207,7 +207,7 @@ func (p *persistStore) replaceLocked(data []byte, seq int64, keep [][]byte) erro
 func (p *persistStore) appendChanges(from int64, changes []TupleChange, at time.Time) (journaled int, err error) {
 	b := journalBatch{From: from, To: changes[len(changes)-1].Seq, At: at, Changes: make([]journalEntry, len(changes))}
 	for i, c := range changes {
-		b.Changes[i] = journalEntry{Seq: c.Seq, Write: c.Write, Tuple: c.Tuple}
+		b.Changes[i] = journalEntry(c)
 	}
 	body, err := json.Marshal(b)
 	if err != nil {
