@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/relay/wire"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
@@ -32,7 +34,8 @@ type Store interface {
 }
 
 // Checker compiles a policy document; a revision it refuses is never pushed.
-type Checker func(name string, document []byte) error
+// The snapshot of the serving revision judges tuple writes (WriteAPI).
+type Checker func(name string, document []byte) (*decision.Snapshot, error)
 
 // Options configure a Relay.
 type Options struct {
@@ -76,6 +79,8 @@ type Relay struct {
 	checkedRev int64 // newest revision checked (served or refused)
 	tupleVer   uint64
 	policyVer  uint64
+
+	model atomic.Pointer[decision.Snapshot] // the serving revision's
 
 	mu      gosync.Mutex
 	refused map[int64]string // revision -> compile error, newest few
@@ -272,7 +277,8 @@ func (r *Relay) check(id int64, doc []byte) bool {
 		r.checkedRev = id
 	}
 	name := fmt.Sprintf("postgres revision %d", id)
-	if err := r.opts.Check(name, doc); err != nil {
+	snap, err := r.opts.Check(name, doc)
+	if err != nil {
 		r.metrics.refused.Inc()
 		r.mu.Lock()
 		r.refused[id] = err.Error()
@@ -290,6 +296,7 @@ func (r *Relay) check(id int64, doc []byte) bool {
 		return false
 	}
 	r.policyRev = id
+	r.model.Store(snap)
 	r.policyVer++
 	r.fleet.notePolicyVersion(r.policyVer, id)
 	if err := r.policy.UpdateResource(wire.PolicyName, msg); err != nil {

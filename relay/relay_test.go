@@ -64,9 +64,8 @@ func compile(b policysync.Bundle) (*decision.Snapshot, error) {
 	return decision.Compile(p, decision.Options{Revision: b.Revision, Tuples: b.Tuples})
 }
 
-func check(name string, doc []byte) error {
-	_, err := compile(policysync.Bundle{Name: name, Policy: doc})
-	return err
+func check(name string, doc []byte) (*decision.Snapshot, error) {
+	return compile(policysync.Bundle{Name: name, Policy: doc})
 }
 
 func pgPool(t testing.TB, dsn string) *pgxpool.Pool {

@@ -17,11 +17,12 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/relay"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
-const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--node-id NAME]"
+const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]]"
 
 // runRelay serves the store to edges over delta xDS until SIGINT or SIGTERM.
 func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -32,6 +33,10 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	poll := fs.Duration("poll", 5*time.Second, "changelog poll interval (the fallback when no NOTIFY arrives)")
 	foldAfter := fs.Int("fold-after", 10_000, "changes in deltas before they are folded into the base")
 	chunks := fs.Int("chunks", 256, "base chunks (the same on every relay of a fleet)")
+	writeIssuer := fs.String("write-issuer", "", "enable the write API (/v1/policy, /v1/tuples): the iss of writers' tokens")
+	writeJWKS := fs.String("write-jwks", "", "JWKS file with the write issuer's keys")
+	writeAudience := fs.String("write-audience", "", "required aud of writers' tokens (default: not checked)")
+	writeScope := fs.String("write-scope", "edgeauthz:write", "scope writers' tokens must grant")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) > 0 {
 		if err == nil {
@@ -61,6 +66,30 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Store: store, Check: checkPolicy, PollInterval: *poll, FoldAfter: *foldAfter, Chunks: *chunks,
 		Logger: log, Registerer: reg,
 	})
+	var write http.Handler
+	if *writeIssuer != "" || *writeJWKS != "" {
+		if *writeIssuer == "" || *writeJWKS == "" || *writeScope == "" {
+			fmt.Fprintln(stderr, "edgeauthz relay: the write API needs --write-issuer, --write-jwks and --write-scope")
+			return exitUsage
+		}
+		iss := identity.Issuer{Issuer: *writeIssuer, JWKSFile: *writeJWKS}
+		if *writeAudience != "" {
+			iss.Audiences = []string{*writeAudience}
+		}
+		v, err := identity.New(ctx, identity.Config{Issuers: []identity.Issuer{iss}, Logger: log})
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeauthz relay: write API:", err)
+			return exitUsage
+		}
+		defer v.Close()
+		pool, err := openStore(ctx, *dsn)
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeauthz relay: write API:", err)
+			return exitFail
+		}
+		defer pool.Close()
+		write = relay.NewWriteAPI(r, pool, relay.JWTAuth{Verifier: v, Scope: *writeScope}, log)
+	}
 	grpcLis, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz relay:", err)
@@ -74,7 +103,7 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	gs := grpc.NewServer()
 	r.Register(ctx, gs)
-	hs := &http.Server{Handler: r.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: r.Handler(reg, write), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 3)
 	go func() { errc <- r.Run(ctx) }()
 	go func() { errc <- gs.Serve(grpcLis) }()
@@ -109,11 +138,10 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 // checkPolicy compiles a revision as an edge does, without tuples: one that
 // does not compile is never pushed.
-func checkPolicy(name string, doc []byte) error {
+func checkPolicy(name string, doc []byte) (*decision.Snapshot, error) {
 	p, err := config.ParsePolicy(name, doc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = decision.Compile(p, decision.Options{})
-	return err
+	return decision.Compile(p, decision.Options{})
 }

@@ -32,9 +32,9 @@ func commands() []command {
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
 		{"test", "test [--config FILE] [-v] FILE...", runTest},
 		{"validate", "validate [--signing-key KEY] POLICY...", runValidate},
-		{"publish", "publish --store DSN POLICY", runPublish},
+		{"publish", "publish (--store DSN | --relay URL [--token-file F]) POLICY", runPublish},
 		{"bundle", bundleUsage, runBundle},
-		{"tuples", "tuples write|delete --store DSN TUPLE...", runTuples},
+		{"tuples", "tuples write|delete (--store DSN | --relay URL [--token-file F]) TUPLE...", runTuples},
 		{"keygen", "keygen --out DIR [--alg RS256|ES256]", runKeygen},
 		{"token", "token --key PEM --claims JSON [--ttl 1h] [--kid KID]", runToken},
 		{"version", "version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {

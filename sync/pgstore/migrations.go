@@ -75,6 +75,16 @@ var migrations = []migration{
 			`ALTER TABLE edgeauthz_tuple_changelog ADD CONSTRAINT edgeauthz_tuple_changelog_condition CHECK (` + conditionRules + `)`,
 		},
 	},
+	{
+		// The audit trail: who published each revision and wrote each
+		// changelog row ('' for writers that do not say, as before).
+		version: 4,
+		name:    "writers",
+		stmts: []string{
+			`ALTER TABLE edgeauthz_policy_revisions ADD COLUMN published_by text NOT NULL DEFAULT ''`,
+			`ALTER TABLE edgeauthz_tuple_changelog ADD COLUMN written_by text NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // conditionRules bounds a tuple's condition as rebac.ParseTuple does: a
