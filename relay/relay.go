@@ -22,6 +22,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/relay/wire"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
 // Store is what the relay reads: the PostgreSQL source's policy revisions
@@ -51,6 +52,13 @@ type Options struct {
 	// FoldAfter is how many changes pile up in deltas before they are
 	// folded into the base (default 10,000).
 	FoldAfter int
+	// DB, when set with Retention, is where the relay prunes changelog
+	// rows older than Retention that it has read, every PruneEvery
+	// (default 1 min). Edges never read the changelog through the relay, so
+	// pruning costs them nothing; a relay behind the checkpoint reloads.
+	DB         pgstore.DB
+	Retention  time.Duration
+	PruneEvery time.Duration
 	// MaxRefusedLookback bounds how many older revisions the relay tries
 	// at start when the newest does not compile (default 20).
 	MaxRefusedLookback int
@@ -77,6 +85,7 @@ type Relay struct {
 	seq        int64
 	policyRev  int64 // serving revision
 	checkedRev int64 // newest revision checked (served or refused)
+	lastPrune  time.Time
 	tupleVer   uint64
 	policyVer  uint64
 
@@ -91,6 +100,7 @@ type relayMetrics struct {
 	refused prometheus.Counter
 	seq     prometheus.Gauge
 	errors  prometheus.Counter
+	pruned  prometheus.Gauge
 }
 
 // New builds a relay; nothing runs until Run.
@@ -103,6 +113,9 @@ func New(opts Options) *Relay {
 	}
 	if opts.FoldAfter <= 0 {
 		opts.FoldAfter = 10_000
+	}
+	if opts.PruneEvery <= 0 {
+		opts.PruneEvery = time.Minute
 	}
 	if opts.MaxRefusedLookback <= 0 {
 		opts.MaxRefusedLookback = 20
@@ -124,9 +137,10 @@ func New(opts Options) *Relay {
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeauthz_relay_refused_revisions_total", Help: "Policy revisions the relay refused because they do not compile."}),
 		seq:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgeauthz_relay_changelog_seq", Help: "The changelog position the relay serves."}),
 		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeauthz_relay_store_errors_total", Help: "Failed reads of the store."}),
+		pruned:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgeauthz_relay_changelog_pruned_through", Help: "The changelog seq up to which this relay last pruned."}),
 	}
 	if reg := opts.Registerer; reg != nil {
-		reg.MustRegister(r.metrics.refused, r.metrics.seq, r.metrics.errors)
+		reg.MustRegister(r.metrics.refused, r.metrics.seq, r.metrics.errors, r.metrics.pruned)
 		r.fleet.register(reg, r.currentSeq)
 	}
 	return r
@@ -175,16 +189,22 @@ func (a *ads) DeltaAggregatedResources(s discovery.AggregatedDiscoveryService_De
 // retried with backoff; what the relay serves stays as it was meanwhile.
 func (r *Relay) Run(ctx context.Context) error {
 	failures := 0
-	loaded := false
+	loaded, first := false, true
 	for {
 		var err error
 		if !loaded {
 			if err = r.load(ctx); err == nil {
-				loaded = true
-				close(r.loaded)
+				if first {
+					close(r.loaded)
+				}
+				loaded, first = true, false
 			}
-		} else {
-			err = r.step(ctx)
+		} else if err = r.step(ctx); errors.Is(err, policysync.ErrChangelogPruned) {
+			// Behind the retention checkpoint (another relay pruned what
+			// this one had not read): reload; edges get only what differs.
+			r.log.Warn("relay behind the changelog checkpoint; reloading the store", "err", err)
+			loaded, err = false, nil
+			continue
 		}
 		delay := policysync.Jitter(r.opts.PollInterval)
 		if err != nil {
@@ -223,6 +243,7 @@ func (r *Relay) load(ctx context.Context) error {
 	if err := r.checkFrom(ctx, revID, b.Policy); err != nil {
 		return err
 	}
+	r.deltas, r.pending, r.dirty = nil, 0, map[int]bool{}
 	r.buckets = make([]map[string]string, r.opts.Chunks)
 	for i := range r.buckets {
 		r.buckets[i] = map[string]string{}
@@ -324,6 +345,14 @@ func (r *Relay) step(ctx context.Context) error {
 		if err := r.fold(); err != nil {
 			return err
 		}
+	}
+	if r.opts.DB != nil && r.opts.Retention > 0 && time.Since(r.lastPrune) >= r.opts.PruneEvery {
+		r.lastPrune = time.Now()
+		through, err := pgstore.PruneChangelog(ctx, r.opts.DB, r.opts.Retention, r.seq)
+		if err != nil {
+			return err
+		}
+		r.metrics.pruned.Set(float64(through))
 	}
 	id, doc, err := r.opts.Store.PolicyRevision(ctx, 0)
 	if err != nil {

@@ -394,3 +394,93 @@ func TestRelayFoldRestartAndFailover(t *testing.T) {
 	waitFor(t, "converged after a failover", converged)
 	waitFor(t, "three edges on r1", func() bool { return len(r1.relay.Fleet().Status().Edges) == 3 })
 }
+
+// TestRetentionPrunesAndEdgesRebootstrap prunes the changelog behind the
+// relay; an edge that was away past the fold rebootstraps from the base,
+// a reader behind the checkpoint is told to reload, and a relay started
+// after the prune loads in full.
+func TestRetentionPrunesAndEdgesRebootstrap(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	opts := relay.Options{Chunks: 4, FoldAfter: 3, DB: pool, Retention: time.Nanosecond, PruneEvery: time.Nanosecond}
+	r1 := startRelay(t, dsn, "", opts, false)
+	e1 := startEdge(t, "steady", []string{r1.addr}, nil)
+	for i := range 10 {
+		if _, err := pgstore.WriteTuples(ctx, pool, []string{fmt.Sprintf("document:d%d#viewer@user:u%d", i, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	converged := func(edges ...*edge) func() bool {
+		return func() bool {
+			want := storeTuples(t, dsn)
+			for _, e := range edges {
+				if got, _ := edgeTuples(e); !slices.Equal(got, want) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitFor(t, "steady edge converged", converged(e1))
+	// One more write makes the relay prune everything it has read.
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:x#viewer@user:last"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "changelog pruned", func() bool {
+		through, err := pgstore.PrunedThrough(ctx, pool)
+		return err == nil && through >= 10
+	})
+	src, err := policysync.NewPostgresSource(dsn, policysync.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Changes(ctx, 1); !errors.Is(err, policysync.ErrChangelogPruned) {
+		t.Fatalf("Changes behind the checkpoint: %v, want ErrChangelogPruned", err)
+	}
+	// A new relay and a new edge start from the base.
+	r2 := startRelay(t, dsn, "", opts, false)
+	e2 := startEdge(t, "late", []string{r2.addr}, nil)
+	for i := range 5 {
+		if _, err := pgstore.DeleteTuples(ctx, pool, []string{fmt.Sprintf("document:d%d#viewer@user:u%d", i, i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "all converged after the prune", converged(e1, e2))
+}
+
+// TestDatabaseRestart: edges keep serving while PostgreSQL restarts, and the
+// relay picks up the writes after it.
+func TestDatabaseRestart(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.New(t)
+	pool := pgPool(t, srv.DSN)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, srv.DSN, "", relay.Options{PollInterval: 50 * time.Millisecond}, false)
+	e := startEdge(t, "e", []string{r.addr}, nil)
+	waitFor(t, "ann allowed", func() bool { return asUser(e.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if got := asUser(e.engine, "ann", "/docs/d1"); got != decision.ReasonAllowed {
+		t.Fatalf("during the restart: %v", got)
+	}
+	waitFor(t, "write after the restart", func() bool {
+		_, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:bob"})
+		return err == nil
+	})
+	waitFor(t, "bob allowed", func() bool { return asUser(e.engine, "bob", "/docs/d1") == decision.ReasonAllowed })
+	waitFor(t, "converged", func() bool {
+		got, _ := edgeTuples(e)
+		return slices.Equal(got, storeTuples(t, srv.DSN))
+	})
+}

@@ -32,6 +32,10 @@ import (
 // PostgresChannel is the LISTEN/NOTIFY channel writers notify.
 const PostgresChannel = pgstore.Channel
 
+// ErrChangelogPruned is returned by PostgresSource.Changes for a position
+// behind the changelog's retention checkpoint: reload the tuples in full.
+var ErrChangelogPruned = errors.New("changelog pruned")
+
 // ErrNoPolicy is returned by PostgresSource.Fetch while no policy revision has
 // been published (or the schema does not exist yet).
 var ErrNoPolicy = errors.New("no policy published in the store")
@@ -293,6 +297,15 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // Changes returns the changelog rows after since, in seq order, at most
 // ChangesBatch of them.
 func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChange, error) {
+	// Rows up to the checkpoint may be pruned: a reader behind it would
+	// miss them, so it reloads in full instead.
+	var pruned int64
+	if err := s.pool.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
+		return nil, fmt.Errorf("postgres changes: %w", err)
+	}
+	if since < pruned {
+		return nil, fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
 			|| CASE WHEN op = 'w' AND condition_name <> ''
 				THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END

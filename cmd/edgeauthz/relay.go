@@ -22,7 +22,7 @@ import (
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
-const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]]"
+const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--retention 168h] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]]"
 
 // runRelay serves the store to edges over delta xDS until SIGINT or SIGTERM.
 func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -33,6 +33,7 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	poll := fs.Duration("poll", 5*time.Second, "changelog poll interval (the fallback when no NOTIFY arrives)")
 	foldAfter := fs.Int("fold-after", 10_000, "changes in deltas before they are folded into the base")
 	chunks := fs.Int("chunks", 256, "base chunks (the same on every relay of a fleet)")
+	retention := fs.Duration("retention", 7*24*time.Hour, "prune changelog rows older than this (0: keep them all)")
 	writeIssuer := fs.String("write-issuer", "", "enable the write API (/v1/policy, /v1/tuples): the iss of writers' tokens")
 	writeJWKS := fs.String("write-jwks", "", "JWKS file with the write issuer's keys")
 	writeAudience := fs.String("write-audience", "", "required aud of writers' tokens (default: not checked)")
@@ -62,9 +63,16 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	defer store.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The relay's one writing pool: retention and the write API.
+	pool, err := openStore(ctx, *dsn)
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeauthz relay:", err)
+		return exitFail
+	}
+	defer pool.Close()
 	r := relay.New(relay.Options{
 		Store: store, Check: checkPolicy, PollInterval: *poll, FoldAfter: *foldAfter, Chunks: *chunks,
-		Logger: log, Registerer: reg,
+		DB: pool, Retention: *retention, Logger: log, Registerer: reg,
 	})
 	var write http.Handler
 	if *writeIssuer != "" || *writeJWKS != "" {
@@ -82,12 +90,6 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 			return exitUsage
 		}
 		defer v.Close()
-		pool, err := openStore(ctx, *dsn)
-		if err != nil {
-			fmt.Fprintln(stderr, "edgeauthz relay: write API:", err)
-			return exitFail
-		}
-		defer pool.Close()
 		write = relay.NewWriteAPI(r, pool, relay.JWTAuth{Verifier: v, Scope: *writeScope}, log)
 	}
 	grpcLis, err := net.Listen("tcp", *listen)

@@ -85,6 +85,20 @@ var migrations = []migration{
 			`ALTER TABLE edgeauthz_tuple_changelog ADD COLUMN written_by text NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		// Changelog retention: rows up to pruned_through are gone; a reader
+		// behind it reloads the tuples in full.
+		version: 5,
+		name:    "changelog checkpoint",
+		stmts: []string{
+			`CREATE TABLE edgeauthz_changelog_checkpoint (
+				one            boolean PRIMARY KEY DEFAULT true CHECK (one),
+				pruned_through bigint NOT NULL DEFAULT 0,
+				pruned_at      timestamptz
+			)`,
+			`INSERT INTO edgeauthz_changelog_checkpoint (one) VALUES (true)`,
+		},
+	},
 }
 
 // conditionRules bounds a tuple's condition as rebac.ParseTuple does: a
