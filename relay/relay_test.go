@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -482,5 +483,68 @@ func TestDatabaseRestart(t *testing.T) {
 	waitFor(t, "converged", func() bool {
 		got, _ := edgeTuples(e)
 		return slices.Equal(got, storeTuples(t, srv.DSN))
+	})
+}
+
+// TestRandomizedConvergence interleaves random writes and deletes with relay
+// kills and restarts (while edges are being pushed to); at the end every
+// edge's tuple set equals the store's.
+func TestRandomizedConvergence(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rnd := rand.New(rand.NewPCG(seed, 1))
+	opts := relay.Options{Chunks: 8, FoldAfter: 7}
+	relays := []*runningRelay{startRelay(t, dsn, "", opts, false), startRelay(t, dsn, "", opts, false)}
+	addrs := []string{relays[0].addr, relays[1].addr}
+	var edges []*edge
+	for i := range 6 {
+		order := []string{addrs[i%2], addrs[(i+1)%2]}
+		edges = append(edges, startEdge(t, fmt.Sprintf("e%d", i), order, nil))
+	}
+	down := map[int]int{} // relay -> ops until it restarts
+	for op := range 300 {
+		tuple := fmt.Sprintf("document:d%d#viewer@user:u%d", rnd.IntN(6), rnd.IntN(8))
+		var err error
+		if rnd.IntN(3) == 0 {
+			_, err = pgstore.DeleteTuples(ctx, pool, []string{tuple})
+		} else {
+			_, err = pgstore.WriteTuples(ctx, pool, []string{tuple})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, n := range down {
+			if n--; n > 0 {
+				down[k] = n
+				continue
+			}
+			delete(down, k)
+			relays[k] = startRelay(t, dsn, addrs[k], opts, false)
+		}
+		// Kill one relay now and then, never both.
+		if len(down) == 0 && rnd.IntN(25) == 0 {
+			k := rnd.IntN(2)
+			relays[k].stop()
+			down[k] = 1 + rnd.IntN(20)
+			t.Logf("op %d: relay %d killed for %d ops", op, k, down[k])
+		}
+	}
+	for k := range down {
+		relays[k] = startRelay(t, dsn, addrs[k], opts, false)
+	}
+	want := storeTuples(t, dsn)
+	waitFor(t, "every edge converged", func() bool {
+		for _, e := range edges {
+			if got, _ := edgeTuples(e); !slices.Equal(got, want) {
+				return false
+			}
+		}
+		return true
 	})
 }
