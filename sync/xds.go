@@ -33,6 +33,10 @@ var ErrXDSNotReady = errors.New("xds: no policy from a relay yet")
 // the bundle in full.
 var errXDSBehind = errors.New("xds: changes no longer held; reload in full")
 
+// MaxXDSMessage bounds one relay response. A bootstrap response carries the
+// whole tuple base (about 40 MB for a million tuples).
+const MaxXDSMessage = 1 << 30
+
 // XDSOptions configure an XDSSource. The zero value works.
 type XDSOptions struct {
 	// NodeID names the edge to the relay's fleet status (default: the
@@ -48,7 +52,8 @@ type XDSOptions struct {
 	// KeepChanges is how many recent tuple changes are held for Changes
 	// (default 100,000); a loader further behind reloads in full.
 	KeepChanges int
-	// DialOptions replace the default (plaintext) transport options.
+	// DialOptions replace the default options (plaintext, responses up to
+	// MaxXDSMessage).
 	DialOptions []grpc.DialOption
 	Logger      *slog.Logger
 }
@@ -133,7 +138,10 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 		opts.KeepChanges = 100_000
 	}
 	if opts.DialOptions == nil {
-		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// go-control-plane sends every changed resource of a type in one
+			// response: a bootstrap is all base chunks in one message.
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
