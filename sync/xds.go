@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -414,30 +415,23 @@ func (t *xdsTuples) applyDeltas(keep int) {
 	if !t.ready {
 		return
 	}
-	for {
-		progressed := false
-		for name, d := range t.deltas {
-			if d.To <= t.seq {
-				delete(t.deltas, name)
+	names := slices.SortedFunc(maps.Keys(t.deltas), func(a, b string) int {
+		return cmp.Compare(t.deltas[a].From, t.deltas[b].From)
+	})
+	for _, name := range names {
+		d := t.deltas[name]
+		if d.From > t.seq {
+			break // a gap: wait for the delta that fills it
+		}
+		delete(t.deltas, name)
+		for _, c := range d.Changes {
+			if c.Seq <= t.seq {
 				continue
 			}
-			if d.From > t.seq {
-				continue
-			}
-			for _, c := range d.Changes {
-				if c.Seq <= t.seq {
-					continue
-				}
-				t.overlay[wire.TupleKey(c.Tuple)] = overlayEntry{seq: c.Seq, write: c.Write, tuple: c.Tuple}
-				t.recent = append(t.recent, TupleChange{Seq: c.Seq, Write: c.Write, Tuple: c.Tuple})
-			}
-			t.seq = d.To
-			delete(t.deltas, name)
-			progressed = true
+			t.overlay[wire.TupleKey(c.Tuple)] = overlayEntry{seq: c.Seq, write: c.Write, tuple: c.Tuple}
+			t.recent = append(t.recent, TupleChange{Seq: c.Seq, Write: c.Write, Tuple: c.Tuple})
 		}
-		if !progressed {
-			break
-		}
+		t.seq = max(t.seq, d.To)
 	}
 	if n := len(t.recent) - keep; n > 0 {
 		t.recentFrom = t.recent[n-1].Seq
