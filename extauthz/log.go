@@ -35,7 +35,7 @@ type LogOptions struct {
 	// SampleAllows is the share of allows logged (every deny is).
 	SampleAllows float64
 	// MaxFieldBytes bounds each free-text field (path, rule, sub, org,
-	// method, required, detail, revision); longer values are cut at a UTF-8
+	// method, required, detail); longer values are cut at a UTF-8
 	// boundary and named in the line's "truncated" list. 0 means
 	// DefaultMaxFieldBytes.
 	MaxFieldBytes int
@@ -101,6 +101,8 @@ type Entry struct {
 }
 
 // bound cuts every free-text field to max bytes and records which were cut.
+// The revision is the server's own and is kept whole, so that a line always
+// names the snapshot that decided.
 func (e *Entry) bound(max int) {
 	for _, f := range [...]struct {
 		name string
@@ -108,7 +110,7 @@ func (e *Entry) bound(max int) {
 	}{
 		{"decision", &e.Decision}, {"reason", &e.Reason}, {"rule", &e.Rule}, {"sub", &e.Subject},
 		{"org", &e.Org}, {"method", &e.Method}, {"path", &e.Path}, {"required", &e.Required},
-		{"detail", &e.Detail}, {"revision", &e.Revision},
+		{"detail", &e.Detail},
 	} {
 		if len(*f.v) > max {
 			*f.v = truncateUTF8(*f.v, max)
