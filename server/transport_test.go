@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -38,7 +40,8 @@ type h2client struct {
 	refused   map[uint32]bool        // RST_STREAM REFUSED_STREAM before any answer
 	statuses  map[uint32]codes.Code  // trailers' grpc-status
 	resets    map[uint32]http2.ErrCode
-	goaway    bool
+	goaway    *http2.ErrCode // the code of the first GOAWAY
+	debug     string         // and its debug data
 	readErr   error
 	readerEnd chan struct{}
 }
@@ -120,7 +123,10 @@ func (c *h2client) read() {
 			c.mu.Unlock()
 		case *http2.GoAwayFrame:
 			c.mu.Lock()
-			c.goaway = true
+			if c.goaway == nil {
+				code := f.ErrCode
+				c.goaway, c.debug = &code, string(f.DebugData())
+			}
 			c.mu.Unlock()
 		}
 	}
@@ -387,5 +393,88 @@ func TestRapidReset(t *testing.T) {
 	}
 	if got := r.metric(`edgeauthz_grpc_streams_cut_total{cause="crowded"}`); got != 0 {
 		t.Errorf("%v streams cut as crowded", got)
+	}
+}
+
+// TestConnectionBounds: a client pinging more often than
+// limits.grpc.min_ping_interval is sent GOAWAY (too_many_pings), and a
+// connection older than max_connection_age is sent GOAWAY and closed after
+// the grace period, taking a stalled stream with it even when the message
+// wait would allow more.
+func TestConnectionBounds(t *testing.T) {
+	r := startServer(t, []byte(policyOpen),
+		"limits: {grpc: {min_ping_interval: 1m, max_connection_age: 300ms, max_connection_age_grace: 1s, message_wait: 5m}}\n")
+	served(t, r, 1)
+
+	pinger := dialH2(t, r.srv.GRPCAddr())
+	for i := range 10 {
+		pinger.write(func() error { return pinger.fr.WritePing(false, [8]byte{byte(i)}) })
+	}
+	waitFor(t, "GOAWAY after the ping flood", func() bool {
+		pinger.mu.Lock()
+		defer pinger.mu.Unlock()
+		return pinger.goaway != nil
+	})
+	pinger.mu.Lock()
+	if *pinger.goaway != http2.ErrCodeEnhanceYourCalm || pinger.debug != "too_many_pings" {
+		t.Errorf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", *pinger.goaway, pinger.debug)
+	}
+	pinger.mu.Unlock()
+
+	old := dialH2(t, r.srv.GRPCAddr())
+	old.open(false)
+	waitFor(t, "the old connection to be closed", func() bool {
+		old.mu.Lock()
+		defer old.mu.Unlock()
+		return old.readErr != nil
+	})
+	old.mu.Lock()
+	if old.goaway == nil || *old.goaway != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v before the close, want NO_ERROR", old.goaway)
+	}
+	if !errors.Is(old.readErr, io.EOF) {
+		t.Errorf("the connection ended with %v, want EOF", old.readErr)
+	}
+	old.mu.Unlock()
+	waitFor(t, "the stalled stream to be released", func() bool { return r.metric("edgeauthz_grpc_streams_waiting") == 0 })
+}
+
+// TestHTTPLimits: the HTTP port applies limits.http.max_header_bytes, and
+// speaks HTTP/1.1 only, so an HTTP/2 preface opens no streams.
+func TestHTTPLimits(t *testing.T) {
+	r := startServer(t, []byte(policyOpen), "limits: {http: {max_header_bytes: 8192}}\n")
+	req, err := http.NewRequest("GET", r.base+"/authz/steady", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Big", strings.Repeat("b", 64<<10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a 64 KiB header: %d, want 431", res.StatusCode)
+	}
+	res, err = http.Get(r.base + "/authz/steady")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("an ordinary request: %d", res.StatusCode)
+	}
+
+	conn, err := net.Dial("tcp", r.srv.HTTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(reply), "HTTP/1.1 ") {
+		t.Errorf("an HTTP/2 preface was answered %q", reply)
 	}
 }
