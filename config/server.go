@@ -186,9 +186,9 @@ func DefaultLimits() Limits {
 		GRPC: GRPCLimits{
 			MaxConnections:        1024,
 			MaxConcurrentStreams:  100,
-			MaxWaitingStreams:     1024,
-			MessageWait:           10 * time.Second,
-			MaxRecvMsgBytes:       4 << 20,
+			MaxWaitingStreams:     256,
+			MessageWait:           5 * time.Second,
+			MaxRecvMsgBytes:       2 << 20,
 			HandshakeTimeout:      10 * time.Second,
 			KeepaliveTime:         time.Minute,
 			KeepaliveTimeout:      20 * time.Second,
