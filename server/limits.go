@@ -1,7 +1,6 @@
 package server
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"net"
@@ -24,10 +23,10 @@ import (
 // sends HEADERS and no DATA would hold the stream, its goroutine and its
 // buffers for the life of the connection. The one hook that runs before the
 // read is the InTapHandle, and the context it returns is the one the read
-// waits on: waiters gives that context a cancel that fires when the message
-// wait is over, or when too many streams wait at once (the longest waiting
-// is cut first, so a caller whose message follows its headers at once is
-// not the one refused). The unary and stream interceptors, which run once
+// waits on: waiters gives that context a cancel, used when the message wait
+// is over, or when too many streams wait at once (the longest waiting is cut
+// first, so a caller whose message follows its headers at once is not the
+// one refused). The unary and stream interceptors, which run once
 // the message has arrived, lift the bound; from then on the RPC is governed
 // by the client's own deadline as before.
 
@@ -37,106 +36,169 @@ var (
 )
 
 // waiters tracks the streams, across connections, whose request message has
-// not arrived. It is safe for concurrent use.
+// not arrived, oldest first. Admission and arrival are O(1) with no timer
+// and no goroutine per stream: one sweeper (run) ends the streams that have
+// waited too long and forgets the ones that ended on their own (reset by
+// the client, say) without their message. It is safe for concurrent use.
 type waiters struct {
 	max  int
 	wait time.Duration
+	now  func() time.Time
 
-	mu    sync.Mutex
-	queue list.List // of *waiter, oldest first
+	mu         sync.Mutex
+	head, tail *waiter // a list through waiter.prev/next, oldest at head
+	n          int
 
-	cut *prometheus.CounterVec
+	cutWait, cutCrowded prometheus.Counter
 }
 
-// waiter is one stream waiting for its request message.
+// waiter is one admitted stream. It is the stream's context (grpc derives
+// the rest of the stream's contexts from it), so finding it again costs no
+// extra allocation.
 type waiter struct {
-	w      *waiters
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	elem   *list.Element // nil once no longer waiting; guarded by w.mu
+	context.Context
+	cancel     context.CancelCauseFunc
+	since      time.Time
+	prev, next *waiter // guarded by waiters.mu
+	in         bool    // in the list; guarded by waiters.mu
+	w          *waiters
 }
 
 type waiterKey struct{}
 
-func newWaiters(max int, wait time.Duration, reg prometheus.Registerer) *waiters {
-	w := &waiters{max: max, wait: wait,
-		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edgeauthz_grpc_streams_cut_total",
-			Help: "gRPC streams ended before their request message arrived, by cause (message_wait: it took too long; crowded: too many streams were waiting).",
-		}, []string{"cause"})}
-	for _, c := range []string{"message_wait", "crowded"} {
-		w.cut.WithLabelValues(c)
+func (wt *waiter) Value(key any) any {
+	if _, ok := key.(waiterKey); ok {
+		return wt
 	}
-	reg.MustRegister(w.cut, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	return wt.Context.Value(key)
+}
+
+func newWaiters(max int, wait time.Duration, reg prometheus.Registerer) *waiters {
+	cut := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgeauthz_grpc_streams_cut_total",
+		Help: "gRPC streams ended before their request message arrived, by cause (message_wait: it took too long; crowded: too many streams were waiting).",
+	}, []string{"cause"})
+	w := &waiters{max: max, wait: wait, now: time.Now,
+		cutWait: cut.WithLabelValues("message_wait"), cutCrowded: cut.WithLabelValues("crowded")}
+	reg.MustRegister(cut, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "edgeauthz_grpc_streams_waiting",
 		Help: "gRPC streams whose request message has not arrived yet.",
-	}, func() float64 { return float64(w.len()) }))
+	}, func() float64 { return float64(w.waiting()) }))
 	return w
 }
 
-func (w *waiters) len() int {
+// waiting counts the streams still waiting, leaving out those that ended
+// since the last sweep.
+func (w *waiters) waiting() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.queue.Len()
+	n := 0
+	for wt := w.head; wt != nil; wt = wt.next {
+		if wt.Err() == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // tap admits a new stream with a bound on its wait for the request message.
 // It runs on the connection's reader goroutine, so it only does bookkeeping.
 func (w *waiters) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	wt := &waiter{w: w, cancel: cancel}
+	wt := &waiter{Context: ctx, cancel: cancel, since: w.now(), w: w}
 	w.mu.Lock()
 	var evicted *waiter
-	if w.queue.Len() >= w.max {
-		evicted = w.queue.Front().Value.(*waiter)
-		w.queue.Remove(evicted.elem)
-		evicted.elem = nil
+	if w.n >= w.max {
+		evicted = w.head
+		w.unlink(evicted)
 	}
-	wt.elem = w.queue.PushBack(wt)
-	wt.timer = time.AfterFunc(w.wait, wt.expire)
+	w.pushBack(wt)
 	w.mu.Unlock()
-	if evicted != nil {
-		// Its context's end runs its done, which stops its timer.
+	if evicted != nil && evicted.Err() == nil {
 		evicted.cancel(errCrowded)
-		w.cut.WithLabelValues("crowded").Inc()
+		w.cutCrowded.Inc()
 	}
-	// grpc cancels the stream's context whenever the stream ends, however it
-	// ends (answered, reset by the client, connection closed): the waiter is
-	// then forgotten and its timer stopped.
-	context.AfterFunc(ctx, wt.done)
-	return context.WithValue(ctx, waiterKey{}, wt), nil
+	return wt, nil
 }
 
-// remove takes wt out of the queue and reports whether it was still in.
-func (wt *waiter) remove() bool {
-	wt.w.mu.Lock()
-	defer wt.w.mu.Unlock()
-	if wt.elem == nil {
-		return false
+func (w *waiters) pushBack(wt *waiter) {
+	wt.prev, wt.next, wt.in = w.tail, nil, true
+	if w.tail != nil {
+		w.tail.next = wt
+	} else {
+		w.head = wt
 	}
-	wt.w.queue.Remove(wt.elem)
-	wt.elem = nil
-	return true
+	w.tail = wt
+	w.n++
 }
 
-func (wt *waiter) expire() {
-	if wt.remove() {
+func (w *waiters) unlink(wt *waiter) {
+	if wt.prev != nil {
+		wt.prev.next = wt.next
+	} else {
+		w.head = wt.next
+	}
+	if wt.next != nil {
+		wt.next.prev = wt.prev
+	} else {
+		w.tail = wt.prev
+	}
+	wt.prev, wt.next, wt.in = nil, nil, false
+	w.n--
+}
+
+// run sweeps the waiting streams until ctx is done: several times per
+// message_wait, so a stream waits at most about 1.1 × message_wait.
+func (w *waiters) run(ctx context.Context) {
+	t := time.NewTicker(min(max(w.wait/10, 5*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.sweep()
+		}
+	}
+}
+
+// sweep ends the streams that waited past message_wait and forgets those
+// that ended meanwhile.
+func (w *waiters) sweep() {
+	deadline := w.now().Add(-w.wait)
+	var expired []*waiter
+	w.mu.Lock()
+	for wt := w.head; wt != nil; {
+		next := wt.next
+		switch {
+		case wt.Err() != nil:
+			w.unlink(wt)
+		case !wt.since.After(deadline):
+			w.unlink(wt)
+			expired = append(expired, wt)
+		}
+		wt = next
+	}
+	w.mu.Unlock()
+	for _, wt := range expired {
 		wt.cancel(errMessageWait)
-		wt.w.cut.WithLabelValues("message_wait").Inc()
 	}
-}
-
-// done ends the wait: the message arrived or the stream is over.
-func (wt *waiter) done() {
-	wt.remove()
-	wt.timer.Stop()
+	if len(expired) > 0 {
+		w.cutWait.Add(float64(len(expired)))
+	}
 }
 
 // arrived lifts the wait bound of the stream ctx belongs to.
 func arrived(ctx context.Context) {
-	if wt, ok := ctx.Value(waiterKey{}).(*waiter); ok {
-		wt.done()
+	wt, ok := ctx.Value(waiterKey{}).(*waiter)
+	if !ok {
+		return
 	}
+	wt.w.mu.Lock()
+	if wt.in {
+		wt.w.unlink(wt)
+	}
+	wt.w.mu.Unlock()
 }
 
 // unaryArrived runs after grpc has decoded the request message.

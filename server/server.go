@@ -50,6 +50,7 @@ type Server struct {
 	grpcSrv          *grpc.Server
 	httpSrv          *http.Server
 	health           *health.Server
+	waiting          *waiters
 }
 
 // New builds a server and binds its listeners (so that a port in use is an
@@ -123,8 +124,8 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 
 	// Stream workers reuse goroutines whose stacks have already grown, rather
 	// than starting (and growing) a fresh goroutine for every Check.
-	waiting := newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
-	s.grpcSrv = grpc.NewServer(append(grpcOptions(cfg.Limits.GRPC, waiting),
+	s.waiting = newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
+	s.grpcSrv = grpc.NewServer(append(grpcOptions(cfg.Limits.GRPC, s.waiting),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
@@ -178,6 +179,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(loaderDone)
 		_ = s.loader.Run(ctx)
 	}()
+	sweeperDone := make(chan struct{})
+	go func() {
+		defer close(sweeperDone)
+		s.waiting.run(ctx)
+	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if s.grpcLis != nil {
@@ -220,6 +226,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	cancel()
 	<-loaderDone
+	<-sweeperDone
 	s.log.Info("stopped")
 	return runErr
 }

@@ -37,8 +37,8 @@ type h2client struct {
 	mu        sync.Mutex
 	maxStr    uint32 // SETTINGS_MAX_CONCURRENT_STREAMS advertised
 	settings  bool
-	refused   map[uint32]bool        // RST_STREAM REFUSED_STREAM before any answer
-	statuses  map[uint32]codes.Code  // trailers' grpc-status
+	refused   map[uint32]bool       // RST_STREAM REFUSED_STREAM before any answer
+	statuses  map[uint32]codes.Code // trailers' grpc-status
 	resets    map[uint32]http2.ErrCode
 	goaway    *http2.ErrCode // the code of the first GOAWAY
 	debug     string         // and its debug data
