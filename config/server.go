@@ -184,7 +184,7 @@ func DefaultServer() Server {
 func DefaultLimits() Limits {
 	return Limits{
 		GRPC: GRPCLimits{
-			MaxConnections:        1024,
+			MaxConnections:        512,
 			MaxConcurrentStreams:  100,
 			MaxWaitingStreams:     256,
 			MessageWait:           5 * time.Second,
@@ -198,7 +198,7 @@ func DefaultLimits() Limits {
 			MaxConnectionAgeGrace: 30 * time.Second,
 		},
 		HTTP: HTTPLimits{
-			MaxConnections:    1024,
+			MaxConnections:    256,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,

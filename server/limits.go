@@ -49,7 +49,7 @@ type waiters struct {
 	head, tail *waiter // a list through waiter.prev/next, oldest at head
 	n          int
 
-	cutWait, cutCrowded prometheus.Counter
+	cutWait, crowded prometheus.Counter
 }
 
 // waiter is one admitted stream. It is the stream's context (grpc derives
@@ -79,7 +79,7 @@ func newWaiters(max int, wait time.Duration, reg prometheus.Registerer) *waiters
 		Help: "gRPC streams ended before their request message arrived, by cause (message_wait: it took too long; crowded: too many streams were waiting).",
 	}, []string{"cause"})
 	w := &waiters{max: max, wait: wait, now: time.Now,
-		cutWait: cut.WithLabelValues("message_wait"), cutCrowded: cut.WithLabelValues("crowded")}
+		cutWait: cut.WithLabelValues("message_wait"), crowded: cut.WithLabelValues("crowded")}
 	reg.MustRegister(cut, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "edgeauthz_grpc_streams_waiting",
 		Help: "gRPC streams whose request message has not arrived yet.",
@@ -101,24 +101,52 @@ func (w *waiters) waiting() int {
 	return n
 }
 
+// crowdedAfter is how long a stream must have waited before newer streams
+// may cut it. A legitimate stream's message follows its headers, so it only
+// waits for its handler to be scheduled; a burst of them larger than
+// max_waiting_streams is admitted whole rather than shed. Streams that
+// stall are older than this and are cut first.
+const crowdedAfter = 100 * time.Millisecond
+
 // tap admits a new stream with a bound on its wait for the request message.
 // It runs on the connection's reader goroutine, so it only does bookkeeping.
 func (w *waiters) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	wt := &waiter{Context: ctx, cancel: cancel, since: w.now(), w: w}
+	now := w.now()
+	wt := &waiter{Context: ctx, cancel: cancel, since: now, w: w}
 	w.mu.Lock()
-	var evicted *waiter
-	if w.n >= w.max {
-		evicted = w.head
-		w.unlink(evicted)
-	}
+	evicted := w.crowdOut(now, 1)
 	w.pushBack(wt)
 	w.mu.Unlock()
-	if evicted != nil && evicted.Err() == nil {
-		evicted.cancel(errCrowded)
-		w.cutCrowded.Inc()
-	}
+	w.cutCrowded(evicted)
 	return wt, nil
+}
+
+// crowdOut makes room for n more streams within max_waiting_streams: it
+// forgets streams that ended and takes out (for the caller to cut) the
+// oldest that waited at least crowdedAfter. Called with w.mu held.
+func (w *waiters) crowdOut(now time.Time, n int) []*waiter {
+	var out []*waiter
+	for w.n+n > w.max && w.head != nil {
+		h := w.head
+		switch {
+		case h.Err() != nil:
+			w.unlink(h)
+		case now.Sub(h.since) >= min(crowdedAfter, w.wait):
+			w.unlink(h)
+			out = append(out, h)
+		default:
+			return out // all young: a burst, not a stall
+		}
+	}
+	return out
+}
+
+func (w *waiters) cutCrowded(evicted []*waiter) {
+	for _, wt := range evicted {
+		wt.cancel(errCrowded)
+	}
+	w.crowded.Add(float64(len(evicted)))
 }
 
 func (w *waiters) pushBack(wt *waiter) {
@@ -147,10 +175,10 @@ func (w *waiters) unlink(wt *waiter) {
 	w.n--
 }
 
-// run sweeps the waiting streams until ctx is done: several times per
-// message_wait, so a stream waits at most about 1.1 × message_wait.
+// run sweeps the waiting streams until ctx is done, ten times per
+// message_wait and at least every 100 ms.
 func (w *waiters) run(ctx context.Context) {
-	t := time.NewTicker(min(max(w.wait/10, 5*time.Millisecond), time.Second))
+	t := time.NewTicker(min(max(w.wait/10, 5*time.Millisecond), 100*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -162,10 +190,12 @@ func (w *waiters) run(ctx context.Context) {
 	}
 }
 
-// sweep ends the streams that waited past message_wait and forgets those
-// that ended meanwhile.
+// sweep ends the streams that waited past message_wait, forgets those that
+// ended meanwhile, and cuts the oldest while more than max_waiting_streams
+// wait (a burst admitted whole, once it is no longer young).
 func (w *waiters) sweep() {
-	deadline := w.now().Add(-w.wait)
+	now := w.now()
+	deadline := now.Add(-w.wait)
 	var expired []*waiter
 	w.mu.Lock()
 	for wt := w.head; wt != nil; {
@@ -179,7 +209,9 @@ func (w *waiters) sweep() {
 		}
 		wt = next
 	}
+	crowded := w.crowdOut(now, 0)
 	w.mu.Unlock()
+	w.cutCrowded(crowded)
 	for _, wt := range expired {
 		wt.cancel(errMessageWait)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 )
 
 const checkPath = "/envoy.service.auth.v3.Authorization/Check"
@@ -476,5 +477,73 @@ func TestHTTPLimits(t *testing.T) {
 	reply, _ := io.ReadAll(conn)
 	if !strings.HasPrefix(string(reply), "HTTP/1.1 ") {
 		t.Errorf("an HTTP/2 preface was answered %q", reply)
+	}
+}
+
+// TestUnreadResponsesBounded: a client that never opens its flow-control
+// window keeps each answered stream open (its response cannot be sent), and
+// those streams count against max_concurrent_streams: the connection refuses
+// the streams beyond, so unread responses are bounded by max_connections ×
+// max_concurrent_streams.
+func TestUnreadResponsesBounded(t *testing.T) {
+	const (
+		perConn = 400
+		sent    = 500
+	)
+	// Room for every stream to wait, so that none is cut as crowded while
+	// its handler waits to run.
+	r := startServer(t, []byte(policyOpen), fmt.Sprintf("limits: {grpc: {max_concurrent_streams: %d, max_waiting_streams: %d}}\n", perConn, sent))
+	served(t, r, 1)
+	h0 := heapAlloc()
+	msg, err := proto.Marshal(checkRequest("GET", "/steady", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...) // uncompressed, length < 256
+	c := dialH2(t, r.srv.GRPCAddr())
+	c.write(func() error { return c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}) })
+	for range sent {
+		id := c.open(false)
+		c.write(func() error { return c.fr.WriteData(id, true, frame) })
+	}
+	const decided = `edgeauthz_decisions_total{decision="allow",reason="public"}`
+	waitFor(t, "every stream to be decided or refused", func() bool {
+		refused, _ := c.tally()
+		return refused == sent-perConn && r.metric(decided) == perConn+1
+	})
+	t.Logf("%d streams with unread responses: about %d B each", perConn, (int64(heapAlloc())-int64(h0))/perConn)
+	if _, answered := c.tally(); len(answered) != 0 {
+		t.Errorf("answers were sent through a closed window: %v", answered)
+	}
+	served(t, r, 5)
+}
+
+// TestBurstNotShed: a burst of complete requests larger than
+// max_waiting_streams is served whole. Their messages follow their headers,
+// so they wait only for their handlers to run: too briefly to be cut as
+// crowded, which only streams that have waited longer are.
+func TestBurstNotShed(t *testing.T) {
+	const burst = 100
+	r := startServer(t, []byte(policyOpen), "limits: {grpc: {max_waiting_streams: 4}}\n")
+	msg, err := proto.Marshal(checkRequest("GET", "/steady", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+	c := dialH2(t, r.srv.GRPCAddr())
+	for range burst {
+		id := c.open(false)
+		c.write(func() error { return c.fr.WriteData(id, true, frame) })
+	}
+	waitFor(t, "every stream to be answered", func() bool {
+		_, ans := c.tally()
+		n := 0
+		for _, k := range ans {
+			n += k
+		}
+		return n == burst
+	})
+	if _, ans := c.tally(); ans[codes.OK] != burst {
+		t.Errorf("answers %v, want %d OK", ans, burst)
 	}
 }
