@@ -23,12 +23,12 @@ import (
 // sends HEADERS and no DATA would hold the stream, its goroutine and its
 // buffers for the life of the connection. The one hook that runs before the
 // read is the InTapHandle, and the context it returns is the one the read
-// waits on: waiters gives that context a cancel, used when the message wait
-// is over, or when too many streams wait at once (the longest waiting is cut
-// first, so a caller whose message follows its headers at once is not the
-// one refused). The unary and stream interceptors, which run once
-// the message has arrived, lift the bound; from then on the RPC is governed
-// by the client's own deadline as before.
+// waits on: waiters makes that context cancelable, and cancels it when the
+// message wait is over, or when too many streams wait at once (then the
+// longest waiting goes first, once it has waited crowdedAfter). The unary
+// and stream interceptors, which run once the message has arrived, lift the
+// bound; from then on the RPC is governed by the client's own deadline as
+// before.
 
 var (
 	errMessageWait = errors.New("edgeauthz: the request message did not arrive in time")
