@@ -365,6 +365,15 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	s.Limits.validate(errs, lines)
 }
 
+// Validate reports limits that are not set, for a Server built in code
+// rather than parsed: a zero would mean "unlimited" to some libraries and
+// "refuse everything" to others.
+func (l *Limits) Validate() error {
+	errs := &List{}
+	l.validate(errs, nil)
+	return errs.Err()
+}
+
 func (l *Limits) validate(errs *List, lines map[string]int) {
 	g, h := &l.GRPC, &l.HTTP
 	// A zero would mean "unlimited" to some of the libraries underneath:

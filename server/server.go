@@ -56,6 +56,9 @@ type Server struct {
 // New builds a server and binds its listeners (so that a port in use is an
 // error here, not later). Nothing runs until Run.
 func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, err error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {

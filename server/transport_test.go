@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -18,6 +19,9 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/server"
 )
 
 const checkPath = "/envoy.service.auth.v3.Authorization/Check"
@@ -545,5 +549,21 @@ func TestBurstNotShed(t *testing.T) {
 	})
 	if _, ans := c.tally(); ans[codes.OK] != burst {
 		t.Errorf("answers %v, want %d OK", ans, burst)
+	}
+}
+
+// TestNewRefusesUnsetLimits: a configuration built in code without limits is
+// refused rather than served with none (or with zero streams).
+func TestNewRefusesUnsetLimits(t *testing.T) {
+	cfg := config.DefaultServer()
+	cfg.Listen = config.Listen{GRPC: "127.0.0.1:0", AuthzPrefix: "/authz"}
+	cfg.DecisionLog.Output = "off"
+	cfg.Limits.GRPC.MaxConcurrentStreams = 0
+	srv, err := server.New(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "limits.grpc.max_concurrent_streams must be positive") {
+		t.Errorf("New: %v", err)
+	}
+	if srv != nil {
+		t.Error("a server came back with the error")
 	}
 }
