@@ -182,10 +182,14 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(loaderDone)
 		_ = s.loader.Run(ctx)
 	}()
+	// The sweeper outlives ctx until the gRPC server has stopped: a graceful
+	// stop waits for streams, stalled ones included.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
 	sweeperDone := make(chan struct{})
 	go func() {
 		defer close(sweeperDone)
-		s.waiting.run(ctx)
+		s.waiting.run(sweepCtx)
 	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -227,6 +231,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.grpcSrv.Stop()
 		<-done // GracefulStop returns once Stop has closed every stream
 	}
+	stopSweep()
 	cancel()
 	<-loaderDone
 	<-sweeperDone

@@ -567,3 +567,23 @@ func TestNewRefusesUnsetLimits(t *testing.T) {
 		t.Error("a server came back with the error")
 	}
 }
+
+// TestGracefulStopStalled: a graceful stop waits for streams in flight, and
+// the message wait still applies to stalled ones meanwhile: they are
+// answered CANCELLED, then the connection closes.
+func TestGracefulStopStalled(t *testing.T) {
+	r := startServer(t, []byte(policyOpen), "limits: {grpc: {message_wait: 300ms}}\n")
+	c := dialH2(t, r.srv.GRPCAddr())
+	id := c.open(false)
+	waitFor(t, "the stream to wait", func() bool { return r.metric("edgeauthz_grpc_streams_waiting") == 1 })
+	r.stop()
+	<-c.readerEnd // the server closed the connection, and everything before is read
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if got, ok := c.statuses[id]; !ok || got != codes.Canceled {
+		t.Errorf("stream %d: status %v (answered: %v), want CANCELLED", id, got, ok)
+	}
+	if c.goaway == nil {
+		t.Error("no GOAWAY before the stop")
+	}
+}
