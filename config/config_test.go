@@ -289,14 +289,6 @@ func TestParseServerErrors(t *testing.T) {
 		{"empty claim name", "tokens:\n  claims:\n    org: \"\"\n", []lineMsg{{3, "tokens.claims.org must not be empty"}}},
 		{"header prefix", "headers: {prefix: X-Auth-}\n", []lineMsg{{1, "headers.prefix"}}},
 		{"authz prefix", "listen: {authz_prefix: authz}\n", []lineMsg{{1, "authz_prefix must start with /"}}},
-		{"limit zero", "limits:\n  grpc:\n    max_concurrent_streams: 0\n", []lineMsg{{3, "limits.grpc.max_concurrent_streams must be positive"}}},
-		{"limit negative", "limits:\n  http:\n    write_timeout: -1s\n", []lineMsg{{3, "limits.http.write_timeout must be positive"}}},
-		{"limits on one line", "limits: {grpc: {message_wait: 0s, max_waiting_streams: 0}}\n",
-			[]lineMsg{{1, "limits.grpc.max_waiting_streams"}, {1, "limits.grpc.message_wait"}}},
-		{"unknown limit", "limits:\n  grpc:\n    max_streams: 5\n", []lineMsg{{3, `unknown key "max_streams"`}}},
-		{"short age grace", "limits:\n  grpc:\n    max_connection_age_grace: 10ms\n", []lineMsg{{3, "at least 1s"}}},
-		{"tiny log fields", "decision_log:\n  max_field_bytes: 4\n", []lineMsg{{2, "max_field_bytes must be at least 16"}}},
-		{"readiness typo", "readiness: {require_keys: true}\n", []lineMsg{{1, `unknown key "require_keys"`}}},
 		{"several", "listen: {grpc: nope}\ntenant_mismatch_status: 500\ndecision_log: {sample_allows: 2}\n",
 			[]lineMsg{{1, "listen.grpc"}, {2, "tenant_mismatch_status"}, {3, "sample_allows"}}},
 	}
@@ -349,22 +341,5 @@ func TestLoadTestFile(t *testing.T) {
 			_, err := config.LoadTestFile(f)
 			checkErrors(t, err, c.want)
 		})
-	}
-}
-
-// TestServerLimitsDefaults: a file that sets one limit keeps the defaults of
-// every other, so no bound is ever left at zero (unlimited).
-func TestServerLimitsDefaults(t *testing.T) {
-	s, err := config.ParseServer("/srv/server.yaml", []byte("limits: {grpc: {max_concurrent_streams: 5}}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := config.DefaultLimits()
-	want.GRPC.MaxConcurrentStreams = 5
-	if s.Limits != want {
-		t.Errorf("limits %+v, want %+v", s.Limits, want)
-	}
-	if !s.Readiness.RequireIssuerKeys || s.DecisionLog.MaxFieldBytes != 1024 {
-		t.Errorf("readiness %+v, decision log %+v", s.Readiness, s.DecisionLog)
 	}
 }
