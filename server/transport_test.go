@@ -522,36 +522,6 @@ func TestUnreadResponsesBounded(t *testing.T) {
 	served(t, r, 5)
 }
 
-// TestBurstNotShed: a burst of complete requests larger than
-// max_waiting_streams is served whole. Their messages follow their headers,
-// so they wait only for their handlers to run: too briefly to be cut as
-// crowded, which only streams that have waited longer are.
-func TestBurstNotShed(t *testing.T) {
-	const burst = 100
-	r := startServer(t, []byte(policyOpen), "limits: {grpc: {max_waiting_streams: 4}}\n")
-	msg, err := proto.Marshal(checkRequest("GET", "/steady", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
-	c := dialH2(t, r.srv.GRPCAddr())
-	for range burst {
-		id := c.open(false)
-		c.write(func() error { return c.fr.WriteData(id, true, frame) })
-	}
-	waitFor(t, "every stream to be answered", func() bool {
-		_, ans := c.tally()
-		n := 0
-		for _, k := range ans {
-			n += k
-		}
-		return n == burst
-	})
-	if _, ans := c.tally(); ans[codes.OK] != burst {
-		t.Errorf("answers %v, want %d OK", ans, burst)
-	}
-}
-
 // TestNewRefusesUnsetLimits: a configuration built in code without limits is
 // refused rather than served with none (or with zero streams).
 func TestNewRefusesUnsetLimits(t *testing.T) {
