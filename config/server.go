@@ -186,7 +186,7 @@ func DefaultLimits() Limits {
 		GRPC: GRPCLimits{
 			MaxConnections:        512,
 			MaxConcurrentStreams:  100,
-			MaxWaitingStreams:     256,
+			MaxWaitingStreams:     128,
 			MessageWait:           5 * time.Second,
 			MaxRecvMsgBytes:       2 << 20,
 			HandshakeTimeout:      10 * time.Second,
