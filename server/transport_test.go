@@ -137,12 +137,13 @@ func (c *h2client) read() {
 	}
 }
 
+// write sends a frame. Its error is ignored: the server may close the
+// connection at any time (that is what some tests provoke), and the tests
+// judge it by what it sends back.
 func (c *h2client) write(f func() error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.t.Errorf("write: %v", err)
-	}
+	_ = f()
 }
 
 // open sends HEADERS for Check with no DATA and no END_STREAM, and, when
