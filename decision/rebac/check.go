@@ -24,6 +24,8 @@ type CheckOptions struct {
 	Contextual []Tuple // tuples that hold for this check only; each must fit the model
 	MaxDepth   int     // 0 means DefaultMaxDepth
 	Explain    bool    // fill Result.Path when allowed
+
+	noPrune bool // tests: explore every branch, to compare with the pruned search
 }
 
 // Result is the answer to a Check. Err is nil or wraps ErrDepth or ErrInvalidCheck;
@@ -42,6 +44,10 @@ const (
 	oTrue
 	oCycle // false because the evaluation met itself; not memoized
 	oDepth // the depth limit was reached
+	// oPruned is false because a branch that cannot reach the user was skipped
+	// (prune.go). Unexplored, such a branch could have met a cycle, which
+	// matters only under "but not": subtracted sides are evaluated unpruned.
+	oPruned
 )
 
 // memo states.
@@ -49,6 +55,7 @@ const (
 	mInProgress uint8 = iota + 1
 	mTrue
 	mFalse
+	mPruned // false as far as the pruned search goes; re-evaluated when unpruned
 )
 
 // checker is the per-check state. It is pooled; a Graph itself is never written.
@@ -67,6 +74,11 @@ type checker struct {
 
 	memo map[uint64]uint8
 	path []string
+
+	// pruning: relations whose reach set has neither bit cannot hold for the user
+	rs      *reachSets
+	b1, b2  int
+	unprune int // > 0 while evaluating the subtracted side of "but not"
 
 	// contextual tuples: merged adjacency and objects unknown to the graph
 	ctxAdj  map[uint64]*edges
@@ -145,6 +157,14 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 		c.uobj = obj
 	}
 
+	if !opts.noPrune {
+		c.rs = g.presenceFor(c.m, opts.Contextual).reach
+		c.b1, c.b2 = c.rs.userBits(c.ukind, c.utyp, c.urel, c.uobj >= 0)
+		if !c.rs.reachable(rel, c.b1, c.b2) && !(c.ukind == subjUserset && c.uobj == obj && c.urel == rel) {
+			return Result{}
+		}
+	}
+
 	switch c.dispatch(obj, rel, 0) {
 	case oTrue:
 		res := Result{Allowed: true}
@@ -166,7 +186,7 @@ func (c *checker) release() {
 		clear(c.memo)
 	}
 	c.path = c.path[:0]
-	c.g, c.m, c.user = nil, nil, ""
+	c.g, c.m, c.user, c.rs = nil, nil, "", nil
 	if c.hasCtx {
 		c.ctxAdj, c.local, c.hasCtx = nil, objects{}, false
 	}
@@ -267,6 +287,10 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 	if c.ukind == subjUserset && c.uobj == obj && c.urel == rel {
 		return oTrue
 	}
+	pruning := c.rs != nil && c.unprune == 0
+	if pruning && !c.rs.reachable(rel, c.b1, c.b2) {
+		return oPruned
+	}
 	k := edgeKey(obj, rel)
 	switch c.memo[k] {
 	case mInProgress:
@@ -275,6 +299,10 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		return oTrue
 	case mFalse:
 		return oFalse
+	case mPruned:
+		if pruning {
+			return oPruned
+		}
 	}
 	c.memo[k] = mInProgress
 	r := c.eval(obj, rel, c.m.rels[rel].rewrite, depth)
@@ -283,14 +311,16 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		c.memo[k] = mTrue
 	case r == oFalse:
 		c.memo[k] = mFalse
+	case r == oPruned:
+		c.memo[k] = mPruned
 	default:
 		delete(c.memo, k)
 	}
 	return r
 }
 
-// union folds outcomes: true wins, then depth errors, then cycles.
-type union struct{ depth, cycle bool }
+// union folds outcomes: true wins, then depth errors, then cycles, then pruned branches.
+type union struct{ depth, cycle, pruned bool }
 
 func (u *union) add(r outcome) {
 	switch r {
@@ -298,6 +328,8 @@ func (u *union) add(r outcome) {
 		u.depth = true
 	case oCycle:
 		u.cycle = true
+	case oPruned:
+		u.pruned = true
 	}
 }
 
@@ -307,6 +339,8 @@ func (u *union) result() outcome {
 		return oDepth
 	case u.cycle:
 		return oCycle
+	case u.pruned:
+		return oPruned
 	}
 	return oFalse
 }
@@ -354,13 +388,10 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		mark := len(c.path)
 		depthErr := false
 		for _, ch := range n.children {
-			switch c.eval(obj, rel, ch, depth) {
-			case oFalse:
+			switch r := c.eval(obj, rel, ch, depth); r {
+			case oFalse, oPruned, oCycle:
 				c.path = c.path[:mark]
-				return oFalse
-			case oCycle:
-				c.path = c.path[:mark]
-				return oCycle
+				return r
 			case oDepth:
 				depthErr = true
 			}
@@ -373,11 +404,13 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 	case opDifference:
 		mark := len(c.path)
 		base := c.eval(obj, rel, n.children[0], depth)
-		if base == oFalse || base == oCycle {
+		if base == oFalse || base == oCycle || base == oPruned {
 			c.path = c.path[:mark]
 			return base
 		}
+		c.unprune++
 		sub := c.evalQuiet(obj, rel, n.children[1], depth)
+		c.unprune--
 		switch sub {
 		case oTrue:
 			c.path = c.path[:mark]

@@ -168,7 +168,8 @@ var mergeMin = 64
 // All methods are safe for concurrent use.
 type Graph struct {
 	b  *base
-	ov *overlay // nil when no change was applied since the base was built
+	ov *overlay  // nil when no change was applied since the base was built
+	pr *presence // the restrictions the tuples use, for pruning (prune.go)
 }
 
 // Stats describes a Build or Apply.
@@ -281,7 +282,7 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		b.count += e.len()
 	}
 	st.Tuples = b.count
-	return &Graph{b: b}, st
+	return &Graph{b: b, pr: buildPresence(b)}, st
 }
 
 // subject interns the user of a tuple that resolve accepted.
@@ -390,7 +391,7 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 			adj:  make(map[uint64]*edges, len(writes)+len(deletes)),
 		}
 	}
-	g2 := &Graph{b: g.b, ov: ov}
+	g2 := &Graph{b: g.b, ov: ov, pr: g.pr.with(m, usesOf(m, writes))}
 	owned := make(map[uint64]bool) // lists already copied in this Apply
 	list := func(obj, rel int32) *edges {
 		k := edgeKey(obj, rel)
