@@ -139,6 +139,7 @@ type base struct {
 	adj   map[uint64]int32 // edgeKey → index into edges
 	edges []edges
 	count int
+	rev   *revIndex // subjects → the lists they are in (reverse.go)
 }
 
 // layer is a set of changes: objects first seen after the base (ids
@@ -146,6 +147,7 @@ type base struct {
 type layer struct {
 	objs objects
 	adj  map[uint64]*edges
+	rev  layerRev // lists subjects were added to in this layer
 }
 
 func (l *layer) size() int { return len(l.adj) + len(l.objs.name) }
@@ -282,6 +284,7 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		b.count += e.len()
 	}
 	st.Tuples = b.count
+	b.rev = buildRev(b)
 	return &Graph{b: b, pr: buildPresence(b)}, st
 }
 
@@ -385,6 +388,7 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 		for k, v := range old.adj {
 			ov.recent.adj[k] = v
 		}
+		ov.recent.rev = old.rev.clone()
 	} else {
 		ov.recent = layer{
 			objs: objects{first: int32(len(g.b.objs.name)), idx: make(map[string]int32, len(writes))},
@@ -436,6 +440,7 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 		if list(obj, rel).add(s) {
 			ov.count++
 			ov.changes++
+			ov.recent.rev.add(s, edgeKey(obj, rel))
 		}
 	}
 	st.Tuples = ov.count
@@ -474,6 +479,11 @@ func (ov *overlay) merge() {
 		for k, v := range l.adj {
 			f.adj[k] = v
 		}
+	}
+	if ov.frozen != nil {
+		f.rev = mergeRev(&ov.frozen.rev, &ov.recent.rev)
+	} else {
+		f.rev = ov.recent.rev.clone()
 	}
 	ov.frozen = f
 	ov.recent = layer{
