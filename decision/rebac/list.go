@@ -52,7 +52,7 @@ type lister struct {
 	res     ListResult
 	seen    map[string]bool
 	steps   int
-	err     error // a candidate's check that failed (depth): the answer is unknown
+	err     error              // a candidate's check that failed (depth): the answer is unknown
 	ctxRev  map[int32][]uint64 // contextual tuples' reverse index: object → keys
 	ctxWild map[int32][]uint64 // and wildcard type → keys
 }
@@ -61,7 +61,7 @@ func newLister(ctx context.Context, g *Graph, opts ListOptions) (*lister, error)
 	if g == nil || g.b == nil {
 		return nil, fmt.Errorf("%w: no relationship graph", ErrInvalidCheck)
 	}
-	c := &checker{g: g, m: g.b.model, missing: -2}
+	c := &checker{g: g, m: g.b.model, missing: -2, reqCtx: opts.Context}
 	if len(opts.Contextual) > 0 {
 		if err := c.addContextual(opts.Contextual); err != nil {
 			return nil, err
@@ -115,8 +115,9 @@ func (l *lister) decide(object, relation, user, item string) bool {
 	return true
 }
 
-// finish sorts the answer; a candidate whose check failed fails the list,
-// since the answer would be missing an unknown item.
+// finish sorts the answer. A candidate whose check failed (the depth limit,
+// a condition missing a parameter) fails the list, as it fails OpenFGA's,
+// since the answer could be missing an item.
 func (l *lister) finish() (ListResult, error) {
 	if l.err != nil {
 		return ListResult{}, l.err
@@ -126,6 +127,21 @@ func (l *lister) finish() (ListResult, error) {
 		l.res.Items = []string{}
 	}
 	return l.res, nil
+}
+
+// condHolds evaluates a conditional tuple met by ListUsers' walk; ok is
+// false when it cannot be evaluated, which fails the list.
+func (l *lister) condHolds(obj, rel int32, cs *condSubject) (follow, ok bool) {
+	switch l.c.evalCond(obj, rel, cs) {
+	case oTrue:
+		return true, true
+	case oFalse:
+		return false, true
+	}
+	if l.err == nil {
+		l.err = l.c.condErr
+	}
+	return false, false
 }
 
 // revKeys adds the contextual tuples to the graph's reverse index.
@@ -167,6 +183,13 @@ func (l *lister) indexContextual() {
 		}
 		for _, t := range e.wildcards {
 			l.ctxWild[t] = append(l.ctxWild[t], k)
+		}
+		for _, cs := range e.cond {
+			if cs.kind == subjWildcard {
+				l.ctxWild[cs.typ] = append(l.ctxWild[cs.typ], k)
+			} else {
+				l.ctxRev[cs.obj] = append(l.ctxRev[cs.obj], k)
+			}
 		}
 	}
 }
@@ -282,7 +305,7 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	default:
 		if uobj := c.objID(user); uobj >= 0 {
 			l.revKeys(uobj, func(k uint64) bool {
-				if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjObject, obj: uobj}) {
+				if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjObject, typ: utyp, obj: uobj}) {
 					push(int32(k>>32), int32(uint32(k)))
 				}
 				return true
@@ -312,14 +335,15 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 			push(obj, pr)
 		}
 		ttu := par.ttu[rel]
+		otyp2 := c.objType(obj)
 		l.revKeys(obj, func(pk uint64) bool {
 			pobj, prel := int32(pk>>32), int32(uint32(pk))
 			e := c.edgesOf(pobj, prel)
-			if e.hasSubject(subject{kind: subjUserset, obj: obj, rel: rel}) {
+			if e.hasSubject(subject{kind: subjUserset, typ: otyp2, obj: obj, rel: rel}) {
 				push(pobj, prel)
 			}
 			for _, t := range ttu {
-				if t.tupleset == prel && e.hasSubject(subject{kind: subjObject, obj: obj}) {
+				if t.tupleset == prel && e.hasSubject(subject{kind: subjObject, typ: otyp2, obj: obj}) {
 					push(pobj, t.rel)
 				}
 			}
@@ -440,6 +464,30 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 			for _, us := range e.usersets {
 				push(us.obj, us.rel)
 			}
+			// Conditional tuples are followed when their condition holds. As
+			// in OpenFGA's ListUsers, a condition that cannot be evaluated
+			// anywhere on the walk fails the list, even where another path
+			// would grant.
+			for i := range e.cond {
+				cs := &e.cond[i]
+				if follow, ok := l.condHolds(obj, rel, cs); !ok {
+					return false
+				} else if !follow {
+					continue
+				}
+				switch cs.kind {
+				case subjObject:
+					if wants(cs.typ, -1) && !candidate(c.objName(cs.obj)) {
+						return false
+					}
+				case subjWildcard:
+					if wants(cs.typ, -1) && !candidate(m.types[cs.typ].name+":*") {
+						return false
+					}
+				default:
+					push(cs.obj, cs.rel)
+				}
+			}
 		case opComputed:
 			push(obj, n.rel)
 		case opTTU:
@@ -447,6 +495,18 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				for _, p := range e.direct {
 					if pr := n.perType[c.objType(p)]; pr >= 0 {
 						push(p, pr)
+					}
+				}
+				for i := range e.cond {
+					cs := &e.cond[i]
+					pr := n.perType[cs.typ]
+					if cs.kind != subjObject || pr < 0 {
+						continue
+					}
+					if follow, ok := l.condHolds(obj, n.rel, cs); !ok {
+						return false
+					} else if follow {
+						push(cs.obj, pr)
 					}
 				}
 			}

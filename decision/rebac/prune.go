@@ -162,6 +162,16 @@ func (p *presence) addEdges(rel int32, e *edges, typOf []int32, first int32) {
 	for _, t := range e.wildcards {
 		p.used[presenceKey{rel: rel, typ: t, urel: -1, wildcard: true}] = true
 	}
+	for _, cs := range e.cond {
+		k := presenceKey{rel: rel, typ: cs.typ, urel: -1}
+		switch cs.kind {
+		case subjWildcard:
+			k.wildcard = true
+		case subjUserset:
+			k.urel = cs.rel
+		}
+		p.used[k] = true
+	}
 }
 
 // with returns p extended by the given (relation, subject) uses, or p itself
@@ -213,7 +223,7 @@ func (rs *reachSets) reachable(r int32, b1, b2 int) bool {
 func usesOf(m *Model, ts []Tuple) []presenceKey {
 	var out []presenceKey
 	for _, t := range ts {
-		_, rel, u, ok := m.resolve(t)
+		_, rel, u, ok := m.resolveKey(t)
 		if !ok {
 			continue
 		}

@@ -34,7 +34,7 @@ func TestPrunedEqualsUnpruned(t *testing.T) {
 			if strings.HasPrefix(u, "t") && !strings.Contains(u, "#") {
 				rel = "p"
 			}
-			all = append(all, Tuple{pick(objs), rel, u})
+			all = append(all, Tuple{Object: pick(objs), Relation: rel, User: u})
 		}
 		third := len(all) / 3
 		g, _ := Build(m, all[:third])

@@ -30,6 +30,11 @@ func buildRev(b *base) *revIndex {
 		for _, u := range e.usersets {
 			r.off[u.obj+1]++
 		}
+		for _, cs := range e.cond {
+			if cs.kind != subjWildcard {
+				r.off[cs.obj+1]++
+			}
+		}
 	}
 	for i := 1; i <= n; i++ {
 		r.off[i] += r.off[i-1]
@@ -50,6 +55,13 @@ func buildRev(b *base) *revIndex {
 		}
 		for _, t := range e.wildcards {
 			r.wild[t] = append(r.wild[t], k)
+		}
+		for _, cs := range e.cond {
+			if cs.kind == subjWildcard {
+				r.wild[cs.typ] = append(r.wild[cs.typ], k)
+			} else {
+				put(cs.obj, k)
+			}
 		}
 	}
 	// Map iteration order is random; sort so that walks are reproducible.
