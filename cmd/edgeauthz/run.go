@@ -28,7 +28,7 @@ func commands() []command {
 	return []command{
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
-		{"test", "test [--config FILE] [-v] FILE...", runTest},
+		{"test", "test [--config FILE] [-v] [--allow-external-files] FILE... (policy tests or OpenFGA *.fga.yaml store files)", runTest},
 		{"validate", "validate POLICY...", runValidate},
 		{"publish", "publish --store DSN POLICY", runPublish},
 		{"tuples", "tuples write|delete --store DSN TUPLE...", runTuples},
