@@ -513,8 +513,9 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		b.count += e.len()
 	}
 	st.Tuples = b.count
-	b.rev = buildRev(b)
-	return &Graph{b: b, pr: buildPresence(b)}, st
+	var pr *presence
+	b.rev, pr = indexBase(b)
+	return &Graph{b: b, pr: pr}, st
 }
 
 // subject interns the user of a tuple that resolve accepted.

@@ -123,12 +123,16 @@ func reachNode(m *Model, rs *reachSets, ri int32, n *node, use restrictionUse, o
 }
 
 // presence records which restrictions the tuples of a graph use, so the
-// graph's reach sets can leave the others out. It is immutable once built.
+// graph's reach sets can leave the others out. used has the layout of a
+// reach set: bit plain(T), wild(T) or userset(S) of relation R is set when a
+// tuple of R has such a subject. It is immutable once built.
 type presence struct {
-	used  map[presenceKey]bool
+	used  *reachSets
 	reach *reachSets
 }
 
+// presenceKey is one use: relation rel with a subject of type typ, a
+// userset of urel (-1: none), or the wildcard of typ.
 type presenceKey struct {
 	rel      int32
 	typ      int32
@@ -136,63 +140,75 @@ type presenceKey struct {
 	wildcard bool
 }
 
-func (p *presence) use(r int32, res restriction) bool {
-	return p.used[presenceKey{rel: r, typ: res.typ, urel: res.rel, wildcard: res.wildcard}]
+func newSets(m *Model) *reachSets {
+	nt, nr := len(m.types), len(m.rels)
+	rs := &reachSets{nTypes: nt, words: (2*nt + nr + 63) / 64}
+	rs.bits = make([]uint64, nr*rs.words)
+	return rs
 }
 
-// buildPresence scans a base's adjacency once.
-func buildPresence(b *base) *presence {
-	p := &presence{used: make(map[presenceKey]bool)}
-	for k, i := range b.adj {
-		rel := int32(uint32(k))
-		e := &b.edges[i]
-		p.addEdges(rel, e, b.objs.typ, 0)
+func (rs *reachSets) setBit(r int32, b int) { rs.bits[int(r)*rs.words+b/64] |= 1 << (b % 64) }
+
+func (rs *reachSets) keyBit(k presenceKey) int {
+	switch {
+	case k.wildcard:
+		return rs.wildBit(k.typ)
+	case k.urel >= 0:
+		return rs.usersetBit(k.urel)
 	}
-	p.reach = computeReach(b.model, p.use)
-	return p
+	return rs.plainBit(k.typ)
 }
 
-func (p *presence) addEdges(rel int32, e *edges, typOf []int32, first int32) {
+func (p *presence) use(r int32, res restriction) bool {
+	return p.used.has(r, p.used.keyBit(presenceKey{rel: r, typ: res.typ, urel: res.rel, wildcard: res.wildcard}))
+}
+
+// addEdges records the uses of one adjacency list.
+func (used *reachSets) addEdges(rel int32, e *edges, typOf func(int32) int32) {
+	last := int32(-1)
 	for _, o := range e.direct {
-		p.used[presenceKey{rel: rel, typ: typOf[o-first], urel: -1}] = true
+		// Lists are sorted by id and ids of a type mostly follow each other:
+		// look the type up once per run.
+		if t := typOf(o); t != last {
+			used.setBit(rel, used.plainBit(t))
+			last = t
+		}
 	}
 	for _, u := range e.usersets {
-		p.used[presenceKey{rel: rel, typ: typOf[u.obj-first], urel: u.rel}] = true
+		used.setBit(rel, used.usersetBit(u.rel))
 	}
 	for _, t := range e.wildcards {
-		p.used[presenceKey{rel: rel, typ: t, urel: -1, wildcard: true}] = true
+		used.setBit(rel, used.wildBit(t))
 	}
 	for _, cs := range e.cond {
-		k := presenceKey{rel: rel, typ: cs.typ, urel: -1}
 		switch cs.kind {
 		case subjWildcard:
-			k.wildcard = true
+			used.setBit(rel, used.wildBit(cs.typ))
 		case subjUserset:
-			k.urel = cs.rel
+			used.setBit(rel, used.usersetBit(cs.rel))
+		default:
+			used.setBit(rel, used.plainBit(cs.typ))
 		}
-		p.used[k] = true
 	}
 }
 
-// with returns p extended by the given (relation, subject) uses, or p itself
-// when they add nothing. Deleted tuples never shrink the set: a stale entry
-// only costs some pruning, never an answer.
+// with returns p extended by the given uses, or p itself when they add
+// nothing. Deleted tuples never shrink the set: a stale entry only costs
+// some pruning, never an answer.
 func (p *presence) with(m *Model, uses []presenceKey) *presence {
-	var add []presenceKey
+	var p2 *presence
 	for _, k := range uses {
-		if !p.used[k] && !slices.Contains(add, k) {
-			add = append(add, k)
+		b := p.used.keyBit(k)
+		if p.used.has(k.rel, b) || (p2 != nil && p2.used.has(k.rel, b)) {
+			continue
 		}
+		if p2 == nil {
+			p2 = &presence{used: &reachSets{nTypes: p.used.nTypes, words: p.used.words, bits: slices.Clone(p.used.bits)}}
+		}
+		p2.used.setBit(k.rel, b)
 	}
-	if len(add) == 0 {
+	if p2 == nil {
 		return p
-	}
-	p2 := &presence{used: make(map[presenceKey]bool, len(p.used)+len(add))}
-	for k := range p.used {
-		p2.used[k] = true
-	}
-	for _, k := range add {
-		p2.used[k] = true
 	}
 	p2.reach = computeReach(m, p2.use)
 	return p2

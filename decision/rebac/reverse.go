@@ -19,11 +19,20 @@ type revIndex struct {
 	wild map[int32][]uint64
 }
 
-func buildRev(b *base) *revIndex {
+// indexBase builds the base's reverse index and the presence of its
+// restrictions in one scan of the adjacency.
+func indexBase(b *base) (*revIndex, *presence) {
 	n := len(b.objs.name)
+	keys := make([]uint64, len(b.edges))
+	for k, i := range b.adj {
+		keys[i] = k
+	}
+	used := newSets(b.model)
+	typOf := func(id int32) int32 { return b.objs.typ[id] }
 	r := &revIndex{off: make([]int32, n+1), wild: make(map[int32][]uint64)}
-	for _, i := range b.adj {
+	for i := range b.edges {
 		e := &b.edges[i]
+		used.addEdges(int32(uint32(keys[i])), e, typOf)
 		for _, s := range e.direct {
 			r.off[s+1]++
 		}
@@ -45,8 +54,10 @@ func buildRev(b *base) *revIndex {
 		r.keys[fill[s]] = k
 		fill[s]++
 	}
-	for k, i := range b.adj {
-		e := &b.edges[i]
+	// Edges are visited in index order, so each subject's keys come out in
+	// a fixed order and walks over them are reproducible.
+	for i := range b.edges {
+		e, k := &b.edges[i], keys[i]
 		for _, s := range e.direct {
 			put(s, k)
 		}
@@ -64,15 +75,9 @@ func buildRev(b *base) *revIndex {
 			}
 		}
 	}
-	// Map iteration order is random; sort so that walks are reproducible.
-	for i := 0; i < n; i++ {
-		ks := r.keys[r.off[i]:r.off[i+1]]
-		slices.Sort(ks)
-	}
-	for _, ks := range r.wild {
-		slices.Sort(ks)
-	}
-	return r
+	p := &presence{used: used}
+	p.reach = computeReach(b.model, p.use)
+	return r, p
 }
 
 // layerRev is a layer's additions to the reverse index.
