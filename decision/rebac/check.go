@@ -91,6 +91,11 @@ type checker struct {
 	b1, b2  int
 	unprune int // > 0 while evaluating the subtracted side of "but not"
 
+	// closed relations the user holds (prune.go), built on first need
+	closure      map[uint64]int32 // pair → userset steps down to the user
+	closureQ     []uint64
+	closureState uint8
+
 	// conditions: the request's context, converted per condition on first use
 	reqCtx   map[string]any
 	typedReq []typedReq
@@ -212,6 +217,14 @@ func (c *checker) release() {
 	}
 	c.path = c.path[:0]
 	c.g, c.m, c.user, c.rs = nil, nil, "", nil
+	if c.closureState != closureNone {
+		if len(c.closure) > 1<<10 {
+			c.closure = nil
+		} else {
+			clear(c.closure)
+		}
+		c.closureState = closureNone
+	}
 	c.reqCtx, c.condErr = nil, nil
 	if c.typedReq != nil {
 		clear(c.typedReq)
@@ -539,6 +552,17 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 				return oTrue
 			}
 		}
+	}
+	// A closed relation is answered from the user's side (prune.go)
+	// rather than by expanding every userset below it.
+	if len(e.usersets) > 0 && len(e.cond) == 0 && c.closedShortcut(rel) {
+		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
+			if depth+int(steps) < c.maxDepth {
+				return oTrue
+			}
+			return oDepth
+		}
+		return oFalse
 	}
 	var u union
 	if len(e.cond) > 0 {
