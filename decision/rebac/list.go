@@ -194,6 +194,47 @@ func (l *lister) indexContextual() {
 	}
 }
 
+// feeders marks the relations target is defined through (itself included):
+// those whose holders can be holders of target. The subtracted side of "but
+// not" never grants, so it feeds nothing.
+func feeders(m *Model, target int32) []bool {
+	feeds := make([]bool, len(m.rels))
+	var visit func(r int32)
+	var walk func(r int32, n *node)
+	visit = func(r int32) {
+		if !feeds[r] {
+			feeds[r] = true
+			walk(r, m.rels[r].rewrite)
+		}
+	}
+	walk = func(r int32, n *node) {
+		switch n.op {
+		case opThis:
+			for _, res := range m.rels[r].restrictions {
+				if res.rel >= 0 {
+					visit(res.rel)
+				}
+			}
+		case opComputed:
+			visit(n.rel)
+		case opTTU:
+			for _, res := range m.rels[n.rel].restrictions {
+				if cr := n.perType[res.typ]; cr >= 0 {
+					visit(cr)
+				}
+			}
+		case opUnion, opIntersection:
+			for _, c := range n.children {
+				walk(r, c)
+			}
+		case opDifference:
+			walk(r, n.children[0])
+		}
+	}
+	visit(target)
+	return feeds
+}
+
 // parents are the model's reverse edges: which relations a relation feeds.
 type parents struct {
 	computed [][]int32   // relation → relations of the same type that use it directly
@@ -271,12 +312,14 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	}
 	l.indexContextual()
 	par := reverseEdges(m)
+	feeds := feeders(m, target)
 
 	visited := make(map[uint64]bool)
 	var queue []uint64
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
-		if !visited[k] {
+		// Only relations the target is defined through can lead to it.
+		if feeds[rel] && !visited[k] {
 			visited[k] = true
 			queue = append(queue, k)
 		}
@@ -427,12 +470,24 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		k     uint64
 		depth int
 	}
+	// Only relations that can hold for a user of a filter's kind lead to
+	// candidates (prune.go's reach sets, with the contextual tuples).
+	rs := g.presenceFor(m, opts.Contextual).reach
+	useful := func(rel int32) bool {
+		for _, f := range fs {
+			if f.rel >= 0 && rs.has(rel, rs.usersetBit(f.rel)) ||
+				f.rel < 0 && (rs.has(rel, rs.plainBit(f.typ)) || rs.has(rel, rs.wildBit(f.typ))) {
+				return true
+			}
+		}
+		return false
+	}
 	visited := make(map[uint64]bool)
 	var queue []item
 	depth := 0
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
-		if visited[k] {
+		if visited[k] || !useful(rel) {
 			return
 		}
 		visited[k] = true
