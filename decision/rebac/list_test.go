@@ -318,3 +318,62 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// TestListConditions: conditional tuples count where their condition holds
+// for the request's context. A condition that cannot be evaluated fails the
+// list (ListUsers meets it on its walk; ListObjects when deciding the
+// candidate), as OpenFGA's lists fail.
+func TestListConditions(t *testing.T) {
+	g := mustGraph(t, `model
+  schema 1.1
+type user
+type team
+  relations
+    define member: [user, user with in_hours]
+type doc
+  relations
+    define viewer: [user, team#member, user:* with from_net]
+condition in_hours(hour: int) {
+  hour >= 9 && hour < 17
+}
+condition from_net(ip: ipaddress) {
+  ip.in_cidr("10.0.0.0/8")
+}
+`, `team:ops#member@user:ann with in_hours`, "team:ops#member@user:bo", "doc:1#viewer@team:ops#member",
+		`doc:pub#viewer@user:* with from_net`, "doc:2#viewer@user:ann")
+	bg := context.Background()
+	objs := func(user string, ctx map[string]any) ([]string, error) {
+		res, err := g.ListObjects(bg, "doc", "viewer", user, ListOptions{CheckOptions: CheckOptions{Context: ctx}})
+		return res.Items, err
+	}
+	users := func(object string, ctx map[string]any) ([]string, error) {
+		res, err := g.ListUsers(bg, object, "viewer", []UserFilter{{Type: "user"}}, ListOptions{CheckOptions: CheckOptions{Context: ctx}})
+		return res.Items, err
+	}
+	cases := []struct {
+		name string
+		got  func() ([]string, error)
+		want []string // nil: an error
+	}{
+		{"in hours, on the net", func() ([]string, error) { return objs("user:ann", map[string]any{"hour": 10, "ip": "10.1.1.1"}) }, []string{"doc:1", "doc:2", "doc:pub"}},
+		{"after hours, off the net", func() ([]string, error) { return objs("user:ann", map[string]any{"hour": 20, "ip": "192.168.0.1"}) }, []string{"doc:2"}},
+		{"unconditional member", func() ([]string, error) { return objs("user:bo", map[string]any{"ip": "192.168.0.1"}) }, []string{"doc:1"}},
+		{"objects: a missing parameter fails", func() ([]string, error) { return objs("user:ann", map[string]any{"ip": "10.1.1.1"}) }, nil},
+		{"users in hours", func() ([]string, error) { return users("doc:1", map[string]any{"hour": 9}) }, []string{"user:ann", "user:bo"}},
+		{"users after hours", func() ([]string, error) { return users("doc:1", map[string]any{"hour": 17}) }, []string{"user:bo"}},
+		{"wildcard on the net", func() ([]string, error) { return users("doc:pub", map[string]any{"ip": "10.0.0.1"}) }, []string{"user:*"}},
+		{"wildcard off the net", func() ([]string, error) { return users("doc:pub", map[string]any{"ip": "11.0.0.1"}) }, []string{}},
+		{"users: a missing parameter fails", func() ([]string, error) { return users("doc:1", nil) }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.got()
+			switch {
+			case c.want == nil && !errors.Is(err, ErrCondition):
+				t.Errorf("got %v, %v; want a condition error", got, err)
+			case c.want != nil && (err != nil || !slices.Equal(got, c.want)):
+				t.Errorf("got %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
