@@ -74,6 +74,8 @@ func TestConditionalCheck(t *testing.T) {
 		{"x out of range", "document:1", "viewer", "user:anne", map[string]any{"x": 11}, deny, ""},
 		{"x missing is an error", "document:1", "viewer", "user:anne", nil, condErr, "x"},
 		{"tuple context wins over request", "document:1", "viewer", "user:ben", map[string]any{"x": 5}, deny, ""},
+		{"a request value the tuple overrides is not converted", "document:1", "viewer", "user:ben", map[string]any{"x": "five"}, deny, ""},
+		{"a request value the tuple does not override must convert", "document:1", "viewer", "user:anne", map[string]any{"x": "five"}, condErr, ""},
 		{"request completes the parameters", "document:1", "viewer", "user:carl", map[string]any{"x": 5, "lo": 1, "hi": 9}, allow, ""},
 		{"all parameters missing", "document:1", "viewer", "user:carl", map[string]any{"other": 1}, condErr, "hi, lo, x"},
 		{"int from a numeric string", "document:1", "viewer", "user:anne", map[string]any{"x": "7"}, allow, ""},
@@ -268,7 +270,7 @@ func TestModelFits(t *testing.T) {
 		`document:1#viewer@user:a with nope`:               "no condition",
 		`document:1#viewer@user:a with flag`:               "does not allow condition",
 		`document:1#viewer@user:a with in_range {"y": 1}`:  "not a parameter",
-		`document:1#viewer@user:a with in_range {"x": []}`: "want a int",
+		`document:1#viewer@user:a with in_range {"x": []}`: "want an int",
 		`document:1#editor@user:a`:                         "does not fit",
 	} {
 		err := m.Fits(mustTuples(t, s)[0])
