@@ -52,7 +52,7 @@ type lister struct {
 	res     ListResult
 	seen    map[string]bool
 	steps   int
-	err     error              // a candidate's check that failed (depth): the answer is unknown
+	err     error              // a check that failed (depth limit, condition): the answer is unknown
 	ctxRev  map[int32][]uint64 // contextual tuples' reverse index: object → keys
 	ctxWild map[int32][]uint64 // and wildcard type → keys
 }
@@ -447,6 +447,18 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		return false
 	}
+	// A directly assigned object or wildcard of a filter's type is a user
+	// whether or not the filter names a relation, as OpenFGA's ListUsers
+	// takes it (group:2#blocked@group:1 lists group:1 under filter
+	// group#blocked).
+	wantsPlain := func(typ int32) bool {
+		for _, f := range fs {
+			if f.typ == typ {
+				return true
+			}
+		}
+		return false
+	}
 	candidate := func(user string) bool { return l.decide(object, relation, user, user) }
 
 	root := c.objID(object)
@@ -476,7 +488,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 	useful := func(rel int32) bool {
 		for _, f := range fs {
 			if f.rel >= 0 && rs.has(rel, rs.usersetBit(f.rel)) ||
-				f.rel < 0 && (rs.has(rel, rs.plainBit(f.typ)) || rs.has(rel, rs.wildBit(f.typ))) {
+				rs.has(rel, rs.plainBit(f.typ)) || rs.has(rel, rs.wildBit(f.typ)) {
 				return true
 			}
 		}
@@ -507,12 +519,12 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				return true
 			}
 			for _, s := range e.direct {
-				if wants(c.objType(s), -1) && !candidate(c.objName(s)) {
+				if wantsPlain(c.objType(s)) && !candidate(c.objName(s)) {
 					return false
 				}
 			}
 			for _, t := range e.wildcards {
-				if wants(t, -1) && !candidate(m.types[t].name+":*") {
+				if wantsPlain(t) && !candidate(m.types[t].name+":*") {
 					return false
 				}
 			}
@@ -532,11 +544,11 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				}
 				switch cs.kind {
 				case subjObject:
-					if wants(cs.typ, -1) && !candidate(c.objName(cs.obj)) {
+					if wantsPlain(cs.typ) && !candidate(c.objName(cs.obj)) {
 						return false
 					}
 				case subjWildcard:
-					if wants(cs.typ, -1) && !candidate(m.types[cs.typ].name+":*") {
+					if wantsPlain(cs.typ) && !candidate(m.types[cs.typ].name+":*") {
 						return false
 					}
 				default:
