@@ -556,7 +556,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	}
 	// A closed relation is answered from the user's side (prune.go)
 	// rather than by expanding every userset below it.
-	if len(e.usersets) > 0 && len(e.cond) == 0 && c.closedShortcut(rel) {
+	if len(e.usersets) > 0 && c.closedShortcut(rel) {
 		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
 			if depth+int(steps) < c.maxDepth {
 				return oTrue
