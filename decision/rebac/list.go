@@ -96,11 +96,16 @@ func (l *lister) decide(object, relation, user, item string) bool {
 		return true
 	}
 	l.seen[item] = true
+	return l.check(object, relation, user, item, l.opts.CheckOptions)
+}
+
+// check decides a candidate with the given options; it reports whether to go on.
+func (l *lister) check(object, relation, user, item string, opts CheckOptions) bool {
 	if err := l.ctx.Err(); err != nil {
 		l.res.Truncated, l.res.Cause = true, err
 		return false
 	}
-	res := l.c.g.Check(object, relation, user, l.opts.CheckOptions)
+	res := l.c.g.Check(object, relation, user, opts)
 	if res.Err != nil {
 		l.err = res.Err
 		return false
@@ -400,9 +405,9 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 // the filters: exactly the users of those kinds for which Check would answer
 // true, found by walking from the object down its relations and deciding
 // each candidate with Check. A wildcard "type:*" is returned when the
-// wildcard itself has the relation; users granted only through it are not
-// listed one by one (OpenFGA's ListUsers does the same). Bounds are as for
-// ListObjects.
+// wildcard itself has the relation; a user of its type is then listed only
+// when granted without it (OpenFGA's ListUsers does the same). Bounds are
+// as for ListObjects.
 func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters []UserFilter, opts ListOptions) (ListResult, error) {
 	l, err := newLister(ctx, g, opts)
 	if err != nil {
@@ -460,6 +465,19 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		return false
 	}
 	candidate := func(user string) bool { return l.decide(object, relation, user, user) }
+	// Plain users are decided after the walk, once it is known which
+	// wildcards are listed: where "type:*" is, a user of that type is
+	// listed only if granted other than through a wildcard, as OpenFGA's
+	// ListUsers lists it only where its own tuple survives the "and" and
+	// "but not" on the way.
+	var pending []string
+	plain := func(user string) bool {
+		if !l.seen[user] {
+			l.seen[user] = true
+			pending = append(pending, user)
+		}
+		return true
+	}
 
 	root := c.objID(object)
 	if root < 0 {
@@ -519,7 +537,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				return true
 			}
 			for _, s := range e.direct {
-				if wantsPlain(c.objType(s)) && !candidate(c.objName(s)) {
+				if wantsPlain(c.objType(s)) && !plain(c.objName(s)) {
 					return false
 				}
 			}
@@ -544,7 +562,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				}
 				switch cs.kind {
 				case subjObject:
-					if wantsPlain(cs.typ) && !candidate(c.objName(cs.obj)) {
+					if wantsPlain(cs.typ) && !plain(c.objName(cs.obj)) {
 						return false
 					}
 				case subjWildcard:
@@ -601,6 +619,21 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		if !walk(obj, rel, m.rels[rel].rewrite) {
 			break
+		}
+	}
+	if !l.res.Truncated && l.err == nil {
+		wild := map[string]bool{}
+		for _, it := range l.res.Items {
+			if t, ok := strings.CutSuffix(it, ":*"); ok {
+				wild[t] = true
+			}
+		}
+		for _, u := range pending {
+			o := l.opts.CheckOptions
+			o.wildBlind = wild[u[:strings.IndexByte(u, ':')]]
+			if !l.check(object, relation, u, u, o) {
+				break
+			}
 		}
 	}
 	return l.finish()

@@ -380,3 +380,38 @@ condition from_net(ip: ipaddress) {
 		})
 	}
 }
+
+// TestListUsersWildcardAndOwnTuples: where the wildcard is listed, a user
+// of its type is listed only when its own tuples grant it (OpenFGA's
+// ListUsers works on the users found under each operand of "and" and "but
+// not"); where the wildcard is not listed, a user the wildcard helps grant
+// through an intersection is.
+func TestListUsersWildcardAndOwnTuples(t *testing.T) {
+	g := mustGraph(t, `model
+  schema 1.1
+type user
+type group
+  relations
+    define editor: [user]
+    define member: [user:*] or (editor but not editor)
+    define open: [user, user:*]
+    define staff: [user]
+    define both: [user:*] and staff
+`, "group:2#editor@user:1", "group:2#member@user:*",
+		"group:2#open@user:*", "group:2#open@user:jon",
+		"group:2#both@user:*", "group:2#staff@user:ann")
+	cases := []struct {
+		relation string
+		want     []string
+	}{
+		{"member", []string{"user:*"}},           // user:1's own path is "editor but not editor"
+		{"open", []string{"user:*", "user:jon"}}, // jon has a tuple of his own
+		{"both", []string{"user:ann"}},           // the wildcard alone is not staff
+	}
+	for _, c := range cases {
+		res, err := g.ListUsers(context.Background(), "group:2", c.relation, []UserFilter{{Type: "user"}}, ListOptions{})
+		if err != nil || !slices.Equal(res.Items, c.want) {
+			t.Errorf("ListUsers(group:2#%s) = %v, %v; want %v", c.relation, res.Items, err, c.want)
+		}
+	}
+}
