@@ -236,9 +236,11 @@ func (c *checker) release() {
 		c.closureState = closureNone
 	}
 	c.reqCtx, c.condErr = nil, nil
-	if c.typedReq != nil {
-		clear(c.typedReq)
-		c.typedReq = c.typedReq[:0]
+	for i := range c.typedReq {
+		// The maps are kept for the next check, emptied.
+		t := &c.typedReq[i]
+		clear(t.vals)
+		t.done, t.bad = false, nil
 	}
 	if c.hasCtx {
 		c.ctxAdj, c.local, c.hasCtx = nil, objects{}, false
@@ -702,12 +704,12 @@ func (c *checker) requestContext(ci int32, tuple map[string]any) (map[string]any
 	if len(c.reqCtx) == 0 {
 		return nil, nil
 	}
-	if c.typedReq == nil || len(c.typedReq) < len(c.m.conds) {
-		c.typedReq = slices.Grow(c.typedReq[:0], len(c.m.conds))[:len(c.m.conds)]
+	if len(c.typedReq) < len(c.m.conds) {
+		c.typedReq = append(c.typedReq, make([]typedReq, len(c.m.conds)-len(c.typedReq))...)
 	}
 	t := &c.typedReq[ci]
 	if !t.done {
-		t.vals, t.bad = c.m.conds[ci].requestContext(c.reqCtx)
+		t.vals, t.bad = c.m.conds[ci].requestContext(c.reqCtx, t.vals)
 		t.done = true
 	}
 	if len(t.bad) > 0 {
