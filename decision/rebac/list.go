@@ -464,19 +464,43 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		return false
 	}
-	candidate := func(user string) bool { return l.decide(object, relation, user, user) }
-	// Plain users are decided after the walk, once it is known which
-	// wildcards are listed: where "type:*" is, a user of that type is
-	// listed only if granted other than through a wildcard, as OpenFGA's
-	// ListUsers lists it only where its own tuple survives the "and" and
-	// "but not" on the way.
-	var pending []string
-	plain := func(user string) bool {
-		if !l.seen[user] {
-			l.seen[user] = true
-			pending = append(pending, user)
+	// Where "type:*" is listed, a user of that type is listed only if
+	// granted other than through a wildcard, as OpenFGA's ListUsers lists
+	// it only where its own tuple survives the "and" and "but not" on the
+	// way. Users listed before their type's wildcard was are checked again.
+	wildListed := map[string]bool{}
+	typeOf := func(user string) string { return user[:strings.IndexByte(user, ':')] }
+	blind := func() CheckOptions {
+		o := l.opts.CheckOptions
+		o.wildBlind = true
+		return o
+	}
+	candidate := func(user string) bool {
+		n := len(l.res.Items)
+		ok := l.decide(object, relation, user, user)
+		if t, wild := strings.CutSuffix(user, ":*"); wild && len(l.res.Items) > n {
+			wildListed[t] = true
+			kept := l.res.Items[:0]
+			for _, it := range l.res.Items {
+				if typeOf(it) == t && !strings.ContainsAny(it, "#*") {
+					if res := g.Check(object, relation, it, blind()); !res.Allowed {
+						continue
+					}
+				}
+				kept = append(kept, it)
+			}
+			l.res.Items = kept
 		}
-		return true
+		return ok
+	}
+	plain := func(user string) bool {
+		if l.seen[user] {
+			return true
+		}
+		l.seen[user] = true
+		o := l.opts.CheckOptions
+		o.wildBlind = wildListed[typeOf(user)]
+		return l.check(object, relation, user, user, o)
 	}
 
 	root := c.objID(object)
@@ -619,21 +643,6 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		if !walk(obj, rel, m.rels[rel].rewrite) {
 			break
-		}
-	}
-	if !l.res.Truncated && l.err == nil {
-		wild := map[string]bool{}
-		for _, it := range l.res.Items {
-			if t, ok := strings.CutSuffix(it, ":*"); ok {
-				wild[t] = true
-			}
-		}
-		for _, u := range pending {
-			o := l.opts.CheckOptions
-			o.wildBlind = wild[u[:strings.IndexByte(u, ':')]]
-			if !l.check(object, relation, u, u, o) {
-				break
-			}
 		}
 	}
 	return l.finish()
