@@ -319,15 +319,32 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	par := reverseEdges(m)
 	feeds := feeders(m, target)
 
+	maxDepth := opts.MaxDepth
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	// Breadth first, so each (object, relation) is met at its least
+	// distance from the user; one farther than the depth limit fails the
+	// list, as OpenFGA's reverse expansion fails ("resolution too
+	// complex"), even where the candidates' own checks would not go as deep.
+	type item struct {
+		k     uint64
+		depth int
+	}
 	visited := make(map[uint64]bool)
-	var queue []uint64
+	var queue []item
+	depth := -1 // seeds are at depth 0
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
 		// Only relations the target is defined through can lead to it.
-		if feeds[rel] && !visited[k] {
-			visited[k] = true
-			queue = append(queue, k)
+		if !feeds[rel] || visited[k] {
+			return
 		}
+		visited[k] = true
+		if depth+1 >= maxDepth && l.err == nil {
+			l.err = fmt.Errorf("%w: limit %d", ErrDepth, maxDepth)
+		}
+		queue = append(queue, item{k, depth + 1})
 	}
 	// Seeds: the lists that hold the user itself.
 	switch {
@@ -369,8 +386,9 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	// Walk up: from "the user may have rel on obj" to every (object,
 	// relation) that rel on obj can feed. Intersections and exclusions are
 	// walked as unions; the check of each candidate settles them.
-	for len(queue) > 0 && l.tick() {
-		k := queue[0]
+	for len(queue) > 0 && l.err == nil && l.tick() {
+		k := queue[0].k
+		depth = queue[0].depth
 		queue = queue[1:]
 		obj, rel := int32(k>>32), int32(uint32(k))
 		if rel == target {

@@ -198,7 +198,7 @@ func TestListBounds(t *testing.T) {
 }
 
 // TestListDepth: a chain of usersets deeper than the limit makes ListUsers
-// fail, as OpenFGA's does, instead of answering a partial list.
+// and ListObjects fail, as OpenFGA's do, instead of answering a partial list.
 func TestListDepth(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("model\n  schema 1.1\ntype user\ntype r\n  relations\n    define a0: [user]\n")
@@ -217,6 +217,29 @@ func TestListDepth(t *testing.T) {
 	res, err := g.ListUsers(context.Background(), "r:1", "a5", []UserFilter{{Type: "user"}}, ListOptions{})
 	if err != nil || !slices.Equal(res.Items, []string{"user:anne"}) {
 		t.Errorf("short chain: %v, %v", res.Items, err)
+	}
+	// ListObjects walks the chain up from the user: as deep, as unknowable.
+	if _, err := g.ListObjects(context.Background(), "r", "a30", "user:anne", ListOptions{}); !errors.Is(err, ErrDepth) {
+		t.Errorf("ListObjects up a deep chain: err %v, want ErrDepth", err)
+	}
+	if res, err := g.ListObjects(context.Background(), "r", "a5", "user:anne", ListOptions{}); err != nil || !slices.Equal(res.Items, []string{"r:1"}) {
+		t.Errorf("ListObjects up a short chain: %v, %v", res.Items, err)
+	}
+
+	// OpenFGA's reverse expansion fails on a long chain even when no object
+	// could be granted ("parent: editor and viewer", viewer never holds a
+	// user): so does ListObjects, although each candidate's check would
+	// answer false at once.
+	var b2 strings.Builder
+	b2.WriteString("model\n  schema 1.1\ntype user\ntype group\ntype folder\n  relations\n    define viewer: [group]\n    define editor: [user:*, folder#editor]\n    define parent: editor and viewer\n")
+	var chain []string
+	for i := 0; i < 30; i++ {
+		chain = append(chain, "folder:c"+strconv.Itoa(i)+"#editor@folder:c"+strconv.Itoa(i+1)+"#editor")
+	}
+	chain = append(chain, "folder:c30#editor@user:*")
+	g2 := mustGraph(t, b2.String(), chain...)
+	if _, err := g2.ListObjects(context.Background(), "folder", "parent", "user:2", ListOptions{}); !errors.Is(err, ErrDepth) {
+		t.Errorf("ListObjects past the depth of an intersection that never holds: err %v, want ErrDepth", err)
 	}
 }
 
