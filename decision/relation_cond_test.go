@@ -170,6 +170,13 @@ func TestRouteConditionContext(t *testing.T) {
 	}
 }
 
+func TestRouteContextKeysAreParameters(t *testing.T) {
+	bad := strings.Replace(condPolicy, `context: {ip: 10.0.0.1,`, `context: {ipp: 10.0.0.1,`, 1)
+	if err := compileErr(bad); err == nil || !strings.Contains(err.Error(), `policy.yaml:23: route "literal": relation: context "ipp" is a parameter of no condition`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestCheckRelationshipMissingParameters(t *testing.T) {
 	p, _ := config.ParsePolicy("policy.yaml", []byte(condPolicy))
 	s, err := decision.Compile(p, decision.Options{})

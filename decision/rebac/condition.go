@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	celchecker "github.com/google/cel-go/checker"
 	"github.com/google/cel-go/interpreter"
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 )
@@ -339,11 +340,28 @@ func compileCondition(c *openfgav1.Condition) (*condition, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the expression gives %s, want bool", ast.OutputType())
 	}
-	out.prg, err = env.Program(ast, cel.CostLimit(MaxConditionCost), cel.EvalOptions(cel.OptOptimize))
+	// Tracking the cost while evaluating costs time; when the static
+	// estimate's upper bound is already within the limit, the evaluation
+	// cannot exceed it and runs untracked.
+	opts2 := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, noSizes{}); err != nil || est.Max > MaxConditionCost {
+		opts2 = append(opts2, cel.CostLimit(MaxConditionCost))
+	}
+	out.prg, err = env.Program(ast, opts2...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// noSizes gives the cost estimator no size hints: a string, list or map
+// parameter may be of any size, so expressions over them stay tracked.
+type noSizes struct{}
+
+func (noSizes) EstimateSize(celchecker.AstNode) *celchecker.SizeEstimate { return nil }
+
+func (noSizes) EstimateCallCost(string, string, *celchecker.AstNode, []celchecker.AstNode) *celchecker.CallEstimate {
+	return nil
 }
 
 func (c *condition) param(name string) *paramType {
@@ -380,7 +398,9 @@ func (c *condition) typedContext(ctx map[string]any) (map[string]any, error) {
 // types, leaving out keys that are not parameters. Values that do not
 // convert are kept apart: they are an error only where no tuple context
 // supplies the parameter, since OpenFGA merges the two before converting.
-func (c *condition) requestContext(ctx map[string]any) (vals map[string]any, bad map[string]error) {
+// vals, when not nil, is an empty map to fill (reused across checks).
+func (c *condition) requestContext(ctx, vals map[string]any) (map[string]any, map[string]error) {
+	var bad map[string]error
 	for k, v := range ctx {
 		pt := c.param(k)
 		if pt == nil {

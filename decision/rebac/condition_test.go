@@ -3,6 +3,7 @@ package rebac
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -278,4 +279,42 @@ func TestModelFits(t *testing.T) {
 			t.Errorf("Fits(%s) = %v, want %q", s, err, want)
 		}
 	}
+}
+
+// Pooled per-check state must not carry one check's context into another.
+func TestConditionalConcurrent(t *testing.T) {
+	g := mustGraph(t, condModel, `document:1#viewer@user:anne with in_range {"lo": 1, "hi": 10}`,
+		`document:2#owner@user:* with flag`)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				switch (i + w) % 4 {
+				case 0:
+					if r := g.Check("document:1", "viewer", "user:anne", CheckOptions{Context: map[string]any{"x": 5}}); !r.Allowed {
+						t.Errorf("x=5: %+v", r)
+						return
+					}
+				case 1:
+					if r := g.Check("document:1", "viewer", "user:anne", CheckOptions{Context: map[string]any{"x": 11}}); r.Allowed || r.Err != nil {
+						t.Errorf("x=11: %+v", r)
+						return
+					}
+				case 2:
+					if r := g.Check("document:1", "viewer", "user:anne", CheckOptions{}); !errors.Is(r.Err, ErrCondition) {
+						t.Errorf("no context: %+v", r)
+						return
+					}
+				default:
+					if r := g.Check("document:2", "owner", "user:z", CheckOptions{Context: map[string]any{"on": i%8 == 3}}); r.Allowed != (i%8 == 3) {
+						t.Errorf("flag: %+v", r)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
