@@ -70,6 +70,40 @@ func hasScope(claims map[string]any, want string) bool {
 	return false
 }
 
+// MTLSAuth accepts a request whose client certificate the TLS server
+// verified against its client CAs (tls.VerifyClientCertIfGiven or
+// RequireAndVerifyClientCert). The writer is "x509:" and the certificate's
+// subject.
+type MTLSAuth struct{}
+
+var _ Authenticator = MTLSAuth{}
+
+// Authenticate implements Authenticator.
+func (MTLSAuth) Authenticate(r *http.Request) (string, error) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return "", fmt.Errorf("%w: no verified client certificate", ErrUnauthenticated)
+	}
+	return "x509:" + r.TLS.VerifiedChains[0][0].Subject.String(), nil
+}
+
+// FirstOf authenticates a request with a verified client certificate by
+// MTLS, and any other by Bearer (nil: refused).
+type FirstOf struct {
+	MTLS   Authenticator
+	Bearer Authenticator
+}
+
+// Authenticate implements Authenticator.
+func (f FirstOf) Authenticate(r *http.Request) (string, error) {
+	if f.MTLS != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return f.MTLS.Authenticate(r)
+	}
+	if f.Bearer == nil {
+		return "", fmt.Errorf("%w: a verified client certificate is required", ErrUnauthenticated)
+	}
+	return f.Bearer.Authenticate(r)
+}
+
 // Request size limits of the write API.
 const (
 	maxPolicyBytes = 4 << 20

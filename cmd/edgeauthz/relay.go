@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +24,7 @@ import (
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
-const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--retention 168h] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]]"
+const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--retention 168h] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]] [--http-tls-cert F --http-tls-key F [--write-client-ca F]]"
 
 // runRelay serves the store to edges over delta xDS until SIGINT or SIGTERM.
 func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -38,6 +40,9 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	writeJWKS := fs.String("write-jwks", "", "JWKS file with the write issuer's keys")
 	writeAudience := fs.String("write-audience", "", "required aud of writers' tokens (default: not checked)")
 	writeScope := fs.String("write-scope", "edgeauthz:write", "scope writers' tokens must grant")
+	tlsCert := fs.String("http-tls-cert", "", "serve --http over TLS with this certificate (PEM)")
+	tlsKey := fs.String("http-tls-key", "", "the key of --http-tls-cert (PEM)")
+	clientCA := fs.String("write-client-ca", "", "also accept writers by a client certificate these CAs (PEM) issued (needs --http-tls-cert)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) > 0 {
 		if err == nil {
@@ -74,6 +79,32 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Store: store, Check: checkPolicy, PollInterval: *poll, FoldAfter: *foldAfter, Chunks: *chunks,
 		DB: pool, Retention: *retention, Logger: log, Registerer: reg,
 	})
+	var tlsConfig *tls.Config
+	if *tlsCert != "" || *tlsKey != "" || *clientCA != "" {
+		if *tlsCert == "" || *tlsKey == "" {
+			fmt.Fprintln(stderr, "edgeauthz relay: TLS needs --http-tls-cert and --http-tls-key")
+			return exitUsage
+		}
+		c, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeauthz relay:", err)
+			return exitUsage
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
+		if *clientCA != "" {
+			pem, err := os.ReadFile(*clientCA)
+			roots := x509.NewCertPool()
+			if err != nil || !roots.AppendCertsFromPEM(pem) {
+				fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca: no PEM certificates", err)
+				return exitUsage
+			}
+			tlsConfig.ClientAuth, tlsConfig.ClientCAs = tls.VerifyClientCertIfGiven, roots
+		}
+	}
+	var auth relay.FirstOf
+	if *clientCA != "" {
+		auth.MTLS = relay.MTLSAuth{}
+	}
 	var write http.Handler
 	if *writeIssuer != "" || *writeJWKS != "" {
 		if *writeIssuer == "" || *writeJWKS == "" || *writeScope == "" {
@@ -90,7 +121,10 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 			return exitUsage
 		}
 		defer v.Close()
-		write = relay.NewWriteAPI(r, pool, relay.JWTAuth{Verifier: v, Scope: *writeScope}, log)
+		auth.Bearer = relay.JWTAuth{Verifier: v, Scope: *writeScope}
+	}
+	if auth.MTLS != nil || auth.Bearer != nil {
+		write = relay.NewWriteAPI(r, pool, auth, log)
 	}
 	grpcLis, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -105,7 +139,10 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	gs := grpc.NewServer()
 	r.Register(ctx, gs)
-	hs := &http.Server{Handler: r.Handler(reg, write), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: r.Handler(reg, write), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	if tlsConfig != nil {
+		httpLis = tls.NewListener(httpLis, tlsConfig)
+	}
 	errc := make(chan error, 3)
 	go func() { errc <- r.Run(ctx) }()
 	go func() { errc <- gs.Serve(grpcLis) }()
