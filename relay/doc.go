@@ -3,7 +3,9 @@
 // tuples once, follows the tuple changelog (LISTEN, with polling as the
 // fallback), and serves both to edges over incremental (delta) xDS with
 // go-control-plane's delta server and linear caches, in the resources package
-// wire defines. It records which edge holds which revision (Fleet).
+// wire defines. It records which edge holds which revision (Fleet), takes
+// authenticated writes and stores them with their writer (WriteAPI), and
+// prunes the changelog it has read beyond a retention window.
 //
 // # Resources
 //
