@@ -258,6 +258,13 @@ func TestLoadServerResolvesPaths(t *testing.T) {
 	}
 }
 
+func TestParseServerRelaySource(t *testing.T) {
+	s, err := config.ParseServer("server.yaml", []byte("policy: {source: 'xds://relay-a:18000,relay-b:18000'}\n"))
+	if err != nil || s.Policy.Source != "xds://relay-a:18000,relay-b:18000" {
+		t.Fatalf("%v %+v", err, s)
+	}
+}
+
 func TestParseServerErrors(t *testing.T) {
 	cases := []struct {
 		name string
@@ -293,6 +300,7 @@ func TestParseServerErrors(t *testing.T) {
 		{"cross-origin redirects without a URL", "tokens:\n  issuers:\n    - {issuer: a, jwks_file: f, allow_cross_origin_redirects: true}\n",
 			[]lineMsg{{3, "allow_cross_origin_redirects applies to jwks_url only"}}},
 		{"source scheme", "policy: {source: 'ftp://x/p'}\n", []lineMsg{{1, "scheme \"ftp\""}}},
+		{"relay without a port", "policy: {source: 'xds://relay-a:18000,relay-b'}\n", []lineMsg{{1, `relay "relay-b" is not host:port`}}},
 		{"poll zero", "policy:\n  poll_interval: 0s\n", []lineMsg{{2, "poll_interval must be positive"}}},
 		{"staleness negative", "policy:\n  max_staleness: -1s\n", []lineMsg{{2, "max_staleness must not be negative"}}},
 		{"no token source", "tokens:\n  header: \"\"\n", []lineMsg{{1, "set header or cookie"}}},

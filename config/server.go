@@ -297,10 +297,17 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	}
 	u, err := url.Parse(s.Policy.Source)
 	switch {
+	case strings.HasPrefix(s.Policy.Source, "xds://"):
+		// Relays: xds://host:port[,host:port…] (sync.NewXDSSource).
+		for a := range strings.SplitSeq(strings.TrimPrefix(s.Policy.Source, "xds://"), ",") {
+			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
+				errs.Add(lines["policy.source"], "policy.source: relay %q is not host:port", a)
+			}
+		}
 	case err != nil:
 		errs.Add(lines["policy.source"], "policy.source: %v", err)
 	case u.Scheme != "file" && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "postgres" && u.Scheme != "postgresql":
-		errs.Add(lines["policy.source"], "policy.source: scheme %q is not file, http, https or postgres", u.Scheme)
+		errs.Add(lines["policy.source"], "policy.source: scheme %q is not file, http, https, postgres or xds", u.Scheme)
 	}
 	if s.Policy.PollInterval <= 0 {
 		errs.Add(lines["policy.poll_interval"], "policy.poll_interval must be positive")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,8 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
+	"github.com/edgeauthz/edgeauthz/server"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -77,6 +80,16 @@ func TestRelayAndFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	// The server's own source for an xds:// policy.source follows the relay.
+	cfg, err := config.ParseServer("server.yaml", []byte("policy: {source: 'xds://"+grpcAddr+"'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverSrc, err := server.NewSource(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serverSrc.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, err := src.Fetch(context.Background(), "")
@@ -85,6 +98,16 @@ func TestRelayAndFleet(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no bundle from the relay: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		b, err := serverSrc.Fetch(context.Background(), "")
+		if err == nil && len(b.Tuples) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's xds source got nothing: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
