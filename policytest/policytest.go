@@ -73,12 +73,6 @@ func RunFiles(ctx context.Context, files []string, opts Options) Summary {
 	return sum
 }
 
-// policyCache compiles each policy file once per run.
-type compiled struct {
-	snap *decision.Snapshot
-	err  error
-}
-
 func runFile(ctx context.Context, file string, opts Options) []Outcome {
 	tf, err := config.LoadTestFile(file)
 	if err != nil {
