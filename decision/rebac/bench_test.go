@@ -1,6 +1,7 @@
 package rebac
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -37,19 +38,19 @@ func snapshot(n int) []Tuple {
 	out := make([]Tuple, 0, n)
 	itoa := strconv.Itoa
 	for i := 1; i < nTeams; i++ {
-		out = append(out, Tuple{"team:t" + itoa((i-1)/4), "member", "team:t" + itoa(i) + "#member"})
+		out = append(out, Tuple{Object: "team:t" + itoa((i-1)/4), Relation: "member", User: "team:t" + itoa(i) + "#member"})
 	}
 	for i := 0; i < nFolders; i++ {
 		if i > 0 {
-			out = append(out, Tuple{"folder:f" + itoa(i), "parent", "folder:f" + itoa((i-1)/2)})
+			out = append(out, Tuple{Object: "folder:f" + itoa(i), Relation: "parent", User: "folder:f" + itoa((i-1)/2)})
 		}
-		out = append(out, Tuple{"folder:f" + itoa(i), "viewer", "team:t" + itoa(i%nTeams) + "#member"})
+		out = append(out, Tuple{Object: "folder:f" + itoa(i), Relation: "viewer", User: "team:t" + itoa(i%nTeams) + "#member"})
 	}
 	for i := 0; i < nDocs; i++ {
-		out = append(out, Tuple{"document:d" + itoa(i), "parent", "folder:f" + itoa(i%nFolders)})
+		out = append(out, Tuple{Object: "document:d" + itoa(i), Relation: "parent", User: "folder:f" + itoa(i%nFolders)})
 	}
 	for u := 0; len(out) < n; u++ {
-		out = append(out, Tuple{"team:t" + itoa(u%nTeams), "member", "user:u" + itoa(u)})
+		out = append(out, Tuple{Object: "team:t" + itoa(u%nTeams), Relation: "member", User: "user:u" + itoa(u)})
 	}
 	return out
 }
@@ -80,7 +81,9 @@ var benchSizes = []struct {
 }{{"10k", 10_000}, {"100k", 100_000}, {"1M", 1_000_000}}
 
 // BenchmarkCheck: document viewer via parent folder, folder viewer via a
-// team userset, user a direct member of that team (three hops).
+// team userset, user a direct member of that team (three hops). The denied
+// case asks for a user that appears in no tuple; with no user:* tuple in the
+// graph, pruning (prune.go) answers it without a walk.
 func BenchmarkCheck(b *testing.B) {
 	for _, sz := range benchSizes {
 		g := benchGraph(b, sz.n)
@@ -109,6 +112,19 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			}
 		})
+		// A user that exists (it owns a folder) but has no path to the
+		// document: pruning by type cannot help, the search walks the folder
+		// chain and every team under it.
+		loner := "user:loner"
+		gl := g.Apply([]Tuple{{Object: "folder:f2", Relation: "owner", User: loner}}, nil)
+		b.Run(sz.name+"/denied-existing", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if gl.Check(doc, "viewer", loner, CheckOptions{}).Allowed {
+					b.Fatal("allowed")
+				}
+			}
+		})
 		b.Run(sz.name+"/parallel", func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -120,7 +136,7 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			})
 		})
-		ctx := []Tuple{{"team:t" + strconv.Itoa(team), "member", "user:visitor"}}
+		ctx := []Tuple{{Object: "team:t" + strconv.Itoa(team), Relation: "member", User: "user:visitor"}}
 		b.Run(sz.name+"/contextual", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -173,7 +189,7 @@ func BenchmarkHeap1M(b *testing.B) {
 // populated team), and into one that already carries 1000 changes.
 func BenchmarkApply(b *testing.B) {
 	g := benchGraph(b, 1_000_000)
-	w := []Tuple{{"team:t5", "member", "user:newcomer"}}
+	w := []Tuple{{Object: "team:t5", Relation: "member", User: "user:newcomer"}}
 	b.Run("1M/fresh", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -182,7 +198,7 @@ func BenchmarkApply(b *testing.B) {
 	})
 	g2 := g
 	for i := 0; i < 1000; i++ {
-		g2 = g2.Apply([]Tuple{{"document:new" + strconv.Itoa(i), "owner", "user:u" + strconv.Itoa(i)}}, nil)
+		g2 = g2.Apply([]Tuple{{Object: "document:new" + strconv.Itoa(i), Relation: "owner", User: "user:u" + strconv.Itoa(i)}}, nil)
 	}
 	b.Run(fmt.Sprintf("1M/overlay%d", g2.OverlaySize()), func(b *testing.B) {
 		b.ReportAllocs()
@@ -196,9 +212,49 @@ func BenchmarkApply(b *testing.B) {
 		b.ReportAllocs()
 		g3, i := g, 0
 		for b.Loop() {
-			g3 = g3.Apply([]Tuple{{"document:s" + strconv.Itoa(i), "owner", "user:u1"}}, nil)
+			g3 = g3.Apply([]Tuple{{Object: "document:s" + strconv.Itoa(i), Relation: "owner", User: "user:u1"}}, nil)
 			i++
 		}
 		b.ReportMetric(float64(g3.OverlaySize()), "overlay")
 	})
+}
+
+// BenchmarkList: ListObjects and ListUsers on the benchmark graphs, with
+// the default result limit (every user sees a large share of the
+// documents through the root folder's team, so both lists stop at 1000).
+// "objects-few" lists the folders one team member owns, a short answer.
+func BenchmarkList(b *testing.B) {
+	ctx := context.Background()
+	for _, sz := range benchSizes {
+		g := benchGraph(b, sz.n)
+		nTeams := max(sz.n/100, 2)
+		user := "user:u" + strconv.Itoa(7%nTeams+nTeams*3)
+		b.Run(sz.name+"/objects", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListObjects(ctx, "document", "viewer", user, ListOptions{})
+				if err != nil || len(res.Items) == 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(sz.name+"/objects-few", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListObjects(ctx, "folder", "owner", user, ListOptions{})
+				if err != nil || len(res.Items) != 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(sz.name+"/users", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListUsers(ctx, "document:d7", "viewer", []UserFilter{{Type: "user"}}, ListOptions{})
+				if err != nil || len(res.Items) == 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
 }

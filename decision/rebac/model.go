@@ -45,11 +45,13 @@ type node struct {
 	children []*node
 }
 
-// restriction is one entry of a relation's type restrictions: [user], [user:*], [team#member].
+// restriction is one entry of a relation's type restrictions: [user],
+// [user:*], [team#member], each optionally "with condition".
 type restriction struct {
 	typ      int32
 	rel      int32 // -1: a plain object
 	wildcard bool
+	cond     int32 // -1: no condition
 }
 
 type relation struct {
@@ -70,8 +72,23 @@ type Model struct {
 	types   []typeDef
 	typeIdx map[string]int32
 	rels    []relation
+	conds   []*condition // sorted by name
+	condIdx map[string]int32
 	dsl     string
+	schema  string
 }
+
+// Conditions lists the model's condition names, sorted.
+func (m *Model) Conditions() []string {
+	out := make([]string, len(m.conds))
+	for i, c := range m.conds {
+		out[i] = c.name
+	}
+	return out
+}
+
+// Schema is the model's schema version: "1.1", or "1.2" for a modular model.
+func (m *Model) Schema() string { return m.schema }
 
 // Types lists the model's type names in declaration order.
 func (m *Model) Types() []string {
@@ -100,7 +117,7 @@ func (m *Model) relID(typ, rel string) (int32, bool) {
 var syntaxPos = regexp.MustCompile(`line=(\d+), column=(\d+): (.*)`)
 
 // ParseModel parses an OpenFGA model (schema 1.1) and checks that every
-// reference in it resolves.
+// reference in it resolves and that its conditions compile.
 func ParseModel(dsl string) (m *Model, err error) {
 	defer func() {
 		// The generated parser is not ours; never let it take the process down.
@@ -113,12 +130,32 @@ func ParseModel(dsl string) (m *Model, err error) {
 		return nil, syntaxError(err)
 	}
 	if pm.GetSchemaVersion() != "1.1" {
-		return nil, &ModelError{Line: findLine(dsl, "schema", ""), Msg: fmt.Sprintf("schema %q is not supported, want 1.1", pm.GetSchemaVersion())}
+		return nil, &ModelError{Line: findLine(dsl, "schema", ""), Msg: fmt.Sprintf("schema %q is not supported here, want 1.1 (schema 1.2 is for modular models, see ParseModules)", pm.GetSchemaVersion())}
 	}
-	if len(pm.GetConditions()) > 0 {
-		return nil, &ModelError{Line: findLine(dsl, "condition", ""), Msg: "conditions are not supported yet"}
+	return fromProto(pm, dsl)
+}
+
+// fromProto compiles a transformed model. dsl, when not empty, is the text
+// the model came from, for error lines.
+func fromProto(pm *openfgav1.AuthorizationModel, dsl string) (*Model, error) {
+	m := &Model{typeIdx: make(map[string]int32), dsl: dsl, schema: pm.GetSchemaVersion(), condIdx: map[string]int32{}}
+	names := make([]string, 0, len(pm.GetConditions()))
+	for name := range pm.GetConditions() {
+		names = append(names, name)
 	}
-	m = &Model{typeIdx: make(map[string]int32), dsl: dsl}
+	sort.Strings(names)
+	for _, name := range names {
+		pc := pm.GetConditions()[name]
+		if pc.GetName() != "" && pc.GetName() != name {
+			return nil, &ModelError{Line: findLine(dsl, "condition", ""), Msg: fmt.Sprintf("condition %q is stored under the name %q", pc.GetName(), name)}
+		}
+		c, err := compileCondition(&openfgav1.Condition{Name: name, Expression: pc.GetExpression(), Parameters: pc.GetParameters()})
+		if err != nil {
+			return nil, &ModelError{Line: conditionLine(dsl, name), Msg: fmt.Sprintf("condition %s: %v", name, err)}
+		}
+		m.condIdx[name] = int32(len(m.conds))
+		m.conds = append(m.conds, c)
+	}
 	// Types and relation ids first, so that references can be resolved.
 	for _, td := range pm.GetTypeDefinitions() {
 		name := td.GetType()
@@ -149,8 +186,12 @@ func ParseModel(dsl string) (m *Model, err error) {
 				if err != nil {
 					return nil, m.relErr(td.GetType(), rn, err.Error())
 				}
-				if ref.GetCondition() != "" {
-					return nil, m.relErr(td.GetType(), rn, "conditions are not supported yet")
+				if cn := ref.GetCondition(); cn != "" {
+					ci, ok := m.condIdx[cn]
+					if !ok {
+						return nil, m.relErr(td.GetType(), rn, fmt.Sprintf("condition %q is not defined", cn))
+					}
+					res.cond = ci
 				}
 				r.restrictions = append(r.restrictions, res)
 			}
@@ -271,7 +312,7 @@ func (m *Model) restriction(ref *openfgav1.RelationReference) (restriction, erro
 	if !ok {
 		return restriction{}, fmt.Errorf("type %q in type restrictions is not defined", ref.GetType())
 	}
-	res := restriction{typ: ti, rel: -1}
+	res := restriction{typ: ti, rel: -1, cond: -1}
 	switch v := ref.GetRelationOrWildcard().(type) {
 	case *openfgav1.RelationReference_Wildcard:
 		res.wildcard = true
@@ -381,6 +422,19 @@ func (m *Model) relErr(typ, rel, msg string) error {
 		}
 	}
 	return &ModelError{Line: line, Msg: fmt.Sprintf("%s#%s: %s", typ, rel, msg)}
+}
+
+// conditionLine finds "condition NAME(" in the DSL.
+func conditionLine(dsl, name string) int {
+	for i, l := range strings.Split(dsl, "\n") {
+		f := strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(f, "condition"); ok && strings.HasPrefix(strings.TrimSpace(rest), name) {
+			if r := strings.TrimSpace(rest)[len(name):]; r == "" || r[0] == '(' || r[0] == ' ' {
+				return i + 1
+			}
+		}
+	}
+	return 0
 }
 
 // findLine returns the 1-based line of the first line whose first word is kw (and second word is arg, when given).
