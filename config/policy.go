@@ -26,6 +26,7 @@ type Policy struct {
 	Model      string                         `yaml:"model"`
 	Tuples     []string                       `yaml:"tuples"`
 	Routes     []Route                        `yaml:"routes"`
+	AuthZEN    Access                         `yaml:"authzen"`
 
 	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
 	// "tuples.3", "model", "revoked") to its line.

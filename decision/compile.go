@@ -42,6 +42,7 @@ type Snapshot struct {
 	revokedSubs map[string]struct{}
 	revokedJTIs map[string]struct{}
 	relations   relationEngine
+	access      *accessPolicy
 
 	keyHeaders    []string // headers some rule reads, sorted
 	keyAllHeaders bool     // some condition reads every header
@@ -137,6 +138,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 	}
 	s.relations = rel
 	s.compileRoutes(p, errs)
+	s.compileAccess(p, errs)
 	seen := map[string]bool{}
 	for _, r := range s.routes {
 		s.keyAllHeaders = s.keyAllHeaders || r.reads.headers
