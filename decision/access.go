@@ -79,6 +79,9 @@ type accessAlt struct {
 	org       string
 	relation  string
 	when      *accessCondition
+	// The requirements as written, prefixed by label, built once so that
+	// a deny does not allocate.
+	reqRoles, reqScopes, reqOrg, reqRelation, reqWhen string
 }
 
 type accessCondition struct {
@@ -202,6 +205,15 @@ func (s *Snapshot) compileAlt(rq *config.Requirement, label, key, rule, typ stri
 			errs.Add(line(key+".relation"), "%s: the model's type %q has no relation %q", what, typ, rq.Relation)
 		}
 	}
+	prefix := ""
+	if label != "" {
+		prefix = label + " "
+	}
+	a.reqRoles = prefix + "roles: any of " + strings.Join(a.roleNames, ", ")
+	a.reqScopes = prefix + "scopes: any of " + strings.Join(a.scopes, ", ")
+	a.reqOrg = prefix + "org: " + a.org
+	a.reqRelation = prefix + "relation: " + a.relation
+	a.reqWhen = prefix + "when: " + rq.When
 	if rq.When != "" {
 		c, err := compileAccessCondition(s.access.env, rq.When)
 		if err != nil {
@@ -331,17 +343,14 @@ func (s *Snapshot) decideAccess(req *AccessRequest, trace *[]Step) Result {
 		}
 		reason, requirement, detail = r, rq, d
 	}
-	if len(rule.alts) > 1 {
-		// The last alternative's failure stands for all of them; the trace
-		// has each.
-		requirement = "any_of: none holds (last: " + requirement + ")"
-	}
+	// With alternatives, the last one's failure stands for all of them (its
+	// requirement names it); the trace has each.
 	return deny(reason, requirement, detail)
 }
 
 func (st *accessState) evalAlt(a *accessAlt) (Reason, string, string, bool) {
 	name := func(check string) string {
-		if a.label == "" {
+		if a.label == "" || st.trace == nil { // no trace: nothing to build
 			return check
 		}
 		return a.label + "." + check
@@ -355,7 +364,7 @@ func (st *accessState) evalAlt(a *accessAlt) (Reason, string, string, bool) {
 			if st.trace != nil {
 				st.step(name("roles"), false, "none of "+strings.Join(a.roleNames, ", "))
 			}
-			return ReasonMissingRole, "roles: any of " + strings.Join(a.roleNames, ", "), "", false
+			return ReasonMissingRole, a.reqRoles, "", false
 		}
 		if st.trace != nil {
 			st.step(name("roles"), true, "one of "+strings.Join(a.roleNames, ", "))
@@ -373,7 +382,7 @@ func (st *accessState) evalAlt(a *accessAlt) (Reason, string, string, bool) {
 			if st.trace != nil {
 				st.step(name("scopes"), false, "none of "+strings.Join(a.scopes, ", "))
 			}
-			return ReasonMissingScope, "scopes: any of " + strings.Join(a.scopes, ", "), "", false
+			return ReasonMissingScope, a.reqScopes, "", false
 		}
 		st.step(name("scopes"), true, "")
 	}
@@ -381,31 +390,34 @@ func (st *accessState) evalAlt(a *accessAlt) (Reason, string, string, bool) {
 		org := st.subjectOrg()
 		if org == "" {
 			st.step(name("org"), false, "the subject has no org")
-			return ReasonNoOrg, "org: " + a.org, "", false
+			return ReasonNoOrg, a.reqOrg, "", false
 		}
 		want, _ := st.req.Resource.Properties[a.org].(string)
 		if want != org {
 			if st.trace != nil {
 				st.step(name("org"), false, "resource org "+strconv.Quote(want)+" ≠ subject org "+strconv.Quote(org))
 			}
-			return ReasonTenantMismatch, "org: " + a.org, "", false
+			return ReasonTenantMismatch, a.reqOrg, "", false
 		}
 		st.step(name("org"), true, org)
 	}
 	if a.relation != "" {
 		if r, d, ok := st.checkRelation(a.relation); !ok {
-			return r, "relation: " + a.relation, d, false
+			return r, a.reqRelation, d, false
 		}
 	}
 	if a.when != nil {
-		ok, err := a.when.eval(st)
+		// CEL keeps the activation beyond the call; a copy keeps st itself
+		// on the stack for the rules without conditions.
+		ce := *st
+		ok, err := a.when.eval(&ce)
 		if err != nil {
 			st.step(name("when"), false, err.Error())
-			return ReasonConditionError, "when: " + a.when.text, err.Error(), false
+			return ReasonConditionError, a.reqWhen, err.Error(), false
 		}
 		if !ok {
 			st.step(name("when"), false, "false")
-			return ReasonConditionFalse, "when: " + a.when.text, "", false
+			return ReasonConditionFalse, a.reqWhen, "", false
 		}
 		st.step(name("when"), true, "true")
 	}
