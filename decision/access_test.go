@@ -63,7 +63,10 @@ func access(subject, action, resource string) *decision.AccessRequest {
 
 func TestDecideAccess(t *testing.T) {
 	s := compile(t, accessPolicy, decision.Options{})
-	with := func(r *decision.AccessRequest, f func(*decision.AccessRequest)) *decision.AccessRequest { f(r); return r }
+	with := func(r *decision.AccessRequest, f func(*decision.AccessRequest)) *decision.AccessRequest {
+		f(r)
+		return r
+	}
 	cases := []struct {
 		name   string
 		req    *decision.AccessRequest
@@ -194,5 +197,23 @@ func TestDecideAccessZeroAlloc(t *testing.T) {
 		if n := testing.AllocsPerRun(200, func() { _ = s.DecideAccess(req) }); n != 0 {
 			t.Errorf("%s %s: %v allocations, want 0", req.Subject.ID, req.Action.Name, n)
 		}
+	}
+}
+
+// BenchmarkDecideAccess is one AuthZEN decision on a role rule and on a
+// rule with alternatives.
+func BenchmarkDecideAccess(b *testing.B) {
+	s := compile(b, accessPolicy, decision.Options{})
+	for name, req := range map[string]*decision.AccessRequest{
+		"roles":       access("user:bob", "export", "doc:d1"),
+		"any_of":      access("user:eve", "delete", "doc:d1"),
+		"any_of-deny": access("user:bob", "delete", "doc:d1"),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				_ = s.DecideAccess(req)
+			}
+		})
 	}
 }
