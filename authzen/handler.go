@@ -190,7 +190,7 @@ func (c *call) evaluation(_ context.Context, snap *decision.Snapshot, body []byt
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
-	q, err := req.toAccess(needAll)
+	q, err := req.toAccess(needAll, c.readsProperties(snap))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -198,6 +198,16 @@ func (c *call) evaluation(_ context.Context, snap *decision.Snapshot, body []byt
 	out := make([]byte, 0, 64)
 	out = appendDecision(out, &res, req.Options != nil && req.Options.IncludeReasons, "")
 	return http.StatusOK, append(out, '\n'), nil
+}
+
+// readsProperties says which questions need the entities' properties
+// decoded: those whose rule reads them, and all of them when the caller
+// vouches for subjects through properties.
+func (c *call) readsProperties(snap *decision.Snapshot) func(string, string) bool {
+	if c.h.o.TrustSubjectProperties {
+		return func(string, string) bool { return true }
+	}
+	return snap.AccessReadsProperties
 }
 
 func (c *call) decide(snap *decision.Snapshot, q *decision.AccessRequest) decision.Result {
@@ -277,6 +287,7 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []by
 	if len(items) > c.h.o.MaxBatch {
 		return 0, nil, badRequest("%d evaluations; at most %d are answered in one request", len(items), c.h.o.MaxBatch)
 	}
+	props := c.readsProperties(snap)
 	out := make([]byte, 0, 16+len(items)*20)
 	out = append(out, `{"evaluations":[`...)
 	for i := range items {
@@ -284,7 +295,7 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []by
 			out = append(out, ',')
 		}
 		it := items[i].merge(&req.evaluationRequest)
-		q, err := it.toAccess(needAll)
+		q, err := it.toAccess(needAll, props)
 		if err != nil {
 			// Under every semantic an unanswerable item is a deny; the
 			// others are still answered under execute_all.

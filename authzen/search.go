@@ -44,7 +44,7 @@ func (c *call) search(ctx context.Context, snap *decision.Snapshot, body []byte,
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
-	q, err := req.toAccess(w)
+	q, err := req.toAccess(w, func(string, string) bool { return true })
 	if err != nil {
 		return 0, nil, err
 	}

@@ -67,6 +67,9 @@ type accessResource struct {
 type accessRule struct {
 	name string // type/action, the Rule of its decisions
 	alts []*accessAlt
+	// readsProps is set when a condition or an org requirement reads the
+	// entities' properties.
+	readsProps bool
 }
 
 // accessAlt is one set of requirements that must all hold.
@@ -158,6 +161,9 @@ func (s *Snapshot) compileAccess(p *config.Policy, errs *config.List) {
 			} else {
 				rule.alts = []*accessAlt{s.compileAlt(&req, "", key, rule.name, typ, line, errs)}
 			}
+			for _, a := range rule.alts {
+				rule.readsProps = rule.readsProps || a.when != nil || a.org != ""
+			}
 			ar.actions[action] = rule
 		}
 		ap.resources[typ] = ar
@@ -238,6 +244,23 @@ func compileAccessCondition(env *cel.Env, text string) (*accessCondition, error)
 		return nil, err
 	}
 	return &accessCondition{text: text, program: prg}, nil
+}
+
+// AccessReadsProperties reports whether the answer to action on a resource
+// of resourceType may depend on the subject's, resource's or action's
+// properties (a condition or an org requirement reads them), so that callers
+// decode them only then. Properties that vouch for the subject
+// (AccessRequest.TrustProperties) are another reason, which callers know.
+func (s *Snapshot) AccessReadsProperties(resourceType, action string) bool {
+	if s.access == nil {
+		return false
+	}
+	rt := s.access.resources[resourceType]
+	if rt == nil {
+		return false
+	}
+	rule := rt.actions[action]
+	return rule != nil && rule.readsProps
 }
 
 // accessState is one AuthZEN decision's scratch space.
