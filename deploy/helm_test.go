@@ -112,6 +112,7 @@ type rendered struct {
 	svc       *corev1.Service
 	sa        *corev1.ServiceAccount
 	configs   map[string]*corev1.ConfigMap
+	secrets   map[string]*corev1.Secret
 	pdb       *policyv1.PodDisruptionBudget
 	hpa       *autoscalingv2.HorizontalPodAutoscaler
 	sm        *serviceMonitor
@@ -126,7 +127,7 @@ func renderChart(t *testing.T, values string) *rendered {
 	if err != nil {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
-	r := &rendered{values: values, configs: map[string]*corev1.ConfigMap{}, metas: map[string]metav1.ObjectMeta{}}
+	r := &rendered{values: values, configs: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, metas: map[string]metav1.ObjectMeta{}}
 	for i, doc := range yamlDocs([]byte(out)) {
 		var tm metav1.TypeMeta
 		if err := sigsyaml.Unmarshal(doc, &tm); err != nil {
@@ -156,6 +157,11 @@ func renderChart(t *testing.T, values string) *rendered {
 			decodeStrict(t, where, doc, &cm)
 			r.configs[cm.Name] = &cm
 			meta = &cm.ObjectMeta
+		case "v1/Secret":
+			var sec corev1.Secret
+			decodeStrict(t, where, doc, &sec)
+			r.secrets[sec.Name] = &sec
+			meta = &sec.ObjectMeta
 		case "policy/v1/PodDisruptionBudget":
 			r.pdb = &policyv1.PodDisruptionBudget{}
 			decodeStrict(t, where, doc, r.pdb)
@@ -467,6 +473,23 @@ func checkHelmConfig(t *testing.T, r *rendered, tc helmCase) *config.Server {
 	}
 	if (cfg.Policy.PersistDir != "") != tc.persist || (tc.persist && !writable(cfg.Policy.PersistDir)) {
 		t.Errorf("config.yaml: persist_dir %q (want set: %v) must be a writable mount", cfg.Policy.PersistDir, tc.persist)
+	}
+	if tc.persist {
+		// The persisted policy's key: a mounted Secret; the chart's own
+		// holds a key edgeauthz accepts.
+		vol, ok := mountedFile(t, r, cfg.Policy.PersistKeyFile)
+		if !ok || vol.Secret == nil {
+			t.Fatalf("config.yaml: persist_key_file %q is not in a mounted Secret", cfg.Policy.PersistKeyFile)
+		}
+		if sec, rendered := r.secrets[vol.Secret.SecretName]; rendered {
+			f := filepath.Join(t.TempDir(), "persist.key")
+			if err := os.WriteFile(f, sec.Data[path.Base(cfg.Policy.PersistKeyFile)], 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := policysync.ReadPersistKey(f); err != nil {
+				t.Errorf("rendered persist key: %v", err)
+			}
+		}
 	}
 	switch o := cfg.DecisionLog.Output; o {
 	case "stdout", "stderr", "off", "none":

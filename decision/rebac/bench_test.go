@@ -14,7 +14,7 @@ const benchModel = `model
 type user
 type team
   relations
-    define member: [user, team#member]
+    define member: [user, user with in_network, team#member]
 type folder
   relations
     define owner: [user]
@@ -26,6 +26,9 @@ type document
     define owner: [user]
     define editor: [user, team#member] or owner
     define viewer: [user] or editor or viewer from parent
+condition in_network(ip: ipaddress, cidr: string) {
+  ip.in_cidr(cidr)
+}
 `
 
 // snapshot generates about n tuples: users in nested teams, folders with
@@ -141,6 +144,22 @@ func BenchmarkCheck(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if !g.Check(doc, "viewer", "user:visitor", CheckOptions{Contextual: ctx}).Allowed {
+					b.Fatal("denied")
+				}
+			}
+		})
+		// The same three hops, where the last tuple is conditional: the
+		// request's address must lie in the tuple's network.
+		gc := g.Apply([]Tuple{{Object: "team:t" + strconv.Itoa(team), Relation: "member", User: "user:remote",
+			Condition: "in_network", Context: `{"cidr":"10.0.0.0/8"}`}}, nil)
+		inside := map[string]any{"ip": "10.1.2.3"}
+		if res := gc.Check(doc, "viewer", "user:remote", CheckOptions{Context: map[string]any{"ip": "192.0.2.1"}}); res.Allowed || res.Err != nil {
+			b.Fatalf("setup: outside the network: %+v", res)
+		}
+		b.Run(sz.name+"/conditional", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !gc.Check(doc, "viewer", "user:remote", CheckOptions{Context: inside}).Allowed {
 					b.Fatal("denied")
 				}
 			}

@@ -13,14 +13,21 @@ import (
 )
 
 // ModelError is a model that does not parse or does not hold together.
-// Line and Col are 1-based positions in the DSL (0 when unknown).
+// Line and Col are 1-based positions in the DSL (0 when unknown); File names
+// the module file of a modular model ("" otherwise).
 type ModelError struct {
+	File      string
 	Line, Col int
 	Msg       string
 }
 
 func (e *ModelError) Error() string {
-	if e.Line <= 0 {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return e.File + ": " + e.Msg
+	case e.Line <= 0:
 		return e.Msg
 	}
 	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
@@ -57,6 +64,7 @@ type restriction struct {
 type relation struct {
 	typ          int32
 	name         string
+	file         string // the module file defining it, in a modular model
 	assignable   bool
 	restrictions []restriction
 	rewrite      *node
@@ -75,6 +83,7 @@ type Model struct {
 	conds   []*condition // sorted by name
 	condIdx map[string]int32
 	dsl     string
+	sources map[string]string // a modular model's files by name
 	schema  string
 }
 
@@ -85,6 +94,17 @@ func (m *Model) Conditions() []string {
 		out[i] = c.name
 	}
 	return out
+}
+
+// IsParameter reports whether some condition of the model has a parameter
+// of that name.
+func (m *Model) IsParameter(name string) bool {
+	for _, c := range m.conds {
+		if c.param(name) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Schema is the model's schema version: "1.1", or "1.2" for a modular model.
@@ -132,13 +152,13 @@ func ParseModel(dsl string) (m *Model, err error) {
 	if pm.GetSchemaVersion() != "1.1" {
 		return nil, &ModelError{Line: findLine(dsl, "schema", ""), Msg: fmt.Sprintf("schema %q is not supported here, want 1.1 (schema 1.2 is for modular models, see ParseModules)", pm.GetSchemaVersion())}
 	}
-	return fromProto(pm, dsl)
+	return fromProto(pm, dsl, nil)
 }
 
-// fromProto compiles a transformed model. dsl, when not empty, is the text
-// the model came from, for error lines.
-func fromProto(pm *openfgav1.AuthorizationModel, dsl string) (*Model, error) {
-	m := &Model{typeIdx: make(map[string]int32), dsl: dsl, schema: pm.GetSchemaVersion(), condIdx: map[string]int32{}}
+// fromProto compiles a transformed model. dsl is the text the model came
+// from, or sources the files of a modular model, for error lines.
+func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]string) (*Model, error) {
+	m := &Model{typeIdx: make(map[string]int32), dsl: dsl, sources: sources, schema: pm.GetSchemaVersion(), condIdx: map[string]int32{}}
 	names := make([]string, 0, len(pm.GetConditions()))
 	for name := range pm.GetConditions() {
 		names = append(names, name)
@@ -151,7 +171,12 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string) (*Model, error) {
 		}
 		c, err := compileCondition(&openfgav1.Condition{Name: name, Expression: pc.GetExpression(), Parameters: pc.GetParameters()})
 		if err != nil {
-			return nil, &ModelError{Line: conditionLine(dsl, name), Msg: fmt.Sprintf("condition %s: %v", name, err)}
+			file, text := "", dsl
+			if sources != nil {
+				file = pc.GetMetadata().GetSourceInfo().GetFile()
+				text = sources[file]
+			}
+			return nil, &ModelError{File: file, Line: conditionLine(text, name), Msg: fmt.Sprintf("condition %s: %v", name, err)}
 		}
 		m.condIdx[name] = int32(len(m.conds))
 		m.conds = append(m.conds, c)
@@ -172,7 +197,11 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string) (*Model, error) {
 		sort.Strings(names)
 		for _, rn := range names {
 			m.types[ti].rels[rn] = int32(len(m.rels))
-			m.rels = append(m.rels, relation{typ: ti, name: rn})
+			file := td.GetMetadata().GetRelations()[rn].GetSourceInfo().GetFile()
+			if file == "" {
+				file = td.GetMetadata().GetSourceInfo().GetFile()
+			}
+			m.rels = append(m.rels, relation{typ: ti, name: rn, file: file})
 		}
 	}
 	for _, td := range pm.GetTypeDefinitions() {
@@ -405,13 +434,25 @@ func (m *Model) checkTTU(n *node) error {
 	return nil
 }
 
-// relErr locates the definition of typ#rel in the DSL for the error line.
+// relErr locates the definition of typ#rel in the DSL (or its module file)
+// for the error line.
 func (m *Model) relErr(typ, rel, msg string) error {
+	text, file := m.dsl, ""
+	if m.sources != nil {
+		if ti, ok := m.typeIdx[typ]; ok {
+			if ri, ok := m.types[ti].rels[rel]; ok {
+				file = m.rels[ri].file
+				text = m.sources[file]
+			}
+		}
+	}
 	line := 0
-	lines := strings.Split(m.dsl, "\n")
 	inType := false
-	for i, l := range lines {
+	for i, l := range strings.Split(text, "\n") {
 		f := strings.Fields(l)
+		if len(f) >= 1 && f[0] == "extend" {
+			f = f[1:]
+		}
 		if len(f) >= 2 && f[0] == "type" {
 			inType = f[1] == typ
 			continue
@@ -421,7 +462,7 @@ func (m *Model) relErr(typ, rel, msg string) error {
 			break
 		}
 	}
-	return &ModelError{Line: line, Msg: fmt.Sprintf("%s#%s: %s", typ, rel, msg)}
+	return &ModelError{File: file, Line: line, Msg: fmt.Sprintf("%s#%s: %s", typ, rel, msg)}
 }
 
 // conditionLine finds "condition NAME(" in the DSL.

@@ -51,25 +51,20 @@ func (t Tuple) Key() Tuple {
 //
 //	document:1#viewer@user:anne with in_office_hours {"start": "09:00"}
 func ParseTuple(s string) (Tuple, error) {
+	// Types, ids and relations hold no space, so the first one ends the key.
+	key, tail := s, ""
 	if i := strings.IndexAny(s, " \t"); i >= 0 {
-		t, err := ParseTuple(s[:i])
-		if err != nil {
-			return Tuple{}, err
-		}
-		if t.Condition, t.Context, err = parseCondition(s[i:]); err != nil {
-			return Tuple{}, fmt.Errorf("tuple %q: %w", s, err)
-		}
-		return t, nil
+		key, tail = s[:i], s[i:]
 	}
-	hash := strings.IndexByte(s, '#')
+	hash := strings.IndexByte(key, '#')
 	if hash < 0 {
 		return Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", s)
 	}
-	at := strings.IndexByte(s[hash+1:], '@')
+	at := strings.IndexByte(key[hash+1:], '@')
 	if at < 0 {
 		return Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", s)
 	}
-	t := Tuple{Object: s[:hash], Relation: s[hash+1 : hash+1+at], User: s[hash+2+at:]}
+	t := Tuple{Object: key[:hash], Relation: key[hash+1 : hash+1+at], User: key[hash+2+at:]}
 	if _, _, ok := splitObject(t.Object); !ok {
 		return Tuple{}, fmt.Errorf("tuple %q: malformed object %q", s, t.Object)
 	}
@@ -78,6 +73,12 @@ func ParseTuple(s string) (Tuple, error) {
 	}
 	if _, ok := splitUser(t.User); !ok {
 		return Tuple{}, fmt.Errorf("tuple %q: malformed user %q", s, t.User)
+	}
+	if tail != "" {
+		var err error
+		if t.Condition, t.Context, err = parseCondition(tail); err != nil {
+			return Tuple{}, fmt.Errorf("tuple %q: %w", s, err)
+		}
 	}
 	return t, nil
 }

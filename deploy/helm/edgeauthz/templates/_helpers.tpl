@@ -53,6 +53,8 @@ app.kubernetes.io/component: edge
 {{- define "edgeauthz.tlsDir" -}}/etc/edgeauthz/tls{{- end -}}
 {{- define "edgeauthz.bearerDir" -}}/etc/edgeauthz/bundle-credential{{- end -}}
 {{- define "edgeauthz.stateDir" -}}/var/lib/edgeauthz{{- end -}}
+{{- define "edgeauthz.persistKeyDir" -}}/etc/edgeauthz/persist-key{{- end -}}
+{{- define "edgeauthz.persistKeySecret" -}}{{ default (printf "%s-persist-key" (include "edgeauthz.fullname" .)) .Values.policy.persistKeySecret.name }}{{- end -}}
 
 {{/* policy.source as config.yaml names it; fails on values that cannot work. */}}
 {{- define "edgeauthz.policySource" -}}
