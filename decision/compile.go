@@ -79,6 +79,10 @@ type route struct {
 	relation *relationReq
 	when     *condition
 
+	// alts are any_of alternatives (the route's own requirements are then
+	// empty): one of them must hold.
+	alts []*route
+
 	// cacheable is false when the decision depends on something outside
 	// the cache key (the body, the clock).
 	cacheable bool
@@ -308,6 +312,7 @@ func (s *Snapshot) compileRoutes(p *config.Policy, errs *config.List) {
 		}
 		r.pat = pat
 		s.compileRequirements(rc, r, label, env, errs)
+		s.compileAlternatives(p, i, rc, r, label, env, errs)
 		if rc.Name != "" {
 			if _, dup := s.byName[rc.Name]; !dup {
 				s.byName[rc.Name] = r
