@@ -263,8 +263,9 @@ func (g *Graph) presenceFor(m *Model, contextual []Tuple) *presence {
 }
 
 // Closed relations: a relation defined by direct assignment alone
-// ("define member: [user, team#member]"), without conditions, whose userset
-// restrictions all name closed relations. Who holds a closed relation is
+// ("define member: [user, team#member]") whose userset restrictions are
+// unconditional and all name closed relations (plain subjects may carry a
+// condition: it is evaluated when the user's side is collected). Who holds a closed relation is
 // decided by tuples alone: a user has it on an object exactly when a chain
 // of userset tuples leads from the object down to a tuple naming the user
 // (wildcards aside). So instead of expanding every userset of a large group
@@ -284,7 +285,7 @@ func closedRelations(m *Model) []bool {
 		r := &m.rels[i]
 		closed[i] = r.rewrite.op == opThis
 		for _, res := range r.restrictions {
-			if res.cond >= 0 {
+			if res.cond >= 0 && res.rel >= 0 {
 				closed[i] = false
 			}
 		}
@@ -313,13 +314,13 @@ const maxClosure = 4096
 const (
 	closureNone uint8 = iota
 	closureBuilt
-	closureTooBig
+	closureTooBig // or not usable: a condition on the way could not be evaluated
 )
 
 // closedShortcut reports whether the closed node (obj, rel) may be answered
 // from the user's closure, building the closure on first use.
 func (c *checker) closedShortcut(rel int32) bool {
-	if c.rs == nil || c.unprune > 0 || c.explain || c.hasCtx || c.ukind != subjObject || c.uobj < 0 ||
+	if c.rs == nil || c.unprune > 0 || c.explain || c.hasCtx || c.wildBlind || c.ukind != subjObject || c.uobj < 0 ||
 		!c.rs.closed[rel] || c.rs.has(rel, c.rs.wildBit(c.utyp)) {
 		return false
 	}
@@ -345,17 +346,38 @@ func (c *checker) buildClosure() {
 		}
 	}
 	uobj := c.uobj
+	failed := false
 	c.g.revKeys(uobj, func(k uint64) bool {
-		rel := int32(uint32(k))
-		if c.rs.closed[rel] {
-			if e := c.g.edgesOf(int32(k>>32), rel); e != nil {
-				if _, ok := slices.BinarySearch(e.direct, uobj); ok {
-					add(k, 0)
-				}
+		obj, rel := int32(k>>32), int32(uint32(k))
+		if !c.rs.closed[rel] {
+			return true
+		}
+		e := c.g.edgesOf(obj, rel)
+		if e == nil {
+			return true
+		}
+		if _, ok := slices.BinarySearch(e.direct, uobj); ok {
+			add(k, 0)
+			return true
+		}
+		// A conditional tuple naming the user counts when its condition
+		// holds; one that cannot be evaluated leaves the answer to the
+		// search from the top, which reports the error as OpenFGA does.
+		if cs := e.condFor(subject{kind: subjObject, typ: c.utyp, obj: uobj}); cs != nil {
+			switch c.evalCond(obj, rel, cs) {
+			case oTrue:
+				add(k, 0)
+			case oCond:
+				failed = true
+				return false
 			}
 		}
 		return true
 	})
+	if failed {
+		c.closureState, c.closureQ = closureTooBig, q[:0]
+		return
+	}
 	for i := 0; i < len(q); i++ {
 		if len(c.closure) > maxClosure {
 			c.closureState, c.closureQ = closureTooBig, q[:0]
