@@ -73,12 +73,6 @@ func RunFiles(ctx context.Context, files []string, opts Options) Summary {
 	return sum
 }
 
-// policyCache compiles each policy file once per run.
-type compiled struct {
-	snap *decision.Snapshot
-	err  error
-}
-
 func runFile(ctx context.Context, file string, opts Options) []Outcome {
 	tf, err := config.LoadTestFile(file)
 	if err != nil {
@@ -121,6 +115,8 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 			o.Err = fmt.Errorf("policy does not load: %w", err)
 		case err != nil:
 			o.Err = errors.New("policy does not load (see above)")
+		case c.AuthZEN != nil:
+			o.Err = runAccess(snap, c)
 		case c.Check != nil:
 			o.Err = runCheck(snap, c)
 		default:

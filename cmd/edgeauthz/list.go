@@ -99,7 +99,7 @@ func loadGraph(path string) (*rebac.Graph, error) {
 	if g := snap.RelationGraph(); g != nil {
 		return g, nil
 	}
-	return nil, fmt.Errorf("%s: the policy has no model:", path)
+	return nil, fmt.Errorf("%s: the policy has no model", path)
 }
 
 // printList prints the answer; a list cut short is exit 1, so that a

@@ -29,7 +29,7 @@ func commands() []command {
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
 		{"relay", relayUsage, runRelay},
 		{"fleet", "fleet [--relay http://127.0.0.1:18001] [--json]", runFleet},
-		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
+		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL\n    or " + checkAccessUsage, runCheck},
 		{"test", "test [--config FILE] [-v] [--allow-external-files] FILE... (policy tests or OpenFGA *.fga.yaml store files)", runTest},
 		{"validate", "validate [--signing-key KEY] POLICY...", runValidate},
 		{"list-objects", "list-objects --policy FILE --type TYPE --relation REL --user USER [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListObjects},
