@@ -23,6 +23,9 @@ func Open(source string, opts Options) (Source, error) {
 	case "postgres", "postgresql":
 		return NewPostgresSource(source, opts.Postgres)
 	case "file":
+		if isDir(source) {
+			return NewDirSource(source, opts.File), nil
+		}
 		return NewFileSource(source, opts.File), nil
 	}
 	if strings.Contains(source, "://") {
@@ -30,6 +33,9 @@ func Open(source string, opts Options) (Source, error) {
 	}
 	if source == "" {
 		return nil, fmt.Errorf("policy source is empty")
+	}
+	if isDir(source) {
+		return NewDirSource(source, opts.File), nil
 	}
 	return NewFileSource(source, opts.File), nil
 }
