@@ -73,7 +73,7 @@ func (o *ownership) covers(host, path string) bool {
 func (t *packageTable) selectFor(ctx map[string]string, host, path string) (pkg string, named bool, deny string) {
 	if len(t.pkgs) == 0 {
 		if name, ok := ctx[PackageContextKey]; ok {
-			return name, true, "Envoy names package " + name + ", which the policy does not have"
+			return "", true, "Envoy names package " + name + ", which the policy does not have"
 		}
 		return "", false, ""
 	}
@@ -86,7 +86,9 @@ func (t *packageTable) selectFor(ctx map[string]string, host, path string) (pkg 
 				return name, true, ""
 			}
 		}
-		return name, true, "Envoy names package " + name + ", which the policy does not have"
+		// Not echoed as the deciding package: it is no package of the
+		// policy, and metrics label decisions by package.
+		return "", true, "Envoy names package " + name + ", which the policy does not have"
 	}
 	for i := range t.pkgs {
 		if t.pkgs[i].covers(host, path) {
