@@ -42,8 +42,9 @@ type Owns struct {
 // metric labels and store rows.
 var packageNameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// ValidPackageName reports whether name can name a package.
-func ValidPackageName(name string) bool { return packageNameRe.MatchString(name) }
+// ValidPackageName reports whether name can name a package. "base" names
+// the shared part of a policy set and no package.
+func ValidPackageName(name string) bool { return name != "base" && packageNameRe.MatchString(name) }
 
 // LoadPackage reads and parses a package file.
 func LoadPackage(path string) (*Package, error) {
@@ -76,7 +77,7 @@ func ParsePackage(name string, data []byte) (*Package, error) {
 	case p.Name == "":
 		errs.Add(1, "package: a name is required")
 	case !ValidPackageName(p.Name):
-		errs.Add(p.Lines["package"], "package %q: a name is lower-case letters, digits, - and _ (at most 63)", p.Name)
+		errs.Add(p.Lines["package"], "package %q: a name is lower-case letters, digits, - and _ (at most 63), and not base", p.Name)
 	}
 	if len(p.Owns.Hosts) == 0 && len(p.Owns.Paths) == 0 {
 		errs.Add(lineOr(p.Lines, "owns", 1), "owns: a package owns hosts, path prefixes or both")

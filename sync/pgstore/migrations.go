@@ -57,6 +57,15 @@ var migrations = []migration{
 			`ALTER TABLE edgeauthz_tuple_changelog ADD CONSTRAINT edgeauthz_tuple_changelog_limits CHECK (op = 'd' OR (` + tupleLimits + `)) NOT VALID`,
 		},
 	},
+	{
+		// Policy packages and the writers allowed to publish them. See
+		// packages.go: the scope check runs inside the database, in a
+		// SECURITY DEFINER function, so a writer's PostgreSQL role needs no
+		// write privilege on any table.
+		version: 3,
+		name:    "policy packages and scoped writers",
+		stmts:   packagesMigration,
+	},
 }
 
 // tupleLimits bounds a tuple's parts as rebac.ParseTuple does: an object
