@@ -23,8 +23,8 @@ import (
 //
 //	edgeauthz_schema_migrations the applied migrations (the schema version)
 //	edgeauthz_policy_revisions  id bigserial, document text: every published policy
-//	edgeauthz_tuples            (object, relation, subject): the current tuples
-//	edgeauthz_tuple_changelog   seq bigserial, op 'w'|'d', object, relation, subject
+//	edgeauthz_tuples            (object, relation, subject), condition_name, condition_context: the current tuples
+//	edgeauthz_tuple_changelog   seq bigserial, op 'w'|'d', object, relation, subject, condition_name, condition_context
 //
 // Writers assign revision ids and changelog seqs in commit order under one
 // advisory lock: a reader that has seen seq N has seen every change before
@@ -261,7 +261,7 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	if err := tx.QueryRow(ctx, `SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'edgeauthz_tuples'::regclass`).Scan(&n); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT object, relation, subject FROM edgeauthz_tuples`, pgx.QueryResultFormats{pgx.TextFormatCode})
+	rows, err := tx.Query(ctx, `SELECT object, relation, subject, condition_name, coalesce(condition_context::text, '') FROM edgeauthz_tuples`, pgx.QueryResultFormats{pgx.TextFormatCode})
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +282,7 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	}
 	for rows.Next() {
 		v := rows.RawValues()
-		if len(chunk) > 0 && len(chunk)+len(v[0])+len(v[1])+len(v[2])+2 > chunkSize {
+		if len(chunk) > 0 && len(chunk)+len(v[0])+len(v[1])+len(v[2])+len(v[3])+len(v[4])+9 > chunkSize {
 			flush()
 		}
 		chunk = append(chunk, v[0]...)
@@ -290,6 +290,15 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		chunk = append(chunk, v[1]...)
 		chunk = append(chunk, '@')
 		chunk = append(chunk, v[2]...)
+		// A conditional tuple in rebac.ParseTuple's form.
+		if len(v[3]) > 0 {
+			chunk = append(chunk, " with "...)
+			chunk = append(chunk, v[3]...)
+			if len(v[4]) > 0 {
+				chunk = append(chunk, ' ')
+				chunk = append(chunk, v[4]...)
+			}
+		}
 		ends = append(ends, len(chunk))
 	}
 	if err := rows.Err(); err != nil {
@@ -303,6 +312,8 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // ChangesBatch of them.
 func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChange, error) {
 	rows, err := s.pool.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
+			|| CASE WHEN op = 'w' AND condition_name <> ''
+				THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END
 		FROM edgeauthz_tuple_changelog WHERE seq > $1 ORDER BY seq LIMIT $2`, since, s.opts.ChangesBatch)
 	if err != nil {
 		return nil, fmt.Errorf("postgres changes: %w", err)

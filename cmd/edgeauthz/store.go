@@ -51,8 +51,15 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)
 		return exitUsage
 	}
-	// Refuse what the edges would refuse, before it reaches them.
-	p, err := config.ParsePolicy(files[0], data)
+	// Refuse what the edges would refuse, before it reaches them. A
+	// modular model named by model_file travels inline: edges cannot read
+	// the files beside the policy.
+	p, err := config.LoadPolicy(files[0])
+	if err == nil && p.ModelFile != "" {
+		if data, err = config.InlineModules(data, p); err == nil {
+			p, err = config.ParsePolicy(files[0], data)
+		}
+	}
 	if err == nil {
 		_, err = decision.Compile(p, decision.Options{})
 	}

@@ -55,3 +55,29 @@ func TestPublishAndTuples(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishModularAndConditionalTuples publishes a modular model (its
+// modules go inline) and writes conditional tuples.
+func TestPublishModularAndConditionalTuples(t *testing.T) {
+	dsn := pgtest.Start(t)
+	steps := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"publish a modular policy", []string{"publish", "--store", dsn, "../../examples/relationships/modular/policy.yaml"}, exitOK, "as revision 1"},
+		{"a conditional tuple", []string{"tuples", "write", "--store", dsn, `space:wiki#reader@user:* with published {"publish_at": "2027-01-01T00:00:00Z"}`}, exitOK, "wrote 1 of 1"},
+		{"the same tuple with another context replaces it", []string{"tuples", "write", "--store", dsn, `space:wiki#reader@user:* with published {"publish_at": "2028-01-01T00:00:00Z"}`}, exitOK, "wrote 1 of 1"},
+		{"an unknown condition", []string{"tuples", "write", "--store", dsn, `space:wiki#reader@user:* with nope`}, exitFail, `no condition "nope"`},
+		{"a context key that is no parameter", []string{"tuples", "write", "--store", dsn, `space:wiki#reader@user:* with published {"when": 1}`}, exitFail, "not a parameter"},
+		{"a wildcard without its condition", []string{"tuples", "write", "--store", dsn, `space:wiki#reader@user:*`}, exitFail, "needs a condition"},
+		{"delete by key", []string{"tuples", "delete", "--store", dsn, `space:wiki#reader@user:*`}, exitOK, "deleted 1 of 1"},
+	}
+	for _, s := range steps {
+		code, out, errOut := run(t, s.args...)
+		if code != s.code || !strings.Contains(out+errOut, s.out) {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want %d and %q", s.name, code, out, errOut, s.code, s.out)
+		}
+	}
+}

@@ -58,15 +58,41 @@ var migrations = []migration{
 		},
 	},
 	{
+		// Conditional tuples: the name of one of the model's conditions
+		// ('' for none) and the tuple's part of its context, a JSON object
+		// (NULL for none), on the tuples and on the changelog's writes.
+		// Existing rows become unconditional tuples, as they were.
+		version: 3,
+		name:    "tuple conditions",
+		stmts: []string{
+			`ALTER TABLE edgeauthz_tuples
+				ADD COLUMN condition_name text NOT NULL DEFAULT '',
+				ADD COLUMN condition_context jsonb`,
+			`ALTER TABLE edgeauthz_tuple_changelog
+				ADD COLUMN condition_name text NOT NULL DEFAULT '',
+				ADD COLUMN condition_context jsonb`,
+			`ALTER TABLE edgeauthz_tuples ADD CONSTRAINT edgeauthz_tuples_condition CHECK (` + conditionRules + `)`,
+			`ALTER TABLE edgeauthz_tuple_changelog ADD CONSTRAINT edgeauthz_tuple_changelog_condition CHECK (` + conditionRules + `)`,
+		},
+	},
+	{
 		// Policy packages and the writers allowed to publish them. See
 		// packages.go: the scope check runs inside the database, in a
 		// SECURITY DEFINER function, so a writer's PostgreSQL role needs no
 		// write privilege on any table.
-		version: 3,
+		version: 4,
 		name:    "policy packages and scoped writers",
 		stmts:   packagesMigration,
 	},
 }
+
+// conditionRules bounds a tuple's condition as rebac.ParseTuple does: a
+// name of letters, digits, '_' and '-' (at most 256 bytes), and a context
+// only with a name, as a JSON object of at most rebac.MaxContextBytes.
+const conditionRules = `condition_name ~ '^([A-Za-z_][A-Za-z0-9_-]{0,255})?$'
+	AND (condition_context IS NULL OR (condition_name <> ''
+		AND jsonb_typeof(condition_context) = 'object'
+		AND octet_length(condition_context::text) <= 16384))`
 
 // tupleLimits bounds a tuple's parts as rebac.ParseTuple does: an object
 // type:id of at most 256 bytes, a relation name of at most 50 bytes without

@@ -40,8 +40,9 @@ func Publish(ctx context.Context, db DB, document []byte) (revision int64, err e
 }
 
 // WriteTuples adds tuples to the current state and appends a changelog row
-// for each one that was not already there, in order, in one transaction that
-// also notifies the edges. It returns the number of changelog rows appended.
+// for each one that was not already there (or was there with another
+// condition or context, which the write replaces), in order, in one
+// transaction that also notifies the edges. It returns the number of changelog rows appended.
 // Tuples are parsed by the relationship engine's parser (rebac.ParseTuple)
 // with its limits; a malformed one refuses the whole call.
 func WriteTuples(ctx context.Context, db DB, tuples []string) (changed int, err error) {
@@ -54,19 +55,26 @@ func DeleteTuples(ctx context.Context, db DB, tuples []string) (changed int, err
 	return changeTuples(ctx, db, tuples, false)
 }
 
+// A write of a tuple that is there with another condition or context
+// replaces it (a tuple's key is object, relation and subject) and is logged;
+// one that is there unchanged is not.
 const writeTuplesSQL = `
 WITH input AS (
-	SELECT o, r, s, n FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(o, r, s, n)
+	SELECT o, r, s, c, nullif(x, '')::jsonb AS x, n
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS t(o, r, s, c, x, n)
 ), ins AS (
-	INSERT INTO edgeauthz_tuples (object, relation, subject)
-	SELECT o, r, s FROM input ORDER BY n
-	ON CONFLICT DO NOTHING
+	INSERT INTO edgeauthz_tuples AS t (object, relation, subject, condition_name, condition_context)
+	SELECT o, r, s, c, x FROM input ORDER BY n
+	ON CONFLICT (object, relation, subject) DO UPDATE
+		SET condition_name = EXCLUDED.condition_name, condition_context = EXCLUDED.condition_context
+		WHERE (t.condition_name, t.condition_context) IS DISTINCT FROM (EXCLUDED.condition_name, EXCLUDED.condition_context)
 	RETURNING object, relation, subject
 )
-INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject)
-SELECT 'w', i.o, i.r, i.s FROM ins JOIN input i ON i.o = ins.object AND i.r = ins.relation AND i.s = ins.subject
+INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject, condition_name, condition_context)
+SELECT 'w', i.o, i.r, i.s, i.c, i.x FROM ins JOIN input i ON i.o = ins.object AND i.r = ins.relation AND i.s = ins.subject
 ORDER BY i.n`
 
+// Deletes name a tuple by its key; its condition does not matter.
 const deleteTuplesSQL = `
 WITH input AS (
 	SELECT o, r, s, n FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(o, r, s, n)
@@ -84,8 +92,10 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int,
 	if !write {
 		op = "delete tuples"
 	}
-	var objs, rels, subs []string
-	seen := make(map[string]struct{}, len(tuples))
+	var objs, rels, subs, conds, ctxs []string
+	// One row per key, the last write of it winning, as in a sequence of
+	// writes (one statement cannot change a row twice).
+	seen := make(map[rebac.Tuple]int, len(tuples))
 	var bad []error
 	for _, t := range tuples {
 		// The relationship engine's own parser: a tuple the store takes
@@ -101,12 +111,13 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int,
 			bad = append(bad, err)
 			continue
 		}
-		o, r, s := tp.Object, tp.Relation, tp.User
-		if _, dup := seen[t]; dup {
+		if i, dup := seen[tp.Key()]; dup {
+			conds[i], ctxs[i] = tp.Condition, tp.Context
 			continue
 		}
-		seen[t] = struct{}{}
-		objs, rels, subs = append(objs, o), append(rels, r), append(subs, s)
+		seen[tp.Key()] = len(objs)
+		objs, rels, subs = append(objs, tp.Object), append(rels, tp.Relation), append(subs, tp.User)
+		conds, ctxs = append(conds, tp.Condition), append(ctxs, tp.Context)
 	}
 	if len(bad) > 0 {
 		return 0, fmt.Errorf("%s: %w", op, errors.Join(bad...))
@@ -114,16 +125,16 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int,
 	if len(objs) == 0 {
 		return 0, nil
 	}
-	query := writeTuplesSQL
+	query, args := writeTuplesSQL, []any{objs, rels, subs, conds, ctxs}
 	if !write {
-		query = deleteTuplesSQL
+		query, args = deleteTuplesSQL, []any{objs, rels, subs}
 	}
 	var changed int64
 	err := inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, query, objs, rels, subs)
+		tag, err := tx.Exec(ctx, query, args...)
 		if err != nil {
 			return err
 		}
