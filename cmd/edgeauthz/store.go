@@ -38,13 +38,18 @@ func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("publish", stderr)
 	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
+	pkg := fs.String("package", "", "publish FILE as this policy package (default: the base policy)")
+	cred := fs.String("credential", "", "file holding a writer token (edgeauthz writers add); the store checks its scope")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
 	}
 	if len(files) != 1 {
-		fmt.Fprintln(stderr, "usage: edgeauthz publish --store DSN POLICY")
+		fmt.Fprintln(stderr, "usage: edgeauthz publish --store DSN [--package NAME] [--credential FILE] POLICY")
 		return exitUsage
+	}
+	if *pkg != "" || *cred != "" {
+		return publishPart(ctx, *dsn, *pkg, *cred, files[0], stdout, stderr)
 	}
 	data, err := os.ReadFile(files[0])
 	if err != nil {
@@ -74,6 +79,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	defer pool.Close()
+	if err := checkWithPackages(ctx, pool, "", data); err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "edgeauthz publish: not published")
+		return exitFail
+	}
 	rev, err := pgstore.Publish(ctx, pool, data)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)
