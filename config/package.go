@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -204,4 +206,84 @@ func DecodePolicySet(data []byte) (*PolicySet, error) {
 		seen[p.Name] = true
 	}
 	return &e.PolicySet, nil
+}
+
+// PolicyDirFile says what a file of a policy directory is: the base
+// (base.yaml, base.yml, base.json), a package named after the file
+// (payments.yaml is package payments), or neither (skip: other extensions,
+// hidden files). A file named like no valid package is an error.
+func PolicyDirFile(file string) (pkg string, isBase, skip bool, err error) {
+	ext := filepath.Ext(file)
+	if strings.HasPrefix(file, ".") || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+		return "", false, true, nil
+	}
+	name := strings.TrimSuffix(file, ext)
+	if name == "base" {
+		return "", true, false, nil
+	}
+	if !ValidPackageName(name) {
+		return "", false, false, fmt.Errorf("%s: a package file is named after its package (lower-case letters, digits, - and _)", file)
+	}
+	return name, false, false, nil
+}
+
+// LoadPolicyDir reads a policy directory (see PolicyDirFile) into a set;
+// each part's revision is a hash of its content.
+func LoadPolicyDir(dir string) (*PolicySet, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory: %w", err)
+	}
+	set := &PolicySet{}
+	haveBase := false
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		pkg, isBase, skip, err := PolicyDirFile(e.Name())
+		if skip {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("policy directory %s: %w", dir, err)
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("policy directory: %w", err)
+		}
+		if err := set.add(SetPart{Name: pkg, File: path, Document: string(data), Revision: contentDigest(data)}, isBase, &haveBase); err != nil {
+			return nil, fmt.Errorf("policy directory %s: %w", dir, err)
+		}
+	}
+	if !haveBase {
+		return nil, fmt.Errorf("policy directory %s: no base.yaml", dir)
+	}
+	return set, nil
+}
+
+func (s *PolicySet) add(p SetPart, base bool, haveBase *bool) error {
+	if base {
+		if *haveBase {
+			return errors.New("more than one base file")
+		}
+		*haveBase, s.Base = true, p
+		return nil
+	}
+	for _, q := range s.Packages {
+		if q.Name == p.Name {
+			return fmt.Errorf("package %s has more than one file", p.Name)
+		}
+	}
+	s.Packages = append(s.Packages, p)
+	return nil
+}
+
+// AddPart adds one part read from a policy directory (see PolicyDirFile):
+// the base once, each package once.
+func (s *PolicySet) AddPart(p SetPart, base bool, haveBase *bool) error { return s.add(p, base, haveBase) }
+
+func contentDigest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:6])
 }

@@ -397,3 +397,30 @@ func describeOwns(o *ownership) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// CompilePolicySet parses every part of a policy set and compiles them with
+// CompileSet. Any problem refuses the whole set: this is the strict check of
+// validate, test and publish; edges isolate failing packages instead.
+func CompilePolicySet(set *config.PolicySet, opts Options) (*Snapshot, error) {
+	base, err := config.ParsePolicy(set.Base.File, []byte(set.Base.Document))
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	pkgs := make([]*config.Package, 0, len(set.Packages))
+	for _, part := range set.Packages {
+		p, err := config.ParsePackage(part.File, []byte(part.Document))
+		switch {
+		case err != nil:
+			errs = append(errs, &PackageError{Package: part.Name, Err: err})
+		case p.Name != part.Name:
+			errs = append(errs, &PackageError{Package: part.Name, Err: fmt.Errorf("%s: the document is package %q, not %q", part.File, p.Name, part.Name)})
+		default:
+			pkgs = append(pkgs, p)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return CompileSet(base, pkgs, opts)
+}

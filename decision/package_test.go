@@ -12,7 +12,7 @@ import (
 
 func meshSet(t testing.TB, extra ...string) (*config.Policy, []*config.Package) {
 	t.Helper()
-	dir := filepath.Join("..", "examples", "mesh")
+	dir := filepath.Join("..", "examples", "mesh", "policy")
 	base, err := config.LoadPolicy(filepath.Join(dir, "base.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ routes:
     match: GET api.example.com/documents/archive/{id}
     roles: [viewer]
 `,
-			want: []string{`package "documents"`, `package "archive"`, "extra0.yaml:2", "../examples/mesh/documents.yaml:3", "path /documents/archive"},
+			want: []string{`package "documents"`, `package "archive"`, "extra0.yaml:2", "../examples/mesh/policy/documents.yaml:3", "path /documents/archive"},
 			pkg:  "documents", other: "archive",
 		},
 		{

@@ -46,37 +46,27 @@ func (s *DirSource) Fetch(ctx context.Context, have string) (Bundle, error) {
 	haveBase := false
 	var files []string
 	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
-			continue
+		if !e.IsDir() {
+			files = append(files, e.Name())
 		}
-		files = append(files, e.Name())
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		name := strings.TrimSuffix(f, filepath.Ext(f))
+		pkg, isBase, skip, err := config.PolicyDirFile(f)
+		if skip {
+			continue
+		}
+		if err != nil {
+			return Bundle{}, fmt.Errorf("policy directory %s: %w", s.dir, err)
+		}
 		b, err := NewFileSource(filepath.Join(s.dir, f), s.opts).Fetch(ctx, "")
 		if err != nil {
 			return Bundle{}, err
 		}
-		part := config.SetPart{Revision: contentRevision(b.Policy)[:19], File: b.Name, Document: string(b.Policy)}
-		if name == "base" {
-			if haveBase {
-				return Bundle{}, fmt.Errorf("policy directory %s: more than one base file", s.dir)
-			}
-			haveBase, set.Base = true, part
-			continue
+		part := config.SetPart{Name: pkg, Revision: contentRevision(b.Policy)[:19], File: b.Name, Document: string(b.Policy)}
+		if err := set.AddPart(part, isBase, &haveBase); err != nil {
+			return Bundle{}, fmt.Errorf("policy directory %s: %w", s.dir, err)
 		}
-		if !config.ValidPackageName(name) {
-			return Bundle{}, fmt.Errorf("policy directory %s: %s: a package file is named after its package (lower-case letters, digits, - and _)", s.dir, f)
-		}
-		for _, p := range set.Packages {
-			if p.Name == name {
-				return Bundle{}, fmt.Errorf("policy directory %s: package %s has more than one file", s.dir, name)
-			}
-		}
-		part.Name = name
-		set.Packages = append(set.Packages, part)
 	}
 	if !haveBase {
 		return Bundle{}, fmt.Errorf("policy directory %s: no base.yaml", s.dir)
