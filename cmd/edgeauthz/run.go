@@ -29,7 +29,7 @@ func commands() []command {
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
 		{"test", "test [--config FILE] [-v] FILE...", runTest},
-		{"validate", "validate [--signing-key KEY] POLICY...", runValidate},
+		{"validate", "validate [--signing-key KEY] [--base BASE] POLICY|DIR...", runValidate},
 		{"publish", "publish --store DSN [--package NAME] [--credential FILE] POLICY", runPublish},
 		{"writers", "writers add|remove --store DSN --name NAME [--scopes a,b] [--out FILE]", runWriters},
 		{"bundle", bundleUsage, runBundle},
