@@ -2,6 +2,8 @@ package sync_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
@@ -205,5 +208,34 @@ func TestPackagesFromPostgres(t *testing.T) {
 	next, _ := engine.Snapshot()
 	if n, _ := next.RelationStats(); n != 1 || !strings.HasPrefix(next.Revision(), snap.Revision()+"+") {
 		t.Fatalf("tuple change: %d tuples, revision %q after %q (want an incremental apply)", n, next.Revision(), snap.Revision())
+	}
+}
+
+// A policy set travels over HTTP as one bundle (edgeauthz bundle DIR).
+func TestPackagesOverHTTP(t *testing.T) {
+	set, err := config.LoadPolicyDir(filepath.Join("..", "examples", "mesh", "policy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := config.EncodePolicySet(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
+	t.Cleanup(srv.Close)
+	src, err := policysync.NewHTTPSource(srv.URL+"/policy.json", policysync.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := decision.NewEngine(0)
+	pc := policysync.NewPackageCompiler(decision.Options{}, nil, nil)
+	l := policysync.NewLoader(policysync.LoaderOptions{Source: src, Engine: engine, Compile: pc.Compile})
+	if err := l.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := engine.Decide(&decision.Request{Method: "POST", Host: "pay.example.com", Target: "/charges", Token: decision.TokenValid,
+		Principal: &decision.Principal{Subject: "u", Roles: []string{"payer"}}})
+	if !r.Allowed || r.Package != "payments" {
+		t.Fatalf("%s %s %q", r.Reason, r.Detail, r.Package)
 	}
 }
