@@ -357,6 +357,9 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 	} else {
 		i := s.router.match(req.Method, e.host, path, &e.params)
 		if i < 0 {
+			if !named {
+				res.Package = s.packages.ownerOf(e.host, path)
+			}
 			if e.trace != nil {
 				e.step("route", false, "no route matches "+req.Method+" "+path)
 			}

@@ -66,36 +66,37 @@ func (o *ownership) covers(host, path string) bool {
 	return false
 }
 
-// selectFor finds the package of a request. With the context extension the
-// named package must exist and own the request, else deny says why; without
-// it the owner of the host and path is reported (routing stays one flat
-// table, since every route lies inside its package's ownership).
+// selectFor checks the package Envoy names in the context extension: it
+// must exist and own the request, else deny says why. Without the
+// extension it does nothing: routing stays one flat table, and since every
+// route lies inside its package's ownership the matched route names the
+// package (ownerOf labels the requests no route matches).
 func (t *packageTable) selectFor(ctx map[string]string, host, path string) (pkg string, named bool, deny string) {
-	if len(t.pkgs) == 0 {
-		if name, ok := ctx[PackageContextKey]; ok {
-			return "", true, "Envoy names package " + name + ", which the policy does not have"
-		}
+	name, ok := ctx[PackageContextKey]
+	if !ok {
 		return "", false, ""
 	}
-	if name, ok := ctx[PackageContextKey]; ok {
-		for i := range t.pkgs {
-			if t.pkgs[i].name == name {
-				if !t.pkgs[i].covers(host, path) {
-					return name, true, "package " + name + " does not own " + host + path
-				}
-				return name, true, ""
+	for i := range t.pkgs {
+		if t.pkgs[i].name == name {
+			if !t.pkgs[i].covers(host, path) {
+				return name, true, "package " + name + " does not own " + host + path
 			}
+			return name, true, ""
 		}
-		// Not echoed as the deciding package: it is no package of the
-		// policy, and metrics label decisions by package.
-		return "", true, "Envoy names package " + name + ", which the policy does not have"
 	}
+	// Not echoed as the deciding package: it is no package of the policy,
+	// and metrics label decisions by package.
+	return "", true, "Envoy names package " + name + ", which the policy does not have"
+}
+
+// ownerOf returns the package that owns a request's host and path, or "".
+func (t *packageTable) ownerOf(host, path string) string {
 	for i := range t.pkgs {
 		if t.pkgs[i].covers(host, path) {
-			return t.pkgs[i].name, false, ""
+			return t.pkgs[i].name
 		}
 	}
-	return "", false, ""
+	return ""
 }
 
 // Packages returns the names of the snapshot's packages, sorted.
