@@ -281,7 +281,9 @@ func (s *PolicySet) add(p SetPart, base bool, haveBase *bool) error {
 
 // AddPart adds one part read from a policy directory (see PolicyDirFile):
 // the base once, each package once.
-func (s *PolicySet) AddPart(p SetPart, base bool, haveBase *bool) error { return s.add(p, base, haveBase) }
+func (s *PolicySet) AddPart(p SetPart, base bool, haveBase *bool) error {
+	return s.add(p, base, haveBase)
+}
 
 func contentDigest(data []byte) string {
 	sum := sha256.Sum256(data)
