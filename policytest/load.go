@@ -1,6 +1,7 @@
 package policytest
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -8,7 +9,7 @@ import (
 )
 
 // LoadSnapshot loads and compiles what a test, check or validate names: a
-// policy file; a policy directory (a base and packages, compiled whole); or,
+// policy file; a set bundle; a policy directory (a base and packages, compiled whole); or,
 // with base set, one package file against that base alone, which is what a
 // team checks before publishing its package.
 func LoadSnapshot(policy, base string, opts decision.Options) (*decision.Snapshot, error) {
@@ -27,6 +28,14 @@ func LoadSnapshot(policy, base string, opts decision.Options) (*decision.Snapsho
 		set, err := config.LoadPolicyDir(policy)
 		if err != nil {
 			return nil, err
+		}
+		return decision.CompilePolicySet(set, opts)
+	}
+	// A set bundle (edgeauthz bundle DIR) is a policy file too.
+	if data, err := os.ReadFile(policy); err == nil && config.IsPolicySet(data) {
+		set, err := config.DecodePolicySet(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", policy, err)
 		}
 		return decision.CompilePolicySet(set, opts)
 	}

@@ -73,3 +73,32 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// A policy directory becomes one signed set bundle, which validate and
+// check read like a policy file.
+func TestBundlePolicyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := run(t, "keygen", "--out", filepath.Join(dir, "keys")); code != exitOK {
+		t.Fatal(stderr)
+	}
+	out := filepath.Join(dir, "public")
+	code, stdout, stderr := run(t, "bundle", "--key", filepath.Join(dir, "keys", "private.pem"), "--out", out, "../../examples/mesh/policy")
+	if code != exitOK || !strings.Contains(stdout, "policy.json") {
+		t.Fatalf("bundle: %d %s %s", code, stdout, stderr)
+	}
+	set := filepath.Join(out, "policy.json")
+	code, stdout, stderr = run(t, "validate", "--signing-key", filepath.Join(dir, "keys", "jwks.json"), set)
+	if code != exitOK || !strings.Contains(stdout, "packages documents, payments") {
+		t.Fatalf("validate: %d %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, "check", "--policy", set, "--claims", `{"sub":"u","roles":["payer"]}`, "POST", "https://pay.example.com/charges")
+	if code != exitOK {
+		t.Fatalf("check: %d %s %s", code, stdout, stderr)
+	}
+	if err := os.WriteFile(set, []byte(strings.Replace(mustRead(t, set), "payer", "payr", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run(t, "validate", "--signing-key", filepath.Join(dir, "keys", "jwks.json"), set); code != exitFail || !strings.Contains(stderr, "signature") {
+		t.Fatalf("an edited set bundle: %d %s", code, stderr)
+	}
+}

@@ -42,8 +42,17 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	code := exitOK
 	for _, f := range files {
-		if fi, err := os.Stat(f); *base != "" || (err == nil && fi.IsDir()) {
-			// A package against the base, or a policy directory whole.
+		fi, err := os.Stat(f)
+		isDir, isSet := err == nil && fi.IsDir(), isSetBundle(f)
+		if *base != "" || isDir || isSet {
+			if keys != nil && isSet {
+				if err := verifyBundle(f, keys); err != nil {
+					fmt.Fprintln(stderr, err)
+					code = exitFail
+					continue
+				}
+			}
+			// A package against the base, or a policy set whole.
 			snap, err := policytest.LoadSnapshot(f, *base, decision.Options{})
 			if err != nil {
 				fmt.Fprintln(stderr, err)
@@ -80,6 +89,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return code
+}
+
+// isSetBundle reports whether a file is a policy set bundle (edgeauthz
+// bundle DIR).
+func isSetBundle(path string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && config.IsPolicySet(data)
 }
 
 // verifyBundle checks the detached signature at path.sig over path's bytes,
