@@ -111,6 +111,8 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 			o.Err = fmt.Errorf("policy does not load: %w", err)
 		case err != nil:
 			o.Err = errors.New("policy does not load (see above)")
+		case c.AuthZEN != nil:
+			o.Err = runAccess(snap, c)
 		case c.Check != nil:
 			o.Err = runCheck(snap, c)
 		default:

@@ -27,7 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
-		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
+		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL\n    or " + checkAccessUsage, runCheck},
 		{"test", "test [--config FILE] [-v] [--allow-external-files] FILE... (policy tests or OpenFGA *.fga.yaml store files)", runTest},
 		{"validate", "validate [--signing-key KEY] [--base BASE] POLICY|DIR...", runValidate},
 		{"list-objects", "list-objects --policy FILE --type TYPE --relation REL --user USER [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListObjects},
