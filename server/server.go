@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	s.loader = policysync.NewLoader(policysync.LoaderOptions{
 		Source:       s.source,
 		Engine:       s.engine,
-		Compile:      Compiler(cfg),
+		Compile:      PackageCompiler(cfg, log.With("component", "sync"), s.reg),
 		PollInterval: cfg.Policy.PollInterval,
 		PersistDir:   cfg.Policy.PersistDir,
 		PersistKey:   persistKey,

@@ -25,6 +25,9 @@ func Open(source string, opts Options) (Source, error) {
 	case "postgres", "postgresql":
 		return NewPostgresSource(source, opts.Postgres)
 	case "file":
+		if isDir(source) {
+			return NewDirSource(source, opts.File), nil
+		}
 		return NewFileSource(source, opts.File), nil
 	case "xds":
 		return NewXDSSource(source, opts.XDS)
@@ -34,6 +37,9 @@ func Open(source string, opts Options) (Source, error) {
 	}
 	if source == "" {
 		return nil, fmt.Errorf("policy source is empty")
+	}
+	if isDir(source) {
+		return NewDirSource(source, opts.File), nil
 	}
 	return NewFileSource(source, opts.File), nil
 }

@@ -42,13 +42,24 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
 	relayURL := fs.String("relay", "", "publish through this relay's write API instead of the store (http://host:port)")
 	tokenFile := fs.String("token-file", "", "bearer token for --relay (default $EDGEAUTHZ_TOKEN)")
+	pkg := fs.String("package", "", "publish FILE as this policy package (default: the base policy)")
+	cred := fs.String("credential", "", "file holding a writer token (edgeauthz writers add); the store checks its scope")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
 	}
 	if len(files) != 1 {
-		fmt.Fprintln(stderr, "usage: edgeauthz publish (--store DSN | --relay URL) POLICY")
+		fmt.Fprintln(stderr, "usage: edgeauthz publish (--store DSN [--package NAME] [--credential FILE] | --relay URL) POLICY")
 		return exitUsage
+	}
+	if *relayURL != "" && (*pkg != "" || *cred != "") {
+		// The relay's write API publishes the base policy only; a package
+		// and its scoped writer token go to the store, which checks them.
+		fmt.Fprintln(stderr, "edgeauthz publish: --package and --credential publish to the store (--store), not through --relay")
+		return exitUsage
+	}
+	if *pkg != "" || *cred != "" {
+		return publishPart(ctx, *dsn, *pkg, *cred, files[0], stdout, stderr)
 	}
 	data, err := os.ReadFile(files[0])
 	if err != nil {
@@ -87,6 +98,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	defer pool.Close()
+	if err := checkWithPackages(ctx, pool, "", data); err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "edgeauthz publish: not published")
+		return exitFail
+	}
 	rev, err := pgstore.Publish(ctx, pool, data)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)

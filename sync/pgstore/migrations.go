@@ -99,6 +99,15 @@ var migrations = []migration{
 			`INSERT INTO edgeauthz_changelog_checkpoint (one) VALUES (true)`,
 		},
 	},
+	{
+		// Policy packages and the writers allowed to publish them. See
+		// packages.go: the scope check runs inside the database, in a
+		// SECURITY DEFINER function, so a writer's PostgreSQL role needs no
+		// write privilege on any table.
+		version: 6,
+		name:    "policy packages and scoped writers",
+		stmts:   packagesMigration,
+	},
 }
 
 // conditionRules bounds a tuple's condition as rebac.ParseTuple does: a

@@ -36,7 +36,7 @@ func PublishAs(ctx context.Context, db DB, writer string, document []byte) (revi
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO edgeauthz_policy_revisions (document, published_by) VALUES ($1, $2) RETURNING id`, string(document), writer).Scan(&revision); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO edgeauthz_policy_revisions (document, published_by) VALUES ($1, COALESCE(NULLIF($2, ''), 'role:' || session_user)) RETURNING id`, string(document), writer).Scan(&revision); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, "policy "+strconv.FormatInt(revision, 10))
