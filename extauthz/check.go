@@ -88,9 +88,11 @@ func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
 	}
 	o.res = snap.Decide(req)
 	if useCache && o.res.Cacheable {
-		c := &cachedDecision{res: o.res}
-		a.decisions.Set(key, c)
-		o.cached = c
+		// A decision the cache does not take (a key seen for the first
+		// time) is answered directly, without the pre-encoded response.
+		if c := (&cachedDecision{res: o.res}); a.decisions.Set(key, c, decisionBytes) {
+			o.cached = c
+		}
 	}
 	a.record(&o)
 	return o

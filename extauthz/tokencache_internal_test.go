@@ -26,8 +26,10 @@ func TestTokenCacheReuseBound(t *testing.T) {
 		if o := a.check(ctx, warmRequest(tok)); !o.res.Allowed {
 			t.Fatalf("denied: %v %s", o.res.Reason, o.res.Detail)
 		}
+		a.tokens.Wait()
 	}
 	allow()
+	allow() // a token is cached from its second use on
 	clk.Set(t0.Add(identity.DefaultReuseFor - time.Second))
 	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
 		t.Fatal("the token is not served from the cache within the reuse bound")

@@ -209,7 +209,13 @@ type Token struct {
 	ID      string // jti
 	Expiry  time.Time
 
-	// What vouched for the token, for Trusted.
+	trust *Trust
+}
+
+// Trust is what vouched for a verified token, apart from its claims: a
+// cache keeps it (see Token.Trust) to ask Trusted on every reuse without
+// holding the Token.
+type Trust struct {
 	v     *Verifier
 	src   *source
 	hmac  bool
@@ -221,7 +227,20 @@ type Token struct {
 	reuseUntil time.Time
 }
 
-// Trusted reports whether a verification of t may still be reused at now
+// Trust returns the record of what verified t, whose Trusted is t's.
+func (t *Token) Trust() *Trust {
+	if t == nil {
+		return nil
+	}
+	return t.trust
+}
+
+// Trusted is t.Trust().Trusted(now).
+func (t *Token) Trusted(now time.Time) bool {
+	return t != nil && t.trust.Trusted(now)
+}
+
+// Trusted reports whether a verification may still be reused at now
 // instead of verifying the token again: the Verifier is open, less than
 // Config.ReuseFor has passed since Verify, and the key that verified the
 // signature is still among the issuer's keys (a JWKS that drops the key, or
@@ -229,7 +248,7 @@ type Token struct {
 // It does not allocate. While the issuer's key set is one already found to
 // hold the key, it costs three atomic loads; after the set changed, the
 // first call looks the key up in it.
-func (t *Token) Trusted(now time.Time) bool {
+func (t *Trust) Trusted(now time.Time) bool {
 	if t == nil || t.src == nil || !now.Before(t.reuseUntil) || t.v.retired.Load() {
 		return false
 	}
@@ -519,14 +538,14 @@ func (v *Verifier) checkClaims(src *source, claims map[string]any, ks *keySet, k
 	if len(src.cfg.Audiences) > 0 && !audienceMatches(claims["aud"], src.cfg.Audiences) {
 		return nil, ErrAudience
 	}
-	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp,
-		v: v, src: src, alg: alg, reuseUntil: now.Add(v.reuseFor)}
+	tr := &Trust{v: v, src: src, alg: alg, reuseUntil: now.Add(v.reuseFor)}
 	if k != nil {
-		t.thumb = k.thumb
-		t.confirmed.Store(ks)
+		tr.thumb = k.thumb
+		tr.confirmed.Store(ks)
 	} else {
-		t.hmac = true
+		tr.hmac = true
 	}
+	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp, trust: tr}
 	if s, ok := claims["sub"]; ok {
 		if t.Subject, ok = s.(string); !ok {
 			return nil, fmt.Errorf("%w: sub is not a string", ErrMalformed)

@@ -107,14 +107,14 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	opts := extauthz.Options{
-		Engine:            s.engine,
-		Extractor:         config.Extractor(cfg),
-		Claims:            cfg.Tokens.Claims,
-		Headers:           cfg.Headers,
-		TokenCacheSize:    cfg.Cache.Tokens,
-		DecisionCacheSize: cfg.Cache.Decisions,
-		Log:               s.declog,
-		Metrics:           extauthz.NewMetrics(s.reg),
+		Engine:             s.engine,
+		Extractor:          config.Extractor(cfg),
+		Claims:             cfg.Tokens.Claims,
+		Headers:            cfg.Headers,
+		TokenCacheBytes:    int64(cfg.Cache.TokensBytes),
+		DecisionCacheBytes: int64(cfg.Cache.DecisionsBytes),
+		Log:                s.declog,
+		Metrics:            extauthz.NewMetrics(s.reg),
 	}
 	if s.verifier != nil {
 		opts.Verifier = s.verifier

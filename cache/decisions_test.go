@@ -1,0 +1,57 @@
+package cache
+
+import "testing"
+
+func cost[V any](n int64) func(V) int64 { return func(V) int64 { return n } }
+
+// TestDecisionsAdmitRepeated: a decision is stored from its second Set on;
+// keys that never repeat store nothing; what is stored stays within the
+// byte budget, and Hi must match for a hit.
+func TestDecisionsAdmitRepeated(t *testing.T) {
+	d := NewDecisions[int](1<<20, AdmitRepeated)
+	t.Cleanup(d.Close)
+	for i := range uint64(5000) {
+		if d.Set(Key{Lo: i, Hi: i * 0x9e3779b97f4a7c15}, int(i), cost[int](100)) {
+			t.Fatalf("key %d offered once was passed on to be stored", i)
+		}
+	}
+	k := Key{Lo: 7, Hi: 0xabcdef0123456789}
+	d.Set(k, 1, cost[int](100))
+	if !d.Set(k, 1, cost[int](100)) {
+		t.Fatal("a key offered twice was not passed on")
+	}
+	d.Wait()
+	if v, ok := d.Get(k); !ok || v != 1 {
+		t.Fatalf("Get = %d, %v; want 1, true", v, ok)
+	}
+	if _, ok := d.Get(Key{Lo: k.Lo, Hi: k.Hi + 1}); ok {
+		t.Fatal("hit with a different Hi")
+	}
+	for i := range uint64(5000) {
+		if _, ok := d.Get(Key{Lo: i + 100, Hi: (i + 100) * 0x9e3779b97f4a7c15}); ok {
+			t.Fatalf("key %d, offered once, was stored", i+100)
+		}
+	}
+}
+
+func TestDecisionsByteBudget(t *testing.T) {
+	const budget, each = 1 << 20, 32 << 10
+	d := NewDecisions[int](budget, AdmitAll)
+	t.Cleanup(d.Close)
+	for i := range uint64(2000) {
+		d.Set(Key{Lo: i, Hi: i}, int(i), cost[int](each))
+		if i%100 == 0 {
+			d.Wait()
+		}
+	}
+	d.Wait()
+	held := 0
+	for i := range uint64(2000) {
+		if _, ok := d.Get(Key{Lo: i, Hi: i}); ok {
+			held++
+		}
+	}
+	if held == 0 || held*(each+int(DecisionEntryOverhead)) > budget {
+		t.Errorf("holds %d entries of %d bytes, budget %d", held, each, budget)
+	}
+}
