@@ -47,7 +47,7 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	fs.IntVar(&o.rounds, "rounds", 4, "trivial and (a) alternate in this many slices of the measured time")
 	fs.StringVar(&o.only, "scenarios", "trivial,a,verify-rs,b-rs,b,c", "scenarios to run, comma-separated, of trivial, a, verify-rs, b-rs, b, c and c-hit")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "run edgeauthz in-process (loadtest edgeauthz) and write its CPU profile here, the baselines' to FILE.trivial and FILE.verify-rs256")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "hard limit for the whole run")
+	fs.DurationVar(&o.timeout, "timeout", 8*time.Minute, "hard limit for the whole run (minting included)")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
