@@ -53,14 +53,17 @@ func (d *Decisions[V]) Get(k Key) (V, bool) {
 	return e.v, true
 }
 
-// Set offers a decision under k; cost estimates the bytes v holds, and is
-// called only for a decision the admission policy lets through. It reports
-// whether v was passed on to be stored (ristretto may still refuse it).
-func (d *Decisions[V]) Set(k Key, v V, cost func(V) int64) bool {
-	if d.door != nil && !d.door.admit(k.Hi) {
-		return false
-	}
-	return d.c.Set(k.Lo, entry[V]{hi: k.Hi, v: v}, max(cost(v), 0)+DecisionEntryOverhead)
+// Admit reports whether a decision under k may be stored: with
+// AdmitRepeated, whether k was offered before (and is still remembered);
+// a first sight is remembered. Callers build the entry only when it is.
+func (d *Decisions[V]) Admit(k Key) bool {
+	return d.door == nil || d.door.admit(k.Hi)
+}
+
+// Set stores a decision under k, admitted or not; cost estimates the bytes
+// v holds.
+func (d *Decisions[V]) Set(k Key, v V, cost int64) {
+	d.c.Set(k.Lo, entry[V]{hi: k.Hi, v: v}, max(cost, 0)+DecisionEntryOverhead)
 }
 
 // Wait blocks until pending Sets are applied (for tests).

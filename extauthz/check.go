@@ -87,12 +87,12 @@ func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
 		a.metrics.cacheMiss("decision")
 	}
 	o.res = snap.Decide(req)
-	if useCache && o.res.Cacheable {
-		// A decision the cache does not take (a key seen for the first
-		// time) is answered directly, without the pre-encoded response.
-		if c := (&cachedDecision{res: o.res}); a.decisions.Set(key, c, decisionBytes) {
-			o.cached = c
-		}
+	// A decision the cache does not admit (a key seen for the first time)
+	// is answered directly, without building an entry or pre-encoding.
+	if useCache && o.res.Cacheable && a.decisions.Admit(key) {
+		c := &cachedDecision{res: o.res}
+		a.decisions.Set(key, c, decisionBytes(c))
+		o.cached = c
 	}
 	a.record(&o)
 	return o

@@ -122,8 +122,11 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	s.authz = extauthz.NewAuthorizer(opts)
 
 	// Stream workers reuse goroutines whose stacks have already grown, rather
-	// than starting (and growing) a fresh goroutine for every Check.
-	s.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+	// than starting (and growing) a fresh goroutine for every Check. A worker
+	// is busy while its Check waits for the request's body too, so one per
+	// core leaves most Checks to fresh goroutines: keep enough for the
+	// requests in flight (grpc starts a goroutine beyond them).
+	s.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))))
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, engine: s.engine})
