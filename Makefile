@@ -2,8 +2,20 @@
 GO      ?= go
 BIN     := bin/edgeauthz
 PKGS    := ./...
+# The image is ghcr.io/edgeauthz/edgeauthz:$(VERSION), the name and tag the Kubernetes
+# manifests and the Helm chart use (deploy/deploy_test.go holds them together).
+VERSION ?= 0.1.0
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 
-.PHONY: help run build test bench fuzz lint e2e deps
+# helm for the chart's tests (deploy/helm_test.go), built from its pinned Go module into
+# bin/tools with the version stamps its own release build sets (v3.22.0 is built against
+# Kubernetes 1.37 client libraries).
+HELM_VERSION := v3.22.0
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
+
+.PHONY: help run build test bench fuzz lint e2e deps image tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -11,17 +23,27 @@ help: ## list the targets
 build: ## build bin/edgeauthz
 	$(GO) build -o $(BIN) ./cmd/edgeauthz
 
+image: ## write the container image bin/edgeauthz-image.tar (docker load -i …); no daemon needed
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+		-o bin/edgeauthz-linux-$(IMAGE_ARCH) ./cmd/edgeauthz
+	$(GO) run ./internal/imagebuild/cmd/imagebuild -bin bin/edgeauthz-linux-$(IMAGE_ARCH) -arch $(IMAGE_ARCH) \
+		-version $(VERSION) -out bin/edgeauthz-image.tar
+
 run: build ## build and serve the bundled example, printing requests to try
 	./scripts/run-example.sh
 
-deps: ## install PostgreSQL and nginx for the tests when missing (Debian, root)
+deps: tools ## install PostgreSQL, nginx and Caddy for the tests when missing (Debian, root)
 	@./scripts/install-deps.sh
+
+tools: ## install the pinned helm into bin/tools when missing
+	@test "$$(bin/tools/helm version --template '{{.Version}}' 2>/dev/null)" = "$(HELM_VERSION)" || \
+		GOBIN=$(CURDIR)/bin/tools $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 test: deps ## all tests, with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
-e2e: deps ## the end-to-end tests only: real gRPC/HTTP servers, PostgreSQL and nginx on 127.0.0.1
+e2e: deps ## the end-to-end tests only: real gRPC/HTTP servers, PostgreSQL, nginx and Caddy on 127.0.0.1
 	$(GO) test -race -count=1 ./extauthz/... ./server/... ./sync/... ./deploy/...
 
 bench: build ## Go benchmarks of the decision path, then the load run (bench/README.md; LOADFLAGS=-duration 8s ...)

@@ -23,6 +23,70 @@ type Server struct {
 	TenantMismatchStatus int         `yaml:"tenant_mismatch_status"`
 	DecisionLog          DecisionLog `yaml:"decision_log"`
 	Cache                CacheSizes  `yaml:"cache"`
+	Limits               Limits      `yaml:"limits"`
+	Readiness            Readiness   `yaml:"readiness"`
+}
+
+// Limits bounds what callers of the two ports may hold open. The defaults
+// keep the transport's worst case well inside a 512 MiB pod (README
+// "Operating it" has the arithmetic).
+type Limits struct {
+	GRPC GRPCLimits `yaml:"grpc"`
+	HTTP HTTPLimits `yaml:"http"`
+}
+
+// GRPCLimits bounds the gRPC port.
+type GRPCLimits struct {
+	// MaxConnections caps open connections; more wait in the accept queue.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConcurrentStreams caps streams per connection; it is advertised in
+	// SETTINGS and streams beyond it are refused (REFUSED_STREAM).
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
+	// MaxWaitingStreams caps, across connections, the streams whose request
+	// message has not fully arrived; a new stream over it cuts the longest
+	// waiting one.
+	MaxWaitingStreams int `yaml:"max_waiting_streams"`
+	// MessageWait bounds how long a stream may wait for its request message.
+	MessageWait time.Duration `yaml:"message_wait"`
+	// MaxRecvMsgBytes bounds one request message.
+	MaxRecvMsgBytes int `yaml:"max_recv_msg_bytes"`
+	// HandshakeTimeout bounds a new connection's HTTP/2 preface and SETTINGS.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// KeepaliveTime and KeepaliveTimeout: the server pings a connection
+	// quiet for KeepaliveTime and closes it when no answer comes within
+	// KeepaliveTimeout.
+	KeepaliveTime    time.Duration `yaml:"keepalive_time"`
+	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`
+	// MinPingInterval: a client pinging more often is sent GOAWAY
+	// (too_many_pings). Pings without streams are allowed.
+	MinPingInterval time.Duration `yaml:"min_ping_interval"`
+	// MaxConnectionIdle closes a connection without streams for this long.
+	MaxConnectionIdle time.Duration `yaml:"max_connection_idle"`
+	// MaxConnectionAge sends GOAWAY to a connection this old (±10%), and
+	// MaxConnectionAgeGrace later closes it, streams or not.
+	MaxConnectionAge      time.Duration `yaml:"max_connection_age"`
+	MaxConnectionAgeGrace time.Duration `yaml:"max_connection_age_grace"`
+}
+
+// HTTPLimits bounds the HTTP port (HTTP/1.1 only).
+type HTTPLimits struct {
+	MaxConnections    int           `yaml:"max_connections"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+}
+
+// Readiness says what /readyz and the gRPC health service require besides a
+// serving snapshot.
+type Readiness struct {
+	// RequireIssuerKeys: not ready until every configured issuer can verify
+	// a token (it has a usable key, or an HMAC secret). A pod started while
+	// an issuer's JWKS cannot be fetched then takes no traffic, so a rollout
+	// stalls instead of replacing pods that accept tokens with pods that
+	// refuse them all.
+	RequireIssuerKeys bool `yaml:"require_issuer_keys"`
 }
 
 // Listen holds the listening addresses.
@@ -38,7 +102,11 @@ type PolicyStore struct {
 	Source       string        `yaml:"source"`
 	PollInterval time.Duration `yaml:"poll_interval"`
 	PersistDir   string        `yaml:"persist_dir"`
-	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// PersistKeyFile holds the key (at least 32 random bytes) that
+	// authenticates the persisted policy; required with PersistDir and
+	// kept outside it (a Kubernetes Secret).
+	PersistKeyFile string        `yaml:"persist_key_file"`
+	MaxStaleness   time.Duration `yaml:"max_staleness"`
 	// SigningKey, for HTTP bundles, is a PEM or JWKS file whose key must have
 	// signed the bundle (a detached JWS at URL.sig).
 	SigningKey string `yaml:"signing_key"`
@@ -98,6 +166,9 @@ type Headers struct {
 type DecisionLog struct {
 	Output       string  `yaml:"output"`
 	SampleAllows float64 `yaml:"sample_allows"`
+	// MaxFieldBytes bounds each free-text field of a line; longer values are
+	// cut and listed in the line's "truncated".
+	MaxFieldBytes int `yaml:"max_field_bytes"`
 }
 
 // CacheSizes bounds the caches by their estimated bytes (0 disables one).
@@ -152,8 +223,39 @@ func DefaultServer() Server {
 			MaxLifetime: 24 * time.Hour, CacheTTL: 10 * time.Minute, JWKSRefreshInterval: 5 * time.Minute},
 		Headers:              Headers{Prefix: "x-auth-"},
 		TenantMismatchStatus: 404,
-		DecisionLog:          DecisionLog{Output: "stdout"},
+		DecisionLog:          DecisionLog{Output: "stdout", MaxFieldBytes: 1024},
 		Cache:                CacheSizes{DecisionsBytes: DefaultDecisionCacheBytes, TokensBytes: DefaultTokenCacheBytes},
+		Limits:               DefaultLimits(),
+		Readiness:            Readiness{RequireIssuerKeys: true},
+	}
+}
+
+// DefaultLimits are the transport bounds used for every key a file leaves
+// out.
+func DefaultLimits() Limits {
+	return Limits{
+		GRPC: GRPCLimits{
+			MaxConnections:        512,
+			MaxConcurrentStreams:  100,
+			MaxWaitingStreams:     128,
+			MessageWait:           5 * time.Second,
+			MaxRecvMsgBytes:       2 << 20,
+			HandshakeTimeout:      10 * time.Second,
+			KeepaliveTime:         time.Minute,
+			KeepaliveTimeout:      20 * time.Second,
+			MinPingInterval:       10 * time.Second,
+			MaxConnectionIdle:     5 * time.Minute,
+			MaxConnectionAge:      30 * time.Minute,
+			MaxConnectionAgeGrace: 30 * time.Second,
+		},
+		HTTP: HTTPLimits{
+			MaxConnections:    256,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    1 << 20,
+		},
 	}
 }
 
@@ -206,6 +308,7 @@ func (s *Server) resolve(dir string) {
 		s.DecisionLog.Output = abs(s.DecisionLog.Output)
 	}
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
+	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
 	s.Policy.BearerTokenFile = abs(s.Policy.BearerTokenFile)
 	for i := range s.Tokens.Issuers {
@@ -235,6 +338,14 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	}
 	if s.Policy.PollInterval <= 0 {
 		errs.Add(lines["policy.poll_interval"], "policy.poll_interval must be positive")
+	}
+	switch {
+	case s.Policy.PersistDir != "" && s.Policy.PersistKeyFile == "":
+		errs.Add(lines["policy.persist_dir"], "policy.persist_dir needs policy.persist_key_file: a file of at least 32 random bytes, outside persist_dir, that authenticates the persisted policy")
+	case s.Policy.PersistDir == "" && s.Policy.PersistKeyFile != "":
+		errs.Add(lines["policy.persist_key_file"], "policy.persist_key_file applies only with policy.persist_dir")
+	case s.Policy.PersistDir != "" && isWithin(s.Policy.PersistKeyFile, s.Policy.PersistDir):
+		errs.Add(lines["policy.persist_key_file"], "policy.persist_key_file must not be inside policy.persist_dir: whoever can edit the persisted policy could read it")
 	}
 	if s.Policy.MaxStaleness < 0 {
 		errs.Add(lines["policy.max_staleness"], "policy.max_staleness must not be negative")
@@ -321,4 +432,63 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 			errs.Add(line, "cache.%s (a number of entries) is no longer supported: the caches are bounded by bytes; set cache.%s_bytes (e.g. 32Mi, 0 disables)", k, k)
 		}
 	}
+	if s.DecisionLog.MaxFieldBytes < 16 {
+		errs.Add(lines["decision_log.max_field_bytes"], "decision_log.max_field_bytes must be at least 16")
+	}
+	s.Limits.validate(errs, lines)
+}
+
+// Validate reports limits that are not set, for a Server built in code
+// rather than parsed: a zero would mean "unlimited" to some libraries and
+// "refuse everything" to others.
+func (l *Limits) Validate() error {
+	errs := &List{}
+	l.validate(errs, nil)
+	return errs.Err()
+}
+
+func (l *Limits) validate(errs *List, lines map[string]int) {
+	g, h := &l.GRPC, &l.HTTP
+	// A zero would mean "unlimited" to some of the libraries underneath:
+	// every bound must be set.
+	// In file order, so errors on one line keep their order.
+	for _, kv := range []struct {
+		key string
+		v   int64
+	}{
+		{"grpc.max_connections", int64(g.MaxConnections)},
+		{"grpc.max_concurrent_streams", int64(g.MaxConcurrentStreams)},
+		{"grpc.max_waiting_streams", int64(g.MaxWaitingStreams)},
+		{"grpc.message_wait", int64(g.MessageWait)},
+		{"grpc.max_recv_msg_bytes", int64(g.MaxRecvMsgBytes)},
+		{"grpc.handshake_timeout", int64(g.HandshakeTimeout)},
+		{"grpc.keepalive_time", int64(g.KeepaliveTime)},
+		{"grpc.keepalive_timeout", int64(g.KeepaliveTimeout)},
+		{"grpc.min_ping_interval", int64(g.MinPingInterval)},
+		{"grpc.max_connection_idle", int64(g.MaxConnectionIdle)},
+		{"grpc.max_connection_age", int64(g.MaxConnectionAge)},
+		{"grpc.max_connection_age_grace", int64(g.MaxConnectionAgeGrace)},
+		{"http.max_connections", int64(h.MaxConnections)},
+		{"http.read_header_timeout", int64(h.ReadHeaderTimeout)},
+		{"http.read_timeout", int64(h.ReadTimeout)},
+		{"http.write_timeout", int64(h.WriteTimeout)},
+		{"http.idle_timeout", int64(h.IdleTimeout)},
+		{"http.max_header_bytes", int64(h.MaxHeaderBytes)},
+	} {
+		if kv.v <= 0 {
+			errs.Add(lines["limits."+kv.key], "limits.%s must be positive", kv.key)
+		}
+	}
+	if g.MaxConcurrentStreams > 1<<20 {
+		errs.Add(lines["limits.grpc.max_concurrent_streams"], "limits.grpc.max_concurrent_streams must be at most %d", 1<<20)
+	}
+	if g.MaxConnectionAgeGrace > 0 && g.MaxConnectionAgeGrace < time.Second {
+		errs.Add(lines["limits.grpc.max_connection_age_grace"], "limits.grpc.max_connection_age_grace must be at least 1s: requests in flight finish within it")
+	}
+}
+
+// isWithin reports whether path is dir or below it.
+func isWithin(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

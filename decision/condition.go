@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
@@ -174,15 +175,50 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// queryValues parses the raw query once per request.
+// queryValues parses the raw query once per request. A query with a name
+// or value that decodes to invalid UTF-8 binds nothing at all, like a
+// malformed one: lenient decoders read overlong forms as other characters,
+// so "fr%C1%AFm" may be a second "from" to the upstream. A parameter whose
+// name another parameter repeats in another case (?org=a&ORG=b, one name to
+// some frameworks) is dropped.
 func (e *evalState) queryValues() url.Values {
 	if e.query == nil {
 		q, err := url.ParseQuery(e.rawQuery)
-		if err != nil {
+		if err != nil || !validUTF8Query(q) {
 			// A malformed query binds nothing rather than a guess.
 			q = url.Values{}
 		}
+		dropCaseVariants(q)
 		e.query = q
 	}
 	return e.query
+}
+
+func validUTF8Query(q url.Values) bool {
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func dropCaseVariants(q url.Values) {
+	if len(q) < 2 {
+		return
+	}
+	folded := make(map[string]int, len(q))
+	for k := range q {
+		folded[foldKey(k)]++
+	}
+	for k := range q {
+		if folded[foldKey(k)] > 1 {
+			delete(q, k)
+		}
+	}
 }

@@ -3,9 +3,11 @@ package decision
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RouteContextKey is the Envoy context_extensions key that names a route.
@@ -30,6 +32,9 @@ type Request struct {
 
 	// Now is the time conditions see; zero means time.Now.
 	Now time.Time
+	// SourceIP is the client's address (Envoy's source address), for
+	// relationship conditions; "" when unknown.
+	SourceIP string
 }
 
 // Result is a decision.
@@ -60,7 +65,7 @@ type Result struct {
 
 // Step is one requirement's outcome in a trace.
 type Step struct {
-	Check  string // route, token, org, roles, scopes, relation, when
+	Check  string // path, method, route, token, org, roles, scopes, relation, when
 	OK     bool
 	Detail string
 }
@@ -159,9 +164,9 @@ func (e *evalState) lookup(p *tplPart) (string, bool) {
 			return e.params.vals[p.param], true
 		}
 	case srcQuery:
-		vs := e.queryValues()[p.key]
 		// Two values are ambiguous (parameter pollution): bind neither.
-		if len(vs) == 1 {
+		// queryValues has dropped the other ambiguous parameters.
+		if vs := e.queryValues()[p.key]; len(vs) == 1 {
 			return vs[0], true
 		}
 	case srcHeaders:
@@ -201,18 +206,47 @@ func (e *evalState) body() any {
 	if len(e.req.Body) == 0 || strings.EqualFold(e.req.Headers["x-envoy-auth-partial-body"], "true") {
 		return nil
 	}
-	var v any
-	if err := json.Unmarshal(e.req.Body, &v); err == nil && !duplicateKeys(e.req.Body) {
+	if v, ok := parsePayload(e.req.Body); ok {
 		e.payload = v
 	}
 	return e.payload
 }
 
-// duplicateKeys reports whether a JSON document repeats a key in an object.
-// Parsers disagree on which copy wins ({"a":"x","a":"y"}), so the upstream
-// may read another value than the rule did: such a body binds nothing.
-func duplicateKeys(doc []byte) bool {
+// parsePayload decodes a JSON document as encoding/json would, except that
+// numbers keep their literal text (json.Number), so a rule binds what the
+// upstream reads rather than a float64 neighbour. A document that is not
+// valid UTF-8 or has ambiguous keys (see ambiguousKeys) is refused.
+func parsePayload(doc []byte) (any, bool) {
+	// JSON is UTF-8. encoding/json would replace invalid bytes, where a
+	// lenient reader decodes an overlong form ("fr\xc1\xafm" as "from").
+	if !utf8.Valid(doc) {
+		return nil, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	// One value only, as json.Unmarshal requires.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	if ambiguousKeys(doc) {
+		return nil, false
+	}
+	return v, true
+}
+
+// ambiguousKeys reports whether an object in a JSON document repeats a key,
+// exactly or in another case ({"org":"x","ORG":"y"}), compared after
+// decoding escapes. Parsers disagree on which copy wins, and many match
+// names case-insensitively, so the upstream may read another value than the
+// rule did: such a body binds nothing.
+func ambiguousKeys(doc []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	// A number beyond float64 is no error here either.
+	dec.UseNumber()
 	var walk func() bool // true on a duplicate
 	walk = func() bool {
 		tok, err := dec.Token()
@@ -225,7 +259,10 @@ func duplicateKeys(doc []byte) bool {
 			for dec.More() {
 				k, err := dec.Token()
 				key, ok := k.(string)
-				if err != nil || !ok || seen[key] {
+				if !ok || err != nil {
+					return true
+				}
+				if key = foldKey(key); seen[key] {
 					return true
 				}
 				seen[key] = true
@@ -279,6 +316,12 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 			e.step("path", false, err.Error())
 		}
 		return deny(ReasonBadPath, "", err.Error())
+	}
+	if err := CheckMethod(req.Method); err != nil {
+		if e.trace != nil {
+			e.step("method", false, err.Error())
+		}
+		return deny(ReasonBadRequest, "", err.Error())
 	}
 	e.path, e.rawQuery = path, rawQuery
 	e.host = stripPort(req.Host)

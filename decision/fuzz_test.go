@@ -10,8 +10,9 @@ import (
 )
 
 // FuzzCompileDecide decides fuzzed requests against a fixed policy. Any allow
-// must have come through a canonical path and a matched route, and, unless
-// the route is public, a valid, unrevoked token; Explain must agree.
+// must have come through a canonical path, a canonical method and a matched
+// route, and, unless the route is public, a valid, unrevoked token; a
+// non-canonical method is refused before routing; Explain must agree.
 func FuzzCompileDecide(f *testing.F) {
 	s := compile(f, policy, decision.Options{})
 	seeds := []struct {
@@ -31,6 +32,11 @@ func FuzzCompileDecide(f *testing.F) {
 		{"GET", "", "/cerr", "x-missing", "1", "nope", `{"sub":"usr_666"}`, 1, ""},
 		{"HEAD", "", "/builds/a/b//c", "", "", "", `{"sub":"x","scope":"read:builds","jti":"leaked-1"}`, 1, ""},
 		{"GET", "", "//evil/../orgs;x", "", "", "", `{}`, 1, ""},
+		{"delete", "", "/orgs/org_1/documents/doc1", "", "", "", `{"sub":"usr_2","oid":"org_1"}`, 1, ""},
+		{"Get", "", "/orgs/org_1/documents/x%c0%ae%c0%ae", "", "", "", `{"sub":"usr_1","oid":"org_1"}`, 1, ""},
+		{"POST", "", "/p", "", "", "", `{"sub":"x","scope":"proj-9007199254740992"}`, 1, `{"project":{"id":9007199254740993}}`},
+		{"POST", "", "/p", "", "", "", `{"sub":"x","scope":"proj-7"}`, 1, `{"project":{"id":"7","ID":"8"}}`},
+		{"GET", "", "/q?p=7&P=8", "", "", "", `{"sub":"x","scope":"proj-7"}`, 1, ""},
 	}
 	for _, sd := range seeds {
 		f.Add(sd.method, sd.host, sd.target, sd.hk, sd.hv, sd.ctxRoute, sd.claims, sd.token, sd.body)
@@ -60,6 +66,10 @@ func FuzzCompileDecide(f *testing.F) {
 		}
 		if res.Allowed != res.Reason.Allowed() || (res.Allowed != (res.Status == 200)) {
 			t.Fatalf("allowed %v with reason %s status %d", res.Allowed, res.Reason, res.Status)
+		}
+		if err := decision.CheckMethod(method); err != nil && res.Reason != decision.ReasonBadPath &&
+			(res.Reason != decision.ReasonBadRequest || res.Rule != "") {
+			t.Fatalf("non-canonical method %q: %s, rule %q", method, res.Reason, res.Rule)
 		}
 		if !res.Allowed {
 			if res.Status < 400 {

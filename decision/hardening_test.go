@@ -72,7 +72,7 @@ func TestHostAndConditionHardening(t *testing.T) {
 // TestPatternsThatCouldNeverMatch: a rule that can never match would let
 // requests fall through to a broader one, so it is refused.
 func TestPatternsThatCouldNeverMatch(t *testing.T) {
-	for _, match := range []string{"admin.example.com:8443/", "admin.example.com./", "GET /q?debug=1", "GET /x#y"} {
+	for _, match := range []string{"admin.example.com:8443/", "admin.example.com./", "GET /q?debug=1", "GET /x#y", "GET /x%c0%ae", "GET /a/%ED%A0%80/b"} {
 		err := compileErr("routes:\n  - name: r\n    match: \"" + match + "\"\n    public: true\n")
 		if err == nil || !strings.Contains(err.Error(), "policy.yaml:3:") || !strings.Contains(err.Error(), "never match") {
 			t.Errorf("%q: %v", match, err)

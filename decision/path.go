@@ -3,6 +3,7 @@ package decision
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrBadPath is wrapped by every error CanonicalPath returns.
@@ -25,6 +26,7 @@ var (
 	pathErrMatrix        = pathErr("matrix parameter")
 	pathErrSpace         = pathErr("space")
 	pathErrNonASCII      = pathErr("non-ascii byte")
+	pathErrBadUTF8       = pathErr("percent-encoded invalid UTF-8")
 	pathErrNotFixedPoint = pathErr("not canonical after normalization")
 )
 
@@ -135,6 +137,18 @@ scan:
 			case pathUnreserved(v):
 				rewrite = true
 				c = v
+			case v >= 0x80:
+				// A byte outside ASCII must start a whole UTF-8 sequence
+				// written as escapes: lenient decoders read an overlong form
+				// (%C0%AE) as the character it spells ('.').
+				n, lower, ok := pathUTF8(s[i:])
+				if !ok {
+					return 0, false, pathErrBadUTF8
+				}
+				rewrite = rewrite || lower
+				i += 3*n - 1
+				segLen++
+				continue
 			default:
 				if s[i+1] >= 'a' || s[i+2] >= 'a' {
 					rewrite = true
@@ -217,6 +231,34 @@ func pathRewrite(p string) (string, error) {
 		return "", pathErrNotFixedPoint
 	}
 	return out, nil
+}
+
+// pathUTF8 decodes the escapes at the start of s ("%XX%XX…", the first
+// one at or above 0x80) that make up one UTF-8 sequence. ok is false unless
+// they form one valid sequence: no stray continuation byte, overlong form,
+// surrogate, code point above U+10FFFF, or sequence cut short by the end or
+// by a byte that is not an escape. n is the number of escapes; lower reports
+// lower-case hex among them.
+func pathUTF8(s string) (n int, lower, ok bool) {
+	var b [utf8.UTFMax]byte
+	for n < len(b) && 3*n+2 < len(s) && s[3*n] == '%' {
+		hi, ok1 := pathUnhex(s[3*n+1])
+		lo, ok2 := pathUnhex(s[3*n+2])
+		if !ok1 || !ok2 {
+			return 0, false, false
+		}
+		lower = lower || s[3*n+1] >= 'a' || s[3*n+2] >= 'a'
+		b[n] = hi<<4 | lo
+		n++
+		if utf8.FullRune(b[:n]) {
+			break
+		}
+	}
+	r, size := utf8.DecodeRune(b[:n])
+	if r == utf8.RuneError && size <= 1 || size != n {
+		return 0, false, false
+	}
+	return n, lower, true
 }
 
 func pathUnhex(c byte) (byte, bool) {

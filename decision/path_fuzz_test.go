@@ -6,12 +6,13 @@ import (
 	gopath "path"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzCanonicalPath holds CanonicalPath to its properties: it never panics,
 // every error wraps ErrBadPath, and an accepted path is canonical (origin-form,
 // no empty or dot segment, none of the refused bytes or escapes), a fixed
-// point, and means what the input meant once decoded.
+// point, means what the input meant once decoded, and decodes to valid UTF-8.
 func FuzzCanonicalPath(f *testing.F) {
 	for _, tc := range pathCases {
 		f.Add(tc.in)
@@ -85,6 +86,11 @@ func FuzzCanonicalPath(f *testing.F) {
 		decOut, err2 := url.PathUnescape(path)
 		if err1 != nil || err2 != nil || decIn != decOut {
 			t.Fatalf("CanonicalPath(%q) = %q: decodes to %q (%v), input to %q (%v)", in, path, decOut, err2, decIn, err1)
+		}
+		// Every escaped byte outside ASCII belongs to valid UTF-8: nothing
+		// an overlong form or a surrogate could smuggle past the rules.
+		if !utf8.ValidString(decOut) {
+			t.Fatalf("CanonicalPath(%q) = %q: decodes to invalid UTF-8 %q", in, path, decOut)
 		}
 		if clean := gopath.Clean(decOut); clean != strings.TrimSuffix(decOut, "/") && decOut != "/" {
 			t.Fatalf("CanonicalPath(%q) = %q: decoded %q cleans to %q", in, path, decOut, clean)

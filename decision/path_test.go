@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+	"unicode/utf8"
 )
 
 // pathCases is shared by TestCanonicalPath and the fuzz seed corpus. reason
@@ -155,6 +156,49 @@ var pathCases = []struct {
 	{in: "/a\xff", reason: "non-ascii byte"},
 	{in: "/\xc0\xae\xc0\xae/x", reason: "non-ascii byte"}, // overlong ".."
 	{in: "/a?q=é", reason: "non-ascii byte"},
+
+	// Percent-encoded UTF-8: every escaped byte outside ASCII must belong
+	// to one valid sequence, or lenient decoders read something else.
+	{in: "/%C2%80", path: "/%C2%80"},                         // U+0080, the first 2-byte form
+	{in: "/%DF%BF%E0%A0%80", path: "/%DF%BF%E0%A0%80"},       // U+07FF, U+0800
+	{in: "/%ED%9F%BF%EE%80%80", path: "/%ED%9F%BF%EE%80%80"}, // around the surrogates
+	{in: "/%EF%BF%BD", path: "/%EF%BF%BD"},                   // U+FFFD itself
+	{in: "/%F0%90%80%80", path: "/%F0%90%80%80"},             // U+10000
+	{in: "/%f4%8f%bf%bf", path: "/%F4%8F%BF%BF"},             // U+10FFFF
+	{in: "/caf%C3%A9-%e2%82%AC", path: "/caf%C3%A9-%E2%82%AC"},
+	{in: "/orgs/org_2/documents/x%c0%ae%c0%ae", reason: "percent-encoded invalid UTF-8"}, // overlong ".."
+	{in: "/%c0%ae%c0%ae/x", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%C0%80", reason: "percent-encoded invalid UTF-8"},             // overlong NUL
+	{in: "/%C1%BF", reason: "percent-encoded invalid UTF-8"},             // overlong DEL
+	{in: "/%E0%80%AE", reason: "percent-encoded invalid UTF-8"},          // overlong '.', 3 bytes
+	{in: "/%E0%9F%BF", reason: "percent-encoded invalid UTF-8"},          // overlong U+07FF
+	{in: "/%F0%80%80%AE", reason: "percent-encoded invalid UTF-8"},       // overlong '.', 4 bytes
+	{in: "/%F0%8F%BF%BF", reason: "percent-encoded invalid UTF-8"},       // overlong U+FFFF
+	{in: "/%ED%A0%80", reason: "percent-encoded invalid UTF-8"},          // surrogate U+D800
+	{in: "/%ed%bf%bf", reason: "percent-encoded invalid UTF-8"},          // surrogate U+DFFF
+	{in: "/%ED%A0%BD%ED%B2%A9", reason: "percent-encoded invalid UTF-8"}, // CESU-8 pair
+	{in: "/%F4%90%80%80", reason: "percent-encoded invalid UTF-8"},       // U+110000
+	{in: "/%F5%80%80%80", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%F8%88%80%80%80", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%FE", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%FF", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%80", reason: "percent-encoded invalid UTF-8"},       // lone continuation
+	{in: "/%C3%A9%A9", reason: "percent-encoded invalid UTF-8"}, // stray continuation after a rune
+	{in: "/%C3", reason: "percent-encoded invalid UTF-8"},       // truncated by the end
+	{in: "/%E2%82", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%F0%9F%98", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%C3/a", reason: "percent-encoded invalid UTF-8"}, // truncated by a segment
+	{in: "/%C3?x", reason: "percent-encoded invalid UTF-8"}, // truncated by the query
+	{in: "/%C3a", reason: "percent-encoded invalid UTF-8"},  // truncated by a raw byte
+	{in: "/%E2%82a", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%C3%41", reason: "percent-encoded invalid UTF-8"}, // an escaped ASCII byte is no continuation
+	{in: "/%C3%2e", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%C3%2F", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%E2%82%", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%E2%82%zz", reason: "percent-encoded invalid UTF-8"},
+	{in: "/%C3\\x", reason: "percent-encoded invalid UTF-8"},  // truncated by a backslash
+	{in: "/%C3\xa9", reason: "percent-encoded invalid UTF-8"}, // mixed escaped and raw
+	{in: "/\xc3%A9", reason: "non-ascii byte"},
 }
 
 func TestCanonicalPath(t *testing.T) {
@@ -186,12 +230,49 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
+// TestCanonicalPathUTF8Class escapes every sequence of up to four bytes
+// drawn from the boundaries of UTF-8's ranges (lead bytes, continuation
+// limits, the overlong, surrogate and U+10FFFF edges, and an ASCII byte) and
+// holds CanonicalPath to utf8.Valid: it accepts exactly the valid ones, with
+// lower- or upper-case hex.
+func TestCanonicalPathUTF8Class(t *testing.T) {
+	edges := []byte{0x41, 0x7e, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1,
+		0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf7, 0xf8, 0xfe, 0xff}
+	var seq []byte
+	var try func()
+	try = func() {
+		if len(seq) > 0 {
+			for _, hex := range []string{"0123456789ABCDEF", "0123456789abcdef"} {
+				in := []byte("/x")
+				for _, b := range seq {
+					in = append(in, '%', hex[b>>4], hex[b&15])
+				}
+				_, _, err := CanonicalPath(string(in) + "/y")
+				if valid := utf8.Valid(seq); valid != (err == nil) {
+					t.Fatalf("CanonicalPath(%q): %v, but utf8.Valid(% x) = %v", in, err, seq, valid)
+				}
+			}
+		}
+		if len(seq) == utf8.UTFMax {
+			return
+		}
+		for _, b := range edges {
+			seq = append(seq, b)
+			try()
+			seq = seq[:len(seq)-1]
+		}
+	}
+	try()
+}
+
 func TestCanonicalPathAllocs(t *testing.T) {
 	for _, in := range []string{
 		"/orgs/org_1/documents/doc123?include=owner&x=%C3%A9",
 		"/a/b/",
 		"/a/%2e%2e/b", // rejected
 		"/a;b",        // rejected
+		"/x%c0%ae",    // rejected
+		"/caf%C3%A9",
 	} {
 		if n := testing.AllocsPerRun(100, func() { _, _, _ = CanonicalPath(in) }); n != 0 {
 			t.Errorf("CanonicalPath(%q): %v allocations, want 0", in, n)

@@ -1,8 +1,8 @@
 package decision
 
 import (
+	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -22,33 +22,36 @@ type Principal struct {
 	Claims map[string]any
 }
 
-// NewPrincipal reads the principal out of verified claims.
+// NewPrincipal reads the principal out of verified claims. A claim that
+// the token also holds under a name differing only in case ("oid" and
+// "OID") is ambiguous to case-insensitive readers and counts as absent.
 func NewPrincipal(claims map[string]any, names config.ClaimNames) *Principal {
+	claim := func(name string) any {
+		if foldAmbiguous(claims, name) {
+			return nil
+		}
+		return claims[name]
+	}
 	p := &Principal{Claims: claims}
-	p.Subject = claimString(claims[names.Subject])
-	p.Org = claimString(claims[names.Org])
-	p.TokenID = claimString(claims[names.TokenID])
-	p.Roles = claimStrings(claims[names.Roles])
-	p.Groups = claimStrings(claims[names.Groups])
-	p.Scopes = append(claimStrings(claims[names.Scope]), claimStrings(claims[names.Permissions])...)
+	p.Subject = claimString(claim(names.Subject))
+	p.Org = claimString(claim(names.Org))
+	p.TokenID = claimString(claim(names.TokenID))
+	p.Roles = claimStrings(claim(names.Roles))
+	p.Groups = claimStrings(claim(names.Groups))
+	p.Scopes = append(claimStrings(claim(names.Scope)), claimStrings(claim(names.Permissions))...)
 	return p
 }
 
-// claimString renders a scalar claim; structured values are not identities.
+// claimString renders a scalar claim as templates do (numbers only as exact
+// integers: see scalarString); structured values are not identities.
 func claimString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case int:
-		return strconv.Itoa(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case bool:
-		return strconv.FormatBool(x)
-	case fmt.Stringer:
-		return x.String()
+	if s, ok := scalarString(v); ok {
+		return s
+	}
+	if _, isNumber := v.(json.Number); !isNumber {
+		if x, ok := v.(fmt.Stringer); ok {
+			return x.String()
+		}
 	}
 	return ""
 }

@@ -13,6 +13,7 @@ const (
 	ReasonNoSnapshot
 	ReasonStaleSnapshot
 	ReasonBadPath
+	ReasonBadRequest
 	ReasonNoRoute
 	ReasonNoToken
 	ReasonInvalidToken
@@ -24,6 +25,7 @@ const (
 	ReasonTemplateUnbound
 	ReasonRelationDenied
 	ReasonRelationDepth
+	ReasonRelationError
 	ReasonConditionFalse
 	ReasonConditionError
 	numReasons
@@ -35,6 +37,7 @@ var reasonNames = [numReasons]string{
 	ReasonNoSnapshot:      "no_snapshot",
 	ReasonStaleSnapshot:   "stale_snapshot",
 	ReasonBadPath:         "bad_path",
+	ReasonBadRequest:      "bad_request",
 	ReasonNoRoute:         "no_route",
 	ReasonNoToken:         "no_token",
 	ReasonInvalidToken:    "invalid_token",
@@ -46,6 +49,7 @@ var reasonNames = [numReasons]string{
 	ReasonTemplateUnbound: "template_unbound",
 	ReasonRelationDenied:  "relation_denied",
 	ReasonRelationDepth:   "relation_depth",
+	ReasonRelationError:   "relation_error",
 	ReasonConditionFalse:  "condition_false",
 	ReasonConditionError:  "condition_error",
 }
@@ -56,6 +60,7 @@ var reasonMessages = [numReasons]string{
 	ReasonNoSnapshot:      "no policy is loaded yet",
 	ReasonStaleSnapshot:   "the policy is older than the allowed staleness",
 	ReasonBadPath:         "the request path is not canonical",
+	ReasonBadRequest:      "the request method is not valid",
 	ReasonNoRoute:         "no route matches the request",
 	ReasonNoToken:         "a bearer token is required",
 	ReasonInvalidToken:    "the bearer token is not valid",
@@ -67,6 +72,7 @@ var reasonMessages = [numReasons]string{
 	ReasonTemplateUnbound: "a value the rule needs is absent from the request",
 	ReasonRelationDenied:  "no relationship grants access",
 	ReasonRelationDepth:   "the relationship check exceeded its depth limit",
+	ReasonRelationError:   "a relationship condition could not be evaluated",
 	ReasonConditionFalse:  "the rule's condition is false",
 	ReasonConditionError:  "the rule's condition could not be evaluated",
 }
@@ -108,7 +114,7 @@ func (r Reason) Status(tenantMismatch int) int {
 		return http.StatusOK
 	case ReasonNoSnapshot, ReasonStaleSnapshot:
 		return http.StatusServiceUnavailable
-	case ReasonBadPath:
+	case ReasonBadPath, ReasonBadRequest:
 		return http.StatusBadRequest
 	case ReasonNoToken, ReasonInvalidToken, ReasonRevoked:
 		return http.StatusUnauthorized

@@ -58,7 +58,7 @@ func TestReasons(t *testing.T) {
 		name   string
 		status int
 	}{
-		{"allowed", 200}, {"public", 200}, {"no_snapshot", 503}, {"stale_snapshot", 503}, {"bad_path", 400},
+		{"allowed", 200}, {"public", 200}, {"no_snapshot", 503}, {"stale_snapshot", 503}, {"bad_path", 400}, {"bad_request", 400},
 		{"no_route", 403}, {"no_token", 401}, {"invalid_token", 401}, {"revoked", 401}, {"no_org", 403},
 		{"tenant_mismatch", 404}, {"missing_role", 403}, {"missing_scope", 403}, {"template_unbound", 403},
 		{"relation_denied", 403}, {"relation_depth", 403}, {"condition_false", 403}, {"condition_error", 403},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxWildcards bounds the wildcards of one pattern so that a match's
@@ -72,6 +73,9 @@ func parsePattern(s string) (*pattern, error) {
 		p.names = append(p.names, name)
 	}
 	switch {
+	case p.method != "" && CheckMethod(p.method) != nil:
+		// Requests with such a method are refused before routing.
+		return nil, fmt.Errorf("method %q: %v, so this route could never match", p.method, CheckMethod(p.method))
 	case strings.ContainsAny(p.host, ":"):
 		return nil, errors.New("a host pattern has no port: ports are ignored when matching, so this route could never match")
 	case strings.HasSuffix(p.host, "."):
@@ -80,6 +84,9 @@ func parsePattern(s string) (*pattern, error) {
 	for _, sg := range p.segs {
 		if strings.ContainsAny(sg.lit, "?#") {
 			return nil, errors.New("a path pattern has no query or fragment: the query is not part of the path, so this route could never match")
+		}
+		if !utf8.ValidString(sg.lit) {
+			return nil, errors.New("a path pattern's escapes decode to invalid UTF-8, which requests may not carry, so this route could never match")
 		}
 	}
 	if len(p.names) > maxWildcards {

@@ -1,8 +1,10 @@
 package decision
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -143,31 +145,62 @@ func (t *template) expand(buf []byte, e *evalState) ([]byte, bool) {
 	return buf, true
 }
 
-// scalarString renders a JSON scalar the way a template uses it.
+// scalarString renders a JSON scalar the way a template uses it, and only
+// when every reader of the same document reads the same text. A number binds
+// only as an exact integer: as its literal text when the decoder kept it
+// (json.Number: plain notation, no fraction, exponent, leading zero or "-0"),
+// and from a float64 only in the range where float64 holds every integer
+// exactly (|x| < 2^53). Otherwise a rule would bind a rounded neighbour of
+// the number the upstream reads (9007199254740993 reads as …992 in float64).
 func scalarString(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
+	case json.Number:
+		if plainInteger(string(x)) {
+			return string(x), true
+		}
 	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), true
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return strconv.FormatInt(int64(x), 10), true
+		}
 	case int:
 		return strconv.Itoa(x), true
 	case int64:
 		return strconv.FormatInt(x, 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
 	case bool:
 		return strconv.FormatBool(x), true
 	}
 	return "", false
 }
 
-// walk follows a dotted path through nested JSON objects.
+// plainInteger reports whether s is an integer written as JSON writes one,
+// -?(0|[1-9][0-9]*), other than "-0", which readers disagree on.
+func plainInteger(s string) bool {
+	digits := strings.TrimPrefix(s, "-")
+	if digits == "" || digits[0] == '0' && (len(digits) > 1 || len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// walk follows a dotted path through nested JSON objects. A name that the
+// object also holds in another case is ambiguous (see foldRune) and binds
+// nothing, at every level.
 func walk(v any, path []string) (any, bool) {
 	for _, k := range path {
 		m, ok := v.(map[string]any)
 		if !ok {
 			return nil, false
 		}
-		if v, ok = m[k]; !ok {
+		if v, ok = m[k]; !ok || foldAmbiguous(m, k) {
 			return nil, false
 		}
 	}

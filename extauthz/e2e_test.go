@@ -107,6 +107,8 @@ func TestCheckGolden(t *testing.T) {
 		{name: "deny_bad_path", status: 400, reason: "bad_path", req: req{path: "/orgs/org_1/documents/%2e%2e/d1",
 			headers: bearer(editor)}},
 		{name: "deny_no_route", status: 403, reason: "no_route", req: req{path: "/nowhere", headers: bearer(editor)}},
+		{name: "deny_bad_request", status: 400, reason: "bad_request", req: req{method: "delete", path: "/docs/d1",
+			headers: bearer(editor)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

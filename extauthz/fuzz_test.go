@@ -2,6 +2,9 @@ package extauthz
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +17,9 @@ import (
 
 // FuzzCheck drives whole CheckRequests through the gRPC adapter. Beyond "no
 // panic, no RPC error", it asserts what must never happen: an allow for a
-// path that is not canonical, for a route that needs a token without a
-// valid one, or a response that lets a client-sent identity header through.
+// path that is not canonical, for a method that is not canonical (always a
+// 400), for a route that needs a token without a valid one, or a response
+// that lets a client-sent identity header through.
 func FuzzCheck(f *testing.F) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clk := &clock{t: t0}
@@ -33,6 +37,8 @@ func FuzzCheck(f *testing.F) {
 		{"POST", "/payments", "API.TEST:443", "Bearer " + good, "", `{"amount": 5}`, ""},
 		{"GET", "/orgs/org_1/documents/d1%2f..", "", "Bearer " + good + ", Bearer " + good, "", "", "read-document"},
 		{"HEAD", "/healthz?x=%00", "h", "Basic Zm9vOmJhcg==", "X-Auth-Org", "", "nope"},
+		{"delete", "/docs/d1", "api.test", "Bearer " + good, "", "", ""},
+		{"Get", "/docs/x%c0%ae%c0%ae", "api.test", "", "", "", ""},
 	} {
 		f.Add(s.method, s.path, s.host, s.auth, s.spoof, s.body, s.route)
 	}
@@ -60,6 +66,12 @@ func FuzzCheck(f *testing.F) {
 		}
 		resp = onTheWire(t, resp)
 		ok := resp.GetOkResponse()
+		if decision.CheckMethod(method) != nil {
+			// Whatever else is wrong, a non-canonical method is a 400.
+			if ok != nil || resp.GetDeniedResponse().GetStatus().GetCode() != 400 {
+				t.Fatalf("method %q: %v", method, resp)
+			}
+		}
 		if ok == nil {
 			if resp.GetDeniedResponse() == nil {
 				t.Fatal("neither allowed nor denied")
@@ -90,6 +102,63 @@ func FuzzCheck(f *testing.F) {
 			if strings.HasPrefix(k, "x-auth-") && !set[k] && !removed[k] {
 				t.Fatalf("client header %q reaches the upstream", k)
 			}
+		}
+	})
+}
+
+// FuzzHTTPMethod drives the HTTP endpoint in each style (Envoy's
+// http_service, nginx's X-Original-Method, Traefik's X-Forwarded-Method)
+// with fuzzed methods. The method a style describes is refused with 400
+// unless it is an upper-case RFC 9110 token; it never allows.
+func FuzzHTTPMethod(f *testing.F) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	a, key := newTestAuthorizer(f, &clock{t: t0}, 1000)
+	admin, err := identity.Mint(key, map[string]any{"iss": internalIssuer, "aud": "api", "sub": "usr_admin",
+		"oid": "org_1"}, time.Hour, "", t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := NewHTTPHandler(a, "/authz")
+	for _, s := range []struct {
+		method, original, forwarded, uri string
+		bare                             bool
+	}{
+		{"GET", "", "", "/docs/d1", false},
+		{"delete", "", "", "/docs/d1", false},
+		{"GET", "delete", "", "/docs/d1", true},
+		{"GET", "", "Delete", "/docs/d1", true},
+		{"GET", "DELETE", "DELETE", "/docs/d1", true},
+		{"GET", "", "", "/docs/d1", true},
+		{"PURGE", "PURGE", "", "/docs/d1", false},
+		{"GET", "GET ", "", "/healthz", true},
+	} {
+		f.Add(s.method, s.original, s.forwarded, s.uri, s.bare)
+	}
+	f.Fuzz(func(t *testing.T, method, original, forwarded, uri string, bare bool) {
+		r := &http.Request{Method: method, Host: "api.test", Header: http.Header{}, RequestURI: "/authz" + uri}
+		r.Header.Set("Authorization", "Bearer "+admin)
+		if original != "" {
+			r.Header["X-Original-Method"] = []string{original}
+		}
+		if forwarded != "" {
+			r.Header["X-Forwarded-Method"] = []string{forwarded}
+		}
+		described := method
+		if bare {
+			r.RequestURI = "/authz"
+			r.Header["X-Original-Uri"] = []string{uri}
+			if described = original; described == "" {
+				described = forwarded
+			}
+			if described == "" {
+				described = http.MethodGet
+			}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if decision.CheckMethod(described) != nil && (w.Code != http.StatusBadRequest || !json.Valid(w.Body.Bytes())) {
+			t.Fatalf("method %q (line %q, X-Original-Method %q, X-Forwarded-Method %q, uri %q): %d %s",
+				described, method, original, forwarded, uri, w.Code, w.Body)
 		}
 	})
 }

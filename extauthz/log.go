@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgeauthz/edgeauthz/decision"
 )
@@ -20,14 +21,33 @@ type DecisionLog struct {
 	w            *bufio.Writer
 	out          io.Writer
 	sampleAllows float64
+	maxField     int
 	stop         chan struct{}
 	done         chan struct{}
 }
 
+// DefaultMaxFieldBytes bounds each free-text field of a decision-log line
+// when LogOptions names no bound.
+const DefaultMaxFieldBytes = 1024
+
+// LogOptions tunes a DecisionLog.
+type LogOptions struct {
+	// SampleAllows is the share of allows logged (every deny is).
+	SampleAllows float64
+	// MaxFieldBytes bounds each free-text field (path, rule, sub, org,
+	// method, required, detail); longer values are cut at a UTF-8
+	// boundary and named in the line's "truncated" list. 0 means
+	// DefaultMaxFieldBytes.
+	MaxFieldBytes int
+}
+
 // NewDecisionLog writes to out (which it does not close).
-func NewDecisionLog(out io.Writer, sampleAllows float64) *DecisionLog {
-	l := &DecisionLog{w: bufio.NewWriterSize(out, 64<<10), out: out, sampleAllows: sampleAllows,
-		stop: make(chan struct{}), done: make(chan struct{})}
+func NewDecisionLog(out io.Writer, o LogOptions) *DecisionLog {
+	if o.MaxFieldBytes <= 0 {
+		o.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+	l := &DecisionLog{w: bufio.NewWriterSize(out, 64<<10), out: out, sampleAllows: o.SampleAllows,
+		maxField: o.MaxFieldBytes, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.flushLoop()
 	return l
 }
@@ -57,7 +77,10 @@ func (l *DecisionLog) Close() error {
 	return l.w.Flush()
 }
 
-// Entry is one line of the decision log.
+// Entry is one line of the decision log. Most of its text comes from the
+// caller (the path, the method, claims, expanded requirements), so every
+// string field is bounded before it is written: one request cannot write an
+// unbounded line.
 type Entry struct {
 	Time      time.Time `json:"time"`
 	Decision  string    `json:"decision"`
@@ -73,6 +96,46 @@ type Entry struct {
 	Revision  string    `json:"revision,omitempty"`
 	Cached    bool      `json:"cached"`
 	LatencyUS float64   `json:"latency_us"`
+	// Truncated names the fields cut to the log's field bound.
+	Truncated []string `json:"truncated,omitempty"`
+}
+
+// bound cuts every free-text field to max bytes and records which were cut.
+// The revision is the server's own and is kept whole, so that a line always
+// names the snapshot that decided.
+func (e *Entry) bound(max int) {
+	for _, f := range [...]struct {
+		name string
+		v    *string
+	}{
+		{"decision", &e.Decision}, {"reason", &e.Reason}, {"rule", &e.Rule}, {"sub", &e.Subject},
+		{"org", &e.Org}, {"method", &e.Method}, {"path", &e.Path}, {"required", &e.Required},
+		{"detail", &e.Detail},
+	} {
+		if len(*f.v) > max {
+			*f.v = truncateUTF8(*f.v, max)
+			e.Truncated = append(e.Truncated, f.name)
+		}
+	}
+}
+
+// truncateUTF8 returns at most max bytes of s, never splitting a UTF-8
+// sequence (a split one would be written as U+FFFD, or make the cut look
+// like caller input).
+func truncateUTF8(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	// Back up over at most a sequence's continuation bytes: past that, the
+	// bytes are invalid UTF-8 anyway, which JSON encoding replaces.
+	i := max
+	for i > 0 && max-i < utf8.UTFMax-1 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	if !utf8.RuneStart(s[i]) {
+		i = max
+	}
+	return s[:i]
 }
 
 func (l *DecisionLog) wants(res *decision.Result) bool {
@@ -86,6 +149,7 @@ func (l *DecisionLog) wants(res *decision.Result) bool {
 }
 
 func (l *DecisionLog) write(e *Entry) {
+	e.bound(l.maxField)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return

@@ -1,6 +1,7 @@
 package extauthz
 
 import (
+	"net/netip"
 	"strings"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -21,6 +22,14 @@ func requestFromCheck(cr *authv3.CheckRequest) *decision.Request {
 		Target:  h.GetPath(),
 		Headers: h.GetHeaders(),
 		Context: attrs.GetContextExtensions(),
+	}
+	// Envoy's source is the downstream peer as Envoy trusts it (after its
+	// own X-Forwarded-For handling). Anything that is not a plain IP address
+	// leaves the source unbound, so a rule that reads it denies.
+	if a := attrs.GetSource().GetAddress().GetSocketAddress().GetAddress(); a != "" {
+		if ip, err := netip.ParseAddr(a); err == nil && ip.Zone() == "" {
+			req.SourceIP = ip.Unmap().String()
+		}
 	}
 	if hm := h.GetHeaderMap(); len(req.Headers) == 0 && hm != nil {
 		req.Headers = make(map[string]string, len(hm.GetHeaders()))

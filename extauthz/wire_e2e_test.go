@@ -245,6 +245,10 @@ func TestHTTPMode(t *testing.T) {
 			`Bearer realm="edgeauthz", error="insufficient_scope", scope="admin book-dune"`},
 		{"bad path", "GET", "/orgs/org_1/documents/..%2fd1", editor, 400, "bad_path", ""},
 		{"dot segments", "GET", "/orgs/org_1/x/../documents/d1", editor, 400, "bad_path", ""},
+		{"escaped overlong dots", "GET", "/orgs/org_1/documents/x%c0%ae%c0%ae", editor, 400, "bad_path", ""},
+		{"escaped surrogate", "GET", "/orgs/org_1/documents/%ED%A0%80", editor, 400, "bad_path", ""},
+		{"escaped UTF-8", "GET", "/orgs/org_1/documents/caf%C3%A9", editor, 200, "allowed", ""},
+		{"lower-case method", "get", docPath, editor, 400, "bad_request", ""},
 	}
 	for _, tc := range cases {
 		// The gRPC answer is the reference.

@@ -50,11 +50,15 @@ type Server struct {
 	grpcSrv          *grpc.Server
 	httpSrv          *http.Server
 	health           *health.Server
+	waiting          *waiters
 }
 
 // New builds a server and binds its listeners (so that a port in use is an
 // error here, not later). Nothing runs until Run.
 func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, err error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s := &Server{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -67,12 +71,19 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	if s.source, err = NewSource(cfg, log.With("component", "store")); err != nil {
 		return nil, err
 	}
+	var persistKey []byte
+	if cfg.Policy.PersistKeyFile != "" {
+		if persistKey, err = policysync.ReadPersistKey(cfg.Policy.PersistKeyFile); err != nil {
+			return nil, fmt.Errorf("policy.persist_key_file: %w", err)
+		}
+	}
 	s.loader = policysync.NewLoader(policysync.LoaderOptions{
 		Source:       s.source,
 		Engine:       s.engine,
 		Compile:      Compiler(cfg),
 		PollInterval: cfg.Policy.PollInterval,
 		PersistDir:   cfg.Policy.PersistDir,
+		PersistKey:   persistKey,
 		Origin:       Origin(cfg),
 		Logger:       log.With("component", "sync"),
 		Registerer:   s.reg,
@@ -126,27 +137,26 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	// is busy while its Check waits for the request's body too, so one per
 	// core leaves most Checks to fresh goroutines: keep enough for the
 	// requests in flight (grpc starts a goroutine beyond them).
-	s.grpcSrv = grpc.NewServer(grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))))
+	s.waiting = newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
+	s.grpcSrv = grpc.NewServer(append(grpcOptions(cfg.Limits.GRPC, s.waiting),
+		grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))))...)
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, engine: s.engine})
+	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, s: s})
 	reflection.Register(s.grpcSrv)
-	s.httpSrv = &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s.httpSrv = httpServer(cfg.Limits.HTTP, s.httpHandler())
+	s.httpSrv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	if cfg.Listen.GRPC != "" {
 		if s.grpcLis, err = net.Listen("tcp", cfg.Listen.GRPC); err != nil {
 			return nil, fmt.Errorf("listen grpc: %w", err)
 		}
+		s.grpcLis = limitListener(s.grpcLis, cfg.Limits.GRPC.MaxConnections)
 	}
 	if cfg.Listen.HTTP != "" {
 		if s.httpLis, err = net.Listen("tcp", cfg.Listen.HTTP); err != nil {
 			return nil, fmt.Errorf("listen http: %w", err)
 		}
+		s.httpLis = limitListener(s.httpLis, cfg.Limits.HTTP.MaxConnections)
 	}
 	return s, nil
 }
@@ -181,6 +191,15 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer close(loaderDone)
 		_ = s.loader.Run(ctx)
+	}()
+	// The sweeper outlives ctx until the gRPC server has stopped: a graceful
+	// stop waits for streams, stalled ones included.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
+	sweeperDone := make(chan struct{})
+	go func() {
+		defer close(sweeperDone)
+		s.waiting.run(sweepCtx)
 	}()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -222,20 +241,22 @@ func (s *Server) Run(ctx context.Context) error {
 		s.grpcSrv.Stop()
 		<-done // GracefulStop returns once Stop has closed every stream
 	}
+	stopSweep()
 	cancel()
 	<-loaderDone
+	<-sweeperDone
 	s.log.Info("stopped")
 	return runErr
 }
 
 // readiness answers grpc.health.v1 Check as /readyz answers: SERVING only
-// while a snapshot serves (loaded, and not too stale). Envoy's
-// grpc_health_check and Kubernetes gRPC probes use Check, so an edge with no
-// policy yet is not sent traffic it could only deny with 503. Watch and List
-// come from the embedded server, which reports the process's state.
+// while the server is ready (see notReady). Envoy's grpc_health_check and
+// Kubernetes gRPC probes use Check, so an edge with no policy yet is not sent
+// traffic it could only deny with 503. Watch and List come from the embedded
+// server, which reports the process's state.
 type readiness struct {
 	*health.Server
-	engine *decision.Engine
+	s *Server
 }
 
 func (r readiness) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
@@ -243,10 +264,32 @@ func (r readiness) Check(ctx context.Context, req *healthpb.HealthCheckRequest) 
 	if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		return res, err
 	}
-	if _, _, ok := r.engine.Acquire(); !ok {
+	if why, _ := r.s.notReady(); why != "" {
 		return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, nil
 	}
 	return res, nil
+}
+
+// notReady says why the server should not be sent traffic, or "" when it is
+// ready: a snapshot serves (loaded, and not too stale) and, when
+// readiness.require_issuer_keys is set, every issuer can verify tokens.
+// revision is the serving snapshot's when ready.
+func (s *Server) notReady() (why, revision string) {
+	if _, res, ok := s.engine.Acquire(); !ok {
+		msg := res.Reason.Message()
+		if _, lastErr := s.loader.Status(); lastErr != nil {
+			msg += ": " + lastErr.Error()
+		}
+		return msg, ""
+	}
+	if s.cfg.Readiness.RequireIssuerKeys && s.verifier != nil {
+		if none := s.verifier.IssuersWithoutKeys(); len(none) > 0 {
+			return "no usable signing keys yet for issuer " + strings.Join(none, ", ") +
+				" (its tokens would all be refused; readiness.require_issuer_keys)", ""
+		}
+	}
+	snap, _ := s.engine.Snapshot()
+	return "", snap.Revision()
 }
 
 func (s *Server) close() {
@@ -299,35 +342,32 @@ func (s *Server) httpHandler() http.Handler {
 	})
 }
 
-// ready answers 200 once a snapshot serves (and is not too stale).
+// ready answers 200 when the server is ready (see notReady), else 503 with
+// the reason.
 func (s *Server) ready(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain")
-	if _, res, ok := s.engine.Acquire(); !ok {
+	why, rev := s.notReady()
+	if why != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, lastErr := s.loader.Status()
-		msg := res.Reason.Message()
-		if lastErr != nil {
-			msg += ": " + lastErr.Error()
-		}
-		_, _ = io.WriteString(w, msg+"\n")
+		_, _ = io.WriteString(w, why+"\n")
 		return
 	}
-	snap, _ := s.engine.Snapshot()
-	_, _ = io.WriteString(w, "ready "+snap.Revision()+"\n")
+	_, _ = io.WriteString(w, "ready "+rev+"\n")
 }
 
 func decisionLog(c config.DecisionLog) (*extauthz.DecisionLog, io.Closer, error) {
+	o := extauthz.LogOptions{SampleAllows: c.SampleAllows, MaxFieldBytes: c.MaxFieldBytes}
 	switch c.Output {
 	case "off", "none":
 		return nil, nil, nil
 	case "stdout":
-		return extauthz.NewDecisionLog(os.Stdout, c.SampleAllows), nil, nil
+		return extauthz.NewDecisionLog(os.Stdout, o), nil, nil
 	case "stderr":
-		return extauthz.NewDecisionLog(os.Stderr, c.SampleAllows), nil, nil
+		return extauthz.NewDecisionLog(os.Stderr, o), nil, nil
 	}
 	f, err := os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, nil, fmt.Errorf("decision_log: %w", err)
 	}
-	return extauthz.NewDecisionLog(f, c.SampleAllows), f, nil
+	return extauthz.NewDecisionLog(f, o), f, nil
 }

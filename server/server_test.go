@@ -30,7 +30,7 @@ import (
 
 // running is a server started on loopback with a gRPC client.
 type running struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	srv    *server.Server
 	conn   *grpc.ClientConn
@@ -42,7 +42,7 @@ type running struct {
 
 // startServer writes policy (when not nil) and a configuration with the
 // extra YAML into a temporary folder and runs a server on it.
-func startServer(t *testing.T, policy []byte, extra string) *running {
+func startServer(t testing.TB, policy []byte, extra string) *running {
 	t.Helper()
 	dir := t.TempDir()
 	if policy != nil {

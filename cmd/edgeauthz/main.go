@@ -6,6 +6,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// CA roots for a container image that has no /etc/ssl: used only when the
+	// system has none, so a host's own roots still win.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 func main() {

@@ -100,7 +100,11 @@ func TestCheck(t *testing.T) {
 	}{
 		{"allow", []string{"--policy", p, "--claims", `{"sub":"usr_1","oid":"org_1"}`, "GET", "/orgs/org_1/documents/doc123"}, exitOK},
 		{"allow_flags_after", []string{"GET", "https://api.example.com:8443/book/dune/download", "--policy", p, "--claims", `{"sub":"u","scope":"book-dune"}`}, exitOK},
-		{"public", []string{"--policy", p, "get", "/healthz"}, exitOK},
+		{"public", []string{"--policy", p, "GET", "/healthz"}, exitOK},
+		// Methods are taken as written, as the server takes them: a lower-case
+		// one is refused, not upper-cased into a match.
+		{"deny_lowercase_method", []string{"--policy", p, "get", "/healthz"}, exitFail},
+		{"deny_mixed_case_method", []string{"--policy", p, "--claims", `{"sub":"usr_2","oid":"org_1"}`, "Delete", "/orgs/org_1/documents/doc1"}, exitFail},
 		{"deny_tenant", []string{"--policy", p, "--claims", `{"sub":"usr_3","oid":"org_2","roles":["editor"]}`, "GET", "/orgs/org_1/documents/doc123"}, exitFail},
 		{"deny_tenant_config_403", []string{"--config", "testdata/server.yaml", "--claims", `{"sub":"usr_3","oid":"org_2"}`, "GET", "/orgs/org_1/documents/doc123"}, exitFail},
 		{"deny_scope", []string{"--policy", p, "--claims", `{"sub":"usr_2","oid":"org_1"}`, "PUT", "/orgs/org_1/documents/doc1"}, exitFail},
@@ -211,5 +215,41 @@ func TestTestFailing(t *testing.T) {
 	code, stdout, _ = run(t, "test", "testdata/none_test.yaml")
 	if code != exitFail || !strings.HasSuffix(stdout, "0 passed, 1 failed\n") {
 		t.Errorf("missing file: %d %q", code, stdout)
+	}
+}
+
+// TestTestMethodsAsTheServer: policy tests decide methods as the server and
+// check do, so a lower-case method is a 400 there too, not an upper-cased
+// match.
+func TestTestMethodsAsTheServer(t *testing.T) {
+	dir := t.TempDir()
+	policy, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(dir, "policy.yaml"), string(policy))
+	writeTestFile(t, filepath.Join(dir, "methods_test.yaml"), `policy: policy.yaml
+cases:
+  - name: lower-case delete
+    claims: {sub: usr_2, oid: org_1}
+    request: {method: delete, path: /orgs/org_1/documents/doc1}
+    expect: {status: 400, reason: bad_request}
+  - name: mixed-case get of a public route
+    request: {method: Get, path: /healthz}
+    expect: {status: 400, reason: bad_request}
+  - name: upper-case get of a public route
+    request: {method: GET, path: /healthz}
+    expect: {allow: true}
+`)
+	code, stdout, stderr := run(t, "test", filepath.Join(dir, "methods_test.yaml"))
+	if code != exitOK || !strings.HasSuffix(stdout, "3 passed, 0 failed\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func writeTestFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,69 @@
+package decision
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// Names that differ only in case are one name to many readers: Go's
+// encoding/json matches struct fields case-insensitively (last one wins),
+// so do Jackson and System.Text.Json when configured to, and ASP.NET reads
+// query parameters that way. When a document holds two such names the rule
+// and the upstream may read different values, so the name binds nothing.
+
+// foldRune maps r to one representative of every rune a case-insensitive
+// reader may take it for: its Unicode simple case-folding orbit (which
+// strings.EqualFold and encoding/json use, with the Kelvin sign and the long
+// s), joined with the orbits its upper- and lower-case mappings reach (so
+// that the dotless ı and the dotted İ meet I, as culture-invariant
+// upper-casing has it).
+func foldRune(r rune) rune {
+	r = unicode.ToUpper(unicode.ToLower(r))
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
+}
+
+// foldEqual reports whether a and b name the same thing to a
+// case-insensitive reader. It does not allocate.
+func foldEqual(a, b string) bool {
+	for a != "" && b != "" {
+		if ca, cb := a[0], b[0]; ca < utf8.RuneSelf && cb < utf8.RuneSelf {
+			// Two ASCII bytes fold together only as upper and lower case.
+			if ca|0x20 != cb|0x20 || ca != cb && (ca|0x20 < 'a' || ca|0x20 > 'z') {
+				return false
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		a, b = a[na:], b[nb:]
+		if ra != rb && foldRune(ra) != foldRune(rb) {
+			return false
+		}
+	}
+	return a == "" && b == ""
+}
+
+// foldKey is a string that two names share exactly when foldEqual holds.
+func foldKey(s string) string {
+	b := make([]rune, 0, len(s))
+	for _, r := range s {
+		b = append(b, foldRune(r))
+	}
+	return string(b)
+}
+
+// foldAmbiguous reports whether m has a key other than k that foldEqual
+// takes for k.
+func foldAmbiguous[V any](m map[string]V, k string) bool {
+	for other := range m {
+		if other != k && foldEqual(other, k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,63 @@
+package sync
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FuzzPersistedState feeds arbitrary bytes to the persisted-state reader as
+// last-good.json and last-good.changes. Property: nothing but what an edge
+// holding the key wrote is accepted, and nothing panics.
+func FuzzPersistedState(f *testing.F) {
+	key := bytes.Repeat([]byte{'k'}, MinPersistKeySize)
+	seedDir := f.TempDir()
+	p := &persistStore{dir: seedDir, key: key, origin: "file://p.yaml"}
+	if err := p.saveBundle(persisted{Revision: "r1", Name: "p.yaml", Policy: []byte("routes: []"), Seq: 1, SavedAt: time.Unix(0, 0), Origin: p.origin}); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := p.appendChanges(1, []TupleChange{{Seq: 2, Write: true, Tuple: "document:1#viewer@user:a"}}, time.Unix(1, 0)); err != nil {
+		f.Fatal(err)
+	}
+	bundle, err := os.ReadFile(filepath.Join(seedDir, persistFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	journal, err := os.ReadFile(filepath.Join(seedDir, journalFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bundle, journal)
+	f.Add(bundle, []byte{})
+	f.Add([]byte(`{"revision":"r1","policy":"cm91dGVzOiBbXQ==","origin":"file://p.yaml"}`), []byte{})
+	f.Add([]byte(`{"mac":"00","body":{}}`), journal[:len(journal)/2])
+	f.Fuzz(func(t *testing.T, bundleIn, journalIn []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, persistFile), bundleIn, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, journalFile), journalIn, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		q := &persistStore{dir: dir, key: key, origin: "file://p.yaml"}
+		b, replayed, err := q.load()
+		if err != nil {
+			return
+		}
+		// Accepted: the bundle must be the one written with the key, and
+		// the journal's complete lines some of the ones written (a last
+		// line without its newline is a torn append, dropped).
+		if !bytes.Equal(bundleIn, bundle) {
+			t.Fatalf("a bundle the key did not write was accepted: %q", bundleIn)
+		}
+		complete := journalIn[:bytes.LastIndexByte(journalIn, '\n')+1]
+		if !bytes.HasPrefix(journal, complete) {
+			t.Fatalf("a journal the key did not write was accepted: %q", journalIn)
+		}
+		if replayed > 1 || (replayed == 1 && b.Seq != 2) {
+			t.Fatalf("replayed %d changes to seq %d", replayed, b.Seq)
+		}
+	})
+}
