@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Server is the server configuration file (every key has a default).
@@ -169,10 +172,41 @@ type DecisionLog struct {
 	MaxFieldBytes int `yaml:"max_field_bytes"`
 }
 
-// CacheSizes bounds the caches (0 disables one).
+// CacheSizes bounds the caches by their estimated bytes (0 disables one).
+// Each caches an entry from the second time it is asked for, so a stream of
+// tokens or requests that never repeat does not fill it.
 type CacheSizes struct {
-	Decisions int `yaml:"decisions"`
-	Tokens    int `yaml:"tokens"`
+	DecisionsBytes ByteSize `yaml:"decisions_bytes"`
+	TokensBytes    ByteSize `yaml:"tokens_bytes"`
+	// The entry counts of earlier versions: a count says nothing of the
+	// bytes (a token's claims can be 100 bytes or 100 KB), so they are
+	// refused with a pointer to the byte keys.
+	LegacyDecisions any `yaml:"decisions"`
+	LegacyTokens    any `yaml:"tokens"`
+}
+
+// Default cache budgets (README, "Caches").
+const (
+	DefaultDecisionCacheBytes = 32 << 20
+	DefaultTokenCacheBytes    = 16 << 20
+)
+
+// ByteSize is a number of bytes, written as an integer or a Kubernetes
+// quantity: 33554432, 32Mi, 64Ki, 1Gi, 100M.
+type ByteSize int64
+
+// UnmarshalYAML accepts an integer or a quantity; anything else, or a
+// negative size, is an error on the value's line.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if q, err := resource.ParseQuantity(n.Value); err == nil {
+			if v, ok := q.AsInt64(); ok && v >= 0 {
+				*b = ByteSize(v)
+				return nil
+			}
+		}
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a size in bytes like 32Mi, 64Ki or 1048576, found %q", n.Line, n.Value)}}
 }
 
 // DefaultClaimNames are the claim names used when a configuration names none.
@@ -191,7 +225,7 @@ func DefaultServer() Server {
 		Headers:              Headers{Prefix: "x-auth-"},
 		TenantMismatchStatus: 404,
 		DecisionLog:          DecisionLog{Output: "stdout", MaxFieldBytes: 1024},
-		Cache:                CacheSizes{Decisions: 100000, Tokens: 100000},
+		Cache:                CacheSizes{DecisionsBytes: DefaultDecisionCacheBytes, TokensBytes: DefaultTokenCacheBytes},
 		Limits:               DefaultLimits(),
 		Readiness:            Readiness{RequireIssuerKeys: true},
 	}
@@ -403,8 +437,10 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	if s.DecisionLog.Output == "" {
 		errs.Add(lines["decision_log.output"], "decision_log.output: use stdout, stderr, off or a file path")
 	}
-	if s.Cache.Decisions < 0 || s.Cache.Tokens < 0 {
-		errs.Add(lines["cache"], "cache sizes must not be negative")
+	for _, k := range [...]string{"decisions", "tokens"} {
+		if line, ok := lines["cache."+k]; ok {
+			errs.Add(line, "cache.%s (a number of entries) is no longer supported: the caches are bounded by bytes; set cache.%s_bytes (e.g. 32Mi, 0 disables)", k, k)
+		}
 	}
 	if s.DecisionLog.MaxFieldBytes < 16 {
 		errs.Add(lines["decision_log.max_field_bytes"], "decision_log.max_field_bytes must be at least 16")
