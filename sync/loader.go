@@ -238,13 +238,23 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 	// them to the serving snapshot first, then ask whether the policy itself
 	// changed. A million tuples are not reloaded for one write.
 	if cl, ok := l.opts.Source.(Changelog); ok && l.have != "" {
-		if err := l.applyChanges(ctx, cl); err != nil {
+		full := false
+		if err := l.applyChanges(ctx, cl); errors.Is(err, ErrChangelogOrder) {
+			// Following the changelog would freeze on the stray row:
+			// reload the tuples in full at every sync until it is gone.
+			l.metrics.errors.WithLabelValues("changelog_order").Inc()
+			l.log.Error("the tuple changelog has rows out of sequence order; reloading the tuples in full", "err", err)
+			full = true
+		} else if err != nil {
 			// The policy fetch below still runs: a new revision (a
 			// revocation) must not wait for the changelog.
 			l.log.Warn("tuple changes not applied; fetching the policy in full", "err", err)
 		}
 		if id, _, ok := ParsePostgresRevision(l.have); ok {
 			l.have = fmt.Sprintf("%d.%d", id, l.seq)
+		}
+		if full {
+			l.have = ""
 		}
 	}
 	b, err := l.opts.Source.Fetch(ctx, l.have)
