@@ -11,6 +11,7 @@ import (
 	gosync "sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -304,7 +305,7 @@ func (l *Loader) appliable(b Bundle) []string {
 	for _, t := range b.Tuples {
 		if _, err := rebac.ParseTuple(t); err != nil {
 			if logged < maxSkipLogs {
-				l.log.Error("store tuple skipped: the edge cannot apply it", "source", b.Name, "tuple", clip(t), "reason", err)
+				l.log.Error("store tuple skipped: the edge cannot apply it", "source", b.Name, "tuple", clip(t), "reason", clip(err.Error()))
 				logged++
 			}
 			continue
@@ -322,12 +323,21 @@ func (l *Loader) appliable(b Bundle) []string {
 // tuples; the metric counts them all.
 const maxSkipLogs = 20
 
-// clip keeps a log line about a hostile tuple short.
+// maxLogTuple bounds the tuple text, and the reason (which may quote it),
+// in a log line about a hostile row.
+const maxLogTuple = 300
+
+// clip keeps a log line about a hostile tuple short: at most maxLogTuple
+// bytes, cut at a UTF-8 boundary and marked.
 func clip(s string) string {
-	if len(s) <= 300 {
+	if len(s) <= maxLogTuple {
 		return s
 	}
-	return s[:300] + "…"
+	cut := maxLogTuple
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // applyChanges brings the serving snapshot up to the store's changelog.
@@ -380,7 +390,7 @@ func (l *Loader) noteSkipped(skipped []SkippedChange) {
 			l.log.Error("tuple changes skipped: more than were logged", "skipped", len(skipped), "last_seq", skipped[len(skipped)-1].Seq)
 			break
 		}
-		l.log.Error("tuple change skipped: the edge cannot apply it", "seq", sc.Seq, "tuple", clip(sc.Tuple), "reason", sc.Err)
+		l.log.Error("tuple change skipped: the edge cannot apply it", "seq", sc.Seq, "tuple", clip(sc.Tuple), "reason", clip(sc.Err.Error()))
 	}
 	l.metrics.skipped.WithLabelValues("changelog").Add(float64(len(skipped)))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -106,5 +107,42 @@ func mustExec(t *testing.T, tx pgx.Tx, sql string, args ...any) {
 	t.Helper()
 	if _, err := tx.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSkippedRowLogBounded: a changelog row the edge cannot apply is logged
+// with its tuple text, and the reason quoting it, cut short at a UTF-8
+// boundary, however long the row (deletions are exempt from the store's
+// length limits, so they can be any size).
+func TestSkippedRowLogBounded(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	edge := startPGLoader(t, dsn, policysync.LoaderOptions{})
+	waitFor(t, func() bool { s, _ := edge.engine.Snapshot(); return s != nil })
+	for _, id := range []string{strings.Repeat("x", 100_000), "a" + strings.Repeat("é", 50_000), strings.Repeat("€", 40_000)} {
+		if _, err := pool.Exec(ctx, `INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject) VALUES ('d', $1, 'viewer', 'user:ann')`, "document:"+id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool {
+		return testutil.ToFloat64(counter(t, edge.reg, "edgeauthz_sync_skipped_tuples_total")) == 3
+	})
+	lines := strings.Split(strings.TrimSpace(edge.logs.String()), "\n")
+	n := 0
+	for _, line := range lines {
+		if !strings.Contains(line, "skipped") {
+			continue
+		}
+		n++
+		if len(line) > 2000 || !utf8.ValidString(line) || !strings.Contains(line, "…") {
+			t.Errorf("log line of %d bytes (valid UTF-8: %v): %.200s", len(line), utf8.ValidString(line), line)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no log line about the skipped rows: %s", edge.logs.String())
 	}
 }
