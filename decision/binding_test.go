@@ -66,7 +66,7 @@ routes:
 func bindReq(method, target, body string, c map[string]any) *decision.Request {
 	r := &decision.Request{Method: method, Target: target, Body: []byte(body),
 		Headers: map[string]string{"content-type": "application/json"},
-		Token: decision.TokenValid, Principal: principal(c)}
+		Token:   decision.TokenValid, Principal: principal(c)}
 	return r
 }
 

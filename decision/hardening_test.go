@@ -124,7 +124,7 @@ routes:
 	} {
 		r := &decision.Request{Method: "POST", Target: "/pay", Body: []byte(body),
 			Headers: map[string]string{"content-type": "application/json"},
-			Token: decision.TokenValid, Principal: principal(map[string]any{"sub": "u", "scope": "pay-a1"})}
+			Token:   decision.TokenValid, Principal: principal(map[string]any{"sub": "u", "scope": "pay-a1"})}
 		if got := s.Decide(r).Reason.String(); got != want {
 			t.Errorf("%s: %s, want %s", body, got, want)
 		}
