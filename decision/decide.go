@@ -366,6 +366,12 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		}
 		return deny(ReasonBadRequest, "", err.Error())
 	}
+	if err := CheckMethodOverride(req.Method, req.Headers); err != nil {
+		if e.trace != nil {
+			e.step("method", false, err.Error())
+		}
+		return deny(ReasonBadRequest, "", err.Error())
+	}
 	e.path, e.rawQuery = path, rawQuery
 	e.host = stripPort(req.Host)
 
