@@ -125,7 +125,10 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return v, true
 	case "claims":
 		if p := e.req.Principal; p != nil && p.Claims != nil {
-			return p.Claims, true
+			// A claim the token also holds in another case is absent, as
+			// in templates: the upstream's decoder may read the other.
+			c, _ := foldUnambiguous(map[string]any(p.Claims))
+			return c, true
 		}
 		return map[string]any{}, true
 	case "user":
