@@ -426,3 +426,61 @@ func TestPayloadBindsOnlyJSONContentType(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryNamesThatNormaliseEqual: a looked-up query parameter is unbound
+// when another parameter's name equals it once both are read as lenient
+// frameworks read names — white space trimmed, '.' and ' ' as '_', a
+// trailing [] or [key] dropped, case folded — since such a reader may take
+// the other's value. Names that stay distinct bind as before.
+func TestQueryNamesThatNormaliseEqual(t *testing.T) {
+	s := compile(t, bindingPolicy, decision.Options{})
+	cases := []struct {
+		query string
+		bind  bool
+	}{
+		{"org=org_1", true},
+		{"org=org_1&other=org_2", true},
+		{"org=org_1&organization=org_2", true},
+		{"org=org_1&or=org_2", true},
+		{"org=org_1&o_rg=org_2", true},
+		{"org=org_1&ORG=org_2", false},
+		{"org=org_1&+org=org_2", false},
+		{"org=org_1&%20org=org_2", false},
+		{"org=org_1&org%20=org_2", false},
+		{"org=org_1&%09org=org_2", false},
+		{"org=org_1&org[]=org_2", false},
+		{"org=org_1&org[x]=org_2", false},
+		{"org=org_1&org[a][b]=org_2", false},
+		{"org=org_1&Org[]=org_2", false},
+		{"org=org_1&+org+[]=org_2", false},
+		{"org[]=org_2&org=org_1", false},
+	}
+	for _, c := range cases {
+		res := s.Decide(bindReq("GET", "/orgs?"+c.query, "", map[string]any{"sub": "u", "oid": "org_1"}))
+		if res.Allowed != c.bind {
+			t.Errorf("?%s: %s, want allowed %v", c.query, res.Reason, c.bind)
+		}
+	}
+	// '.' and ' ' read as '_': a rule on org_ meets org. and "org ".
+	s2 := compile(t, `
+routes:
+  - name: q
+    match: GET /q
+    scopes: ["acct-{query.org_}"]
+`, decision.Options{})
+	for q, bind := range map[string]bool{
+		"org_=a1":            true,
+		"org_=a1&org.=a2":    false,
+		"org_=a1&org+=a2":    false,
+		"org_=a1&org%2E=a2":  false,
+		"org_=a1&+ORG.=a2":   false,
+		"org_=a1&org__=a2":   true,
+		"org_=a1&org_[x]=a2": false,
+		"org_=a1&or.g=a2":    true,
+	} {
+		res := s2.Decide(bindReq("GET", "/q?"+q, "", map[string]any{"sub": "u", "scope": "acct-a1"}))
+		if res.Allowed != bind {
+			t.Errorf("?%s: %s, want allowed %v", q, res.Reason, bind)
+		}
+	}
+}
