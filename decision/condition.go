@@ -237,8 +237,9 @@ const queryNameSpace = " \t\r\n\v\f"
 
 // queryNameKeys gives the names a lenient reader may take a query
 // parameter's name for, case folded (ASP.NET): white space trimmed, or only
-// leading white space (PHP), then a trailing [] or [key] dropped with the white space
-// before it (PHP and Rack read org[] and org[x] as org), and '.' and ' ' as '_' (PHP).
+// leading white space (PHP), then a trailing [] or [key] dropped with the
+// white space before it (PHP and Rack read org[] and org[x] as org), and
+// '.' and ' ' read as '_' (PHP).
 func queryNameKeys(k string) (trimmed, leading string) {
 	return queryNameKey(strings.Trim(k, queryNameSpace)), queryNameKey(strings.TrimLeft(k, queryNameSpace))
 }
