@@ -217,7 +217,7 @@ func DefaultLimits() Limits {
 			KeepaliveTime:         time.Minute,
 			KeepaliveTimeout:      20 * time.Second,
 			MinPingInterval:       10 * time.Second,
-			MaxConnectionIdle:     5 * time.Minute,
+			MaxConnectionIdle:     time.Minute,
 			MaxConnectionAge:      30 * time.Minute,
 			MaxConnectionAgeGrace: 30 * time.Second,
 		},
@@ -226,7 +226,7 @@ func DefaultLimits() Limits {
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
+			IdleTimeout:       time.Minute,
 			MaxHeaderBytes:    1 << 20,
 		},
 	}

@@ -510,6 +510,45 @@ func (c *h2client) endless(frags [][]byte, n int) {
 	}
 }
 
+// TestQuietConnectionsReleased: a gRPC connection that sends the preface
+// and never a stream, and an HTTP keep-alive connection that sends nothing
+// more, give their slots back after limits.grpc.max_connection_idle and
+// limits.http.read_header_timeout (idle_timeout once it served a request), so with every slot held quietly a new caller is
+// served once they pass.
+func TestQuietConnectionsReleased(t *testing.T) {
+	r := startServer(t, []byte(policyOpen),
+		"limits: {grpc: {max_connections: 2, max_connection_idle: 300ms}, http: {max_connections: 2, idle_timeout: 300ms, read_header_timeout: 300ms}}\n")
+	served(t, r, 1) // the client's own connection takes one gRPC slot and keeps it busy
+	quiet := dialH2(t, r.srv.GRPCAddr())
+	waitFor(t, "the quiet gRPC connection to be closed", func() bool {
+		quiet.mu.Lock()
+		defer quiet.mu.Unlock()
+		return quiet.readErr != nil
+	})
+
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", r.srv.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		held = append(held, c)
+	}
+	for i, c := range held {
+		buf := make([]byte, 1)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Read(buf); !errors.Is(err, io.EOF) {
+			t.Errorf("quiet HTTP connection %d: read %v, want EOF (closed by the server)", i, err)
+		}
+	}
+	res, err := http.Get(r.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+}
+
 // TestConnectionBounds: a client pinging more often than
 // limits.grpc.min_ping_interval is sent GOAWAY (too_many_pings), and a
 // connection older than max_connection_age is sent GOAWAY and closed after
