@@ -22,6 +22,7 @@ type Server struct {
 	Cache                CacheSizes  `yaml:"cache"`
 	Limits               Limits      `yaml:"limits"`
 	Readiness            Readiness   `yaml:"readiness"`
+	Admin                Admin       `yaml:"admin"`
 }
 
 // Limits bounds what callers of the two ports may hold open. The defaults
@@ -92,6 +93,8 @@ type Listen struct {
 	HTTP string `yaml:"http"`
 	// AuthzPrefix is the HTTP path prefix of the authorization endpoint.
 	AuthzPrefix string `yaml:"authz_prefix"`
+	// TLS applies to the gRPC and the HTTP listener.
+	TLS TLS `yaml:"tls"`
 }
 
 // PolicyStore says where the policy comes from and how it is kept fresh.
@@ -273,6 +276,7 @@ func (s *Server) resolve(dir string) {
 	default:
 		s.DecisionLog.Output = abs(s.DecisionLog.Output)
 	}
+	s.Listen.TLS.resolve(abs)
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
 	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
@@ -400,6 +404,8 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		errs.Add(lines["decision_log.max_field_bytes"], "decision_log.max_field_bytes must be at least 16")
 	}
 	s.Limits.validate(errs, lines)
+	s.Listen.TLS.validateServer(errs, lines, "listen.tls")
+	s.Admin.validate(errs, lines)
 }
 
 // Validate reports limits that are not set, for a Server built in code

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -135,8 +137,15 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	// Stream workers reuse goroutines whose stacks have already grown, rather
 	// than starting (and growing) a fresh goroutine for every Check.
 	s.waiting = newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
-	s.grpcSrv = grpc.NewServer(append(grpcOptions(cfg.Limits.GRPC, s.waiting),
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
+	tlsCfg, err := listenerTLS(cfg.Listen.TLS)
+	if err != nil {
+		return nil, err
+	}
+	gopts := append(grpcOptions(cfg.Limits.GRPC, s.waiting), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+	if tlsCfg != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpcSrv = grpc.NewServer(gopts...)
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, s: s})
@@ -154,6 +163,10 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 			return nil, fmt.Errorf("listen http: %w", err)
 		}
 		s.httpLis = limitListener(s.httpLis, cfg.Limits.HTTP.MaxConnections)
+		if tlsCfg != nil {
+			// net/http runs the handshake within ReadHeaderTimeout.
+			s.httpLis = tls.NewListener(s.httpLis, tlsCfg)
+		}
 	}
 	return s, nil
 }
