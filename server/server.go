@@ -53,6 +53,10 @@ type Server struct {
 	httpSrv          *http.Server
 	health           *health.Server
 	waiting          *waiters
+
+	adminLis net.Listener // nil: admin listener off
+	adminSrv *http.Server
+	level    *slog.LevelVar
 }
 
 // New builds a server and binds its listeners (so that a port in use is an
@@ -168,6 +172,9 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 			s.httpLis = tls.NewListener(s.httpLis, tlsCfg)
 		}
 	}
+	if err := s.bindAdmin(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -196,7 +203,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	loaderDone := make(chan struct{})
 	go func() {
 		defer close(loaderDone)
@@ -225,7 +232,8 @@ func (s *Server) Run(ctx context.Context) error {
 			errc <- nil
 		}()
 	}
-	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "policy", s.cfg.Policy.Source)
+	s.serveAdmin(errc)
+	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "admin", s.AdminAddr(), "policy", s.cfg.Policy.Source)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -240,6 +248,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.grpcSrv.GracefulStop()
 		close(done)
 	}()
+	s.shutdownAdmin(stopCtx)
 	if err := s.httpSrv.Shutdown(stopCtx); err != nil {
 		// Requests still running past the deadline: close their connections
 		// rather than leave them to use what close releases below.
@@ -321,7 +330,7 @@ func (s *Server) close() {
 	if s.source != nil {
 		_ = s.source.Close()
 	}
-	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis, s.adminLis} {
 		if l != nil {
 			_ = l.Close()
 		}
