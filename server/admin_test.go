@@ -121,4 +121,3 @@ func TestAdminAddr(t *testing.T) {
 		}
 	}
 }
-
