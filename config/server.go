@@ -112,6 +112,9 @@ type PolicyStore struct {
 	SigningKey string `yaml:"signing_key"`
 	// BearerTokenFile, for HTTP bundles, holds a credential for the store.
 	BearerTokenFile string `yaml:"bearer_token_file"`
+	// TLS, for https bundles: the CA bundle the store is verified against
+	// and the client certificate presented to it.
+	TLS TLS `yaml:"tls"`
 }
 
 // Tokens says where tokens are found and who may issue them.
@@ -143,6 +146,8 @@ type Issuer struct {
 	// AllowCrossOriginRedirects lets the jwks_url fetch follow a redirect to
 	// another origin; https to http is refused regardless.
 	AllowCrossOriginRedirects bool `yaml:"allow_cross_origin_redirects"`
+	// TLS, for an https jwks_url: the CA bundle and client certificate.
+	TLS TLS `yaml:"tls"`
 }
 
 // ClaimNames names the claims the principal is read from.
@@ -277,6 +282,7 @@ func (s *Server) resolve(dir string) {
 		s.DecisionLog.Output = abs(s.DecisionLog.Output)
 	}
 	s.Listen.TLS.resolve(abs)
+	s.Policy.TLS.resolve(abs)
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
 	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
@@ -284,6 +290,7 @@ func (s *Server) resolve(dir string) {
 	for i := range s.Tokens.Issuers {
 		s.Tokens.Issuers[i].JWKSFile = abs(s.Tokens.Issuers[i].JWKSFile)
 		s.Tokens.Issuers[i].HMACSecretFile = abs(s.Tokens.Issuers[i].HMACSecretFile)
+		s.Tokens.Issuers[i].TLS.resolve(abs)
 	}
 }
 
@@ -333,7 +340,11 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		if s.Policy.BearerTokenFile != "" {
 			errs.Add(lines["policy.bearer_token_file"], "policy.bearer_token_file applies to http(s) bundles only")
 		}
+		if s.Policy.TLS.Enabled() {
+			errs.Add(lines["policy.tls"], "policy.tls applies to https bundles only")
+		}
 	}
+	s.Policy.TLS.validateClient(errs, lines["policy.tls"], "policy.tls")
 	if s.Tokens.Header == "" && s.Tokens.Cookie == "" {
 		errs.Add(lines["tokens"], "tokens: set header or cookie")
 	}
@@ -377,6 +388,10 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		} else if is.AllowCrossOriginRedirects {
 			errs.Add(line, "issuer %q: allow_cross_origin_redirects applies to jwks_url only", is.Issuer)
 		}
+		if is.TLS.Enabled() && is.JWKSURL == "" {
+			errs.Add(line, "issuer %q: tls applies to jwks_url only", is.Issuer)
+		}
+		is.TLS.validateClient(errs, line, fmt.Sprintf("issuer %q: tls", is.Issuer))
 	}
 	c := s.Tokens.Claims
 	for k, v := range map[string]string{"subject": c.Subject, "org": c.Org, "roles": c.Roles,

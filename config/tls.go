@@ -55,6 +55,23 @@ func (t TLS) validateServer(errs *List, lines map[string]int, key string) {
 	}
 }
 
+// validateClient checks an outgoing connection's block: a client
+// certificate is optional, but comes with its key.
+func (t TLS) validateClient(errs *List, line int, key string) {
+	if !t.Enabled() {
+		return
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		errs.Add(line, "%s: cert_file and key_file go together", key)
+	}
+	if t.CAFile == "" && (len(t.AllowSPIFFEIDs) > 0 || len(t.AllowDNSNames) > 0) {
+		errs.Add(line, "%s: allow_spiffe_ids and allow_dns_names need ca_file", key)
+	}
+	if t.ReloadInterval < 0 {
+		errs.Add(line, "%s.reload_interval must not be negative", key)
+	}
+}
+
 // Admin is the operator's listener: pprof, the log level and the snapshot
 // summary. Off unless Listen is set; never the HTTP port.
 type Admin struct {

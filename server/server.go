@@ -105,6 +105,9 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 			Help: "JWKS fetches by issuer and result.",
 		}, []string{"issuer", "result"})
 		s.reg.MustRegister(refreshes)
+		if icfg.HTTPClient, err = jwksHTTPClient(cfg.Tokens.Issuers); err != nil {
+			return nil, err
+		}
 		icfg.Logger = log.With("component", "identity")
 		icfg.OnRefresh = func(issuer string, err error) {
 			result := "ok"

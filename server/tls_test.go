@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig/tlstest"
 	"github.com/edgeauthz/edgeauthz/server"
@@ -54,13 +57,19 @@ func (f *tlsFixture) start(t *testing.T) *running {
 	t.Helper()
 	dir := t.TempDir()
 	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyOpen))
-	yaml := fmt.Sprintf(`listen:
+	return startYAML(t, dir, fmt.Sprintf(`listen:
   grpc: "127.0.0.1:0"
   http: "127.0.0.1:0"
   tls: {cert_file: %q, key_file: %q, ca_file: %q, allow_spiffe_ids: [%q], reload_interval: 1ms}
 policy: {source: policy.yaml, poll_interval: 20ms}
 decision_log: {output: "off"}
-`, f.srvCert, f.srvKey, f.caFile, envoyID)
+`, f.srvCert, f.srvKey, f.caFile, envoyID), "https://")
+}
+
+// startYAML runs a server on a whole configuration and waits for its first
+// snapshot.
+func startYAML(t *testing.T, dir, yaml, scheme string) *running {
+	t.Helper()
 	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +79,7 @@ decision_log: {output: "off"}
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "https://" + srv.HTTPAddr()}
+	r := &running{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: scheme + srv.HTTPAddr()}
 	go func() { r.done <- srv.Run(ctx) }()
 	if r.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
 		t.Fatal(err)
@@ -236,4 +245,56 @@ func pemDER(t *testing.T, certPEM []byte) []byte {
 		t.Fatal("no PEM block")
 	}
 	return block.Bytes
+}
+
+// TestTLSClients fetches the policy bundle and an issuer's JWKS from a store
+// that requires mutual TLS and admits only the edge's SPIFFE ID: the edge
+// presents its certificate (policy.tls, issuers[].tls) and verifies the
+// store against the CA bundle.
+func TestTLSClients(t *testing.T) {
+	f := newTLSFixture(t)
+	storeCert, storeKey := f.ca.Write(t, f.dir, "store", tlstest.Leaf{Loopback: true})
+	storeTLS, err := tlsconfig.New(tlsconfig.Files{CertFile: storeCert, KeyFile: storeKey, CAFile: f.caFile, AllowSPIFFEIDs: []string{envoyID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := t.TempDir()
+	if _, err := identity.WriteKeyPair(keys, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := os.ReadFile(filepath.Join(keys, "jwks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified atomic.Int64
+	store := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			verified.Add(1)
+		}
+		switch r.URL.Path {
+		case "/policy.yaml":
+			_, _ = io.WriteString(w, policyOpen)
+		case "/jwks.json":
+			_, _ = w.Write(jwks)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	// Not StartTLS: it would install its own certificate.
+	store.Listener = tls.NewListener(store.Listener, storeTLS.ServerConfig())
+	store.Start()
+	defer store.Close()
+	base := "https://" + store.Listener.Addr().String()
+	tlsBlock := fmt.Sprintf("{ca_file: %q, cert_file: %q, key_file: %q}", f.caFile, f.envoyCert, f.envoyKey)
+
+	dir := t.TempDir()
+	r := startYAML(t, dir, fmt.Sprintf(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: %q, poll_interval: 20ms, tls: %s}
+tokens: {issuers: [{issuer: https://issuer.test, jwks_url: %q, tls: %s}]}
+decision_log: {output: "off"}
+`, base+"/policy.yaml", tlsBlock, base+"/jwks.json", tlsBlock), "http://")
+	waitFor(t, "the issuer's keys (readiness)", func() bool { s, _ := r.readyz(); return s == http.StatusOK })
+	if verified.Load() < 2 {
+		t.Fatalf("%d requests with a client certificate, want the bundle's and the JWKS's", verified.Load())
+	}
 }

@@ -20,9 +20,12 @@
 //	cli := r.ClientConfig()  // clients: HTTP bundle and JWKS fetches, the edge-to-relay stream
 //
 // ServerConfig requires and verifies a client certificate when CAFile is set
-// (mutual TLS) and none otherwise. ClientConfig verifies the server against
-// CAFile (the system roots when it is empty) and presents CertFile/KeyFile
-// when they are set. In both directions a non-empty AllowSPIFFEIDs or
+// (mutual TLS) and none otherwise; the certificate and the CA bundle both
+// rotate. ClientConfig verifies the server against CAFile (the system roots
+// when it is empty) and the dialled host name, and presents CertFile/KeyFile
+// (rotating) when they are set. With AllowSPIFFEIDs the server is matched by
+// its SPIFFE ID instead of the host name, against the current bundle;
+// otherwise a client's bundle is the one read when ClientConfig was called. In both directions a non-empty AllowSPIFFEIDs or
 // AllowDNSNames restricts the verified peer to a leaf certificate carrying one
 // of those URI SANs (spiffe://...) or DNS SANs. TLS 1.2 is the minimum.
 //

@@ -229,25 +229,29 @@ func (r *Reloader) ClientConfig() *tls.Config {
 			return r.current().cert, nil
 		}
 	}
-	if r.files.CAFile != "" {
-		// crypto/tls's own verification uses a fixed RootCAs; it is turned
-		// off only to be done in VerifyConnection against the current
-		// bundle, with the same checks (chain, server name, key usage).
+	switch {
+	case len(r.files.AllowSPIFFEIDs) > 0:
+		// A SPIFFE server is named by its ID, not by the dialled host:
+		// crypto/tls's host name check is replaced by the ID check, and
+		// the chain is verified against the current bundle.
 		c.InsecureSkipVerify = true
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
 			raw := make([][]byte, len(cs.PeerCertificates))
 			for i, pc := range cs.PeerCertificates {
 				raw[i] = pc.Raw
 			}
-			name := cs.ServerName
-			if name == "" {
-				return errors.New("tlsconfig: no server name to verify the server certificate against")
+			return r.verify(raw, "", x509.ExtKeyUsageServerAuth)
+		}
+	case r.files.CAFile != "":
+		// crypto/tls verifies the chain and the dialled name (the name is
+		// not visible to a callback when it is an IP address); the
+		// bundle is the one current now, so a client built before a CA
+		// rotation keeps the old bundle until it is built again.
+		c.RootCAs = r.current().pool
+		if len(r.files.AllowDNSNames) > 0 {
+			c.VerifyConnection = func(cs tls.ConnectionState) error {
+				return r.allowed(cs.PeerCertificates[0])
 			}
-			if len(r.files.AllowSPIFFEIDs) > 0 {
-				// A SPIFFE server is named by its ID, not by a DNS name.
-				name = ""
-			}
-			return r.verify(raw, name, x509.ExtKeyUsageServerAuth)
 		}
 	}
 	return c

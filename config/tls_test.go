@@ -1,0 +1,54 @@
+package config_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgeauthz/edgeauthz/config"
+)
+
+func TestParseServerTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, err string
+	}{
+		{"listener TLS", "listen: {tls: {cert_file: s.crt, key_file: s.key}}", ""},
+		{"listener mTLS with SPIFFE IDs", "listen: {tls: {cert_file: s.crt, key_file: s.key, ca_file: ca.crt, allow_spiffe_ids: [spiffe://example.org/envoy]}}", ""},
+		{"listener without key", "listen: {tls: {cert_file: s.crt}}", "listen.tls: cert_file and key_file are both required"},
+		{"listener allow-list without CA", "listen: {tls: {cert_file: s.crt, key_file: s.key, allow_dns_names: [a]}}", "need ca_file"},
+		{"not a SPIFFE ID", "listen: {tls: {cert_file: s.crt, key_file: s.key, ca_file: ca.crt, allow_spiffe_ids: [example.org/envoy]}}", "is not a SPIFFE ID"},
+		{"negative reload", "listen: {tls: {cert_file: s.crt, key_file: s.key, reload_interval: -1s}}", "reload_interval must not be negative"},
+		{"bundle client TLS", "policy: {source: https://store/p.yaml, tls: {ca_file: ca.crt, cert_file: c.crt, key_file: c.key}}", ""},
+		{"bundle TLS on a file source", "policy: {source: p.yaml, tls: {ca_file: ca.crt}}", "policy.tls applies to https bundles only"},
+		{"bundle client cert without key", "policy: {source: https://store/p.yaml, tls: {cert_file: c.crt}}", "policy.tls: cert_file and key_file go together"},
+		{"issuer TLS", "tokens: {issuers: [{issuer: i, jwks_url: https://i/jwks, tls: {ca_file: ca.crt}}]}", ""},
+		{"issuer TLS without jwks_url", "tokens: {issuers: [{issuer: i, jwks_file: j.json, tls: {ca_file: ca.crt}}]}", "tls applies to jwks_url only"},
+		{"admin", "admin: {listen: \"9901\"}", ""},
+		{"admin bad", "admin: {listen: \"a:b:c\"}", "admin.listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.ParseServer(filepath.Join(t.TempDir(), "config.yaml"), []byte(tc.yaml+"\n"))
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []string{cfg.Listen.TLS.CertFile, cfg.Policy.TLS.CAFile} {
+					if p != "" && !filepath.IsAbs(p) {
+						t.Errorf("%q is not resolved against the file's folder", p)
+					}
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestDefaultsArePlainAndAdminOff(t *testing.T) {
+	d := config.DefaultServer()
+	if d.Listen.TLS.Enabled() || d.Policy.TLS.Enabled() || d.Admin.Addr() != "" {
+		t.Fatalf("defaults: listen.tls %+v, policy.tls %+v, admin %q", d.Listen.TLS, d.Policy.TLS, d.Admin.Addr())
+	}
+}
