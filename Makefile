@@ -49,6 +49,7 @@ e2e: deps ## the end-to-end tests only: real gRPC/HTTP servers, PostgreSQL, ngin
 bench: build ## Go benchmarks of the decision path, then the load run (bench/README.md; LOADFLAGS=-duration 8s ...)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./decision/... ./cache/... ./identity/... ./extauthz/...
 	$(GO) test -run '^$$' -bench 'WriteToDecision|Load1M|ApplyOneChange1M|PostgresFetch1M' -benchmem -benchtime 3x ./sync/
+	$(GO) test -run '^$$' -bench 'GRPCCheckTransport' -benchmem -benchtime 1s ./server/
 	$(GO) build -o bin/loadtest ./bench/loadtest
 	./bin/loadtest -bin $(BIN) $(LOADFLAGS)
 

@@ -98,6 +98,7 @@ func (a *Authorizer) authenticate(ctx context.Context, req *decision.Request) (t
 		return tokenHash, false
 	case err != nil:
 		req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		req.TokenErrorCode = identity.ErrorCode(err)
 		return tokenHash, false
 	}
 	tokenHash = cache.TokenKey(raw)
@@ -112,11 +113,13 @@ func (a *Authorizer) authenticate(ctx context.Context, req *decision.Request) (t
 	}
 	if a.verifier == nil {
 		req.Token, req.TokenError = decision.TokenInvalid, "no token issuers are configured"
+		req.TokenErrorCode = identity.ErrorCode(identity.ErrIssuer)
 		return tokenHash, false
 	}
 	tok, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
 		req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		req.TokenErrorCode = identity.ErrorCode(err)
 		return tokenHash, false
 	}
 	p := decision.NewPrincipal(tok.Claims, a.claims)

@@ -55,6 +55,8 @@ type outcome struct {
 	start  time.Time
 	method string
 	path   string
+	// tokenErr is identity.ErrorCode of a refused token, else "".
+	tokenErr string
 }
 
 // seeds are per process: keys are unpredictable to clients, so they cannot
@@ -73,6 +75,7 @@ func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
 		return o
 	}
 	tokenHash, _ := a.authenticate(ctx, req)
+	o.tokenErr = req.TokenErrorCode
 
 	var key cache.Key
 	useCache := a.decisions != nil && req.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers)

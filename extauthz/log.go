@@ -82,20 +82,22 @@ func (l *DecisionLog) Close() error {
 // string field is bounded before it is written: one request cannot write an
 // unbounded line.
 type Entry struct {
-	Time      time.Time `json:"time"`
-	Decision  string    `json:"decision"`
-	Status    int       `json:"status"`
-	Reason    string    `json:"reason"`
-	Rule      string    `json:"rule,omitempty"`
-	Subject   string    `json:"sub,omitempty"`
-	Org       string    `json:"org,omitempty"`
-	Method    string    `json:"method"`
-	Path      string    `json:"path"`
-	Required  string    `json:"required,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
-	Revision  string    `json:"revision,omitempty"`
-	Cached    bool      `json:"cached"`
-	LatencyUS float64   `json:"latency_us"`
+	Time     time.Time `json:"time"`
+	Decision string    `json:"decision"`
+	Status   int       `json:"status"`
+	Reason   string    `json:"reason"`
+	Rule     string    `json:"rule,omitempty"`
+	Subject  string    `json:"sub,omitempty"`
+	Org      string    `json:"org,omitempty"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Required string    `json:"required,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	// TokenError is the refused token's error code (identity.ErrorCode).
+	TokenError string  `json:"token_error,omitempty"`
+	Revision   string  `json:"revision,omitempty"`
+	Cached     bool    `json:"cached"`
+	LatencyUS  float64 `json:"latency_us"`
 	// Truncated names the fields cut to the log's field bound.
 	Truncated []string `json:"truncated,omitempty"`
 }
@@ -163,7 +165,7 @@ func (l *DecisionLog) write(e *Entry) {
 // still there: a client that hangs up does not erase its audit line.
 func (a *Authorizer) record(o *outcome) {
 	d := a.now().Sub(o.start)
-	a.metrics.observe(o.res.Reason, d)
+	a.metrics.observe(o.res.Reason, o.tokenErr, d)
 	if !a.log.wants(&o.res) {
 		return
 	}
@@ -171,6 +173,7 @@ func (a *Authorizer) record(o *outcome) {
 		Time: o.start.UTC(), Decision: verdict(&o.res), Status: o.res.Status, Reason: o.res.Reason.String(),
 		Rule: o.res.Rule, Method: o.method, Path: pathOnly(o.path), Required: o.res.Requirement, Detail: o.res.Detail,
 		Revision: o.res.Revision, Cached: o.hit, LatencyUS: float64(d.Nanoseconds()) / 1e3,
+		TokenError: o.tokenErr,
 	}
 	if p := o.res.Principal; p != nil {
 		e.Subject, e.Org = p.Subject, p.Org

@@ -42,7 +42,7 @@ type tlsFixture struct {
 	otherCert, otherKey string
 }
 
-func newTLSFixture(t *testing.T) *tlsFixture {
+func newTLSFixture(t testing.TB) *tlsFixture {
 	f := &tlsFixture{ca: tlstest.NewCA(t, "test CA"), dir: t.TempDir()}
 	f.caFile = f.ca.WriteCA(t, f.dir, "ca.crt")
 	f.srvCert, f.srvKey = f.ca.Write(t, f.dir, "server", tlstest.Leaf{DNSNames: []string{serverName}})
@@ -53,7 +53,7 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 
 // start runs a server whose listeners take mutual TLS admitting only
 // Envoy's SPIFFE ID. Its r.client speaks plain text.
-func (f *tlsFixture) start(t *testing.T) *running {
+func (f *tlsFixture) start(t testing.TB) *running {
 	t.Helper()
 	dir := t.TempDir()
 	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyOpen))
@@ -68,7 +68,7 @@ decision_log: {output: "off"}
 
 // startYAML runs a server on a whole configuration and waits for its first
 // snapshot.
-func startYAML(t *testing.T, dir, yaml, scheme string) *running {
+func startYAML(t testing.TB, dir, yaml, scheme string) *running {
 	t.Helper()
 	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(yaml))
 	if err != nil {
@@ -91,7 +91,7 @@ func startYAML(t *testing.T, dir, yaml, scheme string) *running {
 }
 
 // client is a TLS client config presenting cert (none when empty).
-func (f *tlsFixture) client(t *testing.T, cert, key string) *tls.Config {
+func (f *tlsFixture) client(t testing.TB, cert, key string) *tls.Config {
 	t.Helper()
 	r, err := tlsconfig.New(tlsconfig.Files{CertFile: cert, KeyFile: key, CAFile: f.caFile})
 	if err != nil {
@@ -102,7 +102,7 @@ func (f *tlsFixture) client(t *testing.T, cert, key string) *tls.Config {
 	return c
 }
 
-func dialTLS(t *testing.T, addr string, c *tls.Config) authv3.AuthorizationClient {
+func dialTLS(t testing.TB, addr string, c *tls.Config) authv3.AuthorizationClient {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(c)))
 	if err != nil {
