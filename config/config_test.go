@@ -217,7 +217,7 @@ func TestParseServerDefaults(t *testing.T) {
 			t.Errorf("got %+v\nwant %+v", *s, want)
 		}
 		if s.Listen.GRPC != "127.0.0.1:9191" || s.Listen.HTTP != "127.0.0.1:8181" || s.Policy.PollInterval != 5*time.Second {
-			t.Errorf("SPEC §7 defaults: %+v", s.Listen)
+			t.Errorf("documented defaults: %+v", s.Listen)
 		}
 	}
 }

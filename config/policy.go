@@ -41,6 +41,7 @@ type Policy struct {
 	ModulePaths map[string]string `yaml:"-"`
 	Tuples      []string          `yaml:"tuples"`
 	Routes      []Route           `yaml:"routes"`
+	AuthZEN     Access            `yaml:"authzen"`
 
 	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
 	// "tuples.3", "model", "revoked") to its line.
@@ -70,10 +71,24 @@ type Route struct {
 	Roles     []string  `yaml:"roles"`
 	Relation  *Relation `yaml:"relation"`
 	When      string    `yaml:"when"`
+	// AnyOf lists alternatives of which one must hold, in place of the
+	// requirements above.
+	AnyOf []RouteAlternative `yaml:"any_of"`
 
 	// Line is the line of the route's list item; Lines has the line of each key.
 	Line  int            `yaml:"-"`
 	Lines map[string]int `yaml:"-"`
+}
+
+// RouteAlternative is one of a route's any_of alternatives: requirements
+// that must all hold, in the route's vocabulary.
+type RouteAlternative struct {
+	Org       string    `yaml:"org"`
+	Scopes    []string  `yaml:"scopes"`
+	AllScopes AllScopes `yaml:"all_scopes"`
+	Roles     []string  `yaml:"roles"`
+	Relation  *Relation `yaml:"relation"`
+	When      string    `yaml:"when"`
 }
 
 // LineOf returns the line of one of the route's keys, or the route's own line.
@@ -233,7 +248,7 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		prefix := "routes." + strconv.Itoa(i)
 		p.Routes[i].Line = p.Lines[prefix]
 		p.Routes[i].Lines = map[string]int{}
-		for _, k := range []string{"name", "match", "public", "org", "scopes", "all_scopes", "roles", "relation", "when"} {
+		for _, k := range []string{"name", "match", "public", "org", "scopes", "all_scopes", "roles", "relation", "when", "any_of"} {
 			if l, ok := p.Lines[prefix+"."+k]; ok {
 				p.Routes[i].Lines[k] = l
 			}

@@ -20,6 +20,7 @@ type Server struct {
 	TenantMismatchStatus int         `yaml:"tenant_mismatch_status"`
 	DecisionLog          DecisionLog `yaml:"decision_log"`
 	Cache                CacheSizes  `yaml:"cache"`
+	AuthZEN              AuthZEN     `yaml:"authzen"`
 	Limits               Limits      `yaml:"limits"`
 	Readiness            Readiness   `yaml:"readiness"`
 	Admin                Admin       `yaml:"admin"`
@@ -254,7 +255,9 @@ func ParseServer(name string, data []byte) (*Server, error) {
 		return nil, errs.Err()
 	}
 	s.resolve(filepath.Dir(name))
+	s.AuthZEN.resolve(filepath.Dir(name))
 	s.validate(errs, lines)
+	s.validateAuthZEN(errs, lines)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type TestCase struct {
 	Context map[string]string `yaml:"context"`
 	Tuples  []string          `yaml:"tuples"`
 	Check   *TestCheck        `yaml:"check"`
+	AuthZEN *TestAccess       `yaml:"authzen"`
 	Expect  TestExpect        `yaml:"expect"`
 	Line    int               `yaml:"-"`
 }
@@ -95,6 +96,10 @@ func LoadTestFile(path string) (*TestFile, error) {
 		}
 		if a := c.Expect.Allow; a != nil && c.Expect.Status != 0 && *a != (c.Expect.Status == 200) {
 			errs.Add(c.Line, "case %q: expect allow: %v contradicts status %d", c.Name, *a, c.Expect.Status)
+		}
+		if c.AuthZEN != nil {
+			checkAccessCase(c, errs)
+			continue
 		}
 		if c.Check != nil {
 			if c.Request.Path != "" || c.Claims != nil || c.Token != "" {

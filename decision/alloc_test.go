@@ -6,7 +6,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 )
 
-// TestDecideZeroAlloc holds SPEC §8: a warm decision on an RBAC + org + scope
+// TestDecideZeroAlloc holds bench/README.md's zero-allocation target: a warm decision on an RBAC + org + scope
 // route, with the principal already built (as the token cache does), does not
 // allocate.
 func TestDecideZeroAlloc(t *testing.T) {

@@ -21,7 +21,7 @@ func benchDecide(b *testing.B, req *decision.Request) {
 	}
 }
 
-// BenchmarkDecide is SPEC §8's warm decision: RBAC + org + scope, principal
+// BenchmarkDecide is the warm decision bench/README.md's targets name: RBAC + org + scope, principal
 // prebuilt (as the token cache holds it).
 func BenchmarkDecide(b *testing.B) {
 	benchDecide(b, withToken("GET", "/orgs/org_1/documents/doc123", map[string]any{"sub": "usr_1", "oid": "org_1"}))

@@ -42,6 +42,7 @@ type Snapshot struct {
 	revokedSubs map[string]struct{}
 	revokedJTIs map[string]struct{}
 	relations   relationEngine
+	access      *accessPolicy
 
 	keyHeaders    []string // headers some rule reads, sorted
 	keyAllHeaders bool     // some condition reads every header
@@ -77,6 +78,10 @@ type route struct {
 
 	relation *relationReq
 	when     *condition
+
+	// alts are any_of alternatives (the route's own requirements are then
+	// empty): one of them must hold.
+	alts []*route
 
 	// cacheable is false when the decision depends on something outside
 	// the cache key (the body, the clock).
@@ -137,6 +142,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 	}
 	s.relations = rel
 	s.compileRoutes(p, errs)
+	s.compileAccess(p, errs)
 	seen := map[string]bool{}
 	for _, r := range s.routes {
 		s.keyAllHeaders = s.keyAllHeaders || r.reads.headers
@@ -306,6 +312,7 @@ func (s *Snapshot) compileRoutes(p *config.Policy, errs *config.List) {
 		}
 		r.pat = pat
 		s.compileRequirements(rc, r, label, env, errs)
+		s.compileAlternatives(p, i, rc, r, label, env, errs)
 		if rc.Name != "" {
 			if _, dup := s.byName[rc.Name]; !dup {
 				s.byName[rc.Name] = r

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -420,25 +421,57 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		return res
 	}
 
+	if len(rt.alts) == 0 {
+		if r, ok := e.meets(rt, p, deny); !ok {
+			return r
+		}
+	} else {
+		// any_of: the first alternative that holds allows; when none does,
+		// the last one's deny stands for all (the trace has each).
+		var last Result
+		held := false
+		for i, alt := range rt.alts {
+			r, ok := e.meets(alt, p, deny)
+			if e.trace != nil {
+				e.step("any_of", ok, "alternative "+strconv.Itoa(i+1)+" of "+strconv.Itoa(len(rt.alts)))
+			}
+			if ok {
+				held = true
+				break
+			}
+			last = r
+		}
+		if !held {
+			return last
+		}
+	}
+
+	res.Allowed, res.Reason, res.Status = true, ReasonAllowed, 200
+	return res
+}
+
+// meets checks one set of requirements (a route's own, or one of its
+// any_of alternatives) for an authenticated caller.
+func (e *evalState) meets(rt *route, p *Principal, deny func(Reason, string, string) Result) (Result, bool) {
 	if rt.org != nil {
 		if p.Org == "" {
 			if e.trace != nil {
 				e.step("org", false, "the token has no org")
 			}
-			return deny(ReasonNoOrg, "org: "+rt.org.raw, "")
+			return deny(ReasonNoOrg, "org: "+rt.org.raw, ""), false
 		}
-		buf, ok := rt.org.expand(e.buf[:0], &e)
+		buf, ok := rt.org.expand(e.buf[:0], e)
 		if !ok {
 			if e.trace != nil {
 				e.step("org", false, rt.org.raw+" is unbound")
 			}
-			return deny(ReasonTemplateUnbound, "org: "+rt.org.raw, "")
+			return deny(ReasonTemplateUnbound, "org: "+rt.org.raw, ""), false
 		}
 		if string(buf) != p.Org {
 			if e.trace != nil {
 				e.step("org", false, "request org "+string(buf)+" ≠ token org "+p.Org)
 			}
-			return deny(ReasonTenantMismatch, "org: "+rt.org.raw, "")
+			return deny(ReasonTenantMismatch, "org: "+rt.org.raw, ""), false
 		}
 		if e.trace != nil {
 			e.step("org", true, p.Org)
@@ -450,7 +483,7 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 			if e.trace != nil {
 				e.step("roles", false, "none of "+strings.Join(rt.roleNames, ", "))
 			}
-			return deny(ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), "")
+			return deny(ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), ""), false
 		}
 		if e.trace != nil {
 			e.step("roles", true, "one of "+strings.Join(rt.roleNames, ", "))
@@ -468,7 +501,7 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 			}
 		}
 		if !ok {
-			return e.scopeDenied(deny, rt.anyScopes, "scopes: any of ", unbound)
+			return e.scopeDenied(deny, rt.anyScopes, "scopes: any of ", unbound), false
 		}
 		if e.trace != nil {
 			e.step("scopes", true, "one of "+scopeList(rt.anyScopes))
@@ -478,7 +511,7 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		for _, sr := range rt.allScopes {
 			held, bound := e.holds(sr)
 			if !held {
-				return e.scopeDenied(deny, rt.allScopes, "scopes: all of ", !bound)
+				return e.scopeDenied(deny, rt.allScopes, "scopes: all of ", !bound), false
 			}
 		}
 		if e.trace != nil {
@@ -488,34 +521,33 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 
 	if rt.relation != nil {
 		if r, detail, ok := e.checkRelation(rt.relation); !ok {
-			return deny(r, "relation: "+rt.relation.String(), detail)
+			return deny(r, "relation: "+rt.relation.String(), detail), false
 		}
 	}
 
 	if rt.when != nil {
 		// CEL keeps the activation (and so the state) beyond the call; give
 		// it a copy so that e itself stays on the stack for every other rule.
-		ce := e
+		ce := *e
 		ok, err := rt.when.eval(&ce)
 		if err != nil {
 			if e.trace != nil {
 				e.step("when", false, err.Error())
 			}
-			return deny(ReasonConditionError, "when: "+rt.when.text, err.Error())
+			return deny(ReasonConditionError, "when: "+rt.when.text, err.Error()), false
 		}
 		if !ok {
 			if e.trace != nil {
 				e.step("when", false, "false")
 			}
-			return deny(ReasonConditionFalse, "when: "+rt.when.text, "")
+			return deny(ReasonConditionFalse, "when: "+rt.when.text, ""), false
 		}
 		if e.trace != nil {
 			e.step("when", true, "true")
 		}
 	}
 
-	res.Allowed, res.Reason, res.Status = true, ReasonAllowed, 200
-	return res
+	return Result{}, true
 }
 
 func (e *evalState) scopeDenied(deny func(Reason, string, string) Result, reqs []*scopeReq, what string, unbound bool) Result {

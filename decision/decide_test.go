@@ -318,7 +318,7 @@ func TestDecideConditions(t *testing.T) {
 	runTable(t, s, []decideCase{{"header present", hdr, "allowed", 200, ""}})
 }
 
-// TestDecideOrder: when several requirements fail, the first in SPEC §2.7
+// TestDecideOrder: when several requirements fail, the first in the documented order (README: Decisions on the wire)
 // order is the reason.
 func TestDecideOrder(t *testing.T) {
 	s := compile(t, policy, decision.Options{})

@@ -6,7 +6,7 @@ import "net/http"
 // labels and as the `reason` of deny bodies and decision logs.
 type Reason uint8
 
-// The reasons, in the order the checks run (SPEC §2.7).
+// The reasons, in the order the checks run (the order the README's reasons table documents).
 const (
 	ReasonAllowed Reason = iota
 	ReasonPublic

@@ -133,7 +133,7 @@ func parseModules(p *config.Policy) (*rebac.Model, error) {
 
 func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relationReq, error) {
 	if s.relations.model == nil {
-		return nil, errors.New("the policy has no model:")
+		return nil, errors.New("the policy has no model")
 	}
 	if rc.Object == "" || rc.Relation == "" {
 		return nil, errors.New("object and relation are required")
@@ -406,7 +406,7 @@ func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snap
 // (its type restrictions), i.e. whether a check could ever use it.
 func (s *Snapshot) FitsModel(tuple string) error {
 	if s.relations.model == nil {
-		return errors.New("the policy has no model:")
+		return errors.New("the policy has no model")
 	}
 	t, err := rebac.ParseTuple(tuple)
 	if err != nil {

@@ -118,16 +118,6 @@ func (t *template) static() (string, bool) {
 	return "", false
 }
 
-// reads reports whether the template reads the given source.
-func (t *template) reads(src varSource) bool {
-	for _, p := range t.parts {
-		if p.src == src {
-			return true
-		}
-	}
-	return false
-}
-
 // expand appends the expansion to buf. ok is false when a variable is unbound.
 func (t *template) expand(buf []byte, e *evalState) ([]byte, bool) {
 	for i := range t.parts {

@@ -50,7 +50,7 @@ routes:
     public: true
 `
 
-// e2eConfig is SPEC §7.1 with paths relative to the file, as an operator writes it.
+// e2eConfig is the configuration file (README: Configuration) with paths relative to the file, as an operator writes it.
 // decision_log.output is absolute (DECISION_LOG is replaced): ParseServer resolves the policy
 // source and jwks_file against the file's folder, but not the decision log path.
 const e2eConfig = `

@@ -73,7 +73,7 @@ func compareGolden(t *testing.T, name string, got []byte) {
 
 // TestCheckGolden drives every kind of answer through a real gRPC client and
 // compares each CheckResponse with its golden file, then checks the parts
-// the wire contract (SPEC §3) names one by one.
+// the wire contract (README: Decisions on the wire) names one by one.
 func TestCheckGolden(t *testing.T) {
 	a, _, _ := testKeys(t)
 	h := start(t, harnessOptions{policy: testPolicy(t)})
@@ -363,7 +363,7 @@ func TestMalformedCheckRequests(t *testing.T) {
 }
 
 // TestDecisionLog: every deny and (at sample rate 1) every allow is a JSON
-// line with the fields SPEC §6 lists; the query, which may carry secrets, is
+// line with the fields the README's decision-log paragraph (Operating it) lists; the query, which may carry secrets, is
 // not logged; a decision cache hit says cached.
 func TestDecisionLog(t *testing.T) {
 	a, _, _ := testKeys(t)

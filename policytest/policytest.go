@@ -31,6 +31,9 @@ type Options struct {
 	// NewVerifier.
 	Verifier    Verifier
 	NewVerifier func(ctx context.Context, cfg *config.Server) (Verifier, error)
+	// AllowExternalFiles lets OpenFGA store files read model and tuple
+	// files outside their folder (the OpenFGA CLI's --allow-external-files).
+	AllowExternalFiles bool
 }
 
 // Outcome is one case's result.
@@ -57,7 +60,7 @@ func (s Summary) Line() string { return fmt.Sprintf("%d passed, %d failed", s.Pa
 func RunFiles(ctx context.Context, files []string, opts Options) Summary {
 	var sum Summary
 	for _, f := range files {
-		for _, o := range runFile(ctx, f, opts) {
+		for _, o := range runAny(ctx, f, opts) {
 			if o.Err == nil {
 				sum.Passed++
 				sum.Passes = append(sum.Passes, o)
@@ -68,12 +71,6 @@ func RunFiles(ctx context.Context, files []string, opts Options) Summary {
 		}
 	}
 	return sum
-}
-
-// policyCache compiles each policy file once per run.
-type compiled struct {
-	snap *decision.Snapshot
-	err  error
 }
 
 func runFile(ctx context.Context, file string, opts Options) []Outcome {
@@ -118,6 +115,8 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 			o.Err = fmt.Errorf("policy does not load: %w", err)
 		case err != nil:
 			o.Err = errors.New("policy does not load (see above)")
+		case c.AuthZEN != nil:
+			o.Err = runAccess(snap, c)
 		case c.Check != nil:
 			o.Err = runCheck(snap, c)
 		default:

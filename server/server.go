@@ -28,6 +28,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/edgeauthz/edgeauthz/authzen"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/extauthz"
@@ -45,6 +46,7 @@ type Server struct {
 	source   policysync.Source
 	verifier *identity.Verifier
 	authz    *extauthz.Authorizer
+	authzen  http.Handler // nil unless enabled
 	declog   *extauthz.DecisionLog
 	logFile  io.Closer
 
@@ -140,6 +142,9 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		opts.Verifier = s.verifier
 	}
 	s.authz = extauthz.NewAuthorizer(opts)
+	if s.authzen, err = s.authzenHandler(); err != nil {
+		return nil, err
+	}
 
 	// Stream workers reuse goroutines whose stacks have already grown, rather
 	// than starting (and growing) a fresh goroutine for every Check.
@@ -351,6 +356,8 @@ func (s *Server) httpHandler() http.Handler {
 		switch {
 		case r.RequestURI == prefix || strings.HasPrefix(r.RequestURI, prefix+"/") || strings.HasPrefix(r.RequestURI, prefix+"?"):
 			authz.ServeHTTP(w, r)
+		case s.authzen != nil && authzen.Handles(r.URL.Path):
+			s.authzen.ServeHTTP(w, r)
 		case r.URL.Path == "/healthz":
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = io.WriteString(w, "ok\n")

@@ -16,7 +16,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
-// BenchmarkWriteToDecision measures what SPEC §8 bounds: from `tuples write`
+// BenchmarkWriteToDecision measures what bench/README.md's sync target bounds: from `tuples write`
 // returning to a serving edge deciding with the new tuple, through NOTIFY.
 // Each iteration makes 100 writes and reports their p50 and p99.
 func BenchmarkWriteToDecision(b *testing.B) {

@@ -308,9 +308,9 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		}
 	}
 
-	// Targets (SPEC §8).
+	// Targets (bench/README.md).
 	if trivialRow != nil && aRow != nil {
-		fmt.Fprintln(w, "\nTargets (SPEC §8), (a) against the trivial server in this run:")
+		fmt.Fprintln(w, "\nTargets (bench/README.md), (a) against the trivial server in this run:")
 		tput := aRow.closed.rps() / trivialRow.closed.rps()
 		cpu := float64(aRow.closed.cpuPerReq()) / float64(trivialRow.closed.cpuPerReq())
 		fmt.Fprintf(w, "  req/s  (a) ÷ trivial     = %5.1f%%   target ≥ 60%%   %s\n", 100*tput, verdictText(tput >= 0.6))

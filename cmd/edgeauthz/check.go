@@ -18,6 +18,9 @@ import (
 
 // runCheck decides one request offline and prints the decision with a trace.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if wantsAccessCheck(args) {
+		return runCheckAccess(ctx, args, stdout, stderr)
+	}
 	fs := newFlags("check", stderr)
 	cfgPath := fs.String("config", "", "server configuration (its policy and token issuers)")
 	policyPath := fs.String("policy", "", "policy file (instead of --config)")

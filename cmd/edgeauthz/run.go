@@ -27,9 +27,11 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
-		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
-		{"test", "test [--config FILE] [-v] FILE...", runTest},
+		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL\n    or " + checkAccessUsage, runCheck},
+		{"test", "test [--config FILE] [-v] [--allow-external-files] FILE... (policy tests or OpenFGA *.fga.yaml store files)", runTest},
 		{"validate", "validate [--signing-key KEY] POLICY...", runValidate},
+		{"list-objects", "list-objects --policy FILE --type TYPE --relation REL --user USER [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListObjects},
+		{"list-users", "list-users --policy FILE --object TYPE:ID --relation REL --filter TYPE[#REL]... [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListUsers},
 		{"publish", "publish --store DSN POLICY", runPublish},
 		{"bundle", bundleUsage, runBundle},
 		{"tuples", "tuples write|delete --store DSN TUPLE...", runTuples},

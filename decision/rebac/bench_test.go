@@ -1,6 +1,7 @@
 package rebac
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -83,7 +84,9 @@ var benchSizes = []struct {
 }{{"10k", 10_000}, {"100k", 100_000}, {"1M", 1_000_000}}
 
 // BenchmarkCheck: document viewer via parent folder, folder viewer via a
-// team userset, user a direct member of that team (three hops).
+// team userset, user a direct member of that team (three hops). The denied
+// case asks for a user that appears in no tuple; with no user:* tuple in the
+// graph, pruning (prune.go) answers it without a walk.
 func BenchmarkCheck(b *testing.B) {
 	for _, sz := range benchSizes {
 		g := benchGraph(b, sz.n)
@@ -108,6 +111,19 @@ func BenchmarkCheck(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if g.Check(doc, "viewer", "user:stranger", CheckOptions{}).Allowed {
+					b.Fatal("allowed")
+				}
+			}
+		})
+		// A user that exists (it owns a folder) but has no path to the
+		// document: pruning by type cannot help, the search walks the folder
+		// chain and every team under it.
+		loner := "user:loner"
+		gl := g.Apply([]Tuple{{Object: "folder:f2", Relation: "owner", User: loner}}, nil)
+		b.Run(sz.name+"/denied-existing", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if gl.Check(doc, "viewer", loner, CheckOptions{}).Allowed {
 					b.Fatal("allowed")
 				}
 			}
@@ -220,4 +236,44 @@ func BenchmarkApply(b *testing.B) {
 		}
 		b.ReportMetric(float64(g3.OverlaySize()), "overlay")
 	})
+}
+
+// BenchmarkList: ListObjects and ListUsers on the benchmark graphs, with
+// the default result limit (every user sees a large share of the
+// documents through the root folder's team, so both lists stop at 1000).
+// "objects-few" lists the folders one team member owns, a short answer.
+func BenchmarkList(b *testing.B) {
+	ctx := context.Background()
+	for _, sz := range benchSizes {
+		g := benchGraph(b, sz.n)
+		nTeams := max(sz.n/100, 2)
+		user := "user:u" + strconv.Itoa(7%nTeams+nTeams*3)
+		b.Run(sz.name+"/objects", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListObjects(ctx, "document", "viewer", user, ListOptions{})
+				if err != nil || len(res.Items) == 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(sz.name+"/objects-few", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListObjects(ctx, "folder", "owner", user, ListOptions{})
+				if err != nil || len(res.Items) != 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(sz.name+"/users", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListUsers(ctx, "document:d7", "viewer", []UserFilter{{Type: "user"}}, ListOptions{})
+				if err != nil || len(res.Items) == 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
 }

@@ -32,6 +32,12 @@ type CheckOptions struct {
 	Context  map[string]any
 	MaxDepth int  // 0 means DefaultMaxDepth
 	Explain  bool // fill Result.Path when allowed
+
+	noPrune bool // tests: explore every branch, to compare with the pruned search
+	// wildBlind: a plain user is not matched by its type's wildcard
+	// (ListUsers, list.go, asks whether a user is granted other than
+	// through a wildcard it already lists).
+	wildBlind bool
 }
 
 // Result is the answer to a Check. Err is nil or wraps ErrDepth,
@@ -53,6 +59,10 @@ const (
 	oCycle // false because the evaluation met itself; not memoized
 	oDepth // the depth limit was reached
 	oCond  // a condition could not be evaluated (checker.condErr); not memoized
+	// oPruned is false because a branch that cannot reach the user was skipped
+	// (prune.go). Unexplored, such a branch could have met a cycle, which
+	// matters only under "but not": subtracted sides are evaluated unpruned.
+	oPruned
 )
 
 // memo states.
@@ -60,6 +70,7 @@ const (
 	mInProgress uint8 = iota + 1
 	mTrue
 	mFalse
+	mPruned // false as far as the pruned search goes; re-evaluated when unpruned
 )
 
 // checker is the per-check state. It is pooled; a Graph itself is never written.
@@ -78,6 +89,17 @@ type checker struct {
 
 	memo map[uint64]uint8
 	path []string
+
+	// pruning: relations whose reach set has neither bit cannot hold for the user
+	rs        *reachSets
+	b1, b2    int
+	unprune   int  // > 0 while evaluating the subtracted side of "but not"
+	wildBlind bool // CheckOptions.wildBlind
+
+	// closed relations the user holds (prune.go), built on first need
+	closure      map[uint64]int32 // pair → userset steps down to the user
+	closureQ     []uint64
+	closureState uint8
 
 	// conditions: the request's context, converted per condition on first use
 	reqCtx   map[string]any
@@ -141,6 +163,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	c := checkerPool.Get().(*checker)
 	defer c.release()
 	c.g, c.m, c.explain, c.user = g, m, opts.Explain, user
+	c.wildBlind = opts.wildBlind
 	c.reqCtx = opts.Context
 	c.maxDepth = opts.MaxDepth
 	if c.maxDepth <= 0 {
@@ -169,6 +192,17 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 		c.uobj = obj
 	}
 
+	if !opts.noPrune {
+		c.rs = g.presenceFor(c.m, opts.Contextual).reach
+		c.b1, c.b2 = c.rs.userBits(c.ukind, c.utyp, c.urel, c.uobj >= 0)
+		if c.wildBlind && c.ukind == subjObject {
+			c.b1, c.b2 = c.rs.plainBit(c.utyp), -1
+		}
+		if !c.rs.reachable(rel, c.b1, c.b2) && !(c.ukind == subjUserset && c.uobj == obj && c.urel == rel) {
+			return Result{}
+		}
+	}
+
 	switch c.dispatch(obj, rel, 0) {
 	case oTrue:
 		res := Result{Allowed: true}
@@ -192,7 +226,15 @@ func (c *checker) release() {
 		clear(c.memo)
 	}
 	c.path = c.path[:0]
-	c.g, c.m, c.user = nil, nil, ""
+	c.g, c.m, c.user, c.rs = nil, nil, "", nil
+	if c.closureState != closureNone {
+		if len(c.closure) > 1<<10 {
+			c.closure = nil
+		} else {
+			clear(c.closure)
+		}
+		c.closureState = closureNone
+	}
 	c.reqCtx, c.condErr = nil, nil
 	for i := range c.typedReq {
 		// The maps are kept for the next check, emptied.
@@ -300,6 +342,10 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 	if c.ukind == subjUserset && c.uobj == obj && c.urel == rel {
 		return oTrue
 	}
+	pruning := c.rs != nil && c.unprune == 0
+	if pruning && !c.rs.reachable(rel, c.b1, c.b2) {
+		return oPruned
+	}
 	k := edgeKey(obj, rel)
 	switch c.memo[k] {
 	case mInProgress:
@@ -308,6 +354,10 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		return oTrue
 	case mFalse:
 		return oFalse
+	case mPruned:
+		if pruning {
+			return oPruned
+		}
 	}
 	c.memo[k] = mInProgress
 	r := c.eval(obj, rel, c.m.rels[rel].rewrite, depth)
@@ -316,6 +366,8 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		c.memo[k] = mTrue
 	case r == oFalse:
 		c.memo[k] = mFalse
+	case r == oPruned:
+		c.memo[k] = mPruned
 	default:
 		delete(c.memo, k)
 	}
@@ -323,8 +375,8 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 }
 
 // union folds outcomes as OpenFGA does: true wins, then errors (depth,
-// then conditions), then cycles.
-type union struct{ depth, cond, cycle bool }
+// then conditions), then cycles, then branches skipped by pruning.
+type union struct{ depth, cond, cycle, pruned bool }
 
 func (u *union) add(r outcome) {
 	switch r {
@@ -334,6 +386,8 @@ func (u *union) add(r outcome) {
 		u.cond = true
 	case oCycle:
 		u.cycle = true
+	case oPruned:
+		u.pruned = true
 	}
 }
 
@@ -345,6 +399,8 @@ func (u *union) result() outcome {
 		return oCond
 	case u.cycle:
 		return oCycle
+	case u.pruned:
+		return oPruned
 	}
 	return oFalse
 }
@@ -411,7 +467,7 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		var errs union
 		for _, ch := range n.children {
 			switch r := c.eval(obj, rel, ch, depth); r {
-			case oFalse, oCycle:
+			case oFalse, oPruned, oCycle:
 				c.path = c.path[:mark]
 				return r
 			case oDepth, oCond:
@@ -426,11 +482,13 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 	case opDifference:
 		mark := len(c.path)
 		base := c.eval(obj, rel, n.children[0], depth)
-		if base == oFalse || base == oCycle {
+		if base == oFalse || base == oCycle || base == oPruned {
 			c.path = c.path[:mark]
 			return base
 		}
+		c.unprune++
 		sub := c.evalQuiet(obj, rel, n.children[1], depth)
+		c.unprune--
 		switch {
 		case sub == oTrue:
 			c.path = c.path[:mark]
@@ -490,7 +548,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 				return oTrue
 			}
 		}
-		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok {
+		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok && !c.wildBlind {
 			c.step(obj, rel, c.m.types[c.utyp].name+":*", "")
 			return oTrue
 		}
@@ -506,6 +564,17 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 				return oTrue
 			}
 		}
+	}
+	// A closed relation is answered from the user's side (prune.go)
+	// rather than by expanding every userset below it.
+	if len(e.usersets) > 0 && c.closedShortcut(rel) {
+		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
+			if depth+int(steps) < c.maxDepth {
+				return oTrue
+			}
+			return oDepth
+		}
+		return oFalse
 	}
 	var u union
 	if len(e.cond) > 0 {
@@ -571,7 +640,7 @@ func (c *checker) directCond(obj, rel int32, e *edges) outcome {
 		if c.uobj >= 0 && try(subject{kind: subjObject, typ: c.utyp, obj: c.uobj}, c.user) {
 			return oTrue
 		}
-		if try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
+		if !c.wildBlind && try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
 			return oTrue
 		}
 	case subjWildcard:

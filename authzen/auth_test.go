@@ -1,0 +1,145 @@
+package authzen_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/server"
+)
+
+// TestBearerTokenCallers admits tokens of the configured issuer that carry
+// the required scope or role, and refuses every other credential with 401.
+func TestBearerTokenCallers(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := identity.WriteKeyPair(filepath.Join(dir, "keys"), "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	priv, err := os.ReadFile(filepath.Join(dir, "keys", "private.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := os.ReadFile(filepath.Join("..", "examples", "authzen", "todo", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml}
+decision_log: {output: "off"}
+tokens:
+  issuers: [{issuer: https://idp.test, audiences: [pdp], jwks_file: keys/jwks.json}]
+authzen:
+  enabled: true
+  required_scopes: [authzen:evaluate]
+  required_roles: [pep]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := srv.Engine().Snapshot(); s != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot")
+		}
+	}
+	mint := func(claims map[string]any) string {
+		c := map[string]any{"iss": "https://idp.test", "aud": "pdp", "sub": "todo-backend"}
+		for k, v := range claims {
+			c[k] = v
+		}
+		tok, err := identity.Mint(priv, c, time.Hour, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	cases := []struct {
+		name, auth string
+		status     int
+	}{
+		{"required scope", "Bearer " + mint(map[string]any{"scope": "openid authzen:evaluate"}), 200},
+		{"required role", "Bearer " + mint(map[string]any{"roles": []any{"pep"}}), 200},
+		{"neither scope nor role", "Bearer " + mint(map[string]any{"scope": "openid"}), 401},
+		{"another audience", "Bearer " + mint(map[string]any{"aud": "other", "scope": "authzen:evaluate"}), 401},
+		{"expired", "Bearer " + mint(map[string]any{"scope": "authzen:evaluate", "exp": time.Now().Add(-time.Hour).Unix()}), 401},
+		{"garbage", "Bearer a.b.c", 401},
+		{"no API keys are configured", "Bearer dev-key", 401},
+		{"basic auth", "Basic dXNlcjpwYXNz", 401},
+		{"none", "", 401},
+	}
+	body := evalBody(morty, "can_read_todos", "")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+srv.HTTPAddr()+"/access/v1/evaluation", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+			}
+		})
+	}
+}
+
+// TestClosedUnlessConfigured: without authzen.enabled the endpoints do not
+// exist, and enabling the API without a way in is a configuration error.
+func TestClosedUnlessConfigured(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := config.ParseServer(filepath.Join(dir, "c.yaml"), []byte("authzen: {enabled: true}\n")); err == nil || !strings.Contains(err.Error(), "admits no caller") {
+		t.Errorf("enabled without callers: %v", err)
+	}
+	if _, err := config.ParseServer(filepath.Join(dir, "c.yaml"), []byte("authzen: {enabled: true, required_scopes: [x]}\n")); err == nil || !strings.Contains(err.Error(), "tokens.issuers") {
+		t.Errorf("scopes without issuers: %v", err)
+	}
+	policy, _ := os.ReadFile(filepath.Join("..", "examples", "authzen", "todo", "policy.yaml"))
+	_ = os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o644)
+	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+decision_log: {output: "off"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	resp, err := http.Post("http://"+srv.HTTPAddr()+"/access/v1/evaluation", "application/json", strings.NewReader(evalBody(morty, "can_read_todos", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("status %d, want 404", resp.StatusCode)
+	}
+}

@@ -1,0 +1,10 @@
+// Package authzen serves the OpenID AuthZEN Authorization API 1.0 (access
+// evaluation, evaluations, subject/resource/action search and the
+// .well-known metadata) over the decision core the edge uses: every answer
+// comes from the engine's serving snapshot, so one policy answers Envoy and
+// the applications alike.
+//
+// The API is closed to anyone who does not present a configured API key or
+// a bearer token with a required scope or role. A Handler is safe for
+// concurrent use; it holds no per-request state.
+package authzen
