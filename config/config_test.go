@@ -212,7 +212,7 @@ func TestParseServerDefaults(t *testing.T) {
 		want.File = "/etc/edgeauthz/server.yaml"
 		want.Policy.Source = "file:///etc/edgeauthz/policy.yaml"
 		if !reflect.DeepEqual(s.Listen, want.Listen) || !reflect.DeepEqual(s.Policy, want.Policy) || s.Headers != want.Headers ||
-			s.TenantMismatchStatus != 404 || s.DecisionLog != want.DecisionLog || s.Cache != want.Cache ||
+			s.TenantMismatchStatus != 404 || !reflect.DeepEqual(s.DecisionLog, want.DecisionLog) || s.Cache != want.Cache ||
 			s.Tokens.Header != "authorization" || s.Tokens.Claims != config.DefaultClaimNames() || s.Tokens.Leeway != 30*time.Second {
 			t.Errorf("got %+v\nwant %+v", *s, want)
 		}

@@ -175,6 +175,8 @@ type DecisionLog struct {
 	// MaxFieldBytes bounds each free-text field of a line; longer values are
 	// cut and listed in the line's "truncated".
 	MaxFieldBytes int `yaml:"max_field_bytes"`
+	// HTTP ships the lines to a collector as well (see DecisionLogHTTP).
+	HTTP DecisionLogHTTP `yaml:"http"`
 }
 
 // CacheSizes bounds the caches (0 disables one).
@@ -286,6 +288,7 @@ func (s *Server) resolve(dir string) {
 	}
 	s.Listen.TLS.resolve(abs)
 	s.Policy.TLS.resolve(abs)
+	s.DecisionLog.HTTP.TLS.resolve(abs)
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
 	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
@@ -418,6 +421,7 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	if s.Cache.Decisions < 0 || s.Cache.Tokens < 0 {
 		errs.Add(lines["cache"], "cache sizes must not be negative")
 	}
+	s.DecisionLog.HTTP.validate(errs, lines)
 	if s.DecisionLog.MaxFieldBytes < 16 {
 		errs.Add(lines["decision_log.max_field_bytes"], "decision_log.max_field_bytes must be at least 16")
 	}

@@ -23,6 +23,10 @@ func TestParseServerTLS(t *testing.T) {
 		{"bundle client cert without key", "policy: {source: https://store/p.yaml, tls: {cert_file: c.crt}}", "policy.tls: cert_file and key_file go together"},
 		{"issuer TLS", "tokens: {issuers: [{issuer: i, jwks_url: https://i/jwks, tls: {ca_file: ca.crt}}]}", ""},
 		{"issuer TLS without jwks_url", "tokens: {issuers: [{issuer: i, jwks_file: j.json, tls: {ca_file: ca.crt}}]}", "tls applies to jwks_url only"},
+		{"decision-log shipping", "decision_log: {http: {url: https://logs.example/ingest, tls: {ca_file: ca.crt}}}", ""},
+		{"decision-log shipping, bad URL", "decision_log: {http: {url: logs.example}}", "decision_log.http.url must be an http(s) URL"},
+		{"decision-log shipping, no URL", "decision_log: {http: {batch_bytes: 10}}", "decision_log.http: set url"},
+		{"decision-log shipping, batch over buffer", "decision_log: {http: {url: http://l/, batch_bytes: 10, max_buffer_bytes: 5}}", "batch_bytes must not exceed"},
 		{"admin", "admin: {listen: \"9901\"}", ""},
 		{"admin bad", "admin: {listen: \"a:b:c\"}", "admin.listen"},
 	} {

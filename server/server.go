@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -125,7 +124,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		log.Warn("no token issuers are configured: every token is refused, only public routes allow")
 	}
 
-	if s.declog, s.logFile, err = decisionLog(cfg.DecisionLog); err != nil {
+	if s.declog, s.logFile, err = decisionLog(cfg.DecisionLog, s.reg, log); err != nil {
 		return nil, err
 	}
 	opts := extauthz.Options{
@@ -382,21 +381,4 @@ func (s *Server) ready(w http.ResponseWriter) {
 		return
 	}
 	_, _ = io.WriteString(w, "ready "+rev+"\n")
-}
-
-func decisionLog(c config.DecisionLog) (*extauthz.DecisionLog, io.Closer, error) {
-	o := extauthz.LogOptions{SampleAllows: c.SampleAllows, MaxFieldBytes: c.MaxFieldBytes}
-	switch c.Output {
-	case "off", "none":
-		return nil, nil, nil
-	case "stdout":
-		return extauthz.NewDecisionLog(os.Stdout, o), nil, nil
-	case "stderr":
-		return extauthz.NewDecisionLog(os.Stderr, o), nil, nil
-	}
-	f, err := os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, nil, fmt.Errorf("decision_log: %w", err)
-	}
-	return extauthz.NewDecisionLog(f, o), f, nil
 }
