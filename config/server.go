@@ -175,6 +175,10 @@ type DecisionLog struct {
 	// MaxFieldBytes bounds each free-text field of a line; longer values are
 	// cut and listed in the line's "truncated".
 	MaxFieldBytes int `yaml:"max_field_bytes"`
+	// MaxFileBytes, for a file output, rotates the file at this size
+	// (0: never), keeping MaxFiles rotated files (default 5).
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	MaxFiles     int   `yaml:"max_files"`
 	// HTTP ships the lines to a collector as well (see DecisionLogHTTP).
 	HTTP DecisionLogHTTP `yaml:"http"`
 }
@@ -422,6 +426,15 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		errs.Add(lines["cache"], "cache sizes must not be negative")
 	}
 	s.DecisionLog.HTTP.validate(errs, lines)
+	if s.DecisionLog.MaxFileBytes < 0 || s.DecisionLog.MaxFiles < 0 {
+		errs.Add(lines["decision_log"], "decision_log.max_file_bytes and max_files must not be negative")
+	}
+	switch s.DecisionLog.Output {
+	case "stdout", "stderr", "off", "none":
+		if s.DecisionLog.MaxFileBytes > 0 {
+			errs.Add(lines["decision_log.max_file_bytes"], "decision_log.max_file_bytes applies to a file output only")
+		}
+	}
 	if s.DecisionLog.MaxFieldBytes < 16 {
 		errs.Add(lines["decision_log.max_field_bytes"], "decision_log.max_field_bytes must be at least 16")
 	}

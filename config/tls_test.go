@@ -27,6 +27,8 @@ func TestParseServerTLS(t *testing.T) {
 		{"decision-log shipping, bad URL", "decision_log: {http: {url: logs.example}}", "decision_log.http.url must be an http(s) URL"},
 		{"decision-log shipping, no URL", "decision_log: {http: {batch_bytes: 10}}", "decision_log.http: set url"},
 		{"decision-log shipping, batch over buffer", "decision_log: {http: {url: http://l/, batch_bytes: 10, max_buffer_bytes: 5}}", "batch_bytes must not exceed"},
+		{"rotation", "decision_log: {output: d.jsonl, max_file_bytes: 104857600, max_files: 3}", ""},
+		{"rotation of stdout", "decision_log: {output: stdout, max_file_bytes: 1000}", "applies to a file output only"},
 		{"admin", "admin: {listen: \"9901\"}", ""},
 		{"admin bad", "admin: {listen: \"a:b:c\"}", "admin.listen"},
 	} {

@@ -31,7 +31,17 @@ func decisionLog(c config.DecisionLog, reg prometheus.Registerer, log *slog.Logg
 	case "stderr":
 		outs = append(outs, os.Stderr)
 	default:
-		f, err := os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		var f io.WriteCloser
+		var err error
+		if c.MaxFileBytes > 0 {
+			keep := c.MaxFiles
+			if keep == 0 {
+				keep = 5
+			}
+			f, err = logsink.OpenFile(c.Output, c.MaxFileBytes, keep)
+		} else {
+			f, err = os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision_log: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -89,5 +90,33 @@ decision_log: {output: "off", http: {url: %q, flush_interval: 10ms, max_buffer_b
 	})
 	if col.count() <= 20 {
 		t.Errorf("nothing buffered during the outage arrived (%d lines)", col.count())
+	}
+}
+
+// TestDecisionLogRotation: a file output with max_file_bytes rotates.
+func TestDecisionLogRotation(t *testing.T) {
+	dir := t.TempDir()
+	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyClosed))
+	r := startYAML(t, dir, `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml, poll_interval: 20ms}
+decision_log: {output: d.jsonl, max_file_bytes: 2000, max_files: 2}
+`, "http://")
+	for i := range 50 {
+		if _, err := r.client.Check(context.Background(), checkRequest("GET", "/flip", nil)); err != nil {
+			t.Fatalf("Check %d: %v", i, err)
+		}
+	}
+	r.stop() // flushes and closes the log
+	for _, name := range []string{"d.jsonl", "d.jsonl.1", "d.jsonl.2"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 || len(b) > 2000 || b[len(b)-1] != '\n' {
+			t.Errorf("%s: %d bytes, want 1..2000 ending in a newline", name, len(b))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d.jsonl.3")); !os.IsNotExist(err) {
+		t.Errorf("d.jsonl.3: %v, want none (max_files: 2)", err)
 	}
 }
