@@ -24,6 +24,7 @@ type Server struct {
 	Limits               Limits      `yaml:"limits"`
 	Readiness            Readiness   `yaml:"readiness"`
 	Admin                Admin       `yaml:"admin"`
+	Tracing              Tracing     `yaml:"tracing"`
 }
 
 // Limits bounds what callers of the two ports may hold open. The defaults
@@ -293,6 +294,7 @@ func (s *Server) resolve(dir string) {
 	s.Listen.TLS.resolve(abs)
 	s.Policy.TLS.resolve(abs)
 	s.DecisionLog.HTTP.TLS.resolve(abs)
+	s.Tracing.TLS.resolve(abs)
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
 	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
@@ -441,6 +443,7 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	s.Limits.validate(errs, lines)
 	s.Listen.TLS.validateServer(errs, lines, "listen.tls")
 	s.Admin.validate(errs, lines)
+	s.Tracing.validate(errs, lines)
 }
 
 // Validate reports limits that are not set, for a Server built in code

@@ -9,6 +9,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/tracing"
 )
 
 // TokenVerifier verifies a raw bearer token.
@@ -26,8 +27,9 @@ type Options struct {
 	// TokenCacheSize and DecisionCacheSize bound the caches; 0 disables one.
 	TokenCacheSize    int
 	DecisionCacheSize int
-	Log               *DecisionLog // nil: no decision log
-	Metrics           *Metrics     // nil: no metrics
+	Log               *DecisionLog    // nil: no decision log
+	Metrics           *Metrics        // nil: no metrics
+	Tracer            *tracing.Tracer // nil: no tracing, and no cost
 	Now               func() time.Time
 }
 
@@ -45,6 +47,7 @@ type Authorizer struct {
 	decisions *cache.Decisions[*cachedDecision]
 	log       *DecisionLog
 	metrics   *Metrics
+	tracer    *tracing.Tracer
 	now       func() time.Time
 	seeds     keySeeds
 }
@@ -59,6 +62,7 @@ func NewAuthorizer(opts Options) *Authorizer {
 		headers:   opts.Headers,
 		log:       opts.Log,
 		metrics:   opts.Metrics,
+		tracer:    opts.Tracer,
 		now:       opts.Now,
 		seeds:     newKeySeeds(),
 	}

@@ -65,8 +65,9 @@ type keySeeds struct{ lo, hi maphash.Seed }
 
 func newKeySeeds() keySeeds { return keySeeds{lo: maphash.MakeSeed(), hi: maphash.MakeSeed()} }
 
-// check runs one authorization: principal, cache, decision, metrics, log.
-func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
+// decideOnce runs one authorization: principal, cache, decision, metrics,
+// log. check (trace.go) calls it, in a span when tracing is on.
+func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outcome {
 	o := outcome{start: a.now(), method: req.Method, path: req.Target}
 	snap, unavailable, ok := a.engine.Acquire()
 	if !ok {

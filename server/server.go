@@ -32,6 +32,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/extauthz"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/tracing"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -55,7 +56,8 @@ type Server struct {
 	health           *health.Server
 	waiting          *waiters
 
-	adminLis net.Listener // nil: admin listener off
+	tracer   *tracing.Tracer // nil: tracing off
+	adminLis net.Listener    // nil: admin listener off
 	adminSrv *http.Server
 	level    *slog.LevelVar
 }
@@ -137,6 +139,10 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		Log:               s.declog,
 		Metrics:           extauthz.NewMetrics(s.reg),
 	}
+	if s.tracer, err = newTracer(ctx, cfg.Tracing); err != nil {
+		return nil, err
+	}
+	opts.Tracer = s.tracer
 	if s.verifier != nil {
 		opts.Verifier = s.verifier
 	}
@@ -327,6 +333,11 @@ func (s *Server) close() {
 	}
 	if s.declog != nil {
 		_ = s.declog.Close()
+	}
+	if s.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.tracer.Shutdown(ctx) // exports the spans still batched
+		cancel()
 	}
 	if s.logFile != nil {
 		_ = s.logFile.Close()

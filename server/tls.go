@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig"
+	"github.com/edgeauthz/edgeauthz/internal/tracing"
 )
 
 // listenerTLS returns the listeners' TLS config, or nil for plain TCP.
@@ -96,4 +98,17 @@ func (o originTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.RoundTrip(r)
 	}
 	return o.fallback.RoundTrip(r)
+}
+
+// newTracer builds the decision tracer, nil when tracing is off.
+func newTracer(ctx context.Context, c config.Tracing) (*tracing.Tracer, error) {
+	if c.Endpoint == "" {
+		return nil, nil
+	}
+	tc, err := clientTLS(c.TLS, "tracing.tls")
+	if err != nil {
+		return nil, err
+	}
+	return tracing.New(ctx, tracing.Options{Endpoint: c.Endpoint, Protocol: c.Protocol,
+		SamplingRatio: c.SamplingRatio, Insecure: c.Insecure, TLS: tc})
 }
