@@ -29,6 +29,11 @@ func TestParseServerTLS(t *testing.T) {
 		{"decision-log shipping, batch over buffer", "decision_log: {http: {url: http://l/, batch_bytes: 10, max_buffer_bytes: 5}}", "batch_bytes must not exceed"},
 		{"rotation", "decision_log: {output: d.jsonl, max_file_bytes: 104857600, max_files: 3}", ""},
 		{"rotation of stdout", "decision_log: {output: stdout, max_file_bytes: 1000}", "applies to a file output only"},
+		{"tracing grpc", "tracing: {endpoint: \"otel-collector:4317\", insecure: true, sampling_ratio: 0.01}", ""},
+		{"tracing http", "tracing: {endpoint: \"https://otel:4318/v1/traces\", protocol: http, sampling_ratio: 1}", ""},
+		{"tracing http without URL", "tracing: {endpoint: \"otel:4318\", protocol: http}", "must be an http(s) URL"},
+		{"tracing ratio", "tracing: {endpoint: \"otel:4317\", sampling_ratio: 2}", "sampling_ratio must be between 0 and 1"},
+		{"tracing protocol", "tracing: {endpoint: \"otel:4317\", protocol: zipkin}", "tracing.protocol must be grpc or http"},
 		{"admin", "admin: {listen: \"9901\"}", ""},
 		{"admin bad", "admin: {listen: \"a:b:c\"}", "admin.listen"},
 	} {

@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/contrib/propagators/b3"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -35,6 +34,9 @@ type Options struct {
 	TLS *tls.Config
 	// ServiceName names the process in the traces (default edgeauthz).
 	ServiceName string
+	// Exporter, when set, replaces the OTLP exporter (Endpoint and the
+	// rest are then ignored): for benchmarks and embedding.
+	Exporter sdktrace.SpanExporter
 }
 
 // Tracer starts decision spans.
@@ -51,11 +53,13 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 		return nil, errors.New("tracing: sampling ratio must be between 0 and 1")
 	}
 	var (
-		exp *otlptrace.Exporter
+		exp sdktrace.SpanExporter
 		err error
 	)
-	switch o.Protocol {
-	case "grpc", "":
+	switch {
+	case o.Exporter != nil:
+		exp = o.Exporter
+	case o.Protocol == "grpc" || o.Protocol == "":
 		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(o.Endpoint)}
 		if o.Insecure {
 			opts = append(opts, otlptracegrpc.WithInsecure())
@@ -63,7 +67,7 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentialsFromTLS(o.TLS)))
 		}
 		exp, err = otlptracegrpc.New(ctx, opts...)
-	case "http":
+	case o.Protocol == "http":
 		opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(o.Endpoint)}
 		if o.TLS != nil {
 			opts = append(opts, otlptracehttp.WithTLSClientConfig(o.TLS))
