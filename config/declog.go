@@ -39,3 +39,9 @@ func (h DecisionLogHTTP) validate(errs *List, lines map[string]int) {
 	}
 	h.TLS.validateClient(errs, lines["decision_log.http.tls"], "decision_log.http.tls")
 }
+
+// LogMask names decision-log fields to drop or to replace by a hash.
+type LogMask struct {
+	Drop []string `yaml:"drop"`
+	Hash []string `yaml:"hash"`
+}

@@ -180,6 +180,9 @@ type DecisionLog struct {
 	// (0: never), keeping MaxFiles rotated files (default 5).
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
 	MaxFiles     int   `yaml:"max_files"`
+	// Mask drops or hashes named fields (sub, org, path, rule, required,
+	// detail; AuthZEN's subject, resource, caller) before a line is written.
+	Mask LogMask `yaml:"mask"`
 	// HTTP ships the lines to a collector as well (see DecisionLogHTTP).
 	HTTP DecisionLogHTTP `yaml:"http"`
 }

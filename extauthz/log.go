@@ -22,6 +22,7 @@ type DecisionLog struct {
 	out          io.Writer
 	sampleAllows float64
 	maxField     int
+	mask         *Mask
 	stop         chan struct{}
 	done         chan struct{}
 }
@@ -39,6 +40,8 @@ type LogOptions struct {
 	// boundary and named in the line's "truncated" list. 0 means
 	// DefaultMaxFieldBytes.
 	MaxFieldBytes int
+	// Mask drops or hashes named fields of every line.
+	Mask Mask
 }
 
 // NewDecisionLog writes to out (which it does not close).
@@ -48,6 +51,9 @@ func NewDecisionLog(out io.Writer, o LogOptions) *DecisionLog {
 	}
 	l := &DecisionLog{w: bufio.NewWriterSize(out, 64<<10), out: out, sampleAllows: o.SampleAllows,
 		maxField: o.MaxFieldBytes, stop: make(chan struct{}), done: make(chan struct{})}
+	if len(o.Mask.Drop)+len(o.Mask.Hash) > 0 {
+		l.mask = &o.Mask
+	}
 	go l.flushLoop()
 	return l
 }
@@ -151,6 +157,7 @@ func (l *DecisionLog) wants(res *decision.Result) bool {
 }
 
 func (l *DecisionLog) write(e *Entry) {
+	e.mask(l.mask)
 	e.bound(l.maxField)
 	b, err := json.Marshal(e)
 	if err != nil {

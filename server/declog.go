@@ -19,7 +19,11 @@ import (
 // well. The closer closes the file, then drains the sink; it runs after the
 // DecisionLog's own Close has flushed into them.
 func decisionLog(c config.DecisionLog, reg prometheus.Registerer, log *slog.Logger) (*extauthz.DecisionLog, io.Closer, error) {
-	o := extauthz.LogOptions{SampleAllows: c.SampleAllows, MaxFieldBytes: c.MaxFieldBytes}
+	o := extauthz.LogOptions{SampleAllows: c.SampleAllows, MaxFieldBytes: c.MaxFieldBytes,
+		Mask: extauthz.Mask{Drop: c.Mask.Drop, Hash: c.Mask.Hash}}
+	if err := o.Mask.Validate(); err != nil {
+		return nil, nil, err
+	}
 	var (
 		outs []io.Writer
 		cs   closers
