@@ -4,11 +4,11 @@ go 1.26.8
 
 require (
 	github.com/dgraph-io/ristretto/v2 v2.4.2
+	github.com/envoyproxy/go-control-plane v0.14.0
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/goccy/go-json v0.10.6
 	github.com/google/cel-go v0.31.0
 	github.com/google/go-containerregistry v0.22.1
-	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/lestrrat-go/httprc v1.0.6
 	github.com/lestrrat-go/jwx/v2 v2.1.7

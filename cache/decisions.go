@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"unsafe"
+
 	"github.com/dgraph-io/ristretto/v2"
 )
 
@@ -9,11 +11,15 @@ import (
 // the entry and Hi must match too, so a collision needs both to collide.
 type Key struct{ Lo, Hi uint64 }
 
-// Decisions caches decisions with ristretto's admission policy, which keeps
-// the hot keys of a skewed workload and resists scans. Set is asynchronous:
-// a value may become visible a moment after Set returns, or be refused.
+// Decisions caches decisions within a byte budget, with ristretto's
+// admission policy, which keeps the hot keys of a skewed workload and
+// resists scans; with AdmitRepeated a decision is stored only when its key
+// was asked for before, so keys that never repeat (a new token on every
+// request, a unique query string) do not fill it. Set is asynchronous: a
+// value may become visible a moment after Set returns, or be refused.
 type Decisions[V any] struct {
-	c *ristretto.Cache[uint64, entry[V]]
+	c    *ristretto.Cache[uint64, entry[V]]
+	door *doorkeeper // nil: AdmitAll
 }
 
 type entry[V any] struct {
@@ -21,21 +27,20 @@ type entry[V any] struct {
 	v  V
 }
 
-// NewDecisions returns a cache of about size entries.
-func NewDecisions[V any](size int) *Decisions[V] {
-	if size < 1 {
-		size = 1
+// DecisionEntryOverhead is what the cache itself spends on an entry besides
+// the caller's cost.
+const DecisionEntryOverhead = int64(unsafe.Sizeof(entry[struct{}]{})) + 16 + 2*entryBookkeeping
+
+// NewDecisions returns a cache of about maxBytes (entries' costs plus the
+// cache's fixed structures); maxBytes must be positive.
+func NewDecisions[V any](maxBytes int64, admit Admission) *Decisions[V] {
+	d := &Decisions[V]{}
+	if admit == AdmitRepeated {
+		d.door = newDoorkeeper(maxBytes)
+		maxBytes -= d.door.bytes()
 	}
-	c, err := ristretto.NewCache(&ristretto.Config[uint64, entry[V]]{
-		NumCounters: int64(size) * 10,
-		MaxCost:     int64(size),
-		BufferItems: 64,
-	})
-	if err != nil {
-		// Only a config out of range errors, and the values above are in range.
-		panic("cache: " + err.Error())
-	}
-	return &Decisions[V]{c: c}
+	d.c = newRistretto[entry[V]](maxBytes, 1024)
+	return d
 }
 
 // Get returns the decision stored under k.
@@ -48,9 +53,17 @@ func (d *Decisions[V]) Get(k Key) (V, bool) {
 	return e.v, true
 }
 
-// Set stores a decision under k.
-func (d *Decisions[V]) Set(k Key, v V) {
-	d.c.Set(k.Lo, entry[V]{hi: k.Hi, v: v}, 1)
+// Admit reports whether a decision under k may be stored: with
+// AdmitRepeated, whether k was offered before (and is still remembered);
+// a first sight is remembered. Callers build the entry only when it is.
+func (d *Decisions[V]) Admit(k Key) bool {
+	return d.door == nil || d.door.admit(k.Hi)
+}
+
+// Set stores a decision under k, admitted or not; cost estimates the bytes
+// v holds.
+func (d *Decisions[V]) Set(k Key, v V, cost int64) {
+	d.c.Set(k.Lo, entry[V]{hi: k.Hi, v: v}, max(cost, 0)+DecisionEntryOverhead)
 }
 
 // Wait blocks until pending Sets are applied (for tests).

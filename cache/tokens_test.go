@@ -40,9 +40,10 @@ func TestTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewTokens[*principal](10)
+			c := newTestTokens[*principal](t)
 			p := &principal{sub: "usr_1"}
-			c.Add(raw, p, tt.expiry, trusted())
+			c.Add(raw, p, size[*principal](100), tt.expiry, trusted())
+			c.Wait()
 			got, ok := c.Get(raw, tt.at)
 			if ok != tt.hit {
 				t.Fatalf("Get hit = %v, want %v", ok, tt.hit)
@@ -53,8 +54,8 @@ func TestTokens(t *testing.T) {
 			if !ok && got != nil {
 				t.Fatalf("miss returned %v", got)
 			}
-			if !tt.hit && c.Len() != 0 {
-				t.Fatalf("Len = %d after a miss, want 0 (expired entries are removed)", c.Len())
+			if _, ok := c.Get(raw, tt.at.Add(-time.Hour)); ok && !tt.hit {
+				t.Fatal("an entry found expired is still served at an earlier time (it must be removed)")
 			}
 		})
 	}
@@ -79,43 +80,47 @@ func TestTokensVoucher(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewTokens[int](10)
+			c := newTestTokens[int](t)
 			v := tt.voucher()
-			c.Add("tok", 1, t0.Add(time.Hour), v)
+			c.Add("tok", 1, size[int](8), t0.Add(time.Hour), v)
+			c.Wait()
 			v.withdrawn.Store(tt.withdraw)
 			if _, ok := c.Get("tok", tt.at); ok != tt.hit {
 				t.Fatalf("Get hit = %v, want %v", ok, tt.hit)
 			}
-			if want := map[bool]int{true: 1, false: 0}[tt.hit]; c.Len() != want {
-				t.Fatalf("Len = %d, want %d", c.Len(), want)
+			// A refused entry is removed: trusting it again does not revive it.
+			v.withdrawn.Store(false)
+			if _, ok := c.Get("tok", t0); ok != tt.hit {
+				t.Fatalf("second Get hit = %v, want %v", ok, tt.hit)
 			}
 		})
 	}
-	c := NewTokens[int](10)
-	c.Add("tok", 1, t0.Add(time.Hour), nil)
-	if c.Len() != 0 {
+	c := newTestTokens[int](t)
+	c.Add("tok", 1, size[int](8), t0.Add(time.Hour), nil)
+	c.Wait()
+	if _, ok := c.Get("tok", t0); ok {
 		t.Fatal("an entry without a voucher was stored")
 	}
 }
 
-func TestTokensMissAndEviction(t *testing.T) {
+// size is a cost function of a fixed size.
+func size[V any](n int64) func(V) int64 { return func(V) int64 { return n } }
+
+func newTestTokens[V any](t testing.TB) *Tokens[V] {
+	c := NewTokens[V](1<<20, AdmitAll)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestTokensMiss(t *testing.T) {
 	t0 := time.Now()
-	c := NewTokens[int](2)
+	c := newTestTokens[int](t)
 	if _, ok := c.Get("nope", t0); ok {
 		t.Fatal("hit on empty cache")
 	}
-	c.Add("a", 1, t0.Add(time.Hour), trusted())
-	c.Add("b", 2, t0.Add(time.Hour), trusted())
-	if _, ok := c.Get("a", t0); !ok { // a is now most recently used
-		t.Fatal("a missing")
-	}
-	c.Add("c", 3, t0.Add(time.Hour), trusted())
-	if c.Len() != 2 {
-		t.Fatalf("Len = %d, want 2", c.Len())
-	}
-	if _, ok := c.Get("b", t0); ok {
-		t.Fatal("b should have been evicted (least recently used)")
-	}
+	c.Add("a", 1, size[int](8), t0.Add(time.Hour), trusted())
+	c.Add("c", 3, size[int](8), t0.Add(time.Hour), trusted())
+	c.Wait()
 	for raw, want := range map[string]int{"a": 1, "c": 3} {
 		if got, ok := c.Get(raw, t0); !ok || got != want {
 			t.Fatalf("Get(%q) = %d, %v; want %d", raw, got, ok, want)
@@ -127,21 +132,80 @@ func TestTokensMissAndEviction(t *testing.T) {
 	}
 }
 
-func TestTokensDisabled(t *testing.T) {
-	for _, size := range []int{0, -1} {
-		c := NewTokens[int](size)
-		c.Add("a", 1, time.Now().Add(time.Hour), trusted())
-		if _, ok := c.Get("a", time.Now()); ok || c.Len() != 0 {
-			t.Fatalf("size %d: cache stored a token", size)
+// TestTokensByteBudget: however many tokens are added, what the cache holds
+// stays within its byte budget.
+func TestTokensByteBudget(t *testing.T) {
+	t0 := time.Now()
+	const budget, cost = 1 << 20, 32 << 10
+	for _, admit := range []Admission{AdmitAll, AdmitRepeated} {
+		c := NewTokens[int](budget, admit)
+		t.Cleanup(c.Close)
+		for i := range 2000 {
+			raw := "tok" + strconv.Itoa(i)
+			c.Add(raw, i, size[int](cost), t0.Add(time.Hour), trusted())
+			c.Add(raw, i, size[int](cost), t0.Add(time.Hour), trusted()) // a second sight
+			if i%100 == 0 {
+				c.Wait()
+			}
 		}
+		c.Wait()
+		held := 0
+		for i := range 2000 {
+			if _, ok := c.Get("tok"+strconv.Itoa(i), t0); ok {
+				held++
+			}
+		}
+		if held == 0 || held*(cost+int(TokenEntryOverhead)) > budget {
+			t.Errorf("admission %d: holds %d entries of %d bytes, budget %d", admit, held, cost, budget)
+		}
+	}
+}
+
+// TestTokensAdmitRepeated: a token is cached from its second Add on, and a
+// stream of tokens that never repeat stores none of them.
+func TestTokensAdmitRepeated(t *testing.T) {
+	t0 := time.Now()
+	c := NewTokens[int](1<<20, AdmitRepeated)
+	t.Cleanup(c.Close)
+	for i := range 5000 {
+		c.Add("once"+strconv.Itoa(i), i, size[int](100), t0.Add(time.Hour), trusted())
+	}
+	c.Add("twice", 1, size[int](100), t0.Add(time.Hour), trusted())
+	c.Wait()
+	for i := range 5000 {
+		if _, ok := c.Get("once"+strconv.Itoa(i), t0); ok {
+			t.Fatalf("once%d, added once, was cached", i)
+		}
+	}
+	if _, ok := c.Get("twice", t0); ok {
+		t.Fatal("cached at its first Add")
+	}
+	c.Add("twice", 1, size[int](100), t0.Add(time.Hour), trusted())
+	c.Wait()
+	if _, ok := c.Get("twice", t0); !ok {
+		t.Fatal("not cached at its second Add")
+	}
+}
+
+func TestTokensDisabled(t *testing.T) {
+	for _, budget := range []int64{0, -1} {
+		c := NewTokens[int](budget, AdmitAll)
+		c.Add("a", 1, size[int](8), time.Now().Add(time.Hour), trusted())
+		c.Add("a", 1, size[int](8), time.Now().Add(time.Hour), trusted())
+		c.Wait()
+		if _, ok := c.Get("a", time.Now()); ok {
+			t.Fatalf("budget %d: cache stored a token", budget)
+		}
+		c.Close()
 	}
 }
 
 func TestTokensHitDoesNotAllocate(t *testing.T) {
 	t0 := time.Now()
-	c := NewTokens[*principal](100)
+	c := newTestTokens[*principal](t)
 	raw := strings.Repeat("x", 900) // a realistic token length
-	c.Add(raw, &principal{sub: "usr_1"}, t0.Add(time.Hour), trusted())
+	c.Add(raw, &principal{sub: "usr_1"}, size[*principal](100), t0.Add(time.Hour), trusted())
+	c.Wait()
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, ok := c.Get(raw, t0); !ok {
 			t.Fatal("miss")
@@ -154,7 +218,8 @@ func TestTokensHitDoesNotAllocate(t *testing.T) {
 
 func TestTokensConcurrent(t *testing.T) {
 	t0 := time.Now()
-	c := NewTokens[int](64)
+	c := NewTokens[int](64<<10, AdmitRepeated)
+	t.Cleanup(c.Close)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -162,23 +227,21 @@ func TestTokensConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 500 {
 				raw := "tok" + strconv.Itoa((g*500+i)%100)
-				c.Add(raw, i, t0.Add(time.Hour), trusted())
+				c.Add(raw, i, size[int](1024), t0.Add(time.Hour), trusted())
 				c.Get(raw, t0)
-				c.Len()
 			}
 		}()
 	}
 	wg.Wait()
-	if c.Len() > 64 {
-		t.Fatalf("Len = %d, above the size", c.Len())
-	}
+	c.Wait()
 }
 
 func BenchmarkTokensGetHit(b *testing.B) {
 	t0 := time.Now()
-	c := NewTokens[*principal](100_000)
+	c := newTestTokens[*principal](b)
 	raw := strings.Repeat("x", 900)
-	c.Add(raw, &principal{sub: "usr_1"}, t0.Add(time.Hour), trusted())
+	c.Add(raw, &principal{sub: "usr_1"}, size[*principal](100), t0.Add(time.Hour), trusted())
+	c.Wait()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := c.Get(raw, t0); !ok {
@@ -189,9 +252,10 @@ func BenchmarkTokensGetHit(b *testing.B) {
 
 func BenchmarkTokensGetHitParallel(b *testing.B) {
 	t0 := time.Now()
-	c := NewTokens[*principal](100_000)
+	c := newTestTokens[*principal](b)
 	raw := strings.Repeat("x", 900)
-	c.Add(raw, &principal{sub: "usr_1"}, t0.Add(time.Hour), trusted())
+	c.Add(raw, &principal{sub: "usr_1"}, size[*principal](100), t0.Add(time.Hour), trusted())
+	c.Wait()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -259,6 +259,13 @@ func TestLoadServerResolvesPaths(t *testing.T) {
 	}
 }
 
+func TestParseServerRelaySource(t *testing.T) {
+	s, err := config.ParseServer("server.yaml", []byte("policy: {source: 'xds://relay-a:18000,relay-b:18000'}\n"))
+	if err != nil || s.Policy.Source != "xds://relay-a:18000,relay-b:18000" {
+		t.Fatalf("%v %+v", err, s)
+	}
+}
+
 func TestParseServerErrors(t *testing.T) {
 	cases := []struct {
 		name string
@@ -269,7 +276,10 @@ func TestParseServerErrors(t *testing.T) {
 		{"unknown nested key", "policy:\n  pol_interval: 5s\n", []lineMsg{{2, `unknown key "pol_interval"`}}},
 		{"unknown issuer key", "tokens:\n  issuers:\n    - issuer: a\n      jwks: x\n", []lineMsg{{4, `unknown key "jwks"`}}},
 		{"bad duration", "policy:\n  poll_interval: five\n", []lineMsg{{2, "expected a duration like 5s"}}},
-		{"bad number", "cache: {decisions: lots}\n", []lineMsg{{1, "expected a number"}}},
+		{"bad size", "cache: {decisions_bytes: lots}\n", []lineMsg{{1, "expected a size in bytes like 32Mi"}}},
+		{"negative size", "cache:\n  tokens_bytes: -1Mi\n", []lineMsg{{2, "expected a size in bytes"}}},
+		{"entry count", "cache:\n  decisions: 100000\n", []lineMsg{{2, "cache.decisions (a number of entries) is no longer supported"}}},
+		{"token entry count", "cache: {tokens: 0}\n", []lineMsg{{1, "set cache.tokens_bytes"}}},
 		{"syntax", "listen: {grpc: \"x\n", []lineMsg{{2, "unexpected end of stream"}}},
 		{"tenant status 500", "tenant_mismatch_status: 500\n", []lineMsg{{1, "tenant_mismatch_status must be 403 or 404"}}},
 		{"sample allows 2", "decision_log:\n  sample_allows: 2\n", []lineMsg{{2, "sample_allows must be between 0 and 1"}}},
@@ -294,6 +304,7 @@ func TestParseServerErrors(t *testing.T) {
 		{"cross-origin redirects without a URL", "tokens:\n  issuers:\n    - {issuer: a, jwks_file: f, allow_cross_origin_redirects: true}\n",
 			[]lineMsg{{3, "allow_cross_origin_redirects applies to jwks_url only"}}},
 		{"source scheme", "policy: {source: 'ftp://x/p'}\n", []lineMsg{{1, "scheme \"ftp\""}}},
+		{"relay without a port", "policy: {source: 'xds://relay-a:18000,relay-b'}\n", []lineMsg{{1, `relay "relay-b" is not host:port`}}},
 		{"poll zero", "policy:\n  poll_interval: 0s\n", []lineMsg{{2, "poll_interval must be positive"}}},
 		{"staleness negative", "policy:\n  max_staleness: -1s\n", []lineMsg{{2, "max_staleness must not be negative"}}},
 		{"no token source", "tokens:\n  header: \"\"\n", []lineMsg{{1, "set header or cookie"}}},

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Server is the server configuration file (every key has a default).
@@ -187,10 +190,41 @@ type DecisionLog struct {
 	HTTP DecisionLogHTTP `yaml:"http"`
 }
 
-// CacheSizes bounds the caches (0 disables one).
+// CacheSizes bounds the caches by their estimated bytes (0 disables one).
+// Each caches an entry from the second time it is asked for, so a stream of
+// tokens or requests that never repeat does not fill it.
 type CacheSizes struct {
-	Decisions int `yaml:"decisions"`
-	Tokens    int `yaml:"tokens"`
+	DecisionsBytes ByteSize `yaml:"decisions_bytes"`
+	TokensBytes    ByteSize `yaml:"tokens_bytes"`
+	// The entry counts of earlier versions: a count says nothing of the
+	// bytes (a token's claims can be 100 bytes or 100 KB), so they are
+	// refused with a pointer to the byte keys.
+	LegacyDecisions any `yaml:"decisions"`
+	LegacyTokens    any `yaml:"tokens"`
+}
+
+// Default cache budgets (README, "Caches").
+const (
+	DefaultDecisionCacheBytes = 32 << 20
+	DefaultTokenCacheBytes    = 16 << 20
+)
+
+// ByteSize is a number of bytes, written as an integer or a Kubernetes
+// quantity: 33554432, 32Mi, 64Ki, 1Gi, 100M.
+type ByteSize int64
+
+// UnmarshalYAML accepts an integer or a quantity; anything else, or a
+// negative size, is an error on the value's line.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if q, err := resource.ParseQuantity(n.Value); err == nil {
+			if v, ok := q.AsInt64(); ok && v >= 0 {
+				*b = ByteSize(v)
+				return nil
+			}
+		}
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a size in bytes like 32Mi, 64Ki or 1048576, found %q", n.Line, n.Value)}}
 }
 
 // DefaultClaimNames are the claim names used when a configuration names none.
@@ -209,7 +243,7 @@ func DefaultServer() Server {
 		Headers:              Headers{Prefix: "x-auth-"},
 		TenantMismatchStatus: 404,
 		DecisionLog:          DecisionLog{Output: "stdout", MaxFieldBytes: 1024},
-		Cache:                CacheSizes{Decisions: 100000, Tokens: 100000},
+		Cache:                CacheSizes{DecisionsBytes: DefaultDecisionCacheBytes, TokensBytes: DefaultTokenCacheBytes},
 		Limits:               DefaultLimits(),
 		Readiness:            Readiness{RequireIssuerKeys: true},
 	}
@@ -323,10 +357,17 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	}
 	u, err := url.Parse(s.Policy.Source)
 	switch {
+	case strings.HasPrefix(s.Policy.Source, "xds://"):
+		// Relays: xds://host:port[,host:port…] (sync.NewXDSSource).
+		for a := range strings.SplitSeq(strings.TrimPrefix(s.Policy.Source, "xds://"), ",") {
+			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
+				errs.Add(lines["policy.source"], "policy.source: relay %q is not host:port", a)
+			}
+		}
 	case err != nil:
 		errs.Add(lines["policy.source"], "policy.source: %v", err)
 	case u.Scheme != "file" && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "postgres" && u.Scheme != "postgresql":
-		errs.Add(lines["policy.source"], "policy.source: scheme %q is not file, http, https or postgres", u.Scheme)
+		errs.Add(lines["policy.source"], "policy.source: scheme %q is not file, http, https, postgres or xds", u.Scheme)
 	}
 	if s.Policy.PollInterval <= 0 {
 		errs.Add(lines["policy.poll_interval"], "policy.poll_interval must be positive")
@@ -427,8 +468,10 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	if s.DecisionLog.Output == "" {
 		errs.Add(lines["decision_log.output"], "decision_log.output: use stdout, stderr, off or a file path")
 	}
-	if s.Cache.Decisions < 0 || s.Cache.Tokens < 0 {
-		errs.Add(lines["cache"], "cache sizes must not be negative")
+	for _, k := range [...]string{"decisions", "tokens"} {
+		if line, ok := lines["cache."+k]; ok {
+			errs.Add(line, "cache.%s (a number of entries) is no longer supported: the caches are bounded by bytes; set cache.%s_bytes (e.g. 32Mi, 0 disables)", k, k)
+		}
 	}
 	s.DecisionLog.HTTP.validate(errs, lines)
 	if s.DecisionLog.MaxFileBytes < 0 || s.DecisionLog.MaxFiles < 0 {

@@ -11,8 +11,11 @@ import (
 
 // TestFile is a policy unit-test file: a policy and cases with expectations.
 type TestFile struct {
-	File   string     `yaml:"-"`
-	Policy string     `yaml:"policy"` // resolved against the test file's folder
+	File   string `yaml:"-"`
+	Policy string `yaml:"policy"` // resolved against the test file's folder
+	// Base, when set, makes Policy a package file tested against this base
+	// policy alone; a Policy that is a directory is a whole policy set.
+	Base   string     `yaml:"base"`
 	Config string     `yaml:"config"` // optional server config, for token: cases
 	Cases  []TestCase `yaml:"cases"`
 }
@@ -59,6 +62,8 @@ type TestExpect struct {
 	Status int    `yaml:"status"`
 	Reason string `yaml:"reason"`
 	Rule   string `yaml:"rule"`
+	// Package is the policy package expected to decide.
+	Package string `yaml:"package"`
 }
 
 // LoadTestFile reads and checks a policy test file.
@@ -78,6 +83,9 @@ func LoadTestFile(path string) (*TestFile, error) {
 		errs.Add(lines["policy"], "policy: the policy file under test is required")
 	} else if !filepath.IsAbs(tf.Policy) {
 		tf.Policy = filepath.Join(dir, tf.Policy)
+	}
+	if tf.Base != "" && !filepath.IsAbs(tf.Base) {
+		tf.Base = filepath.Join(dir, tf.Base)
 	}
 	if tf.Config != "" && !filepath.IsAbs(tf.Config) {
 		tf.Config = filepath.Join(dir, tf.Config)

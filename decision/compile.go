@@ -46,6 +46,8 @@ type Snapshot struct {
 
 	keyHeaders    []string // headers some rule reads, sorted
 	keyAllHeaders bool     // some condition reads every header
+
+	packages packageTable // empty for a single-document policy
 }
 
 // CacheKeyHeaders lists the request headers that some rule reads, which a
@@ -63,6 +65,7 @@ func (s *Snapshot) RouteCount() int { return len(s.routes) }
 // route is one compiled rule.
 type route struct {
 	name   string
+	pkg    string // the package that owns the route; "" for the base
 	line   int
 	pat    *pattern
 	solo   router // matches this route alone, for routes Envoy names

@@ -48,6 +48,10 @@ type Result struct {
 	Status  int
 	// Rule is the name of the route that decided ("" when none matched).
 	Rule string
+	// Package is the policy package that decided: the owner of the route,
+	// or of the request's host and path when no route matched ("" for the
+	// base and for single-document policies).
+	Package string
 	// Requirement is the failed requirement as written in the policy.
 	Requirement string
 	// Detail adds what was found, e.g. a token or condition error.
@@ -330,6 +334,15 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 	e.path, e.rawQuery = path, rawQuery
 	e.host = stripPort(req.Host)
 
+	pkg, named, pkgDeny := s.packages.selectFor(req.Context, e.host, path)
+	res.Package = pkg
+	if pkgDeny != "" {
+		if e.trace != nil {
+			e.step("package", false, pkgDeny)
+		}
+		return deny(ReasonNoRoute, "", pkgDeny)
+	}
+
 	var rt *route
 	if name, ok := req.Context[RouteContextKey]; ok {
 		rt = s.byName[name]
@@ -348,6 +361,9 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 	} else {
 		i := s.router.match(req.Method, e.host, path, &e.params)
 		if i < 0 {
+			if !named {
+				res.Package = s.packages.ownerOf(e.host, path)
+			}
 			if e.trace != nil {
 				e.step("route", false, "no route matches "+req.Method+" "+path)
 			}
@@ -355,6 +371,14 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		}
 		rt = s.routes[i]
 	}
+	if named && rt.pkg != pkg {
+		// Envoy named the package: a route of another one never decides.
+		if e.trace != nil {
+			e.step("package", false, "route "+rt.name+" is not in package "+pkg)
+		}
+		return deny(ReasonNoRoute, "", "route "+rt.name+" is not in package "+pkg)
+	}
+	res.Package = rt.pkg
 	e.route = rt
 	res.Rule = rt.name
 	res.Cacheable = rt.cacheable

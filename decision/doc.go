@@ -3,6 +3,8 @@
 //
 // A Snapshot is built once by Compile (route table, role closures, parsed
 // templates, CEL programs, relationship indexes) and never mutated afterwards,
-// so any number of goroutines may call Decide on it concurrently. The package
+// so any number of goroutines may call Decide on it concurrently. CompileSet
+// compiles a base and policy packages into one such snapshot, with one flat
+// route table, after checking what each package owns. The package
 // imports no gRPC or Envoy types; transports adapt to it.
 package decision

@@ -24,13 +24,15 @@ type Options struct {
 	Extractor identity.Extractor
 	Claims    config.ClaimNames
 	Headers   config.Headers
-	// TokenCacheSize and DecisionCacheSize bound the caches; 0 disables one.
-	TokenCacheSize    int
-	DecisionCacheSize int
-	Log               *DecisionLog    // nil: no decision log
-	Metrics           *Metrics        // nil: no metrics
-	Tracer            *tracing.Tracer // nil: no tracing, and no cost
-	Now               func() time.Time
+	// TokenCacheBytes and DecisionCacheBytes bound the caches by their
+	// estimated bytes; 0 disables one. Each caches an entry from the
+	// second time it is asked for (cache.AdmitRepeated).
+	TokenCacheBytes    int64
+	DecisionCacheBytes int64
+	Log                *DecisionLog    // nil: no decision log
+	Metrics            *Metrics        // nil: no metrics
+	Tracer             *tracing.Tracer // nil: no tracing, and no cost
+	Now                func() time.Time
 }
 
 // Authorizer is the transport-independent part of a Check: it finds the
@@ -75,11 +77,11 @@ func NewAuthorizer(opts Options) *Authorizer {
 	if a.headers.Prefix == "" {
 		a.headers.Prefix = "x-auth-"
 	}
-	if opts.TokenCacheSize > 0 {
-		a.tokens = cache.NewTokens[*decision.Principal](opts.TokenCacheSize)
+	if opts.TokenCacheBytes > 0 {
+		a.tokens = cache.NewTokens[*decision.Principal](opts.TokenCacheBytes, cache.AdmitRepeated)
 	}
-	if opts.DecisionCacheSize > 0 {
-		a.decisions = cache.NewDecisions[*cachedDecision](opts.DecisionCacheSize)
+	if opts.DecisionCacheBytes > 0 {
+		a.decisions = cache.NewDecisions[*cachedDecision](opts.DecisionCacheBytes, cache.AdmitRepeated)
 	}
 	return a
 }
@@ -88,6 +90,9 @@ func NewAuthorizer(opts Options) *Authorizer {
 func (a *Authorizer) Close() {
 	if a.decisions != nil {
 		a.decisions.Close()
+	}
+	if a.tokens != nil {
+		a.tokens.Close()
 	}
 }
 
@@ -128,7 +133,9 @@ func (a *Authorizer) authenticate(ctx context.Context, req *decision.Request) (t
 	}
 	p := decision.NewPrincipal(tok.Claims, a.claims)
 	if a.tokens != nil {
-		a.tokens.AddKey(tokenHash, p, tok.Expiry, tok)
+		// The entry keeps the principal and the token's small trust record,
+		// not the Token, so the cost is the principal's.
+		a.tokens.AddKey(tokenHash, p, principalBytes, tok.Expiry, tok.Trust())
 	}
 	req.Token, req.Principal = decision.TokenValid, p
 	return tokenHash, true

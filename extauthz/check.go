@@ -91,9 +91,11 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 		a.metrics.cacheMiss("decision")
 	}
 	o.res = snap.Decide(req)
-	if useCache && o.res.Cacheable {
+	// A decision the cache does not admit (a key seen for the first time)
+	// is answered directly, without building an entry or pre-encoding.
+	if useCache && o.res.Cacheable && a.decisions.Admit(key) {
 		c := &cachedDecision{res: o.res}
-		a.decisions.Set(key, c)
+		a.decisions.Set(key, c, decisionBytes(c))
 		o.cached = c
 	}
 	a.record(&o)

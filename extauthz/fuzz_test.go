@@ -23,7 +23,7 @@ import (
 func FuzzCheck(f *testing.F) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clk := &clock{t: t0}
-	a, key := newTestAuthorizer(f, clk, 1000)
+	a, key := newTestAuthorizer(f, clk, 1<<20)
 	good, err := identity.Mint(key, map[string]any{"iss": internalIssuer, "aud": "api", "sub": "usr_1",
 		"oid": "org_1", "roles": []any{"editor"}, "scope": "read:documents"}, time.Hour, "", t0)
 	if err != nil {

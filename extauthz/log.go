@@ -93,6 +93,7 @@ type Entry struct {
 	Status   int       `json:"status"`
 	Reason   string    `json:"reason"`
 	Rule     string    `json:"rule,omitempty"`
+	Package  string    `json:"package,omitempty"`
 	Subject  string    `json:"sub,omitempty"`
 	Org      string    `json:"org,omitempty"`
 	Method   string    `json:"method"`
@@ -173,12 +174,13 @@ func (l *DecisionLog) write(e *Entry) {
 func (a *Authorizer) record(o *outcome) {
 	d := a.now().Sub(o.start)
 	a.metrics.observe(o.res.Reason, o.tokenErr, d)
+	a.metrics.observePackage(&o.res)
 	if !a.log.wants(&o.res) {
 		return
 	}
 	e := &Entry{
 		Time: o.start.UTC(), Decision: verdict(&o.res), Status: o.res.Status, Reason: o.res.Reason.String(),
-		Rule: o.res.Rule, Method: o.method, Path: pathOnly(o.path), Required: o.res.Requirement, Detail: o.res.Detail,
+		Rule: o.res.Rule, Package: o.res.Package, Method: o.method, Path: pathOnly(o.path), Required: o.res.Requirement, Detail: o.res.Detail,
 		Revision: o.res.Revision, Cached: o.hit, LatencyUS: float64(d.Nanoseconds()) / 1e3,
 		TokenError: o.tokenErr,
 	}

@@ -18,6 +18,9 @@ type Metrics struct {
 	latency   prometheus.Histogram
 	hits      map[string]prometheus.Counter
 	misses    map[string]prometheus.Counter
+	// packages counts decisions of policy packages; decisions outside any
+	// package are only in decisions.
+	packages *prometheus.CounterVec
 }
 
 // NewMetrics registers the decision metrics with reg.
@@ -35,8 +38,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "edgeauthz_cache_requests_total",
 		Help: "Cache lookups by cache (token, decision) and result (hit, miss).",
 	}, []string{"cache", "result"})
-	reg.MustRegister(dv, lat, cv)
-	m := &Metrics{latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{},
+	pv := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgeauthz_package_decisions_total",
+		Help: "Decisions of policy packages by package and decision (allow, deny).",
+	}, []string{"package", "decision"})
+	reg.MustRegister(dv, lat, cv, pv)
+	m := &Metrics{packages: pv, latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{},
 		tokenErrs: map[string]prometheus.Counter{}}
 	for r := decision.Reason(0); r <= decision.ReasonConditionError; r++ {
 		v := "deny"
@@ -70,6 +77,19 @@ func (m *Metrics) observe(r decision.Reason, tokenErr string, d time.Duration) {
 		m.decisions[r].Inc()
 	}
 	m.latency.Observe(d.Seconds())
+}
+
+// observePackage counts a decision under the package that made it. The
+// label's values are the packages of the policy, a small set.
+func (m *Metrics) observePackage(res *decision.Result) {
+	if m == nil || res.Package == "" {
+		return
+	}
+	v := "deny"
+	if res.Allowed {
+		v = "allow"
+	}
+	m.packages.WithLabelValues(res.Package, v).Inc()
 }
 
 func (m *Metrics) cacheHit(c string) {

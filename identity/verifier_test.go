@@ -1,7 +1,10 @@
 package identity_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"testing"
@@ -282,5 +285,26 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyRefusesInvalidUTF8: a token's header and claims must be UTF-8
+// (RFC 7519 §7.2): an authentic token whose payload is not is refused as
+// malformed, and the same token with valid UTF-8 verifies.
+func TestVerifyRefusesInvalidUTF8(t *testing.T) {
+	v := newTestVerifier(t)
+	sign := func(payload []byte) string {
+		input := b64(mustJSON(t, map[string]any{"alg": "HS256"})) + "." + b64(payload)
+		m := hmac.New(sha256.New, hmacSecret)
+		m.Write([]byte(input))
+		return input + "." + b64(m.Sum(nil))
+	}
+	good := mustJSON(t, claims("iss", issH, "sub", "usr_é"))
+	bad := bytes.Replace(good, []byte("usr_é"), []byte("usr_\xff"), 1)
+	if tok, err := v.Verify(context.Background(), sign(good)); err != nil || tok.Subject != "usr_é" {
+		t.Fatalf("valid UTF-8: %v, %v", tok, err)
+	}
+	if _, err := v.Verify(context.Background(), sign(bad)); !errors.Is(err, identity.ErrMalformed) {
+		t.Fatalf("invalid UTF-8: err = %v, want ErrMalformed", err)
 	}
 }

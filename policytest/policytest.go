@@ -101,11 +101,7 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 			verifier, verifierErr = opts.NewVerifier(ctx, cfg)
 		}
 	}
-	pol, err := config.LoadPolicy(tf.Policy)
-	var snap *decision.Snapshot
-	if err == nil {
-		snap, err = decision.Compile(pol, copts)
-	}
+	snap, err := LoadSnapshot(tf.Policy, tf.Base, copts)
 	out := make([]Outcome, 0, len(tf.Cases))
 	for i := range tf.Cases {
 		c := &tf.Cases[i]
@@ -204,6 +200,9 @@ func compare(want config.TestExpect, got decision.Result) error {
 	}
 	if want.Rule != "" && want.Rule != got.Rule {
 		diffs = append(diffs, fmt.Sprintf("rule: want %q, got %q", want.Rule, got.Rule))
+	}
+	if want.Package != "" && want.Package != got.Package {
+		diffs = append(diffs, fmt.Sprintf("package: want %q, got %q", want.Package, got.Package))
 	}
 	if len(diffs) == 0 {
 		return nil

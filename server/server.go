@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	s.loader = policysync.NewLoader(policysync.LoaderOptions{
 		Source:       s.source,
 		Engine:       s.engine,
-		Compile:      Compiler(cfg),
+		Compile:      PackageCompiler(cfg, log.With("component", "sync"), s.reg),
 		PollInterval: cfg.Policy.PollInterval,
 		PersistDir:   cfg.Policy.PersistDir,
 		PersistKey:   persistKey,
@@ -130,14 +130,14 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	opts := extauthz.Options{
-		Engine:            s.engine,
-		Extractor:         config.Extractor(cfg),
-		Claims:            cfg.Tokens.Claims,
-		Headers:           cfg.Headers,
-		TokenCacheSize:    cfg.Cache.Tokens,
-		DecisionCacheSize: cfg.Cache.Decisions,
-		Log:               s.declog,
-		Metrics:           extauthz.NewMetrics(s.reg),
+		Engine:             s.engine,
+		Extractor:          config.Extractor(cfg),
+		Claims:             cfg.Tokens.Claims,
+		Headers:            cfg.Headers,
+		TokenCacheBytes:    int64(cfg.Cache.TokensBytes),
+		DecisionCacheBytes: int64(cfg.Cache.DecisionsBytes),
+		Log:                s.declog,
+		Metrics:            extauthz.NewMetrics(s.reg),
 	}
 	if s.tracer, err = newTracer(ctx, cfg.Tracing); err != nil {
 		return nil, err
@@ -152,13 +152,16 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	}
 
 	// Stream workers reuse goroutines whose stacks have already grown, rather
-	// than starting (and growing) a fresh goroutine for every Check.
+	// than starting (and growing) a fresh goroutine for every Check. A worker
+	// is busy while its Check waits for the request's body too, so one per
+	// core leaves most Checks to fresh goroutines: keep enough for the
+	// requests in flight (grpc starts a goroutine beyond them).
 	s.waiting = newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
 	tlsCfg, err := listenerTLS(cfg.Listen.TLS)
 	if err != nil {
 		return nil, err
 	}
-	gopts := append(grpcOptions(cfg.Limits.GRPC, s.waiting), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+	gopts := append(grpcOptions(cfg.Limits.GRPC, s.waiting), grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))))
 	if tlsCfg != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsCfg)))
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
@@ -16,6 +18,13 @@ import (
 // and signing key the configuration gives.
 func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) {
 	opts := policysync.Options{Postgres: policysync.PostgresOptions{Logger: log}}
+	// A relay's policy revision is compiled (without tuples) before it is
+	// ACKed; one that does not compile is NACKed with its error.
+	compile := Compiler(cfg)
+	opts.XDS = policysync.XDSOptions{Logger: log, Check: func(b policysync.Bundle) error {
+		_, err := compile(b)
+		return err
+	}}
 	if f := cfg.Policy.BearerTokenFile; f != "" {
 		// Read now to fail fast, and again before every fetch.
 		if _, err := os.ReadFile(f); err != nil {
@@ -38,19 +47,18 @@ func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) 
 	return policysync.Open(cfg.Policy.Source, opts)
 }
 
-// Compiler parses and compiles bundles with the server's settings.
+// Compiler parses and compiles bundles with the server's settings: one
+// policy document, or a policy set of a base and packages (see
+// policysync.PackageCompiler). Each call returns a compiler with its own
+// memory of the packages' last good revisions.
 func Compiler(cfg *config.Server) policysync.Compiler {
-	return func(b policysync.Bundle) (*decision.Snapshot, error) {
-		p, err := config.ParsePolicy(b.Name, b.Policy)
-		if err != nil {
-			return nil, err
-		}
-		return decision.Compile(p, decision.Options{
-			Revision:             b.Revision,
-			TenantMismatchStatus: cfg.TenantMismatchStatus,
-			Tuples:               b.Tuples,
-		})
-	}
+	return PackageCompiler(cfg, nil, nil)
+}
+
+// PackageCompiler is Compiler with a logger and a registry for package
+// refusals.
+func PackageCompiler(cfg *config.Server, log *slog.Logger, reg prometheus.Registerer) policysync.Compiler {
+	return policysync.NewPackageCompiler(decision.Options{TenantMismatchStatus: cfg.TenantMismatchStatus}, log, reg).Compile
 }
 
 // Origin names where the policy comes from and how it is verified, so that a

@@ -13,6 +13,15 @@
 // NextDelay and Jitter are the poll schedule: jittered intervals, exponential
 // backoff with a cap after failures.
 //
+// # Policy packages
+//
+// A bundle may hold a policy set (a base and packages, config.PolicySet)
+// instead of one document: DirSource reads one from a directory, HTTP
+// serves one as a bundle, PostgresSource builds one from the newest
+// revision of each part. PackageCompiler compiles both forms; for a set it
+// refuses a failing package alone and keeps its last good revision, and
+// refuses a base that breaks a package. It holds that memory under a mutex.
+//
 // # Safety
 //
 // FileSource serves a file only once it has settled (see FileSource): a

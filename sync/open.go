@@ -10,10 +10,12 @@ type Options struct {
 	File     FileOptions
 	HTTP     HTTPOptions
 	Postgres PostgresOptions
+	XDS      XDSOptions
 }
 
 // Open returns the source for a policy.source value: http(s)://URL,
-// postgres:// or postgresql:// DSN, file://PATH or a bare path. Relative
+// postgres:// or postgresql:// DSN, xds://host:port[,host:port…] (relays),
+// file://PATH or a bare path. Relative
 // paths are the caller's to resolve (against the configuration file).
 func Open(source string, opts Options) (Source, error) {
 	scheme, _, _ := strings.Cut(source, "://")
@@ -23,13 +25,21 @@ func Open(source string, opts Options) (Source, error) {
 	case "postgres", "postgresql":
 		return NewPostgresSource(source, opts.Postgres)
 	case "file":
+		if isDir(source) {
+			return NewDirSource(source, opts.File), nil
+		}
 		return NewFileSource(source, opts.File), nil
+	case "xds":
+		return NewXDSSource(source, opts.XDS)
 	}
 	if strings.Contains(source, "://") {
-		return nil, fmt.Errorf("policy source %q: unknown scheme (want file://, http(s):// or postgres://)", source)
+		return nil, fmt.Errorf("policy source %q: unknown scheme (want file://, http(s)://, postgres:// or xds://)", source)
 	}
 	if source == "" {
 		return nil, fmt.Errorf("policy source is empty")
+	}
+	if isDir(source) {
+		return NewDirSource(source, opts.File), nil
 	}
 	return NewFileSource(source, opts.File), nil
 }

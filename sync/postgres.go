@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
@@ -31,6 +32,10 @@ import (
 
 // PostgresChannel is the LISTEN/NOTIFY channel writers notify.
 const PostgresChannel = pgstore.Channel
+
+// ErrChangelogPruned is returned by PostgresSource.Changes for a position
+// behind the changelog's retention checkpoint: reload the tuples in full.
+var ErrChangelogPruned = errors.New("changelog pruned")
 
 // ErrNoPolicy is returned by PostgresSource.Fetch while no policy revision has
 // been published (or the schema does not exist yet).
@@ -190,17 +195,24 @@ func (s *PostgresSource) Fetch(ctx context.Context, have string) (Bundle, error)
 	}
 	var b Bundle
 	err := inTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var revID *int64
+		var revID, pkgID *int64
 		var seq int64
 		err := tx.QueryRow(ctx, `SELECT (SELECT max(id) FROM edgeauthz_policy_revisions),
-			(SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog)`).Scan(&revID, &seq)
+			(SELECT max(id) FROM edgeauthz_package_revisions),
+			(SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog)`).Scan(&revID, &pkgID, &seq)
 		if err != nil {
 			return err
 		}
 		if revID == nil {
 			return ErrNoPolicy
 		}
-		rev := fmt.Sprintf("%d.%d", *revID, seq)
+		// Package revisions share the base's id sequence: the newest id of
+		// either names the policy, and the revision keeps its "id.seq" form.
+		newest := *revID
+		if pkgID != nil {
+			newest = max(newest, *pkgID)
+		}
+		rev := fmt.Sprintf("%d.%d", newest, seq)
 		if rev == have {
 			return ErrNotModified
 		}
@@ -208,14 +220,24 @@ func (s *PostgresSource) Fetch(ctx context.Context, have string) (Bundle, error)
 		if err := tx.QueryRow(ctx, `SELECT document FROM edgeauthz_policy_revisions WHERE id = $1`, *revID).Scan(&doc); err != nil {
 			return err
 		}
+		policy := []byte(doc)
+		set, _, err := pgstore.LoadSet(ctx, tx, *revID, doc)
+		if err != nil {
+			return err
+		}
+		if set != nil {
+			if policy, err = config.EncodePolicySet(set); err != nil {
+				return err
+			}
+		}
 		tuples, err := loadTuples(ctx, tx)
 		if err != nil {
 			return err
 		}
 		b = Bundle{
 			Revision: rev,
-			Name:     fmt.Sprintf("postgres revision %d", *revID),
-			Policy:   []byte(doc),
+			Name:     fmt.Sprintf("postgres revision %d", newest),
+			Policy:   policy,
 			Tuples:   tuples,
 			Seq:      seq,
 		}
@@ -293,6 +315,15 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // Changes returns the changelog rows after since, in seq order, at most
 // ChangesBatch of them.
 func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChange, error) {
+	// Rows up to the checkpoint may be pruned: a reader behind it would
+	// miss them, so it reloads in full instead.
+	var pruned int64
+	if err := s.pool.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
+		return nil, fmt.Errorf("postgres changes: %w", err)
+	}
+	if since < pruned {
+		return nil, fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
 			|| CASE WHEN op = 'w' AND condition_name <> ''
 				THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END

@@ -9,6 +9,7 @@
 //
 //	loadtest [flags]                          the load run (default)
 //	loadtest trivial --addr 127.0.0.1:0       the baseline server
+//	loadtest verify-rs256 --addr A --jwks F   the RS256 verify-only baseline
 //	loadtest edgeauthz --config F --cpuprofile P
 //	                                          edgeauthz in-process, with a CPU profile
 package main
@@ -26,13 +27,15 @@ func main() {
 	defer stop()
 	args := os.Args[1:]
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "trivial" || args[0] == "edgeauthz" || args[0] == "run") {
+	if len(args) > 0 && (args[0] == "trivial" || args[0] == "verify-rs256" || args[0] == "edgeauthz" || args[0] == "run") {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
 	case "trivial":
 		err = runTrivial(ctx, args)
+	case "verify-rs256":
+		err = runVerifyOnly(ctx, args)
 	case "edgeauthz":
 		err = runInProcess(ctx, args)
 	default:

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,7 @@ type options struct {
 	duration, warmup    time.Duration
 	concurrency, conns  int
 	openWorkers, tokens int
+	rsTokens            int
 	pin, open           bool
 	openFraction        float64
 	rounds              int
@@ -38,13 +40,14 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	fs.IntVar(&o.conns, "conns", 4, "gRPC connections the workers share")
 	fs.IntVar(&o.openWorkers, "open-workers", 256, "open-loop worker pool (most are sleeping)")
 	fs.IntVar(&o.tokens, "tokens", 90000, "tokens pre-minted for scenario b (it stops when they run out)")
+	fs.IntVar(&o.rsTokens, "rs-tokens", 60000, "RS256 tokens pre-minted for verify-rs and b-rs (each stops when they run out)")
 	fs.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 and the client to CPU 1 with taskset")
 	fs.BoolVar(&o.open, "open", true, "also run open-loop at half the peak for trivial and (a)")
 	fs.Float64Var(&o.openFraction, "open-fraction", 0.5, "open-loop rate as a fraction of the measured closed-loop peak")
 	fs.IntVar(&o.rounds, "rounds", 4, "trivial and (a) alternate in this many slices of the measured time")
-	fs.StringVar(&o.only, "scenarios", "trivial,a,b,c", "scenarios to run, comma-separated, of trivial, a, b, c and c-hit")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "run edgeauthz in-process (loadtest edgeauthz) and write its CPU profile here, the trivial server's to FILE.trivial")
-	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "hard limit for the whole run")
+	fs.StringVar(&o.only, "scenarios", "trivial,a,verify-rs,b-rs,b,c", "scenarios to run, comma-separated, of trivial, a, verify-rs, b-rs, b, c and c-hit")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "run edgeauthz in-process (loadtest edgeauthz) and write its CPU profile here, the baselines' to FILE.trivial and FILE.verify-rs256")
+	fs.DurationVar(&o.timeout, "timeout", 8*time.Minute, "hard limit for the whole run (minting included)")
 	if err := fs.Parse(args); err != nil {
 		return false, err
 	}
@@ -64,7 +67,7 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	all, err := st.scenarios(o.tokens)
+	all, err := st.scenarios(o.tokens, o.rsTokens)
 	if err != nil {
 		return false, err
 	}
@@ -104,40 +107,47 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	fmt.Printf("  closed loop: %d workers over %d gRPC connections, %s warm-up + %s measured per scenario;\n"+
 		"  trivial and (a) alternate in %d slices (%s warm-up before each later slice)\n",
 		o.concurrency, o.conns, o.warmup, o.duration, o.rounds, o.warmup/4)
-	fmt.Printf("  tokens: ES256 (P-256) key generated for this run; decision log off; load average at start: %s\n", loadavg())
+	fmt.Printf("  tokens: ES256 (P-256) and RS256 (2048-bit) keys generated for this run; decision log off; load average at start: %s\n", loadavg())
 
 	// The servers.
-	var trivialAddr string
-	var trivial *proc
-	if want["trivial"] {
-		argv := []string{self, "trivial", "--addr", "127.0.0.1:0"}
+	need := map[string]bool{}
+	for _, s := range scens {
+		need[s.server] = true
+	}
+	baselines := map[string]*proc{}
+	addrs := map[string]string{}
+	for _, name := range []string{serverTrivial, serverVerify} {
+		if !need[name] {
+			continue
+		}
+		argv := []string{self, name, "--addr", "127.0.0.1:0"}
+		if name == serverVerify {
+			argv = append(argv, "--jwks", st.rsJWKS)
+		}
 		if o.cpuprofile != "" {
-			prof, err := filepath.Abs(o.cpuprofile + ".trivial")
+			prof, err := filepath.Abs(o.cpuprofile + "." + name)
 			if err != nil {
 				return false, err
 			}
 			argv = append(argv, "--cpuprofile", prof)
 		}
-		trivial, err = startProc(ctx, "trivial", pin, argv,
+		p, err := startProc(ctx, name, pin, argv,
 			func(line string) bool {
 				a, ok := strings.CutPrefix(line, "listening ")
 				if ok {
-					trivialAddr = a
+					addrs[name] = a
 				}
 				return ok
 			})
 		if err != nil {
 			return false, err
 		}
-		defer trivial.stop()
+		defer p.stop()
+		baselines[name] = p
 	}
 	var edge *proc
 	var grpcAddr, httpAddr string
-	needEdge := false
-	for _, s := range scens {
-		needEdge = needEdge || !s.trivial
-	}
-	if needEdge {
+	if need[serverEdge] {
 		argv := []string{o.bin, "serve", "--config", st.config, "--log-level", "info"}
 		if o.cpuprofile != "" {
 			prof, err := filepath.Abs(o.cpuprofile)
@@ -158,8 +168,10 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		}
 		fmt.Printf("  edgeauthz: %s (pid %d), gRPC %s\n", strings.Join(argv, " "), edge.pid(), grpcAddr)
 	}
-	if trivial != nil {
-		fmt.Printf("  trivial:   %s trivial (pid %d), gRPC %s\n", self, trivial.pid(), trivialAddr)
+	for _, name := range []string{serverTrivial, serverVerify} {
+		if p := baselines[name]; p != nil {
+			fmt.Printf("  %-10s %s %s (pid %d), gRPC %s\n", name+":", self, name, p.pid(), addrs[name])
+		}
 	}
 	fmt.Println()
 
@@ -169,6 +181,7 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		pid    int
 		closed *result
 		open   *result
+		peak   int64 // peak RSS of the server during the scenario, bytes; 0 unknown
 	}
 	var rows []*row
 	defer func() {
@@ -178,8 +191,8 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	}()
 	for _, s := range scens {
 		addr, pr := grpcAddr, edge
-		if s.trivial {
-			addr, pr = trivialAddr, trivial
+		if s.server != serverEdge {
+			addr, pr = addrs[s.server], baselines[s.server]
 		}
 		c, err := dial(addr, o.conns)
 		if err != nil {
@@ -194,38 +207,59 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		}
 	}
 
-	// trivial and (a) are measured in alternating slices, so that both see
-	// the same machine even when its load drifts; the rest run one by one.
-	var paired, single []*row
+	// The scenarios of a pair (trivial and (a); verify-rs and b-rs) are
+	// measured in alternating slices, so that both see the same machine even
+	// when its load drifts; the rest run one by one. Peak RSS is reset
+	// (clear_refs) before a scenario and read (VmHWM) after it.
+	var groups [][]*row
+	byPair := map[string]int{}
 	for _, r := range rows {
-		if r.s.key == "trivial" || r.s.key == "a" {
-			paired = append(paired, r)
-		} else {
-			single = append(single, r)
+		if r.s.pair == "" {
+			groups = append(groups, []*row{r})
+			continue
 		}
-	}
-	rounds := max(1, o.rounds)
-	if len(paired) < 2 {
-		rounds = 1
-	}
-	slice := o.duration / time.Duration(rounds)
-	for i := range rounds {
-		for _, r := range paired {
-			warm := o.warmup
-			if i > 0 {
-				warm = o.warmup / 4
-			}
-			res, err := closedLoop(ctx, r.c, r.pid, &r.s.tg, o.concurrency, warm, slice)
-			if err != nil {
-				return false, fmt.Errorf("%s: %w", r.s.key, err)
-			}
-			r.closed = merge(r.closed, res)
-			fmt.Printf("%-52s closed loop, slice %d/%d: %8.0f req/s\n", r.s.title, i+1, rounds, res.rps())
+		if i, ok := byPair[r.s.pair]; ok {
+			groups[i] = append(groups[i], r)
+			continue
 		}
+		byPair[r.s.pair] = len(groups)
+		groups = append(groups, []*row{r})
 	}
-	if o.open {
+	for _, g := range groups {
+		rounds := max(1, o.rounds)
+		if len(g) < 2 {
+			rounds = 1
+		}
+		for _, r := range g {
+			resetPeakRSS(r.pid)
+		}
+		slice := o.duration / time.Duration(rounds)
 		for i := range rounds {
-			for _, r := range paired {
+			for _, r := range g {
+				warm := o.warmup
+				if i > 0 {
+					warm = o.warmup / 4
+				}
+				res, err := closedLoop(ctx, r.c, r.pid, &r.s.tg, o.concurrency, warm, slice)
+				if err != nil {
+					return false, fmt.Errorf("%s: %w", r.s.key, err)
+				}
+				r.closed = merge(r.closed, res)
+				if rounds > 1 {
+					fmt.Printf("%-52s closed loop, slice %d/%d: %8.0f req/s\n", r.s.title, i+1, rounds, res.rps())
+				} else {
+					fmt.Printf("%-52s closed loop: %8.0f req/s\n", r.s.title, res.rps())
+				}
+			}
+		}
+		for _, r := range g {
+			r.peak = peakRSS(r.pid)
+		}
+		if !o.open || g[0].s.pair != "a" {
+			continue
+		}
+		for i := range rounds {
+			for _, r := range g {
 				if r.closed.requests == 0 {
 					continue
 				}
@@ -243,24 +277,18 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 			}
 		}
 	}
-	for _, r := range single {
-		res, err := closedLoop(ctx, r.c, r.pid, &r.s.tg, o.concurrency, o.warmup, o.duration)
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", r.s.key, err)
-		}
-		r.closed = res
-		fmt.Printf("%-52s closed loop: %8.0f req/s\n", r.s.title, res.rps())
-	}
 	if edge != nil {
 		edge.stop()
 		if o.cpuprofile != "" {
 			fmt.Printf("\nCPU profile of edgeauthz: go tool pprof -top %s %s\n", self, o.cpuprofile)
 		}
 	}
-	if trivial != nil {
-		trivial.stop()
-		if o.cpuprofile != "" {
-			fmt.Printf("CPU profile of the trivial server: go tool pprof -top %s %s.trivial\n", self, o.cpuprofile)
+	for _, name := range []string{serverTrivial, serverVerify} {
+		if p := baselines[name]; p != nil {
+			p.stop()
+			if o.cpuprofile != "" {
+				fmt.Printf("CPU profile of the %s server: go tool pprof -top %s %s.%s\n", name, self, o.cpuprofile, name)
+			}
 		}
 	}
 
@@ -268,21 +296,25 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	w := os.Stdout
 	fmt.Fprintf(w, "\nClosed loop (%d in flight, %s measured). Server CPU is utime+stime of the server process from /proc/PID/stat;\n"+
 		"srv/cli CPU is the share of a core the server/client used; req/CPU-s = requests per server CPU-second.\n", o.concurrency, o.duration)
-	fmt.Fprintf(w, "%-48s %9s %8s %8s %8s %11s %9s %8s %8s %7s %7s\n", "scenario", "req/s", "p50", "p90", "p99", "CPU µs/req", "req/CPU-s", "srv CPU", "cli CPU", "errors", "bad")
+	fmt.Fprintf(w, "%-48s %9s %8s %8s %8s %11s %9s %8s %8s %9s %7s %7s\n", "scenario", "req/s", "p50", "p90", "p99", "CPU µs/req", "req/CPU-s", "srv CPU", "cli CPU", "peak RSS", "errors", "bad")
 	line(w)
-	var trivialRow, aRow *row
+	var trivialRow, aRow, verifyRow, bRSRow *row
 	for _, r := range rows {
 		c := r.closed
-		fmt.Fprintf(w, "%-48s %9.0f %8s %8s %8s %11.1f %9.0f %7.0f%% %7.0f%% %7d %7d%s\n", r.s.title, c.rps(),
+		fmt.Fprintf(w, "%-48s %9.0f %8s %8s %8s %11.1f %9.0f %7.0f%% %7.0f%% %9s %7d %7d%s\n", r.s.title, c.rps(),
 			ms(pct(c.lat, .5)), ms(pct(c.lat, .9)), ms(pct(c.lat, .99)),
 			float64(c.cpuPerReq())/float64(time.Microsecond), perCPUSecond(c),
 			100*share(c.serverCPU.Seconds(), c.elapsed), 100*share(c.loadCPU.Seconds(), c.elapsed),
-			c.errors, c.unexpected, exhaustedMark(c))
+			mib(r.peak), c.errors, c.unexpected, exhaustedMark(c))
 		switch r.s.key {
 		case "trivial":
 			trivialRow = r
 		case "a":
 			aRow = r
+		case "verify-rs":
+			verifyRow = r
+		case "b-rs":
+			bRSRow = r
 		}
 	}
 	var opens []*row
@@ -319,6 +351,17 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		if aRow.open != nil {
 			p99 := pct(aRow.open.lat, .99)
 			fmt.Fprintf(w, "  p99 of (a) at %.0f%% peak   = %s   target < 2 ms at 50%%   %s\n", 100*o.openFraction, ms(p99), verdictText(p99 < 2*time.Millisecond))
+		}
+	}
+
+	if verifyRow != nil && bRSRow != nil && verifyRow.closed.requests > 0 && bRSRow.closed.cpuPerReq() > 0 {
+		fmt.Fprintln(w, "\nNew RS256 token per request, (b-rs) against the RS256 verify-only server in this run:")
+		tput := bRSRow.closed.rps() / verifyRow.closed.rps()
+		cpu := float64(bRSRow.closed.cpuPerReq()) / float64(verifyRow.closed.cpuPerReq())
+		fmt.Fprintf(w, "  req/s  (b-rs) ÷ verify-only  = %5.1f%%   target ≥ 80%%   %s\n", 100*tput, verdictText(tput >= 0.8))
+		fmt.Fprintf(w, "  CPU/req (b-rs) ÷ verify-only = %5.2f×   (req per server CPU-second ratio %.1f%%)\n", cpu, 100/cpu)
+		if bRSRow.peak > 0 {
+			fmt.Fprintf(w, "  peak RSS of edgeauthz during (b-rs) = %s   target ≤ 128 MiB   %s\n", mib(bRSRow.peak), verdictText(bRSRow.peak <= 128<<20))
 		}
 	}
 
@@ -378,6 +421,40 @@ func exhaustedMark(r *result) string {
 		return fmt.Sprintf("  (tokens ran out: measured %s)", r.elapsed.Round(time.Millisecond))
 	}
 	return ""
+}
+
+// resetPeakRSS resets the peak RSS (VmHWM) of pid, so that the next
+// peakRSS reads the peak of what follows (proc(5), clear_refs "5"). It is
+// best effort: without it peakRSS reads the peak since the process started.
+func resetPeakRSS(pid int) {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// peakRSS returns the VmHWM of pid in bytes, 0 when unknown.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func mib(b int64) string {
+	if b <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.0fMiB", float64(b)/(1<<20))
 }
 
 func loadavg() string {

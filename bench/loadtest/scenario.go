@@ -1,17 +1,19 @@
 package main
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -26,18 +28,32 @@ type setup struct {
 	dir, config string
 	privatePEM  []byte
 	kid         string
+	// An RS256 key of the same issuer, for the RS256 scenarios; rsJWKS
+	// holds only its public key, for the verify-only server.
+	rsPEM         []byte
+	rsKid, rsJWKS string
 }
 
-// writeSetup writes, under dir, an ES256 key pair, the example policy and a
-// configuration serving them on free loopback ports with the decision log
-// off.
+// writeSetup writes, under dir, an ES256 and an RS256 key pair (both in the
+// issuer's JWKS), the example policy and a configuration serving them on
+// free loopback ports with the decision log off.
 func writeSetup(dir string) (*setup, error) {
-	s := &setup{dir: dir, config: filepath.Join(dir, "config.yaml")}
+	s := &setup{dir: dir, config: filepath.Join(dir, "config.yaml"), rsJWKS: filepath.Join(dir, "keys", "rs256.json")}
 	var err error
 	if s.kid, err = identity.WriteKeyPair(filepath.Join(dir, "keys"), "ES256"); err != nil {
 		return nil, err
 	}
 	if s.privatePEM, err = os.ReadFile(filepath.Join(dir, "keys", "private.pem")); err != nil {
+		return nil, err
+	}
+	var rsJWKS []byte
+	if s.rsPEM, rsJWKS, s.rsKid, err = identity.GenerateKey("RS256"); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(s.rsJWKS, rsJWKS, 0o644); err != nil {
+		return nil, err
+	}
+	if err := mergeJWKS(filepath.Join(dir, "keys", "jwks.json"), rsJWKS); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), examples.Policy, 0o644); err != nil {
@@ -56,6 +72,28 @@ decision_log: {output: "off"}
 	return s, os.WriteFile(s.config, []byte(cfg), 0o644)
 }
 
+// mergeJWKS adds the keys of the JWKS extra to the JWKS file at path.
+func mergeJWKS(path string, extra []byte) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var set, add struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := json.Unmarshal(extra, &add); err != nil {
+		return err
+	}
+	set.Keys = append(set.Keys, add.Keys...)
+	if b, err = json.Marshal(set); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
 // claims returns the claims of a token for sub, with extra ones added.
 func claims(sub string, extra map[string]any) map[string]any {
 	c := map[string]any{"iss": examples.Issuer, "aud": examples.Audience, "sub": sub}
@@ -69,21 +107,42 @@ func (s *setup) mint(c map[string]any) (string, error) {
 	return identity.Mint(s.privatePEM, c, 2*time.Hour, s.kid, time.Now())
 }
 
-// mintMany signs n distinct ES256 tokens (unique jti) for usr_2 in org_1 on
-// every core, before any load runs, so that signing is never measured. It
-// signs with crypto/ecdsa directly, which is several times cheaper than
-// identity.Mint (that parses the PEM key for every token); the server sees
-// the same compact JWS either way.
-func (s *setup) mintMany(n int) ([]string, error) {
-	signer, err := identity.ParsePrivateKey(s.privatePEM)
+// mintMany signs n distinct tokens (unique jti) for usr_2 in org_1 with the
+// ES256 key, or with the RS256 key when rs256, on every core, before any
+// load runs, so that signing is never measured. It signs with crypto
+// directly, which is several times cheaper than identity.Mint (that parses
+// the PEM key for every token); the server sees the same compact JWS either
+// way.
+func (s *setup) mintMany(n int, rs256 bool) ([]string, error) {
+	pemKey, kid, alg := s.privatePEM, s.kid, "ES256"
+	if rs256 {
+		pemKey, kid, alg = s.rsPEM, s.rsKid, "RS256"
+	}
+	signer, err := identity.ParsePrivateKey(pemKey)
 	if err != nil {
 		return nil, err
 	}
-	key, ok := signer.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("want an ECDSA key, have %T", signer)
+	var sign func(digest []byte) ([]byte, error)
+	switch key := signer.(type) {
+	case *ecdsa.PrivateKey:
+		sign = func(digest []byte) ([]byte, error) {
+			r, ss, err := ecdsa.Sign(rand.Reader, key, digest)
+			if err != nil {
+				return nil, err
+			}
+			sig := make([]byte, 64)
+			r.FillBytes(sig[:32])
+			ss.FillBytes(sig[32:])
+			return sig, nil
+		}
+	case *rsa.PrivateKey:
+		sign = func(digest []byte) ([]byte, error) {
+			return rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest)
+		}
+	default:
+		return nil, fmt.Errorf("unexpected key type %T", signer)
 	}
-	hdr, err := json.Marshal(map[string]string{"alg": "ES256", "kid": s.kid, "typ": "JWT"})
+	hdr, err := json.Marshal(map[string]string{"alg": alg, "kid": kid, "typ": "JWT"})
 	if err != nil {
 		return nil, err
 	}
@@ -102,16 +161,13 @@ func (s *setup) mintMany(n int) ([]string, error) {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
 				payload, err := json.Marshal(claims("usr_2", map[string]any{"oid": "org_1", "scope": "read:documents",
-					"jti": fmt.Sprintf("bench-%d", i), "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix()}))
+					"jti": fmt.Sprintf("bench-%s-%d", alg, i), "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix()}))
 				if err == nil {
 					signingInput := prefix + base64.RawURLEncoding.EncodeToString(payload)
 					sum := sha256.Sum256([]byte(signingInput))
-					var r, ss *big.Int
-					if r, ss, err = ecdsa.Sign(rand.Reader, key, sum[:]); err == nil {
-						var sig [64]byte
-						r.FillBytes(sig[:32])
-						ss.FillBytes(sig[32:])
-						toks[i] = signingInput + "." + base64.RawURLEncoding.EncodeToString(sig[:])
+					var sig []byte
+					if sig, err = sign(sum[:]); err == nil {
+						toks[i] = signingInput + "." + base64.RawURLEncoding.EncodeToString(sig)
 						continue
 					}
 				}
@@ -197,11 +253,33 @@ func same(req *authv3.CheckRequest) func(int64) (*authv3.CheckRequest, bool) {
 // scenario is one row of the table.
 type scenario struct {
 	key, title string
-	trivial    bool          // runs against the baseline server
+	server     string        // serverEdge, serverTrivial or serverVerify
+	pair       string        // scenarios with the same pair run in alternating slices
 	tg         target        // the load
 	probes     []probe       // single requests checked before the load
 	prepare    func() error  // optional; builds requests that need tokens
 	note       func() string // optional; printed under the table
+}
+
+// The servers a scenario can run against.
+const (
+	serverEdge    = "edgeauthz"
+	serverTrivial = "trivial"
+	serverVerify  = "verify-rs256"
+)
+
+// tokenRequests sends each of *reqs once, in order, across every measured
+// slice of the scenario (a later slice does not start over, which would hit
+// the caches), and reports when they run out.
+func tokenRequests(reqs *[]*authv3.CheckRequest) func(int64) (*authv3.CheckRequest, bool) {
+	var cursor atomic.Int64
+	return func(int64) (*authv3.CheckRequest, bool) {
+		i := cursor.Add(1) - 1
+		if i >= int64(len(*reqs)) {
+			return nil, false
+		}
+		return (*reqs)[i], true
+	}
 }
 
 type probe struct {
@@ -210,9 +288,9 @@ type probe struct {
 	check func(*authv3.CheckResponse) verdict
 }
 
-// scenarios builds every scenario; tokens is how many tokens to pre-mint for
-// the new-token-per-request one.
-func (s *setup) scenarios(tokens int) ([]*scenario, error) {
+// scenarios builds every scenario; tokens and rsTokens are how many tokens
+// to pre-mint for the ES256 and the RS256 new-token-per-request ones.
+func (s *setup) scenarios(tokens, rsTokens int) ([]*scenario, error) {
 	usr2, err := s.mint(claims("usr_2", map[string]any{"oid": "org_1", "scope": "read:documents"}))
 	if err != nil {
 		return nil, err
@@ -228,10 +306,10 @@ func (s *setup) scenarios(tokens int) ([]*scenario, error) {
 
 	var minted []*authv3.CheckRequest
 	var mintTook time.Duration
-	b := &scenario{key: "b", title: "(b) new ES256 token per request, RBAC+org+scope"}
+	b := &scenario{key: "b", title: "(b) new ES256 token per request, RBAC+org+scope", server: serverEdge}
 	b.prepare = func() error {
 		start := time.Now()
-		toks, err := s.mintMany(tokens)
+		toks, err := s.mintMany(tokens, false)
 		if err != nil {
 			return err
 		}
@@ -242,18 +320,41 @@ func (s *setup) scenarios(tokens int) ([]*scenario, error) {
 		}
 		return nil
 	}
-	b.tg = target{
-		next: func(i int64) (*authv3.CheckRequest, bool) {
-			if i >= int64(len(minted)) {
-				return nil, false
-			}
-			return minted[i], true
-		},
-		check: allowOf("read-document", "usr_2"),
-	}
+	b.tg = target{next: tokenRequests(&minted), check: allowOf("read-document", "usr_2")}
 	b.note = func() string {
 		return fmt.Sprintf("(b) %d distinct ES256 tokens were pre-minted in %s before any load; each is sent once.", len(minted), mintTook.Round(time.Millisecond))
 	}
+
+	// The RS256 pair: the same pre-minted RS256 tokens, each sent once to
+	// the verify-only server and once to edgeauthz, in alternating slices.
+	var rsMinted []*authv3.CheckRequest
+	var rsTook time.Duration
+	rsPrepare := func() error {
+		if rsMinted != nil {
+			return nil
+		}
+		start := time.Now()
+		toks, err := s.mintMany(rsTokens, true)
+		if err != nil {
+			return err
+		}
+		rsTook = time.Since(start)
+		rsMinted = make([]*authv3.CheckRequest, len(toks))
+		for i, t := range toks {
+			rsMinted[i] = checkRequest("GET", "/orgs/org_1/documents/doc123", t)
+		}
+		return nil
+	}
+	verifyRS := &scenario{key: "verify-rs", title: "RS256 verify-only server, new token per request",
+		server: serverVerify, pair: "rs256", prepare: rsPrepare,
+		tg:     target{next: tokenRequests(&rsMinted), check: anyAllow},
+		probes: []probe{{"an ES256 token is refused", readDoc, denyOf(401)}}}
+	bRS := &scenario{key: "b-rs", title: "(b-rs) new RS256 token per request", server: serverEdge, pair: "rs256",
+		prepare: rsPrepare, tg: target{next: tokenRequests(&rsMinted), check: allowOf("read-document", "usr_2")},
+		note: func() string {
+			return fmt.Sprintf("(b-rs, verify-rs) %d distinct RS256 (2048-bit) tokens were pre-minted in %s; each server gets each once.",
+				len(rsMinted), rsTook.Round(time.Millisecond))
+		}}
 
 	// A unique query string makes every request's decision-cache key new
 	// (the key hashes the raw target) while the route still matches, so
@@ -263,16 +364,18 @@ func (s *setup) scenarios(tokens int) ([]*scenario, error) {
 	}
 
 	return []*scenario{
-		{key: "trivial", title: "trivial always-allow gRPC server", trivial: true,
+		{key: "trivial", title: "trivial always-allow gRPC server", server: serverTrivial, pair: "a",
 			tg: target{next: same(readDoc), check: anyAllow}},
-		{key: "a", title: "(a) cached token, RBAC+org+scope",
+		{key: "a", title: "(a) cached token, RBAC+org+scope", server: serverEdge, pair: "a",
 			tg:     target{next: same(readDoc), check: allowOf("read-document", "usr_2")},
 			probes: []probe{{"other org is 404", otherOrg, denyOf(404)}}},
+		verifyRS,
+		bRS,
 		b,
-		{key: "c", title: "(c) relation route (3 hops), decision cache missed",
+		{key: "c", title: "(c) relation route (3 hops), decision cache missed", server: serverEdge,
 			tg:     target{next: missPaths, check: allowOf("shared-document", "usr_1")},
 			probes: []probe{{"usr_2 not shared is 403", notShared, denyOf(403)}}},
-		{key: "c-hit", title: "(c-hit) relation route, repeated (cache hit)",
+		{key: "c-hit", title: "(c-hit) relation route, repeated (cache hit)", server: serverEdge,
 			tg: target{next: same(shared), check: allowOf("shared-document", "usr_1")}},
 	}, nil
 }

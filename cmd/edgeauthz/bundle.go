@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/internal/bundle"
 )
 
-const bundleUsage = "bundle --key PEM --out DIR [--name NAME] POLICY"
+const bundleUsage = "bundle --key PEM --out DIR [--name NAME] POLICY|POLICYDIR"
 
 // runBundle validates a policy and writes it, with a detached signature made
 // with a keygen key, as a bundle for the http(s) policy source.
@@ -29,8 +30,13 @@ func runBundle(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	policyPath := files[0]
+	fi, err := os.Stat(policyPath)
+	isSet := err == nil && fi.IsDir()
 	if *name == "" {
 		*name = filepath.Base(policyPath)
+		if isSet {
+			*name += ".json"
+		}
 	}
 	pem, err := os.ReadFile(*keyPath)
 	if err != nil {
@@ -47,7 +53,17 @@ func runBundle(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitFail
 	}
-	doc, err := os.ReadFile(policyPath)
+	// A policy directory travels as one bundle: the set's encoding, every
+	// part with its revision, which edges compile as a whole.
+	var doc []byte
+	if isSet {
+		var set *config.PolicySet
+		if set, err = config.LoadPolicyDir(policyPath); err == nil {
+			doc, err = config.EncodePolicySet(set)
+		}
+	} else {
+		doc, err = os.ReadFile(policyPath)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz bundle:", err)
 		return exitFail

@@ -27,14 +27,17 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
+		{"relay", relayUsage, runRelay},
+		{"fleet", "fleet [--relay http://127.0.0.1:18001] [--json]", runFleet},
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL\n    or " + checkAccessUsage, runCheck},
 		{"test", "test [--config FILE] [-v] [--allow-external-files] FILE... (policy tests or OpenFGA *.fga.yaml store files)", runTest},
-		{"validate", "validate [--signing-key KEY] POLICY...", runValidate},
+		{"validate", "validate [--signing-key KEY] [--base BASE] POLICY|DIR...", runValidate},
 		{"list-objects", "list-objects --policy FILE --type TYPE --relation REL --user USER [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListObjects},
 		{"list-users", "list-users --policy FILE --object TYPE:ID --relation REL --filter TYPE[#REL]... [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListUsers},
-		{"publish", "publish --store DSN POLICY", runPublish},
+		{"publish", "publish (--store DSN [--package NAME] [--credential FILE] | --relay URL [--token-file F]) POLICY", runPublish},
+		{"writers", "writers add|remove --store DSN --name NAME [--scopes a,b] [--out FILE]", runWriters},
 		{"bundle", bundleUsage, runBundle},
-		{"tuples", "tuples write|delete --store DSN TUPLE...", runTuples},
+		{"tuples", "tuples write|delete (--store DSN | --relay URL [--token-file F]) TUPLE...", runTuples},
 		{"keygen", "keygen --out DIR [--alg RS256|ES256]", runKeygen},
 		{"token", "token --key PEM --claims JSON [--ttl 1h] [--kid KID]", runToken},
 		{"version", "version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {

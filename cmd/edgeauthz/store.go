@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/relay"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
@@ -38,13 +40,26 @@ func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("publish", stderr)
 	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
+	relayURL := fs.String("relay", "", "publish through this relay's write API instead of the store (http://host:port)")
+	tokenFile := fs.String("token-file", "", "bearer token for --relay (default $EDGEAUTHZ_TOKEN)")
+	pkg := fs.String("package", "", "publish FILE as this policy package (default: the base policy)")
+	cred := fs.String("credential", "", "file holding a writer token (edgeauthz writers add); the store checks its scope")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
 	}
 	if len(files) != 1 {
-		fmt.Fprintln(stderr, "usage: edgeauthz publish --store DSN POLICY")
+		fmt.Fprintln(stderr, "usage: edgeauthz publish (--store DSN [--package NAME] [--credential FILE] | --relay URL) POLICY")
 		return exitUsage
+	}
+	if *relayURL != "" && (*pkg != "" || *cred != "") {
+		// The relay's write API publishes the base policy only; a package
+		// and its scoped writer token go to the store, which checks them.
+		fmt.Fprintln(stderr, "edgeauthz publish: --package and --credential publish to the store (--store), not through --relay")
+		return exitUsage
+	}
+	if *pkg != "" || *cred != "" {
+		return publishPart(ctx, *dsn, *pkg, *cred, files[0], stdout, stderr)
 	}
 	data, err := os.ReadFile(files[0])
 	if err != nil {
@@ -68,12 +83,26 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "edgeauthz publish: not published")
 		return exitFail
 	}
+	if *relayURL != "" {
+		res, err := relayWrite(ctx, *relayURL, *tokenFile, "/v1/policy", "application/yaml", data)
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeauthz publish:", err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "published %s as revision %d\n", files[0], res.Revision)
+		return exitOK
+	}
 	pool, err := openStore(ctx, *dsn)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)
 		return exitFail
 	}
 	defer pool.Close()
+	if err := checkWithPackages(ctx, pool, "", data); err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "edgeauthz publish: not published")
+		return exitFail
+	}
 	rev, err := pgstore.Publish(ctx, pool, data)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)
@@ -87,15 +116,35 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("tuples", stderr)
 	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
+	relayURL := fs.String("relay", "", "write through this relay's write API instead of the store (http://host:port)")
+	tokenFile := fs.String("token-file", "", "bearer token for --relay (default $EDGEAUTHZ_TOKEN)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
 	}
 	if len(pos) < 2 || (pos[0] != "write" && pos[0] != "delete") {
-		fmt.Fprintln(stderr, "usage: edgeauthz tuples write|delete --store DSN TUPLE...")
+		fmt.Fprintln(stderr, "usage: edgeauthz tuples write|delete (--store DSN | --relay URL) TUPLE...")
 		return exitUsage
 	}
 	op, tuples := pos[0], pos[1:]
+	if *relayURL != "" {
+		batch := relay.TupleBatch{Write: tuples}
+		if op == "delete" {
+			batch = relay.TupleBatch{Delete: tuples}
+		}
+		body, _ := json.Marshal(batch)
+		res, err := relayWrite(ctx, *relayURL, *tokenFile, "/v1/tuples", "application/json", body)
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeauthz tuples:", err)
+			return exitFail
+		}
+		verb, changed := "wrote", res.Written
+		if op == "delete" {
+			verb, changed = "deleted", res.Deleted
+		}
+		fmt.Fprintf(stdout, "%s %d of %d tuples (the rest were already so)\n", verb, changed, len(tuples))
+		return exitOK
+	}
 	pool, err := openStore(ctx, *dsn)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz tuples:", err)

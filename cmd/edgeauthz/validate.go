@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/internal/bundle"
+	"github.com/edgeauthz/edgeauthz/policytest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -22,6 +24,7 @@ import (
 func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", stderr)
 	keyPath := fs.String("signing-key", "", "public key (PEM or JWKS, as policy.signing_key) that must have signed each POLICY (POLICY.sig)")
+	base := fs.String("base", "", "validate each POLICY as a package against this base policy alone")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
@@ -39,6 +42,26 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	code := exitOK
 	for _, f := range files {
+		fi, err := os.Stat(f)
+		isDir, isSet := err == nil && fi.IsDir(), isSetBundle(f)
+		if *base != "" || isDir || isSet {
+			if keys != nil && isSet {
+				if err := verifyBundle(f, keys); err != nil {
+					fmt.Fprintln(stderr, err)
+					code = exitFail
+					continue
+				}
+			}
+			// A package against the base, or a policy set whole.
+			snap, err := policytest.LoadSnapshot(f, *base, decision.Options{})
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				code = exitFail
+				continue
+			}
+			fmt.Fprintf(stdout, "%s: ok (%d routes in packages %s, revision %s)\n", f, snap.RouteCount(), strings.Join(snap.Packages(), ", "), snap.Revision())
+			continue
+		}
 		p, err := config.LoadPolicy(f)
 		if err == nil && keys != nil {
 			err = verifyBundle(f, keys)
@@ -68,6 +91,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return code
 }
 
+// isSetBundle reports whether a file is a policy set bundle (edgeauthz
+// bundle DIR).
+func isSetBundle(path string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && config.IsPolicySet(data)
+}
+
 // verifyBundle checks the detached signature at path.sig over path's bytes,
 // with the edge's own verification.
 func verifyBundle(path string, keys jwk.Set) error {
@@ -85,10 +115,8 @@ func verifyBundle(path string, keys jwk.Set) error {
 	return nil
 }
 
+// loadSnapshot compiles a policy file or a policy directory (a base and
+// packages).
 func loadSnapshot(path string, opts decision.Options) (*decision.Snapshot, error) {
-	p, err := config.LoadPolicy(path)
-	if err != nil {
-		return nil, err
-	}
-	return decision.Compile(p, opts)
+	return policytest.LoadSnapshot(path, "", opts)
 }

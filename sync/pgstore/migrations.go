@@ -75,6 +75,39 @@ var migrations = []migration{
 			`ALTER TABLE edgeauthz_tuple_changelog ADD CONSTRAINT edgeauthz_tuple_changelog_condition CHECK (` + conditionRules + `)`,
 		},
 	},
+	{
+		// The audit trail: who published each revision and wrote each
+		// changelog row ('' for writers that do not say, as before).
+		version: 4,
+		name:    "writers",
+		stmts: []string{
+			`ALTER TABLE edgeauthz_policy_revisions ADD COLUMN published_by text NOT NULL DEFAULT ''`,
+			`ALTER TABLE edgeauthz_tuple_changelog ADD COLUMN written_by text NOT NULL DEFAULT ''`,
+		},
+	},
+	{
+		// Changelog retention: rows up to pruned_through are gone; a reader
+		// behind it reloads the tuples in full.
+		version: 5,
+		name:    "changelog checkpoint",
+		stmts: []string{
+			`CREATE TABLE edgeauthz_changelog_checkpoint (
+				one            boolean PRIMARY KEY DEFAULT true CHECK (one),
+				pruned_through bigint NOT NULL DEFAULT 0,
+				pruned_at      timestamptz
+			)`,
+			`INSERT INTO edgeauthz_changelog_checkpoint (one) VALUES (true)`,
+		},
+	},
+	{
+		// Policy packages and the writers allowed to publish them. See
+		// packages.go: the scope check runs inside the database, in a
+		// SECURITY DEFINER function, so a writer's PostgreSQL role needs no
+		// write privilege on any table.
+		version: 6,
+		name:    "policy packages and scoped writers",
+		stmts:   packagesMigration,
+	},
 }
 
 // conditionRules bounds a tuple's condition as rebac.ParseTuple does: a

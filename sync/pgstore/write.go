@@ -23,6 +23,12 @@ const Channel = "edgeauthz"
 // store only refuses what PostgreSQL text cannot hold (NUL, invalid UTF-8).
 // Run Migrate once before the first Publish or WriteTuples.
 func Publish(ctx context.Context, db DB, document []byte) (revision int64, err error) {
+	return PublishAs(ctx, db, "", document)
+}
+
+// PublishAs is Publish recording who published the revision (the audit
+// trail the relay's write API keeps).
+func PublishAs(ctx context.Context, db DB, writer string, document []byte) (revision int64, err error) {
 	if !utf8.Valid(document) || strings.IndexByte(string(document), 0) >= 0 {
 		return 0, errors.New("publish: the document is not UTF-8 text without NUL bytes")
 	}
@@ -30,7 +36,7 @@ func Publish(ctx context.Context, db DB, document []byte) (revision int64, err e
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO edgeauthz_policy_revisions (document) VALUES ($1) RETURNING id`, string(document)).Scan(&revision); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO edgeauthz_policy_revisions (document, published_by) VALUES ($1, COALESCE(NULLIF($2, ''), 'role:' || session_user)) RETURNING id`, string(document), writer).Scan(&revision); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, "policy "+strconv.FormatInt(revision, 10))
@@ -46,13 +52,23 @@ func Publish(ctx context.Context, db DB, document []byte) (revision int64, err e
 // Tuples are parsed by the relationship engine's parser (rebac.ParseTuple)
 // with its limits; a malformed one refuses the whole call.
 func WriteTuples(ctx context.Context, db DB, tuples []string) (changed int, err error) {
-	return changeTuples(ctx, db, tuples, true)
+	return changeTuples(ctx, db, tuples, true, "")
+}
+
+// WriteTuplesAs is WriteTuples recording writer on each changelog row.
+func WriteTuplesAs(ctx context.Context, db DB, writer string, tuples []string) (changed int, err error) {
+	return changeTuples(ctx, db, tuples, true, writer)
+}
+
+// DeleteTuplesAs is DeleteTuples recording writer on each changelog row.
+func DeleteTuplesAs(ctx context.Context, db DB, writer string, tuples []string) (changed int, err error) {
+	return changeTuples(ctx, db, tuples, false, writer)
 }
 
 // DeleteTuples removes tuples from the current state and appends a changelog
 // row for each one that was there. See WriteTuples.
 func DeleteTuples(ctx context.Context, db DB, tuples []string) (changed int, err error) {
-	return changeTuples(ctx, db, tuples, false)
+	return changeTuples(ctx, db, tuples, false, "")
 }
 
 // A write of a tuple that is there with another condition or context
@@ -70,8 +86,8 @@ WITH input AS (
 		WHERE (t.condition_name, t.condition_context) IS DISTINCT FROM (EXCLUDED.condition_name, EXCLUDED.condition_context)
 	RETURNING object, relation, subject
 )
-INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject, condition_name, condition_context)
-SELECT 'w', i.o, i.r, i.s, i.c, i.x FROM ins JOIN input i ON i.o = ins.object AND i.r = ins.relation AND i.s = ins.subject
+INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject, condition_name, condition_context, written_by)
+SELECT 'w', i.o, i.r, i.s, i.c, i.x, $6 FROM ins JOIN input i ON i.o = ins.object AND i.r = ins.relation AND i.s = ins.subject
 ORDER BY i.n`
 
 // Deletes name a tuple by its key; its condition does not matter.
@@ -83,11 +99,11 @@ WITH input AS (
 	WHERE t.object = i.o AND t.relation = i.r AND t.subject = i.s
 	RETURNING t.object, t.relation, t.subject
 )
-INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject)
-SELECT 'd', i.o, i.r, i.s FROM del JOIN input i ON i.o = del.object AND i.r = del.relation AND i.s = del.subject
+INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject, written_by)
+SELECT 'd', i.o, i.r, i.s, $4 FROM del JOIN input i ON i.o = del.object AND i.r = del.relation AND i.s = del.subject
 ORDER BY i.n`
 
-func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int, error) {
+func changeTuples(ctx context.Context, db DB, tuples []string, write bool, writer string) (int, error) {
 	op := "write tuples"
 	if !write {
 		op = "delete tuples"
@@ -125,9 +141,9 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int,
 	if len(objs) == 0 {
 		return 0, nil
 	}
-	query, args := writeTuplesSQL, []any{objs, rels, subs, conds, ctxs}
+	query, args := writeTuplesSQL, []any{objs, rels, subs, conds, ctxs, writer}
 	if !write {
-		query, args = deleteTuplesSQL, []any{objs, rels, subs}
+		query, args = deleteTuplesSQL, []any{objs, rels, subs, writer}
 	}
 	var changed int64
 	err := inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {

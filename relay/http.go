@@ -1,0 +1,30 @@
+package relay
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler serves the relay's HTTP side: GET /fleet (the fleet status as
+// JSON), /metrics (from gatherer) and /healthz (200 once the relay serves
+// the store, 503 before) and, when write is not nil, the write API under
+// /v1/.
+func (r *Relay) Handler(gatherer prometheus.Gatherer, write http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	if write != nil {
+		mux.Handle("/v1/", write)
+	}
+	mux.Handle("/fleet", r.fleet)
+	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-r.loaded:
+			w.Write([]byte("ok\n"))
+		default:
+			http.Error(w, "the relay has not loaded the store yet", http.StatusServiceUnavailable)
+		}
+	})
+	return mux
+}

@@ -1,0 +1,258 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
+)
+
+// Errors an Authenticator returns; WriteAPI maps them to 401 and 403.
+var (
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+// Authenticator says who sent a write request, or refuses it with an error
+// wrapping ErrUnauthenticated or ErrForbidden.
+type Authenticator interface {
+	Authenticate(r *http.Request) (writer string, err error)
+}
+
+// JWTAuth accepts a bearer JWT the Verifier accepts and whose "scope"
+// (space-separated) or "scp" (list) claim grants Scope. The writer recorded
+// in the store is "subject (issuer)".
+type JWTAuth struct {
+	Verifier *identity.Verifier
+	Scope    string
+}
+
+var _ Authenticator = JWTAuth{}
+
+// Authenticate implements Authenticator.
+func (a JWTAuth) Authenticate(r *http.Request) (string, error) {
+	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return "", fmt.Errorf("%w: a bearer token is required", ErrUnauthenticated)
+	}
+	tok, err := a.Verifier.Verify(r.Context(), strings.TrimSpace(raw))
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if !hasScope(tok.Claims, a.Scope) {
+		return "", fmt.Errorf("%w: the token does not grant scope %q", ErrForbidden, a.Scope)
+	}
+	return tok.Subject + " (" + tok.Issuer + ")", nil
+}
+
+func hasScope(claims map[string]any, want string) bool {
+	if s, ok := claims["scope"].(string); ok {
+		for f := range strings.FieldsSeq(s) {
+			if f == want {
+				return true
+			}
+		}
+	}
+	if l, ok := claims["scp"].([]any); ok {
+		for _, v := range l {
+			if v == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// MTLSAuth accepts a request whose client certificate the TLS server
+// verified against its client CAs (tls.VerifyClientCertIfGiven or
+// RequireAndVerifyClientCert). The writer is "x509:" and the certificate's
+// subject.
+type MTLSAuth struct{}
+
+var _ Authenticator = MTLSAuth{}
+
+// Authenticate implements Authenticator.
+func (MTLSAuth) Authenticate(r *http.Request) (string, error) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return "", fmt.Errorf("%w: no verified client certificate", ErrUnauthenticated)
+	}
+	return "x509:" + r.TLS.VerifiedChains[0][0].Subject.String(), nil
+}
+
+// FirstOf authenticates a request with a verified client certificate by
+// MTLS, and any other by Bearer (nil: refused).
+type FirstOf struct {
+	MTLS   Authenticator
+	Bearer Authenticator
+}
+
+// Authenticate implements Authenticator.
+func (f FirstOf) Authenticate(r *http.Request) (string, error) {
+	if f.MTLS != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return f.MTLS.Authenticate(r)
+	}
+	if f.Bearer == nil {
+		return "", fmt.Errorf("%w: a verified client certificate is required", ErrUnauthenticated)
+	}
+	return f.Bearer.Authenticate(r)
+}
+
+// Request size limits of the write API.
+const (
+	maxPolicyBytes = 4 << 20
+	maxTupleBytes  = 16 << 20
+)
+
+// TupleBatch is the body of POST /v1/tuples: tuples to write, then tuples
+// to delete, in the relationship engine's notation (conditions included:
+// "OBJ#REL@USER with COND {json}").
+type TupleBatch struct {
+	Write  []string `json:"write,omitempty"`
+	Delete []string `json:"delete,omitempty"`
+}
+
+// WriteResult is the answer to a write.
+type WriteResult struct {
+	Revision int64 `json:"revision,omitempty"`
+	Written  int   `json:"written"`
+	Deleted  int   `json:"deleted"`
+}
+
+// WriteAPI is the relay's write side: POST /v1/policy publishes a policy
+// (the body) once it compiles; POST /v1/tuples writes and deletes a
+// TupleBatch once every tuple parses and every written one fits the serving
+// revision's model. Nothing is stored before the whole request is judged,
+// and each change is recorded in the store with who made it.
+type WriteAPI struct {
+	relay *Relay
+	db    pgstore.DB
+	auth  Authenticator
+	log   *slog.Logger
+}
+
+// NewWriteAPI returns the write API of r, storing through db.
+func NewWriteAPI(r *Relay, db pgstore.DB, auth Authenticator, log *slog.Logger) *WriteAPI {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &WriteAPI{relay: r, db: db, auth: auth, log: log}
+}
+
+// ServeHTTP implements http.Handler.
+func (w *WriteAPI) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", "POST")
+		writeError(rw, http.StatusMethodNotAllowed, errors.New("method not allowed"))
+		return
+	}
+	writer, err := w.auth.Authenticate(r)
+	switch {
+	case errors.Is(err, ErrForbidden):
+		writeError(rw, http.StatusForbidden, err)
+		return
+	case err != nil:
+		rw.Header().Set("WWW-Authenticate", `Bearer realm="edgeauthz relay"`)
+		writeError(rw, http.StatusUnauthorized, err)
+		return
+	}
+	var res WriteResult
+	var status int
+	switch r.URL.Path {
+	case "/v1/policy":
+		res, status, err = w.publish(r.Context(), r.Body, writer)
+	case "/v1/tuples":
+		res, status, err = w.tuples(r.Context(), r.Body, writer)
+	default:
+		status, err = http.StatusNotFound, errors.New("not found")
+	}
+	if err != nil {
+		writeError(rw, status, err)
+		return
+	}
+	w.log.Info("store written through the relay", "path", r.URL.Path, "writer", writer,
+		"revision", res.Revision, "written", res.Written, "deleted", res.Deleted)
+	rw.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(rw).Encode(res)
+}
+
+func (w *WriteAPI) publish(ctx context.Context, body io.Reader, writer string) (WriteResult, int, error) {
+	doc, err := io.ReadAll(io.LimitReader(body, maxPolicyBytes+1))
+	if err != nil {
+		return WriteResult{}, http.StatusBadRequest, err
+	}
+	if len(doc) > maxPolicyBytes {
+		return WriteResult{}, http.StatusRequestEntityTooLarge, fmt.Errorf("the policy is over %d bytes", maxPolicyBytes)
+	}
+	if _, err := w.relay.opts.Check("request body", doc); err != nil {
+		return WriteResult{}, http.StatusBadRequest, fmt.Errorf("not published: %w", err)
+	}
+	rev, err := pgstore.PublishAs(ctx, w.db, writer, doc)
+	if err != nil {
+		return WriteResult{}, http.StatusServiceUnavailable, err
+	}
+	return WriteResult{Revision: rev}, http.StatusOK, nil
+}
+
+func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (WriteResult, int, error) {
+	dec := json.NewDecoder(io.LimitReader(body, maxTupleBytes))
+	dec.DisallowUnknownFields()
+	var b TupleBatch
+	if err := dec.Decode(&b); err != nil {
+		return WriteResult{}, http.StatusBadRequest, fmt.Errorf("tuple batch: %w", err)
+	}
+	if len(b.Write)+len(b.Delete) == 0 {
+		return WriteResult{}, http.StatusBadRequest, errors.New("tuple batch: nothing to write or delete")
+	}
+	var bad []error
+	for _, t := range b.Delete {
+		o, rest, ok := strings.Cut(t, "#")
+		rel, sub, ok2 := strings.Cut(rest, "@")
+		if !ok || !ok2 || o == "" || rel == "" || sub == "" {
+			bad = append(bad, fmt.Errorf("tuple %q: want object#relation@user", t))
+		}
+	}
+	if err := errors.Join(bad...); err != nil {
+		return WriteResult{}, http.StatusBadRequest, fmt.Errorf("not written: %w", err)
+	}
+	if len(b.Write) > 0 {
+		model := w.relay.model.Load()
+		if model == nil {
+			return WriteResult{}, http.StatusConflict, errors.New("no policy that compiles is published: publish one with a model first")
+		}
+		var errs []error
+		for _, t := range b.Write {
+			if err := model.FitsModel(t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return WriteResult{}, http.StatusBadRequest, fmt.Errorf("not written: %w", err)
+		}
+	}
+	var res WriteResult
+	var err error
+	if len(b.Write) > 0 {
+		if res.Written, err = pgstore.WriteTuplesAs(ctx, w.db, writer, b.Write); err != nil {
+			return WriteResult{}, http.StatusServiceUnavailable, err
+		}
+	}
+	if len(b.Delete) > 0 {
+		if res.Deleted, err = pgstore.DeleteTuplesAs(ctx, w.db, writer, b.Delete); err != nil {
+			return res, http.StatusServiceUnavailable, fmt.Errorf("the writes were stored, the deletes not: %w", err)
+		}
+	}
+	return res, http.StatusOK, nil
+}
+
+func writeError(rw http.ResponseWriter, status int, err error) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	json.NewEncoder(rw).Encode(map[string]string{"error": err.Error()})
+}
