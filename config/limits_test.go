@@ -19,6 +19,8 @@ func TestParseServerLimitsErrors(t *testing.T) {
 		{"limits on one line", "limits: {grpc: {message_wait: 0s, max_waiting_streams: 0}}\n",
 			[]lineMsg{{1, "limits.grpc.max_waiting_streams"}, {1, "limits.grpc.message_wait"}}},
 		{"unknown limit", "limits:\n  grpc:\n    max_streams: 5\n", []lineMsg{{3, `unknown key "max_streams"`}}},
+		{"header list too big", "limits:\n  grpc:\n    max_header_list_bytes: 99999999\n", []lineMsg{{3, "max_header_list_bytes must be at most"}}},
+		{"header list zero", "limits: {grpc: {max_header_list_bytes: 0}}\n", []lineMsg{{1, "limits.grpc.max_header_list_bytes must be positive"}}},
 		{"short age grace", "limits:\n  grpc:\n    max_connection_age_grace: 10ms\n", []lineMsg{{3, "at least 1s"}}},
 		{"tiny log fields", "decision_log:\n  max_field_bytes: 4\n", []lineMsg{{2, "max_field_bytes must be at least 16"}}},
 		{"readiness typo", "readiness: {require_keys: true}\n", []lineMsg{{1, `unknown key "require_keys"`}}},

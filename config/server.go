@@ -53,6 +53,11 @@ type GRPCLimits struct {
 	MessageWait time.Duration `yaml:"message_wait"`
 	// MaxRecvMsgBytes bounds one request message.
 	MaxRecvMsgBytes int `yaml:"max_recv_msg_bytes"`
+	// MaxHeaderListBytes bounds a stream's header list (HPACK-decoded, as
+	// HTTP/2 counts it: name + value + 32 per field). It is advertised in
+	// SETTINGS; a header block over it is not decoded further and its
+	// connection is closed, however many CONTINUATION frames it spans.
+	MaxHeaderListBytes int `yaml:"max_header_list_bytes"`
 	// HandshakeTimeout bounds a new connection's HTTP/2 preface and SETTINGS.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// KeepaliveTime and KeepaliveTimeout: the server pings a connection
@@ -259,11 +264,12 @@ func DefaultLimits() Limits {
 			MaxWaitingStreams:     128,
 			MessageWait:           5 * time.Second,
 			MaxRecvMsgBytes:       2 << 20,
+			MaxHeaderListBytes:    16 << 10,
 			HandshakeTimeout:      10 * time.Second,
 			KeepaliveTime:         time.Minute,
 			KeepaliveTimeout:      20 * time.Second,
 			MinPingInterval:       10 * time.Second,
-			MaxConnectionIdle:     5 * time.Minute,
+			MaxConnectionIdle:     time.Minute,
 			MaxConnectionAge:      30 * time.Minute,
 			MaxConnectionAgeGrace: 30 * time.Second,
 		},
@@ -272,7 +278,7 @@ func DefaultLimits() Limits {
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
+			IdleTimeout:       time.Minute,
 			MaxHeaderBytes:    1 << 20,
 		},
 	}
@@ -515,6 +521,7 @@ func (l *Limits) validate(errs *List, lines map[string]int) {
 		{"grpc.max_waiting_streams", int64(g.MaxWaitingStreams)},
 		{"grpc.message_wait", int64(g.MessageWait)},
 		{"grpc.max_recv_msg_bytes", int64(g.MaxRecvMsgBytes)},
+		{"grpc.max_header_list_bytes", int64(g.MaxHeaderListBytes)},
 		{"grpc.handshake_timeout", int64(g.HandshakeTimeout)},
 		{"grpc.keepalive_time", int64(g.KeepaliveTime)},
 		{"grpc.keepalive_timeout", int64(g.KeepaliveTimeout)},
@@ -535,6 +542,9 @@ func (l *Limits) validate(errs *List, lines map[string]int) {
 	}
 	if g.MaxConcurrentStreams > 1<<20 {
 		errs.Add(lines["limits.grpc.max_concurrent_streams"], "limits.grpc.max_concurrent_streams must be at most %d", 1<<20)
+	}
+	if g.MaxHeaderListBytes > 1<<24 {
+		errs.Add(lines["limits.grpc.max_header_list_bytes"], "limits.grpc.max_header_list_bytes must be at most %d", 1<<24)
 	}
 	if g.MaxConnectionAgeGrace > 0 && g.MaxConnectionAgeGrace < time.Second {
 		errs.Add(lines["limits.grpc.max_connection_age_grace"], "limits.grpc.max_connection_age_grace must be at least 1s: requests in flight finish within it")

@@ -173,6 +173,7 @@ func FuzzBinding(f *testing.F) {
 
 		r := holder("POST", "/p")
 		r.Body = []byte(body)
+		r.Headers = map[string]string{"content-type": "application/json"}
 		res := s.Decide(r)
 		v, found, ambiguous, valid := refValue([]byte(body), "a", "b")
 		text, exact := exactText(v)

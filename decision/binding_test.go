@@ -65,7 +65,8 @@ routes:
 
 func bindReq(method, target, body string, c map[string]any) *decision.Request {
 	r := &decision.Request{Method: method, Target: target, Body: []byte(body),
-		Token: decision.TokenValid, Principal: principal(c)}
+		Headers: map[string]string{"content-type": "application/json"},
+		Token:   decision.TokenValid, Principal: principal(c)}
 	return r
 }
 
@@ -367,5 +368,119 @@ func TestMethodPatternsMustBeCanonical(t *testing.T) {
 	}
 	if err := compileErr("routes:\n  - name: r\n    match: \"PURGE /x\"\n    public: true\n"); err != nil {
 		t.Errorf("PURGE: %v", err)
+	}
+}
+
+// TestPayloadBindsOnlyJSONContentType: a body binds {payload.…} only when
+// its Content-Type declares one JSON document (application/json or
+// application/*+json, any case, any parameters). Otherwise the upstream
+// reads the same bytes by another type (a form reader sees a2 in the
+// smuggled field below), so the template is unbound: no Content-Type,
+// another type, a look-alike, or several values joined by commas.
+func TestPayloadBindsOnlyJSONContentType(t *testing.T) {
+	s := compile(t, bindingPolicy, decision.Options{})
+	const body = `{"from":"a1","x":"&from=a2&y="}`
+	cases := []struct {
+		ct   string // "-": no Content-Type header
+		bind bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{"Application/JSON;charset=UTF-8", true},
+		{" application/json ", true},
+		{"application/json\t;\tcharset=utf-8", true},
+		{"application/merge-patch+json", true},
+		{"application/vnd.api+json; ext=x", true},
+		{"APPLICATION/LD+JSON", true},
+		{"-", false},
+		{"", false},
+		{"application/x-www-form-urlencoded", false},
+		{"multipart/form-data; boundary=x", false},
+		{"text/plain", false},
+		{"text/json", false},
+		{"application/jsonx", false},
+		{"application/json5", false},
+		{"application/+json", false},
+		{"application/a b+json", false},
+		{"application/json-seq", false},
+		{"application/x-json", false},
+		{"xapplication/json", false},
+		{"application/json, application/x-www-form-urlencoded", false},
+		{"application/x-www-form-urlencoded,application/json", false},
+		{"application/json,application/json", false},
+		{"application/json; foo=\"a,b\"", false},
+	}
+	for _, c := range cases {
+		r := bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": "acct-a1"})
+		if c.ct == "-" {
+			delete(r.Headers, "content-type")
+		} else {
+			r.Headers["content-type"] = c.ct
+		}
+		res := s.Decide(r)
+		if c.bind && !res.Allowed {
+			t.Errorf("Content-Type %q: %s, want allowed", c.ct, res.Reason)
+		}
+		if !c.bind && res.Reason != decision.ReasonTemplateUnbound {
+			t.Errorf("Content-Type %q: %s, want template_unbound", c.ct, res.Reason)
+		}
+	}
+}
+
+// TestQueryNamesThatNormaliseEqual: a looked-up query parameter is unbound
+// when another parameter's name equals it once both are read as lenient
+// frameworks read names — white space trimmed, '.' and ' ' as '_', a
+// trailing [] or [key] dropped, case folded — since such a reader may take
+// the other's value. Names that stay distinct bind as before.
+func TestQueryNamesThatNormaliseEqual(t *testing.T) {
+	s := compile(t, bindingPolicy, decision.Options{})
+	cases := []struct {
+		query string
+		bind  bool
+	}{
+		{"org=org_1", true},
+		{"org=org_1&other=org_2", true},
+		{"org=org_1&organization=org_2", true},
+		{"org=org_1&or=org_2", true},
+		{"org=org_1&o_rg=org_2", true},
+		{"org=org_1&ORG=org_2", false},
+		{"org=org_1&+org=org_2", false},
+		{"org=org_1&%20org=org_2", false},
+		{"org=org_1&org%20=org_2", false},
+		{"org=org_1&%09org=org_2", false},
+		{"org=org_1&org[]=org_2", false},
+		{"org=org_1&org[x]=org_2", false},
+		{"org=org_1&org[a][b]=org_2", false},
+		{"org=org_1&Org[]=org_2", false},
+		{"org=org_1&+org+[]=org_2", false},
+		{"org[]=org_2&org=org_1", false},
+	}
+	for _, c := range cases {
+		res := s.Decide(bindReq("GET", "/orgs?"+c.query, "", map[string]any{"sub": "u", "oid": "org_1"}))
+		if res.Allowed != c.bind {
+			t.Errorf("?%s: %s, want allowed %v", c.query, res.Reason, c.bind)
+		}
+	}
+	// '.' and ' ' read as '_': a rule on org_ meets org. and "org ".
+	s2 := compile(t, `
+routes:
+  - name: q
+    match: GET /q
+    scopes: ["acct-{query.org_}"]
+`, decision.Options{})
+	for q, bind := range map[string]bool{
+		"org_=a1":            true,
+		"org_=a1&org.=a2":    false,
+		"org_=a1&org+=a2":    false,
+		"org_=a1&org%2E=a2":  false,
+		"org_=a1&+ORG.=a2":   false,
+		"org_=a1&org__=a2":   true,
+		"org_=a1&org_[x]=a2": false,
+		"org_=a1&or.g=a2":    true,
+	} {
+		res := s2.Decide(bindReq("GET", "/q?"+q, "", map[string]any{"sub": "u", "scope": "acct-a1"}))
+		if res.Allowed != bind {
+			t.Errorf("?%s: %s, want allowed %v", q, res.Reason, bind)
+		}
 	}
 }

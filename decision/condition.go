@@ -125,7 +125,10 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return v, true
 	case "claims":
 		if p := e.req.Principal; p != nil && p.Claims != nil {
-			return p.Claims, true
+			// A claim the token also holds in another case is absent, as
+			// in templates: the upstream's decoder may read the other.
+			c, _ := foldUnambiguous(map[string]any(p.Claims))
+			return c, true
 		}
 		return map[string]any{}, true
 	case "user":
@@ -208,17 +211,50 @@ func validUTF8Query(q url.Values) bool {
 	return true
 }
 
+// dropCaseVariants removes the parameters whose names another parameter's
+// name equals once both are normalised as lenient readers do (queryNameKeys):
+// which one such a reader takes is anyone's guess, so neither binds.
 func dropCaseVariants(q url.Values) {
 	if len(q) < 2 {
 		return
 	}
-	folded := make(map[string]int, len(q))
+	folded := make(map[string]int, 2*len(q))
 	for k := range q {
-		folded[foldKey(k)]++
+		a, b := queryNameKeys(k)
+		folded[a]++
+		if b != a {
+			folded[b]++
+		}
 	}
 	for k := range q {
-		if folded[foldKey(k)] > 1 {
+		if a, b := queryNameKeys(k); folded[a] > 1 || folded[b] > 1 {
 			delete(q, k)
 		}
 	}
+}
+
+const queryNameSpace = " \t\r\n\v\f"
+
+// queryNameKeys gives the names a lenient reader may take a query
+// parameter's name for, case folded (ASP.NET): white space trimmed, or only
+// leading white space (PHP), then a trailing [] or [key] dropped with the
+// white space before it (PHP and Rack read org[] and org[x] as org), and
+// '.' and ' ' read as '_' (PHP).
+func queryNameKeys(k string) (trimmed, leading string) {
+	return queryNameKey(strings.Trim(k, queryNameSpace)), queryNameKey(strings.TrimLeft(k, queryNameSpace))
+}
+
+func queryNameKey(k string) string {
+	if strings.HasSuffix(k, "]") {
+		if i := strings.IndexByte(k, '['); i >= 0 {
+			k = strings.TrimRight(k[:i], queryNameSpace)
+		}
+	}
+	k = strings.Map(func(r rune) rune {
+		if r == '.' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, k)
+	return foldKey(k)
 }

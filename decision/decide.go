@@ -205,19 +205,61 @@ func (e *evalState) lookup(p *tplPart) (string, bool) {
 }
 
 // body parses the JSON body once. An absent, partial or non-JSON body binds
-// nothing, so payload rules deny.
+// nothing, so payload rules deny; so does a body not declared JSON by its
+// Content-Type, since the upstream reads it by that type (a form reader sees
+// other fields in the same bytes).
 func (e *evalState) body() any {
 	if e.parsed {
 		return e.payload
 	}
 	e.parsed = true
-	if len(e.req.Body) == 0 || strings.EqualFold(e.req.Headers["x-envoy-auth-partial-body"], "true") {
+	if len(e.req.Body) == 0 || strings.EqualFold(e.req.Headers["x-envoy-auth-partial-body"], "true") ||
+		!jsonContentType(e.req.Headers["content-type"]) {
 		return nil
 	}
 	if v, ok := parsePayload(e.req.Body); ok {
 		e.payload = v
 	}
 	return e.payload
+}
+
+// jsonContentType reports whether a Content-Type value declares one JSON
+// document: application/json or application/*+json, in any case, with
+// parameters or not. Absent, or several values (which Envoy joins with
+// commas), is not: which one the upstream honours is anyone's guess.
+func jsonContentType(v string) bool {
+	if strings.IndexByte(v, ',') >= 0 {
+		return false
+	}
+	mt, _, _ := strings.Cut(v, ";")
+	mt = strings.Trim(mt, " \t")
+	const app, suffix = "application/", "+json"
+	if len(mt) < len(app) || !strings.EqualFold(mt[:len(app)], app) {
+		return false
+	}
+	sub := mt[len(app):]
+	if strings.EqualFold(sub, "json") {
+		return true
+	}
+	// A structured-syntax suffix: a non-empty token before "+json".
+	if len(sub) <= len(suffix) || !strings.EqualFold(sub[len(sub)-len(suffix):], suffix) {
+		return false
+	}
+	for i := 0; i < len(sub)-len(suffix); i++ {
+		if !isTokenChar(sub[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenChar reports whether c may appear in an HTTP token (RFC 9110).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // parsePayload decodes a JSON document as encoding/json would, except that
@@ -326,6 +368,12 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		return deny(ReasonBadPath, "", err.Error())
 	}
 	if err := CheckMethod(req.Method); err != nil {
+		if e.trace != nil {
+			e.step("method", false, err.Error())
+		}
+		return deny(ReasonBadRequest, "", err.Error())
+	}
+	if err := CheckMethodOverride(req.Method, req.Headers); err != nil {
 		if e.trace != nil {
 			e.step("method", false, err.Error())
 		}

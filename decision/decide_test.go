@@ -272,6 +272,11 @@ func TestDecideTemplates(t *testing.T) {
 	c := claims{"sub": "x", "scope": "proj-7", "ext": map[string]any{"proj": "7"}}
 	withHeaders := func(r *decision.Request, h map[string]string) *decision.Request { r.Headers = h; return r }
 	withBody := func(r *decision.Request, body string, h map[string]string) *decision.Request {
+		if h == nil {
+			h = map[string]string{"content-type": "application/json"}
+		} else if _, ok := h["content-type"]; !ok {
+			h["content-type"] = "application/json"
+		}
 		r.Body, r.Headers = []byte(body), h
 		return r
 	}

@@ -1,6 +1,8 @@
 package decision
 
 import (
+	"maps"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -66,4 +68,50 @@ func foldAmbiguous[V any](m map[string]V, k string) bool {
 		}
 	}
 	return false
+}
+
+// foldUnambiguous returns v without the map keys that foldEqual takes for
+// another key of the same map, at every level of nested maps and arrays, as
+// templates read them: such a key is absent. v itself comes back, with no
+// allocation, when it holds no such keys; otherwise a copy, sharing the
+// parts that need no change.
+func foldUnambiguous(v any) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		var out map[string]any // a copy, once something changes
+		for k, e := range x {
+			if foldAmbiguous(x, k) {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				delete(out, k)
+				continue
+			}
+			if c, changed := foldUnambiguous(e); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = c
+			}
+		}
+		if out == nil {
+			return x, false
+		}
+		return out, true
+	case []any:
+		var out []any
+		for i, e := range x {
+			if c, changed := foldUnambiguous(e); changed {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = c
+			}
+		}
+		if out == nil {
+			return x, false
+		}
+		return out, true
+	}
+	return v, false
 }

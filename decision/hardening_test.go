@@ -123,7 +123,8 @@ routes:
 		`{"list": [{"x": 1, "x": 2}], "account": {"id": "a1"}}`: "template_unbound",
 	} {
 		r := &decision.Request{Method: "POST", Target: "/pay", Body: []byte(body),
-			Token: decision.TokenValid, Principal: principal(map[string]any{"sub": "u", "scope": "pay-a1"})}
+			Headers: map[string]string{"content-type": "application/json"},
+			Token:   decision.TokenValid, Principal: principal(map[string]any{"sub": "u", "scope": "pay-a1"})}
 		if got := s.Decide(r).Reason.String(); got != want {
 			t.Errorf("%s: %s, want %s", body, got, want)
 		}

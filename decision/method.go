@@ -13,6 +13,34 @@ var (
 	methodErrLower = methodErr("lower-case letter (methods are case-sensitive: send it upper case)")
 )
 
+// methodOverrides are the headers some frameworks (Rails, Laravel, Express's
+// method-override, Symfony, ASP.NET) read as the method to run instead of the
+// request's, each with its refusal built once.
+var methodOverrides = [...]struct {
+	name string
+	err  *methodError
+}{
+	{"x-http-method-override", methodErr("X-HTTP-Method-Override names another method than the request's (some frameworks run that one)")},
+	{"x-http-method", methodErr("X-HTTP-Method names another method than the request's (some frameworks run that one)")},
+	{"x-method-override", methodErr("X-Method-Override names another method than the request's (some frameworks run that one)")},
+}
+
+// CheckMethodOverride refuses a request that carries a method-override
+// header whose value is not exactly its method: a rule matched on the
+// method would say nothing about the one the upstream runs. headers have
+// lower-case names. The error wraps ErrBadMethod.
+func CheckMethodOverride(method string, headers map[string]string) error {
+	if len(headers) == 0 {
+		return nil
+	}
+	for _, o := range methodOverrides {
+		if v, ok := headers[o.name]; ok && v != method {
+			return o.err
+		}
+	}
+	return nil
+}
+
 type methodError struct{ reason string }
 
 func methodErr(reason string) *methodError { return &methodError{reason: reason} }

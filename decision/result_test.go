@@ -18,6 +18,7 @@ routes:
 	c := claims{"sub": "u", "oid": "o1", "scope": "s s-1"}
 	body := tok("POST", "/body", c)
 	body.Body = []byte(`{"id":"1"}`)
+	body.Headers = map[string]string{"content-type": "application/json"}
 	clock := tok("GET", "/clock", c)
 	clock.Now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, x := range []struct {

@@ -79,7 +79,11 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 	o.tokenErr = req.TokenErrorCode
 
 	var key cache.Key
-	useCache := a.decisions != nil && req.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers)
+	// The key leaves out headers no rule reads: a method override, which
+	// Decide refuses, must not find the decision of the same request
+	// without it.
+	useCache := a.decisions != nil && req.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers) &&
+		decision.CheckMethodOverride(req.Method, req.Headers) == nil
 	if useCache {
 		key = a.cacheKey(snap, req, &tokenHash)
 		if c, ok := a.decisions.Get(key); ok {

@@ -27,10 +27,10 @@ func NewHTTPHandler(a *Authorizer, prefix string) *HTTPHandler {
 }
 
 func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, conflict := h.request(r)
+	req, reason, conflict := h.request(r)
 	var o outcome
 	if conflict != "" {
-		o = h.a.refuse(req, decision.ReasonBadPath, conflict)
+		o = h.a.refuse(req, reason, conflict)
 	} else {
 		o = h.a.check(r.Context(), req)
 	}
@@ -62,8 +62,10 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the other proxy's headers to choose what is authorized. When two
 // descriptions of the original request disagree (X-Original-URI and
 // X-Forwarded-Uri, the two method headers, or a header and the path after the
-// prefix), the request is ambiguous: conflict says why, and it is denied.
-func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, conflict string) {
+// prefix), the request is ambiguous: conflict says why, and it is denied
+// (bad_path). A URI header without a method header is refused (bad_request):
+// assuming GET would let any method pass as one.
+func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, reason decision.Reason, conflict string) {
 	headers := make(map[string]string, len(r.Header)+1)
 	for k, vs := range r.Header {
 		// Repeated headers are joined as Envoy joins them, so two
@@ -91,28 +93,28 @@ func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, conflict 
 	switch {
 	case !uriOK:
 		req.Target = headers["x-original-uri"]
-		return req, "X-Original-URI and X-Forwarded-Uri disagree"
+		return req, decision.ReasonBadPath, "X-Original-URI and X-Forwarded-Uri disagree"
 	case !methodOK:
 		req.Target = uri
-		return req, "X-Original-Method and X-Forwarded-Method disagree"
+		return req, decision.ReasonBadPath, "X-Original-Method and X-Forwarded-Method disagree"
 	case uri != "" && bare:
 		req.Target, req.Method = uri, method
-		if req.Method == "" {
-			req.Method = http.MethodGet
+		if method == "" {
+			return req, decision.ReasonBadRequest, missingMethod
 		}
 		if fh := headers["x-forwarded-host"]; fh != "" {
 			req.Host = fh
 		}
-		return req, ""
+		return req, 0, ""
 	}
 
 	// Envoy http_service: the original request is this one, under the prefix.
 	req.Target = rest
 	if uri != "" && uri != rest {
-		return req, "the original-request headers name another request than the path"
+		return req, decision.ReasonBadPath, "the original-request headers name another request than the path"
 	}
 	if method != "" && method != r.Method {
-		return req, "the original-request headers name another method than the request"
+		return req, decision.ReasonBadPath, "the original-request headers name another method than the request"
 	}
 	if underPrefix && r.Body != nil && r.ContentLength != 0 {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxHTTPBody+1))
@@ -123,8 +125,13 @@ func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, conflict 
 			req.Headers["x-envoy-auth-partial-body"] = "true"
 		}
 	}
-	return req, ""
+	return req, 0, ""
 }
+
+// missingMethod is the refusal of an X-Original-URI or X-Forwarded-Uri that
+// comes without the original method.
+const missingMethod = "X-Original-URI or X-Forwarded-Uri names the request but no X-Original-Method or X-Forwarded-Method gives its method; " +
+	"set it in the proxy (nginx: proxy_set_header X-Original-Method $request_method; Traefik sends X-Forwarded-Method)"
 
 // agree returns the value two headers give, and false when both are set and
 // differ.

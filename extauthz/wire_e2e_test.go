@@ -159,9 +159,17 @@ func TestRouteFromContext(t *testing.T) {
 func TestPayloadRules(t *testing.T) {
 	a, _, _ := testKeys(t)
 	h := start(t, harnessOptions{policy: testPolicy(t)})
-	hdr := bearer(mint(t, a, with(validClaims(), "scope", "pay:acc_1")))
-	partial := bearer(mint(t, a, with(validClaims(), "scope", "pay:acc_1")))
+	typed := func(ct string) map[string]string {
+		h := bearer(mint(t, a, with(validClaims(), "scope", "pay:acc_1")))
+		if ct != "" {
+			h["content-type"] = ct
+		}
+		return h
+	}
+	hdr := typed("application/json")
+	partial := typed("application/json")
 	partial["x-envoy-auth-partial-body"] = "true"
+	const smuggled = `{"account":{"id":"acc_1"},"x":"&account[id]=acc_2&y="}`
 	cases := []struct {
 		name   string
 		r      req
@@ -176,6 +184,13 @@ func TestPayloadRules(t *testing.T) {
 		{"not JSON", req{method: "POST", path: "/payments", headers: hdr, body: `account=acc_1`}, "template_unbound"},
 		{"not a scalar", req{method: "POST", path: "/payments", headers: hdr, body: `{"account":{"id":["acc_1"]}}`}, "template_unbound"},
 		{"partial body", req{method: "POST", path: "/payments", headers: partial, body: `{"account":{"id":"acc_1"}}`}, "template_unbound"},
+		// Bound only when the Content-Type says JSON: the upstream reads
+		// the bytes by their declared type.
+		{"json with charset", req{method: "POST", path: "/payments", headers: typed("Application/JSON; charset=utf-8"), body: smuggled}, "allowed"},
+		{"+json", req{method: "POST", path: "/payments", headers: typed("application/vnd.pay+json"), body: smuggled}, "allowed"},
+		{"form", req{method: "POST", path: "/payments", headers: typed("application/x-www-form-urlencoded"), body: smuggled}, "template_unbound"},
+		{"no content-type", req{method: "POST", path: "/payments", headers: typed(""), body: smuggled}, "template_unbound"},
+		{"two content-types", req{method: "POST", path: "/payments", headers: typed("application/json,application/x-www-form-urlencoded"), body: smuggled}, "template_unbound"},
 	}
 	// Twice through: a body-dependent decision must not come from the cache.
 	for range 2 {
@@ -318,16 +333,30 @@ func TestHTTPMode(t *testing.T) {
 
 	t.Run("body over http_service", func(t *testing.T) {
 		tok := mint(t, a, with(validClaims(), "scope", "pay:acc_1"))
-		for body, want := range map[string]int{`{"account":{"id":"acc_1"}}`: 200, `{"account":{"id":"acc_2"}}`: 403, ``: 403} {
-			r, _ := http.NewRequest("POST", h.base+"/authz/payments", strings.NewReader(body))
+		const smuggled = `{"account":{"id":"acc_1"},"x":"&account[id]=acc_2&y="}`
+		for _, c := range []struct {
+			body string
+			ct   []string
+			want int
+		}{
+			{`{"account":{"id":"acc_1"}}`, []string{"application/json"}, 200},
+			{`{"account":{"id":"acc_2"}}`, []string{"application/json"}, 403},
+			{``, []string{"application/json"}, 403},
+			{smuggled, []string{"application/problem+json; charset=utf-8"}, 200},
+			{smuggled, []string{"application/x-www-form-urlencoded"}, 403},
+			{smuggled, nil, 403},
+			{smuggled, []string{"application/json", "application/x-www-form-urlencoded"}, 403},
+		} {
+			r, _ := http.NewRequest("POST", h.base+"/authz/payments", strings.NewReader(c.body))
 			r.Header.Set("Authorization", "Bearer "+tok)
+			r.Header["Content-Type"] = c.ct
 			res, err := http.DefaultClient.Do(r)
 			if err != nil {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			if res.StatusCode != want {
-				t.Errorf("body %q: status %d, want %d", body, res.StatusCode, want)
+			if res.StatusCode != c.want {
+				t.Errorf("body %q, Content-Type %q: status %d, want %d", c.body, c.ct, res.StatusCode, c.want)
 			}
 		}
 	})

@@ -266,6 +266,11 @@ func grpcOptions(l config.GRPCLimits, w *waiters) []grpc.ServerOption {
 		// resetting streams as fast as it opens them cannot run more.
 		grpc.MaxConcurrentStreams(uint32(l.MaxConcurrentStreams)),
 		grpc.MaxRecvMsgSize(l.MaxRecvMsgBytes),
+		// grpc-go's own default is 16 MiB, which lets one connection hold
+		// hundreds of MB of decoded fields from a header block that never
+		// ends. Envoy's ext_authz metadata is small: the checked request's
+		// headers travel in the message.
+		grpc.MaxHeaderListSize(uint32(l.MaxHeaderListBytes)),
 		grpc.ConnectionTimeout(l.HandshakeTimeout),
 		grpc.InTapHandle(w.tap),
 		grpc.ChainUnaryInterceptor(unaryArrived),

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -41,6 +43,7 @@ type h2client struct {
 
 	mu        sync.Mutex
 	maxStr    uint32 // SETTINGS_MAX_CONCURRENT_STREAMS advertised
+	maxHdr    uint32 // SETTINGS_MAX_HEADER_LIST_SIZE advertised
 	settings  bool
 	refused   map[uint32]bool       // RST_STREAM REFUSED_STREAM before any answer
 	statuses  map[uint32]codes.Code // trailers' grpc-status
@@ -98,6 +101,9 @@ func (c *h2client) read() {
 			c.mu.Lock()
 			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
 				c.maxStr = v
+			}
+			if v, ok := f.Value(http2.SettingMaxHeaderListSize); ok {
+				c.maxHdr = v
 			}
 			c.settings = true
 			c.mu.Unlock()
@@ -400,6 +406,147 @@ func TestRapidReset(t *testing.T) {
 	if got := r.metric(`edgeauthz_grpc_streams_cut_total{cause="crowded"}`); got != 0 {
 		t.Errorf("%v streams cut as crowded", got)
 	}
+}
+
+// TestHeaderBlockBounded: a header block that never ends (HEADERS without
+// END_HEADERS, then CONTINUATION frames), whatever it is made of, is not
+// decoded past limits.grpc.max_header_list_bytes, which the server
+// advertises in SETTINGS: the connection is closed, the heap does not keep
+// what was sent, and ordinary callers are served meanwhile. A header list
+// just under the limit is still answered.
+func TestHeaderBlockBounded(t *testing.T) {
+	const (
+		limit = 16 << 10 // the default
+		conns = 10
+		sent  = 500 << 10 // per connection
+	)
+	// indexed: 1-byte references to one dynamic table entry, 33 bytes of
+	// header list each; literal: 1000-byte values, never indexed; huge: one
+	// value larger than the limit; drip: one reference per CONTINUATION.
+	literal := append([]byte{0x00, 0x01, 'b', 0x7f, 0x80 | (1000-127)%128, (1000 - 127) / 128}, bytes.Repeat([]byte{'x'}, 1000)...)
+	huge := append([]byte{0x00, 0x01, 'c', 0x7f, 0x80 | (60000-127)%128, 0x80 | ((60000-127)/128)%128, (60000 - 127) / 16384}, bytes.Repeat([]byte{'y'}, 60000)...)
+	cases := []struct {
+		name  string
+		frags [][]byte // CONTINUATION payloads, repeated until sent bytes
+	}{
+		{"indexed", [][]byte{bytes.Repeat([]byte{0xBE}, 16000)}},
+		{"literal", [][]byte{bytes.Repeat(literal, 15)}},
+		{"huge value", [][]byte{huge[:16000], huge[16000:32000], huge[32000:48000], huge[48000:]}},
+		{"drip", [][]byte{{0xBE}}},
+	}
+	r := startServer(t, []byte(policyOpen), "")
+	served(t, r, 1)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h0 := heapAlloc()
+			var cs []*h2client
+			for range conns {
+				c := dialH2(t, r.srv.GRPCAddr())
+				c.mu.Lock()
+				adv := c.maxHdr
+				c.mu.Unlock()
+				if adv != limit {
+					t.Fatalf("SETTINGS_MAX_HEADER_LIST_SIZE %d, want %d", adv, limit)
+				}
+				_ = c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				c.endless(tc.frags, sent)
+				cs = append(cs, c)
+			}
+			for i, c := range cs {
+				waitFor(t, fmt.Sprintf("connection %d to be closed", i), func() bool {
+					c.mu.Lock()
+					defer c.mu.Unlock()
+					return c.readErr != nil
+				})
+			}
+			served(t, r, 5)
+			// The attack connections are still open on this side; the
+			// server must hold nothing of what they sent.
+			h1 := heapAlloc()
+			t.Logf("%d connections × %d KiB of header block: heap %+d KiB", conns, sent>>10, (int64(h1)-int64(h0))>>10)
+			if int64(h1)-int64(h0) > 4<<20 {
+				t.Errorf("heap grew by %d KiB", (int64(h1)-int64(h0))>>10)
+			}
+		})
+	}
+	t.Run("under the limit", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-pad", strings.Repeat("p", limit/2))
+		res, err := r.client.Check(ctx, checkRequest("GET", "/steady", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta(res, "rule") != "steady" {
+			t.Fatal(res)
+		}
+	})
+}
+
+// endless sends HEADERS for Check without END_HEADERS, then CONTINUATION
+// frames cycling through frags, none with END_HEADERS, until n bytes are
+// sent or the server stops reading.
+func (c *h2client) endless(frags [][]byte, n int) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	id := c.next
+	c.next += 2
+	c.hbuf.Reset()
+	for _, hf := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", checkPath}, {":authority", "127.0.0.1"},
+		{"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		_ = c.enc.WriteField(hpack.HeaderField{Name: hf[0], Value: hf[1]})
+	}
+	// A literal with incremental indexing, "a: " becomes entry 62 (0xBE).
+	c.hbuf.Write([]byte{0x40, 0x01, 'a', 0x00})
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes()}); err != nil {
+		return
+	}
+	for i := 0; n > 0; i++ {
+		f := frags[i%len(frags)]
+		if err := c.fr.WriteContinuation(id, false, f); err != nil {
+			return
+		}
+		n -= len(f)
+	}
+}
+
+// TestQuietConnectionsReleased: a gRPC connection that sends the preface
+// and never a stream, and an HTTP keep-alive connection that sends nothing
+// more, give their slots back after limits.grpc.max_connection_idle and
+// limits.http.read_header_timeout (idle_timeout once it served a request), so with every slot held quietly a new caller is
+// served once they pass.
+func TestQuietConnectionsReleased(t *testing.T) {
+	r := startServer(t, []byte(policyOpen),
+		"limits: {grpc: {max_connections: 2, max_connection_idle: 300ms}, http: {max_connections: 2, idle_timeout: 300ms, read_header_timeout: 300ms}}\n")
+	served(t, r, 1) // the client's own connection takes one gRPC slot and keeps it busy
+	quiet := dialH2(t, r.srv.GRPCAddr())
+	waitFor(t, "the quiet gRPC connection to be closed", func() bool {
+		quiet.mu.Lock()
+		defer quiet.mu.Unlock()
+		return quiet.readErr != nil
+	})
+
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", r.srv.HTTPAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		held = append(held, c)
+	}
+	for i, c := range held {
+		buf := make([]byte, 1)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := c.Read(buf); !errors.Is(err, io.EOF) {
+			t.Errorf("quiet HTTP connection %d: read %v, want EOF (closed by the server)", i, err)
+		}
+	}
+	res, err := http.Get(r.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
 }
 
 // TestConnectionBounds: a client pinging more often than

@@ -11,6 +11,7 @@ import (
 	gosync "sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -238,13 +239,23 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 	// them to the serving snapshot first, then ask whether the policy itself
 	// changed. A million tuples are not reloaded for one write.
 	if cl, ok := l.opts.Source.(Changelog); ok && l.have != "" {
-		if err := l.applyChanges(ctx, cl); err != nil {
+		full := false
+		if err := l.applyChanges(ctx, cl); errors.Is(err, ErrChangelogOrder) {
+			// Following the changelog would freeze on the stray row:
+			// reload the tuples in full at every sync until it is gone.
+			l.metrics.errors.WithLabelValues("changelog_order").Inc()
+			l.log.Error("the tuple changelog has rows out of sequence order; reloading the tuples in full", "err", err)
+			full = true
+		} else if err != nil {
 			// The policy fetch below still runs: a new revision (a
 			// revocation) must not wait for the changelog.
 			l.log.Warn("tuple changes not applied; fetching the policy in full", "err", err)
 		}
 		if id, _, ok := ParsePostgresRevision(l.have); ok {
 			l.have = fmt.Sprintf("%d.%d", id, l.seq)
+		}
+		if full {
+			l.have = ""
 		}
 	}
 	b, err := l.opts.Source.Fetch(ctx, l.have)
@@ -294,7 +305,7 @@ func (l *Loader) appliable(b Bundle) []string {
 	for _, t := range b.Tuples {
 		if _, err := rebac.ParseTuple(t); err != nil {
 			if logged < maxSkipLogs {
-				l.log.Error("store tuple skipped: the edge cannot apply it", "source", b.Name, "tuple", clip(t), "reason", err)
+				l.log.Error("store tuple skipped: the edge cannot apply it", "source", b.Name, "tuple", clip(t), "reason", clip(err.Error()))
 				logged++
 			}
 			continue
@@ -312,12 +323,21 @@ func (l *Loader) appliable(b Bundle) []string {
 // tuples; the metric counts them all.
 const maxSkipLogs = 20
 
-// clip keeps a log line about a hostile tuple short.
+// maxLogTuple bounds the tuple text, and the reason (which may quote it),
+// in a log line about a hostile row.
+const maxLogTuple = 300
+
+// clip keeps a log line about a hostile tuple short: at most maxLogTuple
+// bytes, cut at a UTF-8 boundary and marked.
 func clip(s string) string {
-	if len(s) <= 300 {
+	if len(s) <= maxLogTuple {
 		return s
 	}
-	return s[:300] + "…"
+	cut := maxLogTuple
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // applyChanges brings the serving snapshot up to the store's changelog.
@@ -370,7 +390,7 @@ func (l *Loader) noteSkipped(skipped []SkippedChange) {
 			l.log.Error("tuple changes skipped: more than were logged", "skipped", len(skipped), "last_seq", skipped[len(skipped)-1].Seq)
 			break
 		}
-		l.log.Error("tuple change skipped: the edge cannot apply it", "seq", sc.Seq, "tuple", clip(sc.Tuple), "reason", sc.Err)
+		l.log.Error("tuple change skipped: the edge cannot apply it", "seq", sc.Seq, "tuple", clip(sc.Tuple), "reason", clip(sc.Err.Error()))
 	}
 	l.metrics.skipped.WithLabelValues("changelog").Add(float64(len(skipped)))
 }

@@ -37,6 +37,13 @@ const PostgresChannel = pgstore.Channel
 // behind the changelog's retention checkpoint: reload the tuples in full.
 var ErrChangelogPruned = errors.New("changelog pruned")
 
+// ErrChangelogOrder is returned by PostgresSource.Changes when the
+// changelog holds a row beyond its sequence, or the reader is past the
+// sequence: a row's seq was chosen around the sequence, so the rows after
+// a position no longer hold every later change. The tuples table is still
+// the truth: reload it in full.
+var ErrChangelogOrder = errors.New("changelog rows are out of sequence order")
+
 // ErrNoPolicy is returned by PostgresSource.Fetch while no policy revision has
 // been published (or the schema does not exist yet).
 var ErrNoPolicy = errors.New("no policy published in the store")
@@ -197,9 +204,11 @@ func (s *PostgresSource) Fetch(ctx context.Context, have string) (Bundle, error)
 	err := inTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var revID, pkgID *int64
 		var seq int64
+		// Never a position past the sequence: a reader there would wait
+		// for rows that come before it.
 		err := tx.QueryRow(ctx, `SELECT (SELECT max(id) FROM edgeauthz_policy_revisions),
 			(SELECT max(id) FROM edgeauthz_package_revisions),
-			(SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog)`).Scan(&revID, &pkgID, &seq)
+			least((SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog), edgeauthz_changelog_last_seq())`).Scan(&revID, &pkgID, &seq)
 		if err != nil {
 			return err
 		}
@@ -338,6 +347,18 @@ func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChang
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres changes: %w", err)
+	}
+	// Read after the rows: a committed row took its seq from the sequence
+	// before, so it is at most this unless its seq went around it.
+	var last int64
+	if err := s.pool.QueryRow(ctx, `SELECT edgeauthz_changelog_last_seq()`).Scan(&last); err != nil {
+		return nil, fmt.Errorf("postgres changes: %w", err)
+	}
+	if since > last {
+		return nil, fmt.Errorf("%w: reading after %d, the sequence is at %d", ErrChangelogOrder, since, last)
+	}
+	if n := len(changes); n > 0 && changes[n-1].Seq > last {
+		return nil, fmt.Errorf("%w: row %d is beyond the sequence at %d", ErrChangelogOrder, changes[n-1].Seq, last)
 	}
 	return changes, nil
 }

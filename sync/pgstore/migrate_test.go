@@ -49,13 +49,7 @@ func appliedVersions(t testing.TB, pool *pgxpool.Pool) []int {
 	return v
 }
 
-func allVersions() []int {
-	var v []int
-	for i := 1; i <= pgstore.SchemaVersion(); i++ {
-		v = append(v, i)
-	}
-	return v
-}
+func allVersions() []int { return pgstore.Versions() }
 
 func legacyVersion(t testing.TB, pool *pgxpool.Pool) int {
 	t.Helper()

@@ -108,6 +108,42 @@ var migrations = []migration{
 		name:    "policy packages and scoped writers",
 		stmts:   packagesMigration,
 	},
+	{
+		// Readers ask for the rows after the highest seq they have seen, so
+		// a row whose seq was chosen by its writer above the sequence
+		// would hide every later row from them. The sequence now assigns
+		// seq on every insert, whatever the writer says, and seq never
+		// changes; the sequence is moved past any such row already there.
+		// edgeauthz_changelog_last_seq lets a reader without privileges on
+		// the sequence check that no row lies beyond it.
+		version: 7,
+		name:    "changelog seq from the sequence only",
+		stmts: []string{
+			`CREATE FUNCTION edgeauthz_tuple_changelog_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF TG_OP = 'INSERT' THEN
+					NEW.seq := nextval(pg_get_serial_sequence(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'seq'));
+				ELSIF NEW.seq IS DISTINCT FROM OLD.seq THEN
+					RAISE EXCEPTION 'edgeauthz_tuple_changelog.seq is assigned by its sequence and never changes';
+				END IF;
+				RETURN NEW;
+			END $$`,
+			// The trigger draws the value; a default would draw a second.
+			// The sequence stays owned by the column.
+			`ALTER TABLE edgeauthz_tuple_changelog ALTER COLUMN seq DROP DEFAULT`,
+			`CREATE TRIGGER edgeauthz_tuple_changelog_seq BEFORE INSERT OR UPDATE OF seq ON edgeauthz_tuple_changelog
+				FOR EACH ROW EXECUTE FUNCTION edgeauthz_tuple_changelog_seq()`,
+			`SELECT setval(pg_get_serial_sequence('edgeauthz_tuple_changelog', 'seq'), m)
+				FROM (SELECT max(seq) AS m FROM edgeauthz_tuple_changelog) AS t
+				WHERE m > coalesce(pg_sequence_last_value(pg_get_serial_sequence('edgeauthz_tuple_changelog', 'seq')), 0)`,
+			// Bound at creation (BEGIN ATOMIC), so the caller's search_path
+			// cannot point it at another table.
+			`CREATE FUNCTION edgeauthz_changelog_last_seq() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER
+			BEGIN ATOMIC
+				SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('edgeauthz_tuple_changelog', 'seq')::regclass), 0);
+			END`,
+		},
+	},
 }
 
 // conditionRules bounds a tuple's condition as rebac.ParseTuple does: a
