@@ -51,6 +51,7 @@ bench: build ## Go benchmarks of the decision path, then the load run (bench/REA
 	$(GO) test -run '^$$' -bench 'WriteToDecision|Load1M|ApplyOneChange1M|PostgresFetch1M' -benchmem -benchtime 3x ./sync/
 	EDGEAUTHZ_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Fanout1000Edges' -benchtime 20x ./relay/
 	EDGEAUTHZ_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Bootstrap1M' -benchmem -benchtime 1x ./relay/
+	$(GO) test -run '^$$' -bench 'GRPCCheckTransport' -benchmem -benchtime 1s ./server/
 	$(GO) build -o bin/loadtest ./bench/loadtest
 	./bin/loadtest -bin $(BIN) $(LOADFLAGS)
 

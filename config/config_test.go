@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -210,8 +211,8 @@ func TestParseServerDefaults(t *testing.T) {
 		want := config.DefaultServer()
 		want.File = "/etc/edgeauthz/server.yaml"
 		want.Policy.Source = "file:///etc/edgeauthz/policy.yaml"
-		if s.Listen != want.Listen || s.Policy != want.Policy || s.Headers != want.Headers ||
-			s.TenantMismatchStatus != 404 || s.DecisionLog != want.DecisionLog || s.Cache != want.Cache ||
+		if !reflect.DeepEqual(s.Listen, want.Listen) || !reflect.DeepEqual(s.Policy, want.Policy) || s.Headers != want.Headers ||
+			s.TenantMismatchStatus != 404 || !reflect.DeepEqual(s.DecisionLog, want.DecisionLog) || s.Cache != want.Cache ||
 			s.Tokens.Header != "authorization" || s.Tokens.Claims != config.DefaultClaimNames() || s.Tokens.Leeway != 30*time.Second {
 			t.Errorf("got %+v\nwant %+v", *s, want)
 		}

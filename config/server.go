@@ -26,6 +26,8 @@ type Server struct {
 	AuthZEN              AuthZEN     `yaml:"authzen"`
 	Limits               Limits      `yaml:"limits"`
 	Readiness            Readiness   `yaml:"readiness"`
+	Admin                Admin       `yaml:"admin"`
+	Tracing              Tracing     `yaml:"tracing"`
 }
 
 // Limits bounds what callers of the two ports may hold open. The defaults
@@ -101,6 +103,8 @@ type Listen struct {
 	HTTP string `yaml:"http"`
 	// AuthzPrefix is the HTTP path prefix of the authorization endpoint.
 	AuthzPrefix string `yaml:"authz_prefix"`
+	// TLS applies to the gRPC and the HTTP listener.
+	TLS TLS `yaml:"tls"`
 }
 
 // PolicyStore says where the policy comes from and how it is kept fresh.
@@ -118,6 +122,9 @@ type PolicyStore struct {
 	SigningKey string `yaml:"signing_key"`
 	// BearerTokenFile, for HTTP bundles, holds a credential for the store.
 	BearerTokenFile string `yaml:"bearer_token_file"`
+	// TLS, for https bundles: the CA bundle the store is verified against
+	// and the client certificate presented to it.
+	TLS TLS `yaml:"tls"`
 }
 
 // Tokens says where tokens are found and who may issue them.
@@ -149,6 +156,8 @@ type Issuer struct {
 	// AllowCrossOriginRedirects lets the jwks_url fetch follow a redirect to
 	// another origin; https to http is refused regardless.
 	AllowCrossOriginRedirects bool `yaml:"allow_cross_origin_redirects"`
+	// TLS, for an https jwks_url: the CA bundle and client certificate.
+	TLS TLS `yaml:"tls"`
 }
 
 // ClaimNames names the claims the principal is read from.
@@ -175,6 +184,15 @@ type DecisionLog struct {
 	// MaxFieldBytes bounds each free-text field of a line; longer values are
 	// cut and listed in the line's "truncated".
 	MaxFieldBytes int `yaml:"max_field_bytes"`
+	// MaxFileBytes, for a file output, rotates the file at this size
+	// (0: never), keeping MaxFiles rotated files (default 5).
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	MaxFiles     int   `yaml:"max_files"`
+	// Mask drops or hashes named fields (sub, org, path, rule, required,
+	// detail; AuthZEN's subject, resource, caller) before a line is written.
+	Mask LogMask `yaml:"mask"`
+	// HTTP ships the lines to a collector as well (see DecisionLogHTTP).
+	HTTP DecisionLogHTTP `yaml:"http"`
 }
 
 // CacheSizes bounds the caches by their estimated bytes (0 disables one).
@@ -316,6 +334,10 @@ func (s *Server) resolve(dir string) {
 	default:
 		s.DecisionLog.Output = abs(s.DecisionLog.Output)
 	}
+	s.Listen.TLS.resolve(abs)
+	s.Policy.TLS.resolve(abs)
+	s.DecisionLog.HTTP.TLS.resolve(abs)
+	s.Tracing.TLS.resolve(abs)
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
 	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
@@ -323,6 +345,7 @@ func (s *Server) resolve(dir string) {
 	for i := range s.Tokens.Issuers {
 		s.Tokens.Issuers[i].JWKSFile = abs(s.Tokens.Issuers[i].JWKSFile)
 		s.Tokens.Issuers[i].HMACSecretFile = abs(s.Tokens.Issuers[i].HMACSecretFile)
+		s.Tokens.Issuers[i].TLS.resolve(abs)
 	}
 }
 
@@ -379,7 +402,11 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		if s.Policy.BearerTokenFile != "" {
 			errs.Add(lines["policy.bearer_token_file"], "policy.bearer_token_file applies to http(s) bundles only")
 		}
+		if s.Policy.TLS.Enabled() {
+			errs.Add(lines["policy.tls"], "policy.tls applies to https bundles only")
+		}
 	}
+	s.Policy.TLS.validateClient(errs, lines["policy.tls"], "policy.tls")
 	if s.Tokens.Header == "" && s.Tokens.Cookie == "" {
 		errs.Add(lines["tokens"], "tokens: set header or cookie")
 	}
@@ -423,6 +450,10 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		} else if is.AllowCrossOriginRedirects {
 			errs.Add(line, "issuer %q: allow_cross_origin_redirects applies to jwks_url only", is.Issuer)
 		}
+		if is.TLS.Enabled() && is.JWKSURL == "" {
+			errs.Add(line, "issuer %q: tls applies to jwks_url only", is.Issuer)
+		}
+		is.TLS.validateClient(errs, line, fmt.Sprintf("issuer %q: tls", is.Issuer))
 	}
 	c := s.Tokens.Claims
 	for k, v := range map[string]string{"subject": c.Subject, "org": c.Org, "roles": c.Roles,
@@ -448,10 +479,23 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 			errs.Add(line, "cache.%s (a number of entries) is no longer supported: the caches are bounded by bytes; set cache.%s_bytes (e.g. 32Mi, 0 disables)", k, k)
 		}
 	}
+	s.DecisionLog.HTTP.validate(errs, lines)
+	if s.DecisionLog.MaxFileBytes < 0 || s.DecisionLog.MaxFiles < 0 {
+		errs.Add(lines["decision_log"], "decision_log.max_file_bytes and max_files must not be negative")
+	}
+	switch s.DecisionLog.Output {
+	case "stdout", "stderr", "off", "none":
+		if s.DecisionLog.MaxFileBytes > 0 {
+			errs.Add(lines["decision_log.max_file_bytes"], "decision_log.max_file_bytes applies to a file output only")
+		}
+	}
 	if s.DecisionLog.MaxFieldBytes < 16 {
 		errs.Add(lines["decision_log.max_field_bytes"], "decision_log.max_field_bytes must be at least 16")
 	}
 	s.Limits.validate(errs, lines)
+	s.Listen.TLS.validateServer(errs, lines, "listen.tls")
+	s.Admin.validate(errs, lines)
+	s.Tracing.validate(errs, lines)
 }
 
 // Validate reports limits that are not set, for a Server built in code

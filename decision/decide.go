@@ -28,8 +28,11 @@ type Request struct {
 	Context map[string]string
 
 	Token      TokenState
-	TokenError string     // why the token was refused, when Token is TokenInvalid
-	Principal  *Principal // set when Token is TokenValid
+	TokenError string // why the token was refused, when Token is TokenInvalid
+	// TokenErrorCode is TokenError's short, stable code (a bounded set,
+	// for metric labels and log fields).
+	TokenErrorCode string
+	Principal      *Principal // set when Token is TokenValid
 
 	// Now is the time conditions see; zero means time.Now.
 	Now time.Time

@@ -23,6 +23,7 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -400,6 +401,7 @@ func TestEnvoyBootstraps(t *testing.T) {
 		metadata []string // keys read from envoy.filters.http.ext_authz in the access log
 	}{
 		{"envoy/envoy-grpc.yaml", true, []string{"rule", "reason", "subject", "org", "revision"}},
+		{"envoy/envoy-grpc-mtls.yaml", true, []string{"rule", "reason", "subject", "org", "revision"}},
 		{"envoy/envoy-http.yaml", false, []string{"x-auth-rule", "x-auth-subject", "x-auth-org"}},
 	} {
 		t.Run(path.Base(tc.file), func(t *testing.T) {
@@ -409,6 +411,9 @@ func TestEnvoyBootstraps(t *testing.T) {
 			checkFailClosed(t, c)
 			if tc.grpc {
 				checkGRPCService(t, c)
+				if strings.HasSuffix(tc.file, "-mtls.yaml") {
+					checkUpstreamMTLS(t, c)
+				}
 			} else {
 				checkHTTPService(t, c)
 			}
@@ -1182,5 +1187,46 @@ func TestIstio(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkUpstreamMTLS: the edgeauthz cluster speaks TLS 1.2 or later with h2,
+// presents a client certificate (mutual TLS) and accepts only a server
+// certificate chaining to the CA with edgeauthz's SPIFFE ID.
+func checkUpstreamMTLS(t *testing.T, c *envoyConfig) {
+	t.Helper()
+	ts := c.clusters["edgeauthz"].GetTransportSocket()
+	if ts == nil {
+		t.Fatalf("%s: edgeauthz cluster has no transport_socket", c.file)
+	}
+	var up tlsv3.UpstreamTlsContext
+	if err := ts.GetTypedConfig().UnmarshalTo(&up); err != nil {
+		t.Fatalf("%s: transport_socket is not an UpstreamTlsContext: %v", c.file, err)
+	}
+	if err := up.ValidateAll(); err != nil {
+		t.Fatalf("%s: %v", c.file, err)
+	}
+	ctc := up.GetCommonTlsContext()
+	if v := ctc.GetTlsParams().GetTlsMinimumProtocolVersion(); v < tlsv3.TlsParameters_TLSv1_2 {
+		t.Errorf("%s: tls_minimum_protocol_version = %v, want TLSv1_2 or later", c.file, v)
+	}
+	if !slices.Contains(ctc.GetAlpnProtocols(), "h2") {
+		t.Errorf("%s: alpn_protocols lacks h2: gRPC needs HTTP/2", c.file)
+	}
+	if len(ctc.GetTlsCertificates()) == 0 || ctc.GetTlsCertificates()[0].GetPrivateKey() == nil {
+		t.Errorf("%s: no client certificate: edgeauthz with ca_file refuses the connection", c.file)
+	}
+	vc := ctc.GetValidationContext()
+	if vc.GetTrustedCa() == nil {
+		t.Errorf("%s: no trusted_ca: the server is not verified", c.file)
+	}
+	spiffe := false
+	for _, m := range vc.GetMatchTypedSubjectAltNames() {
+		if m.GetSanType() == tlsv3.SubjectAltNameMatcher_URI && strings.HasPrefix(m.GetMatcher().GetExact(), "spiffe://") {
+			spiffe = true
+		}
+	}
+	if !spiffe {
+		t.Errorf("%s: no URI SAN matcher for edgeauthz's SPIFFE ID", c.file)
 	}
 }

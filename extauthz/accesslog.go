@@ -42,6 +42,7 @@ func (l *DecisionLog) LogAccess(e *AccessEntry) {
 	if l == nil {
 		return
 	}
+	e.mask(l.mask)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/tracing"
 )
 
 // TokenVerifier verifies a raw bearer token.
@@ -28,8 +29,9 @@ type Options struct {
 	// second time it is asked for (cache.AdmitRepeated).
 	TokenCacheBytes    int64
 	DecisionCacheBytes int64
-	Log                *DecisionLog // nil: no decision log
-	Metrics            *Metrics     // nil: no metrics
+	Log                *DecisionLog    // nil: no decision log
+	Metrics            *Metrics        // nil: no metrics
+	Tracer             *tracing.Tracer // nil: no tracing, and no cost
 	Now                func() time.Time
 }
 
@@ -47,6 +49,7 @@ type Authorizer struct {
 	decisions *cache.Decisions[*cachedDecision]
 	log       *DecisionLog
 	metrics   *Metrics
+	tracer    *tracing.Tracer
 	now       func() time.Time
 	seeds     keySeeds
 }
@@ -61,6 +64,7 @@ func NewAuthorizer(opts Options) *Authorizer {
 		headers:   opts.Headers,
 		log:       opts.Log,
 		metrics:   opts.Metrics,
+		tracer:    opts.Tracer,
 		now:       opts.Now,
 		seeds:     newKeySeeds(),
 	}
@@ -103,6 +107,7 @@ func (a *Authorizer) authenticate(ctx context.Context, req *decision.Request) (t
 		return tokenHash, false
 	case err != nil:
 		req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		req.TokenErrorCode = identity.ErrorCode(err)
 		return tokenHash, false
 	}
 	tokenHash = cache.TokenKey(raw)
@@ -117,11 +122,13 @@ func (a *Authorizer) authenticate(ctx context.Context, req *decision.Request) (t
 	}
 	if a.verifier == nil {
 		req.Token, req.TokenError = decision.TokenInvalid, "no token issuers are configured"
+		req.TokenErrorCode = identity.ErrorCode(identity.ErrIssuer)
 		return tokenHash, false
 	}
 	tok, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
 		req.Token, req.TokenError = decision.TokenInvalid, err.Error()
+		req.TokenErrorCode = identity.ErrorCode(err)
 		return tokenHash, false
 	}
 	p := decision.NewPrincipal(tok.Claims, a.claims)

@@ -55,6 +55,8 @@ type outcome struct {
 	start  time.Time
 	method string
 	path   string
+	// tokenErr is identity.ErrorCode of a refused token, else "".
+	tokenErr string
 }
 
 // seeds are per process: keys are unpredictable to clients, so they cannot
@@ -63,8 +65,9 @@ type keySeeds struct{ lo, hi maphash.Seed }
 
 func newKeySeeds() keySeeds { return keySeeds{lo: maphash.MakeSeed(), hi: maphash.MakeSeed()} }
 
-// check runs one authorization: principal, cache, decision, metrics, log.
-func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
+// decideOnce runs one authorization: principal, cache, decision, metrics,
+// log. check (trace.go) calls it, in a span when tracing is on.
+func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outcome {
 	o := outcome{start: a.now(), method: req.Method, path: req.Target}
 	snap, unavailable, ok := a.engine.Acquire()
 	if !ok {
@@ -73,6 +76,7 @@ func (a *Authorizer) check(ctx context.Context, req *decision.Request) outcome {
 		return o
 	}
 	tokenHash, _ := a.authenticate(ctx, req)
+	o.tokenErr = req.TokenErrorCode
 
 	var key cache.Key
 	// The key leaves out headers no rule reads: a method override, which

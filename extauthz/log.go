@@ -22,6 +22,7 @@ type DecisionLog struct {
 	out          io.Writer
 	sampleAllows float64
 	maxField     int
+	mask         *Mask
 	stop         chan struct{}
 	done         chan struct{}
 }
@@ -39,6 +40,8 @@ type LogOptions struct {
 	// boundary and named in the line's "truncated" list. 0 means
 	// DefaultMaxFieldBytes.
 	MaxFieldBytes int
+	// Mask drops or hashes named fields of every line.
+	Mask Mask
 }
 
 // NewDecisionLog writes to out (which it does not close).
@@ -48,6 +51,9 @@ func NewDecisionLog(out io.Writer, o LogOptions) *DecisionLog {
 	}
 	l := &DecisionLog{w: bufio.NewWriterSize(out, 64<<10), out: out, sampleAllows: o.SampleAllows,
 		maxField: o.MaxFieldBytes, stop: make(chan struct{}), done: make(chan struct{})}
+	if len(o.Mask.Drop)+len(o.Mask.Hash) > 0 {
+		l.mask = &o.Mask
+	}
 	go l.flushLoop()
 	return l
 }
@@ -82,21 +88,23 @@ func (l *DecisionLog) Close() error {
 // string field is bounded before it is written: one request cannot write an
 // unbounded line.
 type Entry struct {
-	Time      time.Time `json:"time"`
-	Decision  string    `json:"decision"`
-	Status    int       `json:"status"`
-	Reason    string    `json:"reason"`
-	Rule      string    `json:"rule,omitempty"`
-	Package   string    `json:"package,omitempty"`
-	Subject   string    `json:"sub,omitempty"`
-	Org       string    `json:"org,omitempty"`
-	Method    string    `json:"method"`
-	Path      string    `json:"path"`
-	Required  string    `json:"required,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
-	Revision  string    `json:"revision,omitempty"`
-	Cached    bool      `json:"cached"`
-	LatencyUS float64   `json:"latency_us"`
+	Time     time.Time `json:"time"`
+	Decision string    `json:"decision"`
+	Status   int       `json:"status"`
+	Reason   string    `json:"reason"`
+	Rule     string    `json:"rule,omitempty"`
+	Package  string    `json:"package,omitempty"`
+	Subject  string    `json:"sub,omitempty"`
+	Org      string    `json:"org,omitempty"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Required string    `json:"required,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	// TokenError is the refused token's error code (identity.ErrorCode).
+	TokenError string  `json:"token_error,omitempty"`
+	Revision   string  `json:"revision,omitempty"`
+	Cached     bool    `json:"cached"`
+	LatencyUS  float64 `json:"latency_us"`
 	// Truncated names the fields cut to the log's field bound.
 	Truncated []string `json:"truncated,omitempty"`
 }
@@ -150,6 +158,7 @@ func (l *DecisionLog) wants(res *decision.Result) bool {
 }
 
 func (l *DecisionLog) write(e *Entry) {
+	e.mask(l.mask)
 	e.bound(l.maxField)
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -164,7 +173,7 @@ func (l *DecisionLog) write(e *Entry) {
 // still there: a client that hangs up does not erase its audit line.
 func (a *Authorizer) record(o *outcome) {
 	d := a.now().Sub(o.start)
-	a.metrics.observe(o.res.Reason, d)
+	a.metrics.observe(o.res.Reason, o.tokenErr, d)
 	a.metrics.observePackage(&o.res)
 	if !a.log.wants(&o.res) {
 		return
@@ -173,6 +182,7 @@ func (a *Authorizer) record(o *outcome) {
 		Time: o.start.UTC(), Decision: verdict(&o.res), Status: o.res.Status, Reason: o.res.Reason.String(),
 		Rule: o.res.Rule, Package: o.res.Package, Method: o.method, Path: pathOnly(o.path), Required: o.res.Requirement, Detail: o.res.Detail,
 		Revision: o.res.Revision, Cached: o.hit, LatencyUS: float64(d.Nanoseconds()) / 1e3,
+		TokenError: o.tokenErr,
 	}
 	if p := o.res.Principal; p != nil {
 		e.Subject, e.Org = p.Subject, p.Org

@@ -6,12 +6,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/identity"
 )
 
 // Metrics are the decision path's Prometheus metrics. Counters are resolved
 // per reason up front, so recording a decision does no label lookup.
 type Metrics struct {
 	decisions [decision.ReasonConditionError + 1]prometheus.Counter
+	// tokenErrs are the invalid_token denials by token error code.
+	tokenErrs map[string]prometheus.Counter
 	latency   prometheus.Histogram
 	hits      map[string]prometheus.Counter
 	misses    map[string]prometheus.Counter
@@ -24,8 +27,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	dv := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgeauthz_decisions_total",
-		Help: "Decisions by decision (allow, deny) and reason.",
-	}, []string{"decision", "reason"})
+		Help: "Decisions by decision (allow, deny), reason and, for invalid_token, the token's error code.",
+	}, []string{"decision", "reason", "token_error"})
 	lat := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "edgeauthz_decision_duration_seconds",
 		Help:    "Time to decide one request, token verification included.",
@@ -40,13 +43,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Decisions of policy packages by package and decision (allow, deny).",
 	}, []string{"package", "decision"})
 	reg.MustRegister(dv, lat, cv, pv)
-	m := &Metrics{packages: pv, latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{}}
+	m := &Metrics{packages: pv, latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{},
+		tokenErrs: map[string]prometheus.Counter{}}
 	for r := decision.Reason(0); r <= decision.ReasonConditionError; r++ {
 		v := "deny"
 		if r.Allowed() {
 			v = "allow"
 		}
-		m.decisions[r] = dv.WithLabelValues(v, r.String())
+		m.decisions[r] = dv.WithLabelValues(v, r.String(), "")
+	}
+	for _, c := range identity.ErrorCodes() {
+		m.tokenErrs[c] = dv.WithLabelValues("deny", decision.ReasonInvalidToken.String(), c)
 	}
 	for _, c := range []string{"token", "decision"} {
 		m.hits[c] = cv.WithLabelValues(c, "hit")
@@ -55,11 +62,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observe(r decision.Reason, d time.Duration) {
+func (m *Metrics) observe(r decision.Reason, tokenErr string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	if r <= decision.ReasonConditionError {
+	switch {
+	case r == decision.ReasonInvalidToken && tokenErr != "":
+		c, ok := m.tokenErrs[tokenErr]
+		if !ok {
+			c = m.tokenErrs["invalid_token"]
+		}
+		c.Inc()
+	case r <= decision.ReasonConditionError:
 		m.decisions[r].Inc()
 	}
 	m.latency.Observe(d.Seconds())

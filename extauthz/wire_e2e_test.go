@@ -421,8 +421,8 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Fatalf("/metrics %d", code)
 	}
 	for _, want := range []string{
-		`edgeauthz_decisions_total{decision="allow",reason="public"} 1`,
-		`edgeauthz_decisions_total{decision="deny",reason="no_snapshot"} 1`,
+		`edgeauthz_decisions_total{decision="allow",reason="public",token_error=""} 1`,
+		`edgeauthz_decisions_total{decision="deny",reason="no_snapshot",token_error=""} 1`,
 		"edgeauthz_decision_duration_seconds_bucket",
 		"edgeauthz_snapshot_swaps_total 1",
 	} {

@@ -6,13 +6,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -31,6 +32,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/extauthz"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/tracing"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -53,6 +55,11 @@ type Server struct {
 	httpSrv          *http.Server
 	health           *health.Server
 	waiting          *waiters
+
+	tracer   *tracing.Tracer // nil: tracing off
+	adminLis net.Listener    // nil: admin listener off
+	adminSrv *http.Server
+	level    *slog.LevelVar
 }
 
 // New builds a server and binds its listeners (so that a port in use is an
@@ -101,6 +108,9 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 			Help: "JWKS fetches by issuer and result.",
 		}, []string{"issuer", "result"})
 		s.reg.MustRegister(refreshes)
+		if icfg.HTTPClient, err = jwksHTTPClient(cfg.Tokens.Issuers); err != nil {
+			return nil, err
+		}
 		icfg.Logger = log.With("component", "identity")
 		icfg.OnRefresh = func(issuer string, err error) {
 			result := "ok"
@@ -116,7 +126,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		log.Warn("no token issuers are configured: every token is refused, only public routes allow")
 	}
 
-	if s.declog, s.logFile, err = decisionLog(cfg.DecisionLog); err != nil {
+	if s.declog, s.logFile, err = decisionLog(cfg.DecisionLog, s.reg, log); err != nil {
 		return nil, err
 	}
 	opts := extauthz.Options{
@@ -129,6 +139,10 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		Log:                s.declog,
 		Metrics:            extauthz.NewMetrics(s.reg),
 	}
+	if s.tracer, err = newTracer(ctx, cfg.Tracing); err != nil {
+		return nil, err
+	}
+	opts.Tracer = s.tracer
 	if s.verifier != nil {
 		opts.Verifier = s.verifier
 	}
@@ -143,8 +157,15 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	// core leaves most Checks to fresh goroutines: keep enough for the
 	// requests in flight (grpc starts a goroutine beyond them).
 	s.waiting = newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
-	s.grpcSrv = grpc.NewServer(append(grpcOptions(cfg.Limits.GRPC, s.waiting),
-		grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))))...)
+	tlsCfg, err := listenerTLS(cfg.Listen.TLS)
+	if err != nil {
+		return nil, err
+	}
+	gopts := append(grpcOptions(cfg.Limits.GRPC, s.waiting), grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))))
+	if tlsCfg != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	s.grpcSrv = grpc.NewServer(gopts...)
 	extauthz.NewGRPC(s.authz).Register(s.grpcSrv)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpcSrv, readiness{Server: s.health, s: s})
@@ -162,6 +183,13 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 			return nil, fmt.Errorf("listen http: %w", err)
 		}
 		s.httpLis = limitListener(s.httpLis, cfg.Limits.HTTP.MaxConnections)
+		if tlsCfg != nil {
+			// net/http runs the handshake within ReadHeaderTimeout.
+			s.httpLis = tls.NewListener(s.httpLis, tlsCfg)
+		}
+	}
+	if err := s.bindAdmin(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -191,7 +219,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	loaderDone := make(chan struct{})
 	go func() {
 		defer close(loaderDone)
@@ -220,7 +248,8 @@ func (s *Server) Run(ctx context.Context) error {
 			errc <- nil
 		}()
 	}
-	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "policy", s.cfg.Policy.Source)
+	s.serveAdmin(errc)
+	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "admin", s.AdminAddr(), "policy", s.cfg.Policy.Source)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -235,6 +264,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.grpcSrv.GracefulStop()
 		close(done)
 	}()
+	s.shutdownAdmin(stopCtx)
 	if err := s.httpSrv.Shutdown(stopCtx); err != nil {
 		// Requests still running past the deadline: close their connections
 		// rather than leave them to use what close releases below.
@@ -307,6 +337,11 @@ func (s *Server) close() {
 	if s.declog != nil {
 		_ = s.declog.Close()
 	}
+	if s.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.tracer.Shutdown(ctx) // exports the spans still batched
+		cancel()
+	}
 	if s.logFile != nil {
 		_ = s.logFile.Close()
 	}
@@ -316,7 +351,7 @@ func (s *Server) close() {
 	if s.source != nil {
 		_ = s.source.Close()
 	}
-	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis, s.adminLis} {
 		if l != nil {
 			_ = l.Close()
 		}
@@ -360,21 +395,4 @@ func (s *Server) ready(w http.ResponseWriter) {
 		return
 	}
 	_, _ = io.WriteString(w, "ready "+rev+"\n")
-}
-
-func decisionLog(c config.DecisionLog) (*extauthz.DecisionLog, io.Closer, error) {
-	o := extauthz.LogOptions{SampleAllows: c.SampleAllows, MaxFieldBytes: c.MaxFieldBytes}
-	switch c.Output {
-	case "off", "none":
-		return nil, nil, nil
-	case "stdout":
-		return extauthz.NewDecisionLog(os.Stdout, o), nil, nil
-	case "stderr":
-		return extauthz.NewDecisionLog(os.Stderr, o), nil, nil
-	}
-	f, err := os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, nil, fmt.Errorf("decision_log: %w", err)
-	}
-	return extauthz.NewDecisionLog(f, o), f, nil
 }

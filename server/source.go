@@ -39,6 +39,11 @@ func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) 
 		}
 		opts.HTTP.Keys = keys
 	}
+	tc, err := clientTLS(cfg.Policy.TLS, "policy.tls")
+	if err != nil {
+		return nil, err
+	}
+	opts.HTTP.TLS = tc
 	return policysync.Open(cfg.Policy.Source, opts)
 }
 

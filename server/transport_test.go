@@ -658,7 +658,7 @@ func TestUnreadResponsesBounded(t *testing.T) {
 		id := c.open(false)
 		c.write(func() error { return c.fr.WriteData(id, true, frame) })
 	}
-	const decided = `edgeauthz_decisions_total{decision="allow",reason="public"}`
+	const decided = `edgeauthz_decisions_total{decision="allow",reason="public",token_error=""}`
 	waitFor(t, "every stream to be decided or refused", func() bool {
 		refused, _ := c.tally()
 		return refused == sent-perConn && r.metric(decided) == perConn+1

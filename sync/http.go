@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -45,6 +46,10 @@ type HTTPOptions struct {
 	SignatureURL string
 	// MaxSize bounds the bundle, compressed and decompressed; default MaxPolicySize.
 	MaxSize int64
+	// TLS, when set and Client is nil, is the TLS configuration of the
+	// source's own client (a CA bundle, a client certificate: see
+	// internal/tlsconfig).
+	TLS *tls.Config
 }
 
 // HTTPSource fetches the policy from a bundle server: any static server,
@@ -90,6 +95,7 @@ func NewHTTPSource(rawURL string, opts HTTPOptions) (*HTTPSource, error) {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: opts.Timeout,
+			TLSClientConfig:       opts.TLS,
 		}}
 	}
 	if opts.Keys != nil {

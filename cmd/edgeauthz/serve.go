@@ -25,7 +25,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := parseArgs(fs, args); err != nil {
 		return exitUsage
 	}
-	var lvl slog.Level
+	// A LevelVar, so that the admin listener's /loglevel can change it.
+	lvl := new(slog.LevelVar)
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintln(stderr, "edgeauthz serve: --log-level:", err)
 		return exitUsage
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "edgeauthz serve:", err)
 		return exitFail
 	}
+	srv.SetLevelVar(lvl)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

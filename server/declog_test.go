@@ -1,0 +1,122 @@
+package server_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// collector counts the decision-log lines POSTed to it.
+type collector struct {
+	mu    sync.Mutex
+	lines int
+	srv   *http.Server
+	addr  string
+}
+
+func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	n := 0
+	for sc := bufio.NewScanner(zr); sc.Scan(); {
+		n++
+	}
+	c.mu.Lock()
+	c.lines += n
+	c.mu.Unlock()
+}
+
+func (c *collector) up(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.addr = l.Addr().String()
+	c.srv = &http.Server{Handler: c}
+	go func() { _ = c.srv.Serve(l) }()
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lines
+}
+
+// TestDecisionLogShipping stops the decision-log collector mid-run: every
+// Check is still answered, lines buffered during the outage arrive once the
+// collector is back, and the lines that did not fit are counted in
+// edgeauthz_decision_log_dropped_lines_total.
+func TestDecisionLogShipping(t *testing.T) {
+	col := &collector{}
+	col.up(t, "127.0.0.1:0")
+	// Each deny logs one line of about 250 bytes; the buffer holds a few dozen.
+	dir := t.TempDir()
+	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyClosed))
+	r := startYAML(t, dir, fmt.Sprintf(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml, poll_interval: 20ms}
+decision_log: {output: "off", http: {url: %q, flush_interval: 10ms, max_buffer_bytes: 8192, batch_bytes: 2048}}
+`, "http://"+col.addr+"/ingest"), "http://")
+	deny := func(n int) {
+		t.Helper()
+		for i := range n {
+			res, err := r.client.Check(context.Background(), checkRequest("GET", "/flip", nil))
+			if err != nil || res.GetDeniedResponse() == nil {
+				t.Fatalf("Check %d: %v %v", i, res, err)
+			}
+		}
+	}
+	deny(20)
+	waitFor(t, "the first 20 lines", func() bool { return col.count() == 20 })
+
+	_ = col.srv.Close()
+	deny(300) // every Check is answered while the collector is away
+	waitFor(t, "lines to be dropped", func() bool { return r.metric("edgeauthz_decision_log_dropped_lines_total") > 0 })
+
+	col.up(t, col.addr)
+	defer col.srv.Close()
+	waitFor(t, "every line delivered or counted as dropped", func() bool {
+		return col.count()+int(r.metric("edgeauthz_decision_log_dropped_lines_total")) == 320
+	})
+	if col.count() <= 20 {
+		t.Errorf("nothing buffered during the outage arrived (%d lines)", col.count())
+	}
+}
+
+// TestDecisionLogRotation: a file output with max_file_bytes rotates.
+func TestDecisionLogRotation(t *testing.T) {
+	dir := t.TempDir()
+	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyClosed))
+	r := startYAML(t, dir, `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml, poll_interval: 20ms}
+decision_log: {output: d.jsonl, max_file_bytes: 2000, max_files: 2}
+`, "http://")
+	for i := range 50 {
+		if _, err := r.client.Check(context.Background(), checkRequest("GET", "/flip", nil)); err != nil {
+			t.Fatalf("Check %d: %v", i, err)
+		}
+	}
+	r.stop() // flushes and closes the log
+	for _, name := range []string{"d.jsonl", "d.jsonl.1", "d.jsonl.2"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 || len(b) > 2000 || b[len(b)-1] != '\n' {
+			t.Errorf("%s: %d bytes, want 1..2000 ending in a newline", name, len(b))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d.jsonl.3")); !os.IsNotExist(err) {
+		t.Errorf("d.jsonl.3: %v, want none (max_files: 2)", err)
+	}
+}
