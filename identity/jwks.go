@@ -352,11 +352,18 @@ func (v *Verifier) bootstrap(ctx context.Context, url string, done chan<- struct
 	// The first fetch goes through the cache: it starts the cache's
 	// periodic refresh (whether or not it succeeds). Retries do not.
 	_, err := v.jwks.Refresh(ctx, url)
-	close(done)
-	for err != nil {
+	// A failed first fetch is reported before New is let go, so the
+	// caller's OnRefresh (readiness, metrics) knows of it when New returns.
+	report := func() {
 		for _, src := range srcs {
 			v.refreshed(src.cfg.Issuer, err)
 		}
+	}
+	if err != nil {
+		report()
+	}
+	close(done)
+	for err != nil {
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -365,6 +372,8 @@ func (v *Verifier) bootstrap(ctx context.Context, url string, done chan<- struct
 		case <-t.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
-		err = v.fetchURL(ctx, url)
+		if err = v.fetchURL(ctx, url); err != nil {
+			report()
+		}
 	}
 }
