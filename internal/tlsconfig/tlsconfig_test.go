@@ -20,7 +20,7 @@ const (
 
 // handshake runs a real TLS handshake over an in-memory pipe and returns the
 // client's and the server's errors and the certificate the client saw.
-func handshake(t *testing.T, srv, cli *tls.Config) (cliErr, srvErr error, seen []byte) {
+func handshake(t *testing.T, srv, cli *tls.Config) (seen []byte, cliErr, srvErr error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -59,7 +59,7 @@ func handshake(t *testing.T, srv, cli *tls.Config) (cliErr, srvErr error, seen [
 		}
 	}
 	_ = c.Close()
-	return cliErr, <-done, seen
+	return seen, cliErr, <-done
 }
 
 type pki struct {
@@ -127,7 +127,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.server
 			f.CertFile, f.KeyFile = p.srvCert, p.srvKey
-			cliErr, srvErr, _ := handshake(t, mustNew(t, f).ServerConfig(), tc.client)
+			_, cliErr, srvErr := handshake(t, mustNew(t, f).ServerConfig(), tc.client)
 			if tc.refused {
 				if srvErr == nil || cliErr == nil {
 					t.Fatalf("want refused; server: %v, client: %v", srvErr, cliErr)
@@ -162,7 +162,7 @@ func TestClientVerifiesServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustNew(t, tc.files).ClientConfig()
 			c.ServerName = tc.serverName
-			cliErr, _, _ := handshake(t, srv, c)
+			_, cliErr, _ := handshake(t, srv, c)
 			if (cliErr == nil) != tc.ok {
 				t.Fatalf("client error %v, want ok=%v", cliErr, tc.ok)
 			}
@@ -177,7 +177,7 @@ func TestRotation(t *testing.T) {
 	cli.ServerName = "edgeauthz.authz.svc"
 	served := func() []byte {
 		t.Helper()
-		cliErr, srvErr, seen := handshake(t, r.ServerConfig(), cli)
+		seen, cliErr, srvErr := handshake(t, r.ServerConfig(), cli)
 		if cliErr != nil || srvErr != nil {
 			t.Fatalf("handshake: client %v, server %v", cliErr, srvErr)
 		}
@@ -220,12 +220,12 @@ func TestCARotation(t *testing.T) {
 		c.ServerName = "edgeauthz.authz.svc"
 		return c
 	}
-	if _, srvErr, _ := handshake(t, srv.ServerConfig(), client()); srvErr == nil {
+	if _, _, srvErr := handshake(t, srv.ServerConfig(), client()); srvErr == nil {
 		t.Fatal("a client of an untrusted CA was accepted")
 	}
 	// The bundle gains the other CA (a trust-domain migration): now trusted.
 	tlstest.WriteFile(t, p.caFile, append(append([]byte{}, p.ca.PEM...), p.strangerCA.PEM...))
-	if cliErr, srvErr, _ := handshake(t, srv.ServerConfig(), client()); srvErr != nil || cliErr != nil {
+	if _, cliErr, srvErr := handshake(t, srv.ServerConfig(), client()); srvErr != nil || cliErr != nil {
 		t.Fatalf("after the bundle rotated: server %v, client %v", srvErr, cliErr)
 	}
 }
@@ -259,7 +259,7 @@ func TestMinVersion(t *testing.T) {
 	cli := mustNew(t, tlsconfig.Files{CAFile: p.caFile}).ClientConfig()
 	cli.ServerName = "edgeauthz.authz.svc"
 	cli.MinVersion, cli.MaxVersion = tls.VersionTLS11, tls.VersionTLS11
-	if _, srvErr, _ := handshake(t, srv, cli); srvErr == nil {
+	if _, _, srvErr := handshake(t, srv, cli); srvErr == nil {
 		t.Fatal("a TLS 1.1 client was accepted")
 	}
 }
