@@ -379,6 +379,12 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		}
 		return deny(ReasonBadRequest, "", err.Error())
 	}
+	if err := CheckMethodParam(req.Method, req.Target, req.Headers, req.Body); err != nil {
+		if e.trace != nil {
+			e.step("method", false, err.Error())
+		}
+		return deny(ReasonBadRequest, "", err.Error())
+	}
 	e.path, e.rawQuery = path, rawQuery
 	e.host = stripPort(req.Host)
 

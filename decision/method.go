@@ -1,6 +1,11 @@
 package decision
 
-import "errors"
+import (
+	"bytes"
+	"errors"
+	"net/url"
+	"strings"
+)
 
 // ErrBadMethod is wrapped by every error CheckMethod returns.
 var ErrBadMethod = errors.New("bad method")
@@ -84,4 +89,77 @@ func CheckMethod(m string) error {
 		return methodErrToken
 	}
 	return nil
+}
+
+// errMethodParam refuses a _method parameter that names another method.
+var errMethodParam = methodErr("a _method parameter names another method than the request's (Rails, Laravel and Symfony run that one)")
+
+// CheckMethodParam refuses a request whose query or body carries a _method
+// parameter naming another method than the request's: Rails, Laravel and
+// Symfony run a POST as the method it names. A form body is read exactly;
+// in any other body (JSON, multipart) a _method field cannot be weighed
+// cheaply, so its mere presence is refused. A request without the letters
+// "method" in its query or body costs a scan and no allocation. The error
+// wraps ErrBadMethod.
+func CheckMethodParam(method, target string, headers map[string]string, body []byte) error {
+	if _, q, ok := strings.Cut(target, "?"); ok && containsFoldMethod(q) && paramDiffers(q, method) {
+		return errMethodParam
+	}
+	if len(body) == 0 || !containsFoldMethod(body) {
+		return nil
+	}
+	mt, _, _ := strings.Cut(headers["content-type"], ";")
+	if strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded") {
+		if paramDiffers(string(body), method) {
+			return errMethodParam
+		}
+		return nil
+	}
+	if bytes.Contains(bytes.ToLower(body), []byte("_method")) {
+		return errMethodParam
+	}
+	return nil
+}
+
+// containsFoldMethod reports whether s holds "method" in any case: the
+// cheap test in front of parsing (an escaped %5Fmethod still spells it).
+func containsFoldMethod[T string | []byte](s T) bool {
+	const w = "method"
+	for i := 0; i+len(w) <= len(s); i++ {
+		j := 0
+		for ; j < len(w); j++ {
+			if s[i+j]|0x20 != w[j] {
+				break
+			}
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// paramDiffers reports whether a URL-encoded parameter list has a _method
+// parameter (its name compared as frameworks read it: decoded, trimmed,
+// any case, with or without []) whose value is not exactly method. A name
+// or value that does not decode counts as differing.
+func paramDiffers(q, method string) bool {
+	for q != "" {
+		var pair string
+		pair, q, _ = strings.Cut(q, "&")
+		name, value, _ := strings.Cut(pair, "=")
+		n, err := url.QueryUnescape(name)
+		if err != nil {
+			return true
+		}
+		n = strings.TrimSuffix(strings.TrimSpace(n), "[]")
+		if !strings.EqualFold(n, "_method") {
+			continue
+		}
+		v, err := url.QueryUnescape(value)
+		if err != nil || v != method {
+			return true
+		}
+	}
+	return false
 }

@@ -53,3 +53,56 @@ routes:
 		t.Errorf("no override header: %s", res.Reason)
 	}
 }
+
+// A _method parameter in the query or the body is the same class as the
+// override headers: Rails, Laravel and Symfony run a POST as the method it
+// names.
+func TestMethodParamRefused(t *testing.T) {
+	s := compile(t, `
+roles:
+  viewer: {}
+routes:
+  - name: doc
+    match: /docs/{id}
+    roles: [viewer]
+`, decision.Options{})
+	form := map[string]string{"content-type": "application/x-www-form-urlencoded"}
+	for _, c := range []struct {
+		name, method, target string
+		headers              map[string]string
+		body                 string
+		refused              bool
+	}{
+		{"query", "POST", "/docs/1?_method=DELETE", nil, "", true},
+		{"query escaped name", "POST", "/docs/1?%5Fmethod=DELETE", nil, "", true},
+		{"query upper-case name", "POST", "/docs/1?_METHOD=DELETE", nil, "", true},
+		{"query name with []", "POST", "/docs/1?_method[]=DELETE", nil, "", true},
+		{"query padded name", "POST", "/docs/1?+_method=DELETE", nil, "", true},
+		{"query lower-case value", "POST", "/docs/1?_method=post", nil, "", true},
+		{"query after another", "POST", "/docs/1?a=1&_method=PUT", nil, "", true},
+		{"query bad escape", "POST", "/docs/1?_method=%zz", nil, "", true},
+		{"query same method", "POST", "/docs/1?_method=POST", nil, "", false},
+		{"query other parameter", "POST", "/docs/1?method=DELETE", nil, "", false},
+		{"form body", "POST", "/docs/1", form, "a=1&_method=DELETE", true},
+		{"form body same method", "POST", "/docs/1", form, "_method=POST", false},
+		{"form body without it", "POST", "/docs/1", form, "methodical=1", false},
+		{"JSON body", "POST", "/docs/1", map[string]string{"content-type": "application/json"}, `{"_method":"DELETE"}`, true},
+		{"multipart body", "POST", "/docs/1", map[string]string{"content-type": "multipart/form-data; boundary=b"},
+			"--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n", true},
+		{"no parameter", "POST", "/docs/1?x=1", form, "x=1", false},
+	} {
+		r := withToken(c.method, c.target, map[string]any{"sub": "u", "roles": []any{"viewer"}})
+		r.Headers, r.Body = c.headers, []byte(c.body)
+		res := s.Decide(r)
+		if c.refused && (res.Reason != decision.ReasonBadRequest || res.Status != 400) {
+			t.Errorf("%s: %s %d, want bad_request 400", c.name, res.Reason, res.Status)
+		}
+		if !c.refused && !res.Allowed {
+			t.Errorf("%s: %s, want allowed", c.name, res.Reason)
+		}
+		err := decision.CheckMethodParam(c.method, c.target, c.headers, []byte(c.body))
+		if (err != nil) != c.refused || err != nil && !errors.Is(err, decision.ErrBadMethod) {
+			t.Errorf("%s: CheckMethodParam = %v", c.name, err)
+		}
+	}
+}

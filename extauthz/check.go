@@ -83,7 +83,8 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 	// Decide refuses, must not find the decision of the same request
 	// without it.
 	useCache := a.decisions != nil && req.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers) &&
-		decision.CheckMethodOverride(req.Method, req.Headers) == nil
+		decision.CheckMethodOverride(req.Method, req.Headers) == nil &&
+		decision.CheckMethodParam(req.Method, req.Target, req.Headers, req.Body) == nil
 	if useCache {
 		key = a.cacheKey(snap, req, &tokenHash)
 		if c, ok := a.decisions.Get(key); ok {

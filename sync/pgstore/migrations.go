@@ -1,5 +1,7 @@
 package pgstore
 
+import "strconv"
+
 // migration is one step of the schema. Its statements run in the migrating
 // transaction, after every earlier step, exactly once per database.
 type migration struct {
@@ -7,6 +9,10 @@ type migration struct {
 	name    string
 	stmts   []string
 }
+
+// lockKeyText is lockKey as SQL text, for statements that take the lock
+// themselves.
+var lockKeyText = strconv.FormatInt(lockKey, 10)
 
 // migrations is the schema's history, oldest first. To change the schema,
 // append one entry with the next version; never edit an entry that has
@@ -142,6 +148,28 @@ var migrations = []migration{
 			BEGIN ATOMIC
 				SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('edgeauthz_tuple_changelog', 'seq')::regclass), 0);
 			END`,
+		},
+	},
+	{
+		// Readers also miss a row whose transaction drew its seq and then
+		// committed after a row with a higher seq was read: a writer around
+		// edgeauthz with a long transaction would lose a change, a
+		// revocation say, for good. Every insert now takes the writers'
+		// advisory lock before it draws its seq, so seqs are drawn in commit
+		// order: a second writer waits until the first has committed.
+		version: 8,
+		name:    "changelog seq drawn in commit order",
+		stmts: []string{
+			`CREATE OR REPLACE FUNCTION edgeauthz_tuple_changelog_seq() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF TG_OP = 'INSERT' THEN
+					PERFORM pg_advisory_xact_lock(` + lockKeyText + `);
+					NEW.seq := nextval(pg_get_serial_sequence(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, 'seq'));
+				ELSIF NEW.seq IS DISTINCT FROM OLD.seq THEN
+					RAISE EXCEPTION 'edgeauthz_tuple_changelog.seq is assigned by its sequence and never changes';
+				END IF;
+				RETURN NEW;
+			END $$`,
 		},
 	},
 }
