@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/edgeauthz
 PKGS    := ./...
 
-.PHONY: help run build test bench fuzz lint e2e deps
+.PHONY: help run build test bench fuzz lint e2e deps oracle
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -20,6 +20,7 @@ deps: ## install PostgreSQL and nginx for the tests when missing (Debian, root)
 test: deps ## all tests, with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd internal/fgaoracle && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 e2e: deps ## the end-to-end tests only: real gRPC/HTTP servers, PostgreSQL and nginx on 127.0.0.1
 	$(GO) test -race -count=1 ./extauthz/... ./server/... ./sync/... ./deploy/...
@@ -32,6 +33,9 @@ bench: build ## Go benchmarks of the decision path, then the load run (bench/REA
 
 fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
 	./scripts/fuzz.sh $${FUZZTIME:-20s}
+
+oracle: ## the OpenFGA differential test for longer (ORACLETIME=5m, or ORACLEFLAGS=-oracle.seed=N)
+	cd internal/fgaoracle && $(GO) test -count=1 -timeout 0 -run TestDifferential -v ./... -oracle.time $${ORACLETIME:-5m} $(ORACLEFLAGS)
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

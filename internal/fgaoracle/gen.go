@@ -1,0 +1,318 @@
+package fgaoracle
+
+import (
+	"math/rand/v2"
+	"slices"
+)
+
+// Sizes bounds what Generate produces.
+type Sizes struct {
+	Types     int // object types besides "user" (at most len(typeNames))
+	Relations int // relations per type (at most len(relNames))
+	Objects   int // object ids per type
+	Tuples    int
+	Checks    int
+}
+
+// DefaultSizes keeps one case small enough to shrink quickly and large
+// enough for chains, usersets and recursion.
+var DefaultSizes = Sizes{Types: 3, Relations: 4, Objects: 3, Tuples: 24, Checks: 24}
+
+var (
+	typeNames = []string{"group", "folder", "doc", "team"}
+	relNames  = []string{"member", "parent", "viewer", "owner", "editor", "blocked"}
+)
+
+type gen struct {
+	r  *rand.Rand
+	sz Sizes
+	m  *Model
+	// tuplesets[t] lists, per type, the relations that are plain direct
+	// relations of object types only: the valid tuplesets of "x from y".
+	tuplesets map[string][]string
+}
+
+// Generate returns the case for seed. The same seed and sizes always give
+// the same case.
+func Generate(seed int64, sz Sizes) *Case {
+	g := &gen{r: rand.New(rand.NewPCG(uint64(seed), 0x6f7261636c65)), sz: sz, tuplesets: map[string][]string{}}
+	g.model()
+	c := &Case{Seed: seed, Model: g.m}
+	c.Tuples = g.tuples(g.r.IntN(sz.Tuples + 1))
+	for range g.sz.Checks {
+		c.Checks = append(c.Checks, g.check())
+	}
+	return c
+}
+
+func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
+
+func (g *gen) model() {
+	nt := 1 + g.r.IntN(g.sz.Types)
+	m := &Model{Types: []Type{{Name: "user"}}}
+	for _, name := range typeNames[:nt] {
+		t := Type{Name: name}
+		nr := 1 + g.r.IntN(g.sz.Relations)
+		// A random subset of relation names, in a fixed order.
+		names := slices.Clone(relNames)
+		g.r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		for _, rn := range names[:nr] {
+			t.Relations = append(t.Relations, Relation{Name: rn})
+		}
+		m.Types = append(m.Types, t)
+	}
+	g.m = m
+	// Tuplesets first, so that "x from y" can refer to them.
+	for ti := 1; ti < len(m.Types); ti++ {
+		t := &m.Types[ti]
+		for ri := range t.Relations {
+			if g.chance(0.3) {
+				t.Relations[ri].Expr = &Expr{Op: OpDirect, Direct: g.plainTypes()}
+				g.tuplesets[t.Name] = append(g.tuplesets[t.Name], t.Relations[ri].Name)
+			}
+		}
+	}
+	for ti := 1; ti < len(m.Types); ti++ {
+		t := &m.Types[ti]
+		for ri := range t.Relations {
+			if t.Relations[ri].Expr == nil {
+				t.Relations[ri].Expr = g.rewrite(t, t.Relations[ri].Name)
+			}
+		}
+	}
+}
+
+// plainTypes is a restriction list of object types only.
+func (g *gen) plainTypes() []Restriction {
+	n := 1 + g.r.IntN(2)
+	var rs []Restriction
+	for range n {
+		r := Restriction{Type: g.m.Types[g.r.IntN(len(g.m.Types))].Name}
+		if !slices.Contains(rs, r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// restrictions is any direct restriction list.
+func (g *gen) restrictions() []Restriction {
+	n := 1 + g.r.IntN(3)
+	var rs []Restriction
+	for range n {
+		t := g.m.Types[g.r.IntN(len(g.m.Types))]
+		if g.chance(0.5) {
+			t = g.m.Types[0] // most subjects are users
+		}
+		r := Restriction{Type: t.Name}
+		switch {
+		case g.chance(0.2):
+			r.Wildcard = true
+		case len(t.Relations) > 0 && g.chance(0.35):
+			r.Relation = t.Relations[g.r.IntN(len(t.Relations))].Name
+		}
+		if !slices.Contains(rs, r) {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// rewrite builds a relation's rewrite for type t: a direct part (often), and
+// operands combined with or/and/but not, nested at most twice.
+func (g *gen) rewrite(t *Type, self string) *Expr {
+	if self == t.Relations[0].Name || g.chance(0.25) {
+		return &Expr{Op: OpDirect, Direct: g.restrictions()}
+	}
+	if g.chance(0.2) {
+		return g.leaf(t, self)
+	}
+	e := g.combine(t, self, 0)
+	if g.chance(0.5) {
+		// The direct part comes first, as people write it.
+		d := &Expr{Op: OpDirect, Direct: g.restrictions()}
+		if e.Op == OpUnion || e.Op == OpInter {
+			if g.chance(0.5) {
+				e.Children = append([]*Expr{d}, e.Children...)
+				return e
+			}
+		}
+		op := []Op{OpUnion, OpUnion, OpInter, OpExcl}[g.r.IntN(4)]
+		return &Expr{Op: op, Children: []*Expr{d, e}}
+	}
+	return e
+}
+
+func (g *gen) combine(t *Type, self string, depth int) *Expr {
+	op := []Op{OpUnion, OpUnion, OpInter, OpExcl}[g.r.IntN(4)]
+	n := 2
+	if op != OpExcl && g.chance(0.3) {
+		n = 3
+	}
+	e := &Expr{Op: op}
+	for range n {
+		if depth < 1 && g.chance(0.25) {
+			e.Children = append(e.Children, g.combine(t, self, depth+1))
+		} else {
+			e.Children = append(e.Children, g.leaf(t, self))
+		}
+	}
+	return e
+}
+
+// leaf is a computed relation or a tuple-to-userset of relation self of
+// type t; a few are invalid on purpose (the relation itself, an unknown
+// relation, a tupleset that is no plain direct relation).
+func (g *gen) leaf(t *Type, self string) *Expr {
+	if ts := g.tuplesets[t.Name]; len(ts) > 0 && g.chance(0.5) {
+		tsName := ts[g.r.IntN(len(ts))]
+		var targets []string
+		for _, r := range relationOf(g.m, t.Name, tsName).Expr.Direct {
+			for _, tr := range typeOf(g.m, r.Type).Relations {
+				targets = append(targets, tr.Name)
+			}
+		}
+		switch {
+		case g.chance(0.02):
+			return &Expr{Op: OpTTU, Rel: relNames[g.r.IntN(len(relNames))], Tupleset: tsName}
+		case len(targets) > 0:
+			return &Expr{Op: OpTTU, Rel: targets[g.r.IntN(len(targets))], Tupleset: tsName}
+		}
+	}
+	if g.chance(0.02) {
+		other := t.Relations[g.r.IntN(len(t.Relations))].Name
+		return &Expr{Op: OpTTU, Rel: relNames[g.r.IntN(len(relNames))], Tupleset: other}
+	}
+	// Mostly relations defined before self, so that computed references
+	// form no cycle (OpenFGA refuses those models); sometimes any other.
+	var others []string
+	any := g.chance(0.15)
+	for _, r := range t.Relations {
+		if r.Name == self {
+			if !any {
+				break
+			}
+			continue
+		}
+		others = append(others, r.Name)
+	}
+	if len(others) == 0 || g.chance(0.02) {
+		return &Expr{Op: OpComputed, Rel: self}
+	}
+	return &Expr{Op: OpComputed, Rel: others[g.r.IntN(len(others))]}
+}
+
+func typeOf(m *Model, name string) *Type {
+	for i := range m.Types {
+		if m.Types[i].Name == name {
+			return &m.Types[i]
+		}
+	}
+	return nil
+}
+
+func relationOf(m *Model, typ, rel string) *Relation {
+	t := typeOf(m, typ)
+	if t == nil {
+		return nil
+	}
+	for i := range t.Relations {
+		if t.Relations[i].Name == rel {
+			return &t.Relations[i]
+		}
+	}
+	return nil
+}
+
+// directOf returns the direct restrictions of a relation's rewrite, if any.
+func directOf(e *Expr) []Restriction {
+	if e.Op == OpDirect {
+		return e.Direct
+	}
+	for _, c := range e.Children {
+		if d := directOf(c); d != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+func (g *gen) id() string { return string(rune('1' + g.r.IntN(g.sz.Objects))) }
+
+func (g *gen) object(typ string) string { return typ + ":" + g.id() }
+
+// tuples returns n tuples; most fit the model's type restrictions, some do
+// not (unknown relations, disallowed user types), and both engines must
+// ignore those.
+func (g *gen) tuples(n int) []Tuple {
+	type slot struct {
+		typ string
+		rel string
+		d   []Restriction
+	}
+	var slots []slot
+	for _, t := range g.m.Types {
+		for _, r := range t.Relations {
+			if d := directOf(r.Expr); d != nil {
+				slots = append(slots, slot{t.Name, r.Name, d})
+			}
+		}
+	}
+	var ts []Tuple
+	for range n {
+		if len(slots) == 0 || g.chance(0.08) {
+			t := g.m.Types[1+g.r.IntN(len(g.m.Types)-1)]
+			rel := relNames[g.r.IntN(len(relNames))]
+			ts = append(ts, Tuple{Object: g.object(t.Name), Relation: rel, User: g.user()})
+			continue
+		}
+		s := slots[g.r.IntN(len(slots))]
+		ts = append(ts, Tuple{Object: g.object(s.typ), Relation: s.rel, User: g.subjectFor(s.d[g.r.IntN(len(s.d))])})
+	}
+	return ts
+}
+
+func (g *gen) subjectFor(r Restriction) string {
+	switch {
+	case r.Wildcard:
+		return r.Type + ":*"
+	case r.Relation != "":
+		return g.object(r.Type) + "#" + r.Relation
+	}
+	return g.object(r.Type)
+}
+
+// user is any user string the model can name: mostly users, sometimes other
+// objects, wildcards and usersets.
+func (g *gen) user() string {
+	t := g.m.Types[g.r.IntN(len(g.m.Types))]
+	if g.chance(0.5) {
+		t = g.m.Types[0]
+	}
+	switch {
+	case g.chance(0.1):
+		return t.Name + ":*"
+	case len(t.Relations) > 0 && g.chance(0.2):
+		return g.object(t.Name) + "#" + t.Relations[g.r.IntN(len(t.Relations))].Name
+	}
+	return g.object(t.Name)
+}
+
+func (g *gen) check() Check {
+	t := g.m.Types[1+g.r.IntN(len(g.m.Types)-1)]
+	rel := t.Relations[g.r.IntN(len(t.Relations))].Name
+	if g.chance(0.02) {
+		rel = relNames[g.r.IntN(len(relNames))] // maybe undefined: an invalid check
+	}
+	c := Check{Object: g.object(t.Name), Relation: rel, User: g.user()}
+	if g.chance(0.2) {
+		seen := map[Tuple]bool{}
+		for _, ct := range g.tuples(1 + g.r.IntN(3)) {
+			if !seen[ct] {
+				seen[ct] = true
+				c.Contextual = append(c.Contextual, ct)
+			}
+		}
+	}
+	return c
+}

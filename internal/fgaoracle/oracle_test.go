@@ -1,0 +1,100 @@
+package fgaoracle
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"testing"
+	"time"
+)
+
+var (
+	flagFixed = flag.Int("oracle.fixed", 2000, "cases from the fixed seeds 1..N")
+	flagN     = flag.Int("oracle.n", 0, "random cases after the fixed ones (0: as many as -oracle.time allows)")
+	flagTime  = flag.Duration("oracle.time", 20*time.Second, "time for the random cases when -oracle.n is 0")
+	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
+	flagShow  = flag.Int("oracle.shrink", 3, "disagreements shrunk and printed per run")
+)
+
+func newDiffer(t *testing.T) *Differ {
+	t.Helper()
+	o, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(o.Close)
+	return &Differ{O: o}
+}
+
+// TestDifferentialCheck asks OpenFGA and edgeauthz the same checks on
+// random models and tuples; any difference fails with a minimal reproducer.
+func TestDifferentialCheck(t *testing.T) {
+	ctx := context.Background()
+	df := newDiffer(t)
+	var st Stats
+	shown := 0
+	knownSeen := map[string]int{}
+	run := func(seed int64) {
+		c := Generate(seed, DefaultSizes)
+		ds, err := df.Run(ctx, c, &st)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		for _, d := range ds {
+			if k := known(d); k != "" {
+				knownSeen[k]++
+				continue
+			}
+			if shown >= *flagShow {
+				t.Errorf("seed %d: %s", seed, d)
+				continue
+			}
+			shown++
+			m := df.Shrink(ctx, d)
+			if k := known(m); k != "" {
+				knownSeen[k]++
+				continue
+			}
+			report(t, seed, m)
+		}
+	}
+	start := time.Now()
+	if *flagSeed != 0 {
+		run(*flagSeed)
+	} else {
+		for s := range int64(*flagFixed) {
+			run(s + 1)
+		}
+		// The random part: fresh seeds each run, printed with any failure.
+		randStart := time.Now()
+		base := randStart.UnixNano()
+		for i := int64(0); ; i++ {
+			if *flagN > 0 && i >= int64(*flagN) || *flagN == 0 && time.Since(randStart) > *flagTime {
+				break
+			}
+			run(base + i)
+		}
+	}
+	t.Logf("%s in %v", &st, time.Since(start).Round(time.Millisecond))
+	for k, n := range knownSeen {
+		t.Logf("known class %s (testdata/known): %d disagreements", k, n)
+	}
+	if st.Checks == 0 {
+		t.Fatal("no check ran")
+	}
+}
+
+// report fails the test with the minimal case m.
+func report(t *testing.T, seed int64, m *Disagreement) {
+	t.Helper()
+	if m.Kind == KindModel {
+		t.Errorf("seed %d: %s\nminimal model:\n%s", seed, m, m.Model.DSL())
+		return
+	}
+	name := fmt.Sprintf("seed%d", seed)
+	p, tf, err := Reproducer(name, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Errorf("seed %d: %s\nminimal reproducer:\n# %s.policy.yaml\n%s# %s.test.yaml\n%s", seed, m, name, p, name, tf)
+}
