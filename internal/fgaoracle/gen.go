@@ -1,6 +1,7 @@
 package fgaoracle
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 )
@@ -42,7 +43,72 @@ func Generate(seed int64, sz Sizes) *Case {
 	for range g.sz.Checks {
 		c.Checks = append(c.Checks, g.check())
 	}
+	if g.chance(0.08) {
+		g.chain(c)
+	}
 	return c
+}
+
+// chain adds a long chain of usersets (x:c0#r@x:c1#r, ...) through a
+// relation r that allows its own userset (added to a direct relation when
+// none does), and checks along it, so that both engines meet their depth
+// limits (25 in both).
+func (g *gen) chain(c *Case) {
+	type slot struct {
+		t    *Type
+		r    *Relation
+		self Restriction
+	}
+	var own, direct []slot
+	for ti := 1; ti < len(g.m.Types); ti++ {
+		t := &g.m.Types[ti]
+		for ri := range t.Relations {
+			r := &t.Relations[ri]
+			self := Restriction{Type: t.Name, Relation: r.Name}
+			switch d := directOf(r.Expr); {
+			case slices.Contains(d, self):
+				own = append(own, slot{t, r, self})
+			case d != nil && !slices.Contains(g.tuplesets[t.Name], r.Name):
+				direct = append(direct, slot{t, r, self})
+			}
+		}
+	}
+	var s slot
+	switch {
+	case len(own) > 0:
+		s = own[g.r.IntN(len(own))]
+	case len(direct) > 0:
+		s = direct[g.r.IntN(len(direct))]
+		directExpr(s.r.Expr).Direct = append(directExpr(s.r.Expr).Direct, s.self)
+	default:
+		return
+	}
+	d := directOf(s.r.Expr)
+	n := 18 + g.r.IntN(14)
+	node := func(i int) string { return fmt.Sprintf("%s:c%d", s.t.Name, i) }
+	for i := range n {
+		c.Tuples = append(c.Tuples, Tuple{Object: node(i), Relation: s.r.Name, User: node(i+1) + "#" + s.r.Name})
+	}
+	end := g.subjectFor(d[g.r.IntN(len(d))])
+	c.Tuples = append(c.Tuples, Tuple{Object: node(n), Relation: s.r.Name, User: end})
+	for i := 0; i <= n; i += 1 + g.r.IntN(3) {
+		c.Checks = append(c.Checks, Check{Object: node(i), Relation: s.r.Name, User: end})
+		rel := s.t.Relations[g.r.IntN(len(s.t.Relations))].Name
+		c.Checks = append(c.Checks, Check{Object: node(i), Relation: rel, User: g.user()})
+	}
+}
+
+// directExpr is the direct node of a rewrite, or nil.
+func directExpr(e *Expr) *Expr {
+	if e.Op == OpDirect {
+		return e
+	}
+	for _, c := range e.Children {
+		if d := directExpr(c); d != nil {
+			return d
+		}
+	}
+	return nil
 }
 
 func (g *gen) chance(p float64) bool { return g.r.Float64() < p }

@@ -41,14 +41,24 @@ var knownClasses = []knownClass{
 		},
 	},
 	{
-		// "a but not b" where b is a recursive tuple-to-userset
-		// ("b: ... or b from parent") that meets a cycle in the tuples:
-		// OpenFGA's recursive strategy answers b as plain false, so a grants;
-		// edgeauthz lets the cycle deny the whole exclusion.
-		name: "exclusion_subtract_recursive_ttu_cycle",
+		// "a but not b" where resolving b meets a cycle (here a recursive
+		// "b: [group] or b from viewer" over group:2#viewer@group:2; also
+		// seen through usersets and an intersection): OpenFGA answers b
+		// false and grants; edgeauthz lets the cycle deny the exclusion.
+		name: "exclusion_subtract_cycle",
 		match: func(d *Disagreement) bool {
 			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Deny &&
-				hasOp(d.Model, OpExcl) && hasRecursiveTTU(d.Model)
+				hasOp(d.Model, OpExcl) && hasRelationCycle(d.Model)
+		},
+	},
+	{
+		// A check that needs exactly one more resolution step than
+		// edgeauthz allows: OpenFGA (resolve depth 25) still answers it,
+		// edgeauthz (MaxDepth 25) reports ErrDepth. Seen on userset chains
+		// of 26 hops, and of 25 under an exclusion.
+		name: "depth_limit_one_step_early",
+		match: func(d *Disagreement) bool {
+			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Depth
 		},
 	},
 }
@@ -73,25 +83,61 @@ func hasOp(m *Model, op Op) bool {
 	return found
 }
 
-// hasRecursiveTTU reports whether a relation refers to itself through a
-// tuple-to-userset whose tupleset allows the relation's own type.
-func hasRecursiveTTU(m *Model) bool {
-	found := false
+// hasRelationCycle reports whether some relation can reach itself through
+// computed relations, tuple-to-usersets or userset restrictions.
+func hasRelationCycle(m *Model) bool {
+	next := map[string][]string{}
 	for _, t := range m.Types {
 		for _, r := range t.Relations {
+			from := t.Name + "#" + r.Name
 			walk(r.Expr, func(e *Expr) {
-				if e.Op != OpTTU || e.Rel != r.Name {
-					return
-				}
-				if ts := relationOf(m, t.Name, e.Tupleset); ts != nil {
-					for _, res := range directOf(ts.Expr) {
-						found = found || res.Type == t.Name
+				switch e.Op {
+				case OpComputed:
+					next[from] = append(next[from], t.Name+"#"+e.Rel)
+				case OpTTU:
+					if ts := relationOf(m, t.Name, e.Tupleset); ts != nil {
+						for _, res := range directOf(ts.Expr) {
+							next[from] = append(next[from], res.Type+"#"+e.Rel)
+						}
+					}
+				case OpDirect:
+					for _, res := range e.Direct {
+						if res.Relation != "" {
+							next[from] = append(next[from], res.Type+"#"+res.Relation)
+						}
 					}
 				}
 			})
 		}
 	}
-	return found
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var cyclic func(n string) bool
+	cyclic = func(n string) bool {
+		switch state[n] {
+		case visiting:
+			return true
+		case done:
+			return false
+		}
+		state[n] = visiting
+		for _, x := range next[n] {
+			if cyclic(x) {
+				return true
+			}
+		}
+		state[n] = done
+		return false
+	}
+	for n := range next {
+		if cyclic(n) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestKnownCases holds every known class to its minimal case: OpenFGA must
