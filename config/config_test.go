@@ -229,6 +229,7 @@ func TestLoadServerResolvesPaths(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{s.Policy.Source, "file://" + filepath.Join(dir, "policies/policy.yaml")},
 		{s.Policy.PersistDir, filepath.Join(dir, "state")},
+		{s.Policy.PersistKeyFile, filepath.Join(dir, "keys/persist.key")},
 		{s.DecisionLog.Output, filepath.Join(dir, "logs/decisions.log")},
 		{s.Tokens.Issuers[0].JWKSFile, filepath.Join(dir, "keys/jwks.json")},
 		{s.Tokens.Issuers[1].JWKSURL, "https://other.example.com/.well-known/jwks.json"},
@@ -273,6 +274,9 @@ func TestParseServerErrors(t *testing.T) {
 		{"staleness below the poll", "policy:\n  poll_interval: 30s\n  max_staleness: 30s\n", []lineMsg{{3, "must be at least 1.5 × policy.poll_interval"}}},
 		{"signing key on a file source", "policy:\n  source: p.yaml\n  signing_key: k.pem\n", []lineMsg{{3, "applies to http(s) bundles only"}}},
 		{"bearer token on postgres", "policy:\n  source: postgres://db/x\n  bearer_token_file: t\n", []lineMsg{{3, "applies to http(s) bundles only"}}},
+		{"persist dir without a key", "policy:\n  persist_dir: /var/lib/edgeauthz\n", []lineMsg{{2, "policy.persist_dir needs policy.persist_key_file"}}},
+		{"persist key without a dir", "policy:\n  persist_key_file: /run/secrets/k\n", []lineMsg{{2, "applies only with policy.persist_dir"}}},
+		{"persist key inside the dir", "policy:\n  persist_dir: /var/lib/e\n  persist_key_file: /var/lib/e/k\n", []lineMsg{{3, "must not be inside policy.persist_dir"}}},
 		{"sample allows negative", "decision_log: {sample_allows: -0.5}\n", []lineMsg{{1, "sample_allows"}}},
 		{"bad listen", "listen:\n  grpc: nope\n", []lineMsg{{2, `listen.grpc: "nope" is not host:port`}}},
 		{"bad http listen", "listen:\n  http: \"8181\"\n", []lineMsg{{2, "listen.http"}}},

@@ -68,6 +68,15 @@ func (l *List) Add(line int, format string, args ...any) {
 	l.errs = append(l.errs, &Error{File: l.File, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Append records a problem as it is, in whichever file it lies; one without
+// a file is put in the list's.
+func (l *List) Append(e *Error) {
+	if e.File == "" {
+		e = &Error{File: l.File, Line: e.Line, Msg: e.Msg}
+	}
+	l.errs = append(l.errs, e)
+}
+
 // Err returns the collected errors sorted by line, or nil.
 func (l *List) Err() error {
 	if len(l.errs) == 0 {

@@ -3,11 +3,16 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // Policy is one policy document as written: roles, groups, members,
@@ -24,8 +29,18 @@ type Policy struct {
 	Attributes map[string]map[string]any      `yaml:"attributes"`
 	Revoked    Revoked                        `yaml:"revoked"`
 	Model      string                         `yaml:"model"`
-	Tuples     []string                       `yaml:"tuples"`
-	Routes     []Route                        `yaml:"routes"`
+	// ModelFile names an fga.mod (schema 1.2), relative to the policy file,
+	// whose module files make a modular model. LoadPolicy reads them into
+	// Modules; a policy that travels (a bundle, the store) carries Modules
+	// inline instead (edgeauthz publish inlines them).
+	ModelFile string `yaml:"model_file"`
+	// Modules are a modular model's files, by the names fga.mod lists.
+	Modules map[string]string `yaml:"modules"`
+	// ModulePaths maps a module name to the file it was read from, for
+	// error messages; set by LoadPolicy.
+	ModulePaths map[string]string `yaml:"-"`
+	Tuples      []string          `yaml:"tuples"`
+	Routes      []Route           `yaml:"routes"`
 
 	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
 	// "tuples.3", "model", "revoked") to its line.
@@ -71,10 +86,14 @@ func (r *Route) LineOf(key string) int {
 
 // Relation asks the relationship engine whether User has Relation on Object.
 // All three may be templates; User defaults to "user:{principal.sub}".
+// Context is the request's part of the condition context: string values are
+// templates (and "{request.time}" or "{request.source_ip}" alone give the
+// request's time or source address); other values are passed as written.
 type Relation struct {
-	Object   string `yaml:"object"`
-	Relation string `yaml:"relation"`
-	User     string `yaml:"user"`
+	Object   string         `yaml:"object"`
+	Relation string         `yaml:"relation"`
+	User     string         `yaml:"user"`
+	Context  map[string]any `yaml:"context"`
 }
 
 // AllScopes is either a list of scopes that are all required, or `true`,
@@ -97,13 +116,96 @@ func (a *AllScopes) UnmarshalYAML(n *yaml.Node) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: all_scopes must be true, false or a list of scopes", n.Line)}}
 }
 
-// LoadPolicy reads and parses a policy file.
+// LoadPolicy reads and parses a policy file, and the module files of the
+// fga.mod its model_file names.
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	return ParsePolicy(path, data)
+	p, err := ParsePolicy(path, data)
+	if err != nil || p.ModelFile == "" {
+		return p, err
+	}
+	if err := p.readModules(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// readModules reads the fga.mod named by ModelFile and the files it lists,
+// which must lie in its folder or below.
+func (p *Policy) readModules(dir string) error {
+	errs := &List{File: p.File}
+	line := p.Lines["model_file"]
+	mod := p.ModelFile
+	if !filepath.IsAbs(mod) {
+		mod = filepath.Join(dir, mod)
+	}
+	data, err := os.ReadFile(mod)
+	if err != nil {
+		errs.Add(line, "model_file: %v", err)
+		return errs.Err()
+	}
+	names, err := rebac.ReadModFile(string(data))
+	if err != nil {
+		var me *rebac.ModelError
+		if errors.As(err, &me) {
+			return &Error{File: mod, Line: me.Line, Msg: me.Msg}
+		}
+		return &Error{File: mod, Msg: err.Error()}
+	}
+	p.Modules = make(map[string]string, len(names))
+	p.ModulePaths = make(map[string]string, len(names))
+	for _, n := range names {
+		if !filepath.IsLocal(filepath.FromSlash(n)) {
+			return &Error{File: mod, Msg: fmt.Sprintf("module file %q must lie in the folder of fga.mod", n)}
+		}
+		path := filepath.Join(filepath.Dir(mod), filepath.FromSlash(n))
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return &Error{File: mod, Msg: fmt.Sprintf("module file %q: %v", n, err)}
+		}
+		p.Modules[n] = string(b)
+		p.ModulePaths[n] = path
+	}
+	return nil
+}
+
+// InlineModules rewrites a policy document that names a model_file so that
+// it carries the modules inline (under modules:) instead, keeping the rest
+// of the document. A policy without model_file is returned unchanged.
+func InlineModules(data []byte, p *Policy) ([]byte, error) {
+	if p.ModelFile == "" {
+		return data, nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: cannot rewrite the policy document", p.File)
+	}
+	m := root.Content[0]
+	mods := &yaml.Node{Kind: yaml.MappingNode}
+	names := make([]string, 0, len(p.Modules))
+	for n := range p.Modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		mods.Content = append(mods.Content,
+			&yaml.Node{Kind: yaml.ScalarNode, Value: n},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: p.Modules[n], Style: yaml.LiteralStyle})
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "model_file" {
+			m.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Value: "modules"}
+			m.Content[i+1] = mods
+		}
+	}
+	out, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.File, err)
+	}
+	return out, nil
 }
 
 // ParsePolicy parses a policy document in YAML or JSON (JSON is read as YAML,
@@ -135,6 +237,18 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 			if l, ok := p.Lines[prefix+"."+k]; ok {
 				p.Routes[i].Lines[k] = l
 			}
+		}
+	}
+	if p.Model != "" && (p.ModelFile != "" || len(p.Modules) > 0) {
+		errs.Add(p.Lines["model"], "give model: or a modular model (model_file: or modules:), not both")
+	}
+	if p.ModelFile != "" && len(p.Modules) > 0 {
+		errs.Add(p.Lines["modules"], "give model_file: or modules:, not both")
+	}
+	for n := range p.Modules {
+		// A block scalar's text starts on the line after its key.
+		if l, ok := p.Lines["modules."+n]; ok {
+			p.Lines["modules."+n+".text"] = l + 1
 		}
 	}
 	if l, ok := p.Lines["model"]; ok {

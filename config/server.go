@@ -35,7 +35,11 @@ type PolicyStore struct {
 	Source       string        `yaml:"source"`
 	PollInterval time.Duration `yaml:"poll_interval"`
 	PersistDir   string        `yaml:"persist_dir"`
-	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// PersistKeyFile holds the key (at least 32 random bytes) that
+	// authenticates the persisted policy; required with PersistDir and
+	// kept outside it (a Kubernetes Secret).
+	PersistKeyFile string        `yaml:"persist_key_file"`
+	MaxStaleness   time.Duration `yaml:"max_staleness"`
 	// SigningKey, for HTTP bundles, is a PEM or JWKS file whose key must have
 	// signed the bundle (a detached JWS at URL.sig).
 	SigningKey string `yaml:"signing_key"`
@@ -159,6 +163,7 @@ func (s *Server) resolve(dir string) {
 		s.DecisionLog.Output = abs(s.DecisionLog.Output)
 	}
 	s.Policy.PersistDir = abs(s.Policy.PersistDir)
+	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
 	s.Policy.SigningKey = abs(s.Policy.SigningKey)
 	s.Policy.BearerTokenFile = abs(s.Policy.BearerTokenFile)
 	for i := range s.Tokens.Issuers {
@@ -188,6 +193,14 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	}
 	if s.Policy.PollInterval <= 0 {
 		errs.Add(lines["policy.poll_interval"], "policy.poll_interval must be positive")
+	}
+	switch {
+	case s.Policy.PersistDir != "" && s.Policy.PersistKeyFile == "":
+		errs.Add(lines["policy.persist_dir"], "policy.persist_dir needs policy.persist_key_file: a file of at least 32 random bytes, outside persist_dir, that authenticates the persisted policy")
+	case s.Policy.PersistDir == "" && s.Policy.PersistKeyFile != "":
+		errs.Add(lines["policy.persist_key_file"], "policy.persist_key_file applies only with policy.persist_dir")
+	case s.Policy.PersistDir != "" && isWithin(s.Policy.PersistKeyFile, s.Policy.PersistDir):
+		errs.Add(lines["policy.persist_key_file"], "policy.persist_key_file must not be inside policy.persist_dir: whoever can edit the persisted policy could read it")
 	}
 	if s.Policy.MaxStaleness < 0 {
 		errs.Add(lines["policy.max_staleness"], "policy.max_staleness must not be negative")
@@ -261,4 +274,10 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	if s.Cache.Decisions < 0 || s.Cache.Tokens < 0 {
 		errs.Add(lines["cache"], "cache sizes must not be negative")
 	}
+}
+
+// isWithin reports whether path is dir or below it.
+func isWithin(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // TestFile is a policy unit-test file: a policy and cases with expectations.
@@ -35,13 +37,19 @@ type TestRequest struct {
 	Host    string            `yaml:"host"`
 	Headers map[string]string `yaml:"headers"`
 	Body    string            `yaml:"body"`
+	// SourceIP is the client's address; Time (RFC 3339) the request's time,
+	// the clock's when empty.
+	SourceIP string `yaml:"source_ip"`
+	Time     string `yaml:"time"`
 }
 
-// TestCheck is a direct relationship check.
+// TestCheck is a direct relationship check. Context is the request's part
+// of the condition context, as JSON values.
 type TestCheck struct {
-	Object   string `yaml:"object"`
-	Relation string `yaml:"relation"`
-	User     string `yaml:"user"`
+	Object   string         `yaml:"object"`
+	Relation string         `yaml:"relation"`
+	User     string         `yaml:"user"`
+	Context  map[string]any `yaml:"context"`
 }
 
 // TestExpect is what a case expects; unset fields are not compared.
@@ -105,6 +113,16 @@ func LoadTestFile(path string) (*TestFile, error) {
 		}
 		if c.Request.Method == "" {
 			c.Request.Method = "GET"
+		}
+		if c.Request.Time != "" {
+			if _, err := time.Parse(time.RFC3339, c.Request.Time); err != nil {
+				errs.Add(c.Line, "case %q: request.time: want an RFC 3339 time: %v", c.Name, err)
+			}
+		}
+		if c.Request.SourceIP != "" {
+			if _, err := netip.ParseAddr(c.Request.SourceIP); err != nil {
+				errs.Add(c.Line, "case %q: request.source_ip: %v", c.Name, err)
+			}
 		}
 	}
 	if err := errs.Err(); err != nil {

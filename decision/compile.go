@@ -129,7 +129,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 		var es config.Errors
 		if errors.As(err, &es) {
 			for _, e := range es {
-				errs.Add(e.Line, "%s", e.Msg)
+				errs.Append(e) // a module file's errors keep their file
 			}
 		} else {
 			errs.Add(p.Lines["model"], "%v", err)
@@ -397,6 +397,14 @@ func (s *Snapshot) compileRequirements(rc *config.Route, r *route, label string,
 			r.relation = rr
 			for _, t := range []*template{rr.object, rr.user} {
 				r.noteReads(t)
+			}
+			for _, p := range rr.ctx {
+				if p.tpl != nil {
+					r.noteReads(p.tpl)
+				}
+			}
+			if rr.readsClock() || rr.readsSource() {
+				r.cacheable = false
 			}
 		}
 	}

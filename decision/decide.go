@@ -30,6 +30,9 @@ type Request struct {
 
 	// Now is the time conditions see; zero means time.Now.
 	Now time.Time
+	// SourceIP is the client's address (Envoy's source address), for
+	// relationship conditions; "" when unknown.
+	SourceIP string
 }
 
 // Result is a decision.

@@ -24,6 +24,7 @@ const (
 	ReasonTemplateUnbound
 	ReasonRelationDenied
 	ReasonRelationDepth
+	ReasonRelationError
 	ReasonConditionFalse
 	ReasonConditionError
 	numReasons
@@ -46,6 +47,7 @@ var reasonNames = [numReasons]string{
 	ReasonTemplateUnbound: "template_unbound",
 	ReasonRelationDenied:  "relation_denied",
 	ReasonRelationDepth:   "relation_depth",
+	ReasonRelationError:   "relation_error",
 	ReasonConditionFalse:  "condition_false",
 	ReasonConditionError:  "condition_error",
 }
@@ -67,6 +69,7 @@ var reasonMessages = [numReasons]string{
 	ReasonTemplateUnbound: "a value the rule needs is absent from the request",
 	ReasonRelationDenied:  "no relationship grants access",
 	ReasonRelationDepth:   "the relationship check exceeded its depth limit",
+	ReasonRelationError:   "a relationship condition could not be evaluated",
 	ReasonConditionFalse:  "the rule's condition is false",
 	ReasonConditionError:  "the rule's condition could not be evaluated",
 }

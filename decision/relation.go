@@ -3,6 +3,7 @@ package decision
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -25,7 +26,21 @@ type relationEngine struct {
 type relationReq struct {
 	object, user *template
 	relation     string
+	ctx          []ctxParam // condition context built from the request
 }
+
+// ctxParam is one entry of a route's relation context.
+type ctxParam struct {
+	name    string
+	tpl     *template // a string value
+	special uint8     // ctxTime or ctxSourceIP: the whole value
+	literal any       // any other value, passed as written
+}
+
+const (
+	ctxTime uint8 = iota + 1
+	ctxSourceIP
+)
 
 func (r *relationReq) String() string {
 	return r.object.raw + "#" + r.relation + "@" + r.user.raw
@@ -36,19 +51,41 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	add := func(line int, format string, a ...any) {
 		errs = append(errs, &config.Error{File: p.File, Line: line, Msg: fmt.Sprintf(format, a...)})
 	}
-	if p.Model == "" {
+	if p.ModelFile != "" && len(p.Modules) == 0 {
+		// Only a policy read from its file can reach the files next to it.
+		add(p.Lines["model_file"], "model_file: the modules of %q are read only for a policy loaded from a file; carry them inline under modules: (edgeauthz publish does)", p.ModelFile)
+		return relationEngine{}, errs
+	}
+	if p.Model == "" && len(p.Modules) == 0 {
 		if len(p.Tuples)+len(extra) > 0 {
 			add(p.Lines["tuples"], "tuples need a model: to check them against")
 			return relationEngine{}, errs
 		}
 		return relationEngine{}, nil
 	}
-	m, err := rebac.ParseModel(p.Model)
+	var m *rebac.Model
+	var err error
+	if len(p.Modules) > 0 {
+		m, err = parseModules(p)
+	} else {
+		m, err = rebac.ParseModel(p.Model)
+	}
 	if err != nil {
 		var me *rebac.ModelError
-		if errors.As(err, &me) && me.Line > 0 {
+		switch {
+		case errors.As(err, &me) && me.File != "":
+			if path, ok := p.ModulePaths[me.File]; ok {
+				errs = append(errs, &config.Error{File: path, Line: me.Line, Msg: me.Msg})
+			} else if l, ok := p.Lines["modules."+me.File+".text"]; ok && me.Line > 0 {
+				add(l+me.Line-1, "modules: %s: %s", me.File, me.Msg)
+			} else {
+				add(p.Lines["modules"], "modules: %v", err)
+			}
+		case errors.As(err, &me) && me.Line > 0 && len(p.Modules) == 0:
 			add(p.Lines["model.text"]+me.Line-1, "model: %s", me.Msg)
-		} else {
+		case len(p.Modules) > 0:
+			add(p.Lines["modules"]+p.Lines["model_file"], "model: %v", err)
+		default:
 			add(p.Lines["model"], "model: %v", err)
 		}
 		return relationEngine{}, errs
@@ -80,6 +117,20 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	return eng, nil
 }
 
+// parseModules builds a modular model from the policy's module files.
+func parseModules(p *config.Policy) (*rebac.Model, error) {
+	names := make([]string, 0, len(p.Modules))
+	for n := range p.Modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	files := make([]rebac.ModuleFile, 0, len(names))
+	for _, n := range names {
+		files = append(files, rebac.ModuleFile{Name: n, Contents: p.Modules[n]})
+	}
+	return rebac.ParseModules(files)
+}
+
 func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relationReq, error) {
 	if s.relations.model == nil {
 		return nil, errors.New("the policy has no model:")
@@ -106,7 +157,78 @@ func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relat
 			return nil, fmt.Errorf("the model has no relation %q on type %q", rc.Relation, typ)
 		}
 	}
-	return &relationReq{object: obj, user: user, relation: rc.Relation}, nil
+	rr := &relationReq{object: obj, user: user, relation: rc.Relation}
+	names := make([]string, 0, len(rc.Context))
+	for k := range rc.Context {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		p := ctxParam{name: k}
+		switch v := rc.Context[k].(type) {
+		case string:
+			switch v {
+			case "{request.time}":
+				p.special = ctxTime
+			case "{request.source_ip}":
+				p.special = ctxSourceIP
+			default:
+				if p.tpl, err = parseTemplate(v, pat); err != nil {
+					return nil, fmt.Errorf("context %q: %w", k, err)
+				}
+			}
+		case nil:
+			return nil, fmt.Errorf("context %q: a value is required", k)
+		default:
+			p.literal = v
+		}
+		rr.ctx = append(rr.ctx, p)
+	}
+	return rr, nil
+}
+
+// context builds the condition context of a request. ok is false, with the
+// unbound entry's name, when a template is unbound.
+func (r *relationReq) context(e *evalState) (map[string]any, string, bool) {
+	if len(r.ctx) == 0 {
+		return nil, "", true
+	}
+	out := make(map[string]any, len(r.ctx))
+	for i := range r.ctx {
+		p := &r.ctx[i]
+		switch {
+		case p.special == ctxTime:
+			out[p.name] = e.now()
+		case p.special == ctxSourceIP:
+			if e.req.SourceIP == "" {
+				return nil, p.name, false
+			}
+			out[p.name] = e.req.SourceIP
+		case p.tpl != nil:
+			v, ok := p.tpl.expand(nil, e)
+			if !ok {
+				return nil, p.name, false
+			}
+			out[p.name] = string(v)
+		default:
+			out[p.name] = p.literal
+		}
+	}
+	return out, "", true
+}
+
+// readsClock reports whether the context reads the request's time, and
+// readsSource its source address: neither is in a decision cache key.
+func (r *relationReq) readsClock() bool  { return r.hasSpecial(ctxTime) }
+func (r *relationReq) readsSource() bool { return r.hasSpecial(ctxSourceIP) }
+
+func (r *relationReq) hasSpecial(k uint8) bool {
+	for _, p := range r.ctx {
+		if p.special == k {
+			return true
+		}
+	}
+	return false
 }
 
 // checkRelation runs a route's relationship requirement.
@@ -125,7 +247,14 @@ func (e *evalState) checkRelation(r *relationReq) (Reason, string, bool) {
 		}
 		return ReasonTemplateUnbound, "", false
 	}
-	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Explain: e.trace != nil})
+	cctx, unbound, ok := r.context(e)
+	if !ok {
+		if e.trace != nil {
+			e.step("relation", false, "context "+unbound+" is unbound")
+		}
+		return ReasonTemplateUnbound, "", false
+	}
+	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Context: cctx, Explain: e.trace != nil})
 	want := string(obj) + "#" + r.relation + "@" + string(user)
 	switch {
 	case errors.Is(res.Err, rebac.ErrDepth):
@@ -133,6 +262,11 @@ func (e *evalState) checkRelation(r *relationReq) (Reason, string, bool) {
 			e.step("relation", false, want+": depth limit exceeded")
 		}
 		return ReasonRelationDepth, res.Err.Error(), false
+	case errors.Is(res.Err, rebac.ErrCondition):
+		if e.trace != nil {
+			e.step("relation", false, want+": "+res.Err.Error())
+		}
+		return ReasonRelationError, res.Err.Error(), false
 	case res.Err != nil:
 		if e.trace != nil {
 			e.step("relation", false, want+": "+res.Err.Error())
@@ -159,9 +293,30 @@ func (s *Snapshot) RelationStats() (tuples, ignored int) {
 	return s.relations.graph.Len(), s.relations.ignored
 }
 
+// RelationCheck is one direct relationship check: does User have Relation
+// on Object.
+type RelationCheck struct {
+	Object, Relation, User string
+	// Contextual tuples hold for this check only, in rebac.ParseTuple's
+	// form (conditions included).
+	Contextual []string
+	// Context is the request's part of the condition context, as JSON
+	// values; a conditional tuple's own context wins on conflicts.
+	Context map[string]any
+}
+
 // CheckRelation answers a direct relationship check ("does user have
 // relation on object"), with contextual tuples that hold for this check only.
 func (s *Snapshot) CheckRelation(object, relation, user string, contextual []string) Result {
+	return s.CheckRelationship(RelationCheck{Object: object, Relation: relation, User: user, Contextual: contextual})
+}
+
+// CheckRelationship answers a direct relationship check with contextual
+// tuples and condition context. A condition that cannot be evaluated (its
+// parameters missing, a context value of the wrong type) denies with
+// relation_error, unless another path grants access.
+func (s *Snapshot) CheckRelationship(c RelationCheck) Result {
+	object, relation, user := c.Object, c.Relation, c.User
 	res := Result{Revision: s.revision, Trace: []Step{}}
 	deny := func(r Reason, detail string) Result {
 		res.Reason, res.Status, res.Detail = r, r.Status(s.tenantMismatch), detail
@@ -171,18 +326,20 @@ func (s *Snapshot) CheckRelation(object, relation, user string, contextual []str
 	if s.relations.graph == nil {
 		return deny(ReasonRelationDenied, "the policy has no model")
 	}
-	ctx := make([]rebac.Tuple, 0, len(contextual))
-	for _, c := range contextual {
-		t, err := rebac.ParseTuple(c)
+	ctx := make([]rebac.Tuple, 0, len(c.Contextual))
+	for _, ct := range c.Contextual {
+		t, err := rebac.ParseTuple(ct)
 		if err != nil {
-			return deny(ReasonRelationDenied, fmt.Sprintf("contextual tuple %q: %v", c, err))
+			return deny(ReasonRelationDenied, fmt.Sprintf("contextual tuple %q: %v", ct, err))
 		}
 		ctx = append(ctx, t)
 	}
-	r := s.relations.graph.Check(object, relation, user, rebac.CheckOptions{Contextual: ctx, Explain: true})
+	r := s.relations.graph.Check(object, relation, user, rebac.CheckOptions{Contextual: ctx, Context: c.Context, Explain: true})
 	switch {
 	case errors.Is(r.Err, rebac.ErrDepth):
 		return deny(ReasonRelationDepth, r.Err.Error())
+	case errors.Is(r.Err, rebac.ErrCondition):
+		return deny(ReasonRelationError, r.Err.Error())
 	case r.Err != nil:
 		return deny(ReasonRelationDenied, r.Err.Error())
 	case !r.Allowed:
@@ -251,10 +408,7 @@ func (s *Snapshot) FitsModel(tuple string) error {
 	if err != nil {
 		return err
 	}
-	if _, stats := rebac.Build(s.relations.model, []rebac.Tuple{t}); stats.Ignored > 0 {
-		return fmt.Errorf("tuple %q does not fit the model (unknown type or relation, or a subject type the relation does not allow)", tuple)
-	}
-	return nil
+	return s.relations.model.Fits(t)
 }
 
 // OverlaySize is the number of tuple changes applied on top of the

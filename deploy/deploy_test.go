@@ -973,6 +973,20 @@ func TestKubernetesManifests(t *testing.T) {
 			if !ok || pm.ReadOnly {
 				t.Errorf("config.yaml: persist_dir %s is not a writable mount (the root filesystem is read-only)", d)
 			}
+			// The key that authenticates the persisted policy: from a Secret,
+			// read-only, not in the state volume.
+			km, ok := mounts[path.Dir(cfg.Policy.PersistKeyFile)]
+			var kv *corev1.Volume
+			for i := range ps.Volumes {
+				if ok && ps.Volumes[i].Name == km.Name {
+					kv = &ps.Volumes[i]
+				}
+			}
+			if kv == nil || kv.Secret == nil || !km.ReadOnly || km.SubPath != "" {
+				t.Errorf("config.yaml: persist_key_file %s is not on a read-only Secret mount", cfg.Policy.PersistKeyFile)
+			} else if kv.Secret.Optional != nil && *kv.Secret.Optional {
+				t.Errorf("deployment: the persist key Secret is optional; edgeauthz refuses to start without it")
+			}
 		}
 		switch o := cfg.DecisionLog.Output; o {
 		case "stdout", "stderr", "off", "none":

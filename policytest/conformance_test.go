@@ -38,3 +38,22 @@ func TestBundledExample(t *testing.T) {
 		t.Fatalf("only %d cases passed", sum.Passed)
 	}
 }
+
+// TestRelationshipExamples runs the relationship examples: conditions
+// (temporal access, an IP allow-list, entitlements with quotas) and a
+// modular model.
+func TestRelationshipExamples(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "examples", "relationships", "*_test.yaml"))
+	more, _ := filepath.Glob(filepath.Join("..", "examples", "relationships", "*", "*_test.yaml"))
+	files = append(files, more...)
+	if len(files) < 3 {
+		t.Fatalf("found only %v", files)
+	}
+	sum := policytest.RunFiles(context.Background(), files, policytest.Options{})
+	for _, f := range sum.Failures {
+		t.Errorf("%s:%d: %s: %v", f.File, f.Line, f.Name, f.Err)
+	}
+	if sum.Passed < 30 {
+		t.Fatalf("only %d cases passed", sum.Passed)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
@@ -128,7 +129,10 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 }
 
 func runCheck(snap *decision.Snapshot, c *config.TestCase) error {
-	res := snap.CheckRelation(c.Check.Object, c.Check.Relation, c.Check.User, c.Tuples)
+	res := snap.CheckRelationship(decision.RelationCheck{
+		Object: c.Check.Object, Relation: c.Check.Relation, User: c.Check.User,
+		Contextual: c.Tuples, Context: c.Check.Context,
+	})
 	return compare(c.Expect, res)
 }
 
@@ -146,6 +150,11 @@ func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase
 		Headers: map[string]string{},
 		Body:    []byte(c.Request.Body),
 		Context: c.Context,
+		// LoadTestFile checked the format.
+		SourceIP: c.Request.SourceIP,
+	}
+	if c.Request.Time != "" {
+		req.Now, _ = time.Parse(time.RFC3339, c.Request.Time)
 	}
 	for k, val := range c.Request.Headers {
 		req.Headers[strings.ToLower(k)] = val

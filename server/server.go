@@ -67,12 +67,19 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	if s.source, err = NewSource(cfg, log.With("component", "store")); err != nil {
 		return nil, err
 	}
+	var persistKey []byte
+	if cfg.Policy.PersistKeyFile != "" {
+		if persistKey, err = policysync.ReadPersistKey(cfg.Policy.PersistKeyFile); err != nil {
+			return nil, fmt.Errorf("policy.persist_key_file: %w", err)
+		}
+	}
 	s.loader = policysync.NewLoader(policysync.LoaderOptions{
 		Source:       s.source,
 		Engine:       s.engine,
 		Compile:      Compiler(cfg),
 		PollInterval: cfg.Policy.PollInterval,
 		PersistDir:   cfg.Policy.PersistDir,
+		PersistKey:   persistKey,
 		Origin:       Origin(cfg),
 		Logger:       log.With("component", "sync"),
 		Registerer:   s.reg,

@@ -13,12 +13,25 @@
 // NextDelay and Jitter are the poll schedule: jittered intervals, exponential
 // backoff with a cap after failures.
 //
+// # Safety
+//
+// FileSource serves a file only once it has settled (see FileSource): a
+// file modified moments ago, as one caught between two parts of an in-place
+// write is, is waited for rather than served. The Loader skips, logs and
+// counts tuples the relationship engine cannot parse (ApplyChanges) rather
+// than stopping. With a persist directory the Loader keeps exactly what it
+// serves (a bundle plus a journal of applied changes, both authenticated by
+// an HMAC with a key held outside that directory) and refuses a persisted
+// state that fails its check. The PostgreSQL schema and writes live in
+// package pgstore.
+//
 // # Concurrency
 //
 // FileSource and HTTPSource hold no mutable state and are safe for
 // concurrent use. PostgresSource is safe for concurrent use; it owns one
 // background goroutine (the LISTEN connection) that Close stops and waits
-// for. Every call takes a context and returns promptly when it is cancelled.
+// for. A Loader's index and journal compactions run in goroutines it owns
+// and waits for before Run returns. Every call takes a context and returns promptly when it is cancelled.
 //
 // Importers alias the package (import policysync ".../sync") so that it does
 // not shadow the standard library's sync.

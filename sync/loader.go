@@ -2,21 +2,20 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // Compiler turns a bundle into a snapshot: parse, validate, compile. It runs
@@ -34,9 +33,18 @@ type LoaderOptions struct {
 	CompactAfter int
 	// MaxBackoff caps the retry delay after failures (default 10× poll, ≤ 5m).
 	MaxBackoff time.Duration
-	// PersistDir, when set, keeps the last good bundle so that a restart
-	// while the store is down still serves.
+	// PersistDir, when set, keeps what the edge serves (the last good
+	// bundle and the tuple changes applied to it) so that a restart while
+	// the store is down still serves it.
 	PersistDir string
+	// PersistKey authenticates the persisted files (HMAC-SHA256); at least
+	// MinPersistKeySize bytes, kept outside PersistDir. Without it nothing
+	// is persisted or restored.
+	PersistKey []byte
+	// JournalCompactAfter is how many persisted tuple changes pile up
+	// before they are folded into the persisted bundle in the background
+	// (default 10,000).
+	JournalCompactAfter int
 	// Origin names the store and how its bundles are verified (source URL,
 	// signing key). A persisted bundle of another origin is never served.
 	Origin     string
@@ -60,6 +68,13 @@ type Loader struct {
 	seq        int64  // changelog position of the serving snapshot
 	metrics    loaderMetrics
 
+	// persist is nil when nothing is persisted; persistOff says why, when
+	// a persist directory was configured.
+	persist     *persistStore
+	persistOff  error
+	persistBusy atomic.Bool
+	persistWG   gosync.WaitGroup
+
 	// refusedErr is set while the store's current bundle is one that was
 	// refused: it is not fetched and compiled again until the store changes.
 	refusedErr error
@@ -71,6 +86,7 @@ type Loader struct {
 
 type loaderMetrics struct {
 	errors   *prometheus.CounterVec
+	skipped  *prometheus.CounterVec
 	swaps    prometheus.Counter
 	revision *prometheus.GaugeVec
 }
@@ -86,15 +102,29 @@ func NewLoader(opts LoaderOptions) *Loader {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = min(10*opts.PollInterval, 5*time.Minute)
 	}
+	if opts.JournalCompactAfter <= 0 {
+		opts.JournalCompactAfter = 10_000
+	}
 	l := &Loader{opts: opts, log: opts.Logger, reload: make(chan struct{}, 1), compacted: make(chan compaction, 1)}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.PersistDir != "" {
+		if len(opts.PersistKey) < MinPersistKeySize {
+			l.persistOff = fmt.Errorf("no persist key of at least %d bytes: the policy is neither persisted nor restored", MinPersistKeySize)
+		} else {
+			l.persist = &persistStore{dir: opts.PersistDir, key: opts.PersistKey, origin: opts.Origin}
+		}
 	}
 	l.metrics = loaderMetrics{
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgeauthz_sync_errors_total",
 			Help: "Policy sync failures by stage (fetch, compile, apply, persist).",
 		}, []string{"stage"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeauthz_sync_skipped_tuples_total",
+			Help: "Tuples from the store the edge could not apply and skipped (malformed, or the policy has no model), by where they came from (changelog, snapshot).",
+		}, []string{"from"}),
 		swaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edgeauthz_snapshot_swaps_total",
 			Help: "Snapshots swapped in.",
@@ -115,7 +145,7 @@ func NewLoader(opts LoaderOptions) *Loader {
 			}
 			return time.Since(at).Seconds()
 		})
-		reg.MustRegister(l.metrics.errors, l.metrics.swaps, l.metrics.revision, age)
+		reg.MustRegister(l.metrics.errors, l.metrics.skipped, l.metrics.swaps, l.metrics.revision, age)
 	}
 	return l
 }
@@ -138,6 +168,10 @@ func (l *Loader) Status() (loadedAt time.Time, lastErr error) {
 // Run loads the first snapshot (from the store, or the persisted one when
 // the store is down) and then follows the store until ctx is done.
 func (l *Loader) Run(ctx context.Context) error {
+	defer l.persistWG.Wait()
+	if l.persistOff != nil {
+		l.log.Error("policy persistence is off", "dir", l.opts.PersistDir, "err", l.persistOff)
+	}
 	if err := l.sync(ctx); err != nil {
 		l.log.Warn("initial policy load failed", "err", err)
 		if l.restorePersisted() {
@@ -205,7 +239,9 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 	// changed. A million tuples are not reloaded for one write.
 	if cl, ok := l.opts.Source.(Changelog); ok && l.have != "" {
 		if err := l.applyChanges(ctx, cl); err != nil {
-			return err
+			// The policy fetch below still runs: a new revision (a
+			// revocation) must not wait for the changelog.
+			l.log.Warn("tuple changes not applied; fetching the policy in full", "err", err)
 		}
 		if id, _, ok := ParsePostgresRevision(l.have); ok {
 			l.have = fmt.Sprintf("%d.%d", id, l.seq)
@@ -220,6 +256,7 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 		l.metrics.errors.WithLabelValues("fetch").Inc()
 		return fmt.Errorf("fetch: %w", err)
 	}
+	b.Tuples = l.appliable(b)
 	snap, err := l.opts.Compile(b)
 	if err != nil {
 		l.metrics.errors.WithLabelValues("compile").Inc()
@@ -235,11 +272,58 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 	}
 	l.refusedErr = nil
 	l.swap(snap, b)
-	l.persist(b)
+	l.persistBundle(b)
 	return nil
 }
 
+// appliable drops the store's tuples the relationship engine cannot parse,
+// so that one malformed row does not refuse the whole policy. Each one is
+// logged and counted: an edge never silently stops.
+func (l *Loader) appliable(b Bundle) []string {
+	var bad int
+	for _, t := range b.Tuples {
+		if _, err := rebac.ParseTuple(t); err != nil {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return b.Tuples
+	}
+	good := make([]string, 0, len(b.Tuples)-bad)
+	logged := 0
+	for _, t := range b.Tuples {
+		if _, err := rebac.ParseTuple(t); err != nil {
+			if logged < maxSkipLogs {
+				l.log.Error("store tuple skipped: the edge cannot apply it", "source", b.Name, "tuple", clip(t), "reason", err)
+				logged++
+			}
+			continue
+		}
+		good = append(good, t)
+	}
+	if bad > logged {
+		l.log.Error("store tuples skipped: more than were logged", "source", b.Name, "skipped", bad)
+	}
+	l.metrics.skipped.WithLabelValues("snapshot").Add(float64(bad))
+	return good
+}
+
+// maxSkipLogs bounds the log lines one load or batch writes about skipped
+// tuples; the metric counts them all.
+const maxSkipLogs = 20
+
+// clip keeps a log line about a hostile tuple short.
+func clip(s string) string {
+	if len(s) <= 300 {
+		return s
+	}
+	return s[:300] + "…"
+}
+
 // applyChanges brings the serving snapshot up to the store's changelog.
+// A row the edge cannot apply is skipped, logged with its seq and counted,
+// and the changes after it still apply. Each batch is journaled in the
+// persist directory before it is served.
 func (l *Loader) applyChanges(ctx context.Context, cl Changelog) error {
 	for {
 		changes, err := cl.Changes(ctx, l.seq)
@@ -254,17 +338,41 @@ func (l *Loader) applyChanges(ctx context.Context, cl Changelog) error {
 		if cur == nil {
 			return errors.New("changes: no snapshot to apply them to")
 		}
-		next, err := ApplyChanges(cur, changes)
+		next, skipped, err := ApplyChanges(cur, changes)
 		if err != nil {
-			l.metrics.errors.WithLabelValues("apply").Inc()
-			return fmt.Errorf("apply changes: %w", err)
+			// Nothing in the batch applies (the policy has no model):
+			// every row is skipped, and the snapshot stays as it is.
+			skipped = skipped[:0]
+			for _, c := range changes {
+				skipped = append(skipped, SkippedChange{Seq: c.Seq, Tuple: c.Tuple, Err: err})
+			}
+			next = nil
 		}
+		l.noteSkipped(skipped)
+		l.journal(changes)
 		l.seq = changes[len(changes)-1].Seq
+		if next == nil {
+			continue
+		}
 		l.opts.Engine.Swap(next)
 		l.metrics.swaps.Inc()
 		l.noteRevision(next.Revision())
 		l.maybeCompact(next)
 	}
+}
+
+func (l *Loader) noteSkipped(skipped []SkippedChange) {
+	if len(skipped) == 0 {
+		return
+	}
+	for i, sc := range skipped {
+		if i == maxSkipLogs {
+			l.log.Error("tuple changes skipped: more than were logged", "skipped", len(skipped), "last_seq", skipped[len(skipped)-1].Seq)
+			break
+		}
+		l.log.Error("tuple change skipped: the edge cannot apply it", "seq", sc.Seq, "tuple", clip(sc.Tuple), "reason", sc.Err)
+	}
+	l.metrics.skipped.WithLabelValues("changelog").Add(float64(len(skipped)))
 }
 
 // compaction is a snapshot rebuilt in the background, as of changelog seq.
@@ -307,13 +415,24 @@ func (l *Loader) finishCompaction(ctx context.Context, c compaction) {
 			l.log.Warn("dropping a compacted snapshot that could not catch up", "err", err)
 			return
 		}
-		if snap, err = ApplyChanges(snap, changes); err != nil {
+		// Only up to what the serving snapshot holds (and the persist
+		// journal records); later rows arrive through applyChanges. Rows
+		// skipped here were counted when they were first applied.
+		for i, ch := range changes {
+			if ch.Seq > l.seq {
+				changes = changes[:i]
+				break
+			}
+		}
+		if len(changes) == 0 {
+			break
+		}
+		if snap, _, err = ApplyChanges(snap, changes); err != nil {
 			return
 		}
 		seq = changes[len(changes)-1].Seq
 	}
 	l.opts.Engine.Swap(snap)
-	l.seq = seq
 	l.metrics.swaps.Inc()
 	l.log.Info("relationship index compacted", "revision", snap.Revision())
 }
@@ -325,6 +444,7 @@ func (l *Loader) waitCompaction() {
 		<-l.compacted
 		l.compacting = false
 	}
+	l.persistWG.Wait()
 }
 
 func (l *Loader) swap(snap *decision.Snapshot, b Bundle) {
@@ -344,79 +464,69 @@ func (l *Loader) noteRevision(rev string) {
 	l.metrics.revision.WithLabelValues(rev).Set(1)
 }
 
-// persisted is the last good bundle as kept on disk.
-type persisted struct {
-	Revision string    `json:"revision"`
-	Name     string    `json:"name"`
-	Policy   []byte    `json:"policy"`
-	Tuples   []string  `json:"tuples,omitempty"`
-	Seq      int64     `json:"seq,omitempty"`
-	SavedAt  time.Time `json:"saved_at"`
-	Origin   string    `json:"origin"`
-}
-
-const persistFile = "last-good.json"
-
-// persist writes the bundle atomically (temp file, fsync, rename), so a crash
-// mid-write never leaves a torn file behind.
-func (l *Loader) persist(b Bundle) {
-	if l.opts.PersistDir == "" {
+// persistBundle keeps a fully loaded bundle as the last good one.
+func (l *Loader) persistBundle(b Bundle) {
+	if l.persist == nil {
 		return
 	}
-	err := func() error {
-		if err := os.MkdirAll(l.opts.PersistDir, 0o750); err != nil {
-			return err
-		}
-		data, err := json.Marshal(persisted{Revision: b.Revision, Name: b.Name, Policy: b.Policy, Tuples: b.Tuples, Seq: b.Seq, SavedAt: time.Now(), Origin: l.opts.Origin})
-		if err != nil {
-			return err
-		}
-		tmp, err := os.CreateTemp(l.opts.PersistDir, persistFile+".*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		if _, err := tmp.Write(data); err != nil {
-			tmp.Close()
-			return err
-		}
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		return os.Rename(tmp.Name(), filepath.Join(l.opts.PersistDir, persistFile))
-	}()
+	err := l.persist.saveBundle(persisted{Revision: b.Revision, Name: b.Name, Policy: b.Policy, Tuples: b.Tuples,
+		Seq: b.Seq, SavedAt: time.Now(), Origin: l.opts.Origin})
 	if err != nil {
 		l.metrics.errors.WithLabelValues("persist").Inc()
 		l.log.Warn("could not persist the last good policy", "dir", l.opts.PersistDir, "err", err)
 	}
 }
 
-// restorePersisted serves the persisted bundle, if there is a good one.
-func (l *Loader) restorePersisted() bool {
-	if l.opts.PersistDir == "" {
-		return false
+// journal persists a changelog batch before it is served. When that fails
+// the persisted policy is removed rather than left behind what is served: a
+// restart with the store down then waits for the store.
+func (l *Loader) journal(changes []TupleChange) {
+	if l.persist == nil {
+		return
 	}
-	data, err := os.ReadFile(filepath.Join(l.opts.PersistDir, persistFile))
+	n, err := l.persist.appendChanges(l.seq, changes, time.Now())
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			l.log.Warn("could not read the persisted policy", "err", err)
-		}
+		l.metrics.errors.WithLabelValues("persist").Inc()
+		l.log.Error("could not persist tuple changes; the persisted policy is dropped until the next full load",
+			"dir", l.opts.PersistDir, "err", err)
+		return
+	}
+	if n >= l.opts.JournalCompactAfter && l.persistBusy.CompareAndSwap(false, true) {
+		l.persistWG.Add(1)
+		go func() {
+			defer l.persistWG.Done()
+			defer l.persistBusy.Store(false)
+			if err := l.persist.compact(); err != nil {
+				l.metrics.errors.WithLabelValues("persist").Inc()
+				l.log.Warn("could not fold persisted tuple changes into the persisted policy", "dir", l.opts.PersistDir, "err", err)
+			}
+		}()
+	}
+}
+
+// restorePersisted serves the persisted state, if there is a good one: the
+// last good bundle with the journaled tuple changes replayed on it. A file
+// that fails its integrity check is refused, and the edge stays unready
+// until the store answers.
+func (l *Loader) restorePersisted() bool {
+	if l.persist == nil {
 		return false
 	}
-	var p persisted
-	if err := json.Unmarshal(data, &p); err != nil {
-		l.log.Warn("the persisted policy is unreadable", "err", err)
+	p, replayed, err := l.persist.load()
+	switch {
+	case errors.Is(err, errNothingPersisted):
+		return false
+	case err != nil:
+		l.metrics.errors.WithLabelValues("persist").Inc()
+		l.log.Error("refusing the persisted policy; not ready until the store answers", "dir", l.opts.PersistDir, "err", err)
 		return false
 	}
-	if p.Origin != l.opts.Origin {
-		l.log.Warn("the persisted policy came from another store or signing key; not serving it", "persisted", p.Origin, "configured", l.opts.Origin)
-		return false
+	rev := p.Revision
+	if replayed > 0 {
+		rev += "+" + strconv.FormatInt(p.Seq, 10)
 	}
-	b := Bundle{Revision: p.Revision, Name: p.Name, Policy: p.Policy, Tuples: p.Tuples, Seq: p.Seq}
+	b := Bundle{Revision: rev, Name: p.Name, Policy: p.Policy, Tuples: p.Tuples, Seq: p.Seq}
+	b.Tuples = l.appliable(b)
 	snap, err := l.opts.Compile(b)
 	if err != nil {
 		l.log.Warn("the persisted policy does not compile", "err", err)
@@ -424,7 +534,7 @@ func (l *Loader) restorePersisted() bool {
 	}
 	// Keep have empty so that the next fetch loads the store's bundle in full
 	// rather than trusting the persisted revision. Staleness counts from when
-	// the bundle was saved: it may be older than max_staleness allows.
+	// the state was saved: it may be older than max_staleness allows.
 	l.opts.Engine.SwapAt(snap, p.SavedAt)
 	l.seq = 0
 	l.metrics.swaps.Inc()
@@ -432,16 +542,31 @@ func (l *Loader) restorePersisted() bool {
 	l.mu.Lock()
 	l.loadedAt = time.Now()
 	l.mu.Unlock()
+	l.log.Info("restored the persisted policy", "revision", snap.Revision(), "changes_replayed", replayed, "saved_at", p.SavedAt)
 	return true
+}
+
+// SkippedChange is a changelog row that ApplyChanges could not apply.
+type SkippedChange struct {
+	Seq   int64
+	Tuple string
+	Err   error
 }
 
 // ApplyChanges applies a changelog batch to a snapshot's relationships and
 // returns the new snapshot; the old one stays valid for requests still using
 // it. The revision becomes the base revision plus the last changelog seq.
-func ApplyChanges(s *decision.Snapshot, changes []TupleChange) (*decision.Snapshot, error) {
+// Rows the relationship engine cannot parse are skipped and returned; the
+// rest apply. An error means nothing applied (the policy has no model).
+func ApplyChanges(s *decision.Snapshot, changes []TupleChange) (*decision.Snapshot, []SkippedChange, error) {
 	// The batch is ordered; the last change to a tuple wins.
 	last := make(map[string]bool, len(changes))
+	var skipped []SkippedChange
 	for _, c := range changes {
+		if _, err := rebac.ParseTuple(c.Tuple); err != nil {
+			skipped = append(skipped, SkippedChange{Seq: c.Seq, Tuple: c.Tuple, Err: err})
+			continue
+		}
 		last[c.Tuple] = c.Write
 	}
 	var writes, deletes []string
@@ -456,5 +581,9 @@ func ApplyChanges(s *decision.Snapshot, changes []TupleChange) (*decision.Snapsh
 	if i := strings.LastIndexByte(base, '+'); i >= 0 {
 		base = base[:i]
 	}
-	return s.ApplyTuples(writes, deletes, base+"+"+strconv.FormatInt(changes[len(changes)-1].Seq, 10))
+	next, err := s.ApplyTuples(writes, deletes, base+"+"+strconv.FormatInt(changes[len(changes)-1].Seq, 10))
+	if err != nil {
+		return nil, skipped, err
+	}
+	return next, skipped, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
 // BenchmarkWriteToDecision measures what SPEC §8 bounds: from `tuples write`
@@ -22,7 +23,7 @@ func BenchmarkWriteToDecision(b *testing.B) {
 	ctx := context.Background()
 	dsn := pgtest.Database(b)
 	pool := pgPool(b, dsn)
-	if _, err := policysync.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
 		b.Fatal(err)
 	}
 	r := startLoader(b, dsn, "", time.Hour) // no polling: NOTIFY only
@@ -33,7 +34,7 @@ func BenchmarkWriteToDecision(b *testing.B) {
 		for range 100 {
 			n++
 			user := fmt.Sprintf("w%d", n)
-			if _, err := policysync.WriteTuples(ctx, pool, []string{"document:bench#viewer@user:" + user}); err != nil {
+			if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:bench#viewer@user:" + user}); err != nil {
 				b.Fatal(err)
 			}
 			start := time.Now()
@@ -56,7 +57,7 @@ func load1M(b *testing.B) (dsn string) {
 	ctx := context.Background()
 	dsn = pgtest.Database(b)
 	pool := pgPool(b, dsn)
-	if _, err := policysync.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
 		b.Fatal(err)
 	}
 	// Users in 10k teams, teams viewing documents: a realistic shape.
@@ -140,7 +141,7 @@ func BenchmarkApplyOneChange1M(b *testing.B) {
 	for b.Loop() {
 		i++
 		change := []policysync.TupleChange{{Seq: int64(i), Write: true, Tuple: fmt.Sprintf("document:new%d#viewer@user:x", i)}}
-		if _, err := policysync.ApplyChanges(snap, change); err != nil {
+		if _, _, err := policysync.ApplyChanges(snap, change); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
 const relPolicy = `
@@ -54,7 +55,7 @@ func pgPool(t testing.TB, dsn string) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := policysync.EnsureSchema(context.Background(), pool); err != nil {
+	if err := pgstore.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
 	return pool
@@ -79,7 +80,7 @@ func startLoader(t testing.TB, dsn, persist string, poll time.Duration) *running
 	}
 	engine := decision.NewEngine(0)
 	l := policysync.NewLoader(policysync.LoaderOptions{Source: src, Engine: engine, Compile: compile,
-		PollInterval: poll, PersistDir: persist, CompactAfter: 2000})
+		PollInterval: poll, PersistDir: persist, PersistKey: testKey, CompactAfter: 2000})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
@@ -92,10 +93,10 @@ func TestLoaderFollowsPostgresIncrementally(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
 	pool := pgPool(t, dsn)
-	if _, err := policysync.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policysync.WriteTuples(ctx, pool, []string{"team:eng#member@user:ann", "document:d1#viewer@team:eng#member"}); err != nil {
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"team:eng#member@user:ann", "document:d1#viewer@team:eng#member"}); err != nil {
 		t.Fatal(err)
 	}
 	// A long poll interval: only NOTIFY can make changes arrive in time.
@@ -105,7 +106,7 @@ func TestLoaderFollowsPostgresIncrementally(t *testing.T) {
 		t.Fatalf("bob: %v", got)
 	}
 
-	if _, err := policysync.WriteTuples(ctx, pool, []string{"team:eng#member@user:bob"}); err != nil {
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"team:eng#member@user:bob"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return asUser(r.engine, "bob", "/docs/d1") == decision.ReasonAllowed })
@@ -114,13 +115,13 @@ func TestLoaderFollowsPostgresIncrementally(t *testing.T) {
 		t.Fatalf("tuples = %d, want 3", n)
 	}
 
-	if _, err := policysync.DeleteTuples(ctx, pool, []string{"team:eng#member@user:ann"}); err != nil {
+	if _, err := pgstore.DeleteTuples(ctx, pool, []string{"team:eng#member@user:ann"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return asUser(r.engine, "ann", "/docs/d1") == decision.ReasonRelationDenied })
 
 	// An invalid revision is refused; the last good one keeps serving.
-	if _, err := policysync.Publish(ctx, pool, []byte("routes:\n  - name: doc\n    match: GET /docs/{id}\n    scopes: [\"{params.nope}\"]\n")); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte("routes:\n  - name: doc\n    match: GET /docs/{id}\n    scopes: [\"{params.nope}\"]\n")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { _, err := r.loader.Status(); return err != nil })
@@ -128,12 +129,12 @@ func TestLoaderFollowsPostgresIncrementally(t *testing.T) {
 		t.Fatalf("after an invalid revision: %v, want the last good policy", got)
 	}
 	// Tuple changes still arrive incrementally on the last good policy.
-	if _, err := policysync.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:cid"}); err != nil {
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:cid"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return asUser(r.engine, "cid", "/docs/d1") == decision.ReasonAllowed })
 	// A valid one lands.
-	if _, err := policysync.Publish(ctx, pool, []byte(relPolicyV2)); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicyV2)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return asUser(r.engine, "zed", "/docs/d1") == decision.ReasonPublic })
@@ -145,7 +146,7 @@ func TestIncrementalEqualsFullReload(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
 	pool := pgPool(t, dsn)
-	if _, err := policysync.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	r := startLoader(t, dsn, "", 50*time.Millisecond)
@@ -155,11 +156,11 @@ func TestIncrementalEqualsFullReload(t *testing.T) {
 		for i := 0; i < 500; i++ {
 			ts = append(ts, fmt.Sprintf("document:d%d#viewer@user:u%d", (batch*500+i)%3000, i%97))
 		}
-		if _, err := policysync.WriteTuples(ctx, pool, ts); err != nil {
+		if _, err := pgstore.WriteTuples(ctx, pool, ts); err != nil {
 			t.Fatal(err)
 		}
 		if batch%3 == 0 {
-			if _, err := policysync.DeleteTuples(ctx, pool, ts[:100]); err != nil {
+			if _, err := pgstore.DeleteTuples(ctx, pool, ts[:100]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -210,10 +211,10 @@ func TestLoaderSurvivesStoreOutages(t *testing.T) {
 	ctx := context.Background()
 	srv := pgtest.New(t)
 	pool := pgPool(t, srv.DSN)
-	if _, err := policysync.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policysync.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
 		t.Fatal(err)
 	}
 	persist := filepath.Join(t.TempDir(), "persist")
@@ -239,7 +240,7 @@ func TestLoaderSurvivesStoreOutages(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool2 := pgPool(t, srv.DSN)
-	if _, err := policysync.WriteTuples(ctx, pool2, []string{"document:d1#viewer@user:bob"}); err != nil {
+	if _, err := pgstore.WriteTuples(ctx, pool2, []string{"document:d1#viewer@user:bob"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*runningLoader{withPersisted, bare} {

@@ -15,6 +15,13 @@ import (
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
+// testKey authenticates persisted policies in tests.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// testSettle is the policy file settle time in tests: files written by a
+// test are complete at once.
+const testSettle = 10 * time.Millisecond
+
 const policyA = `
 routes:
   - name: a
@@ -56,8 +63,8 @@ func TestLoaderKeepsLastGoodAndPersists(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	engine := decision.NewEngine(0)
 	l := policysync.NewLoader(policysync.LoaderOptions{
-		Source: policysync.NewFileSource(path), Engine: engine, Compile: compile,
-		PersistDir: persist, Registerer: reg,
+		Source: policysync.NewFileSource(path, policysync.FileOptions{Settle: testSettle}), Engine: engine, Compile: compile,
+		PersistDir: persist, PersistKey: testKey, Registerer: reg,
 	})
 	ctx := context.Background()
 	if got := decide(engine, "/a"); got != decision.ReasonNoSnapshot {
@@ -97,8 +104,8 @@ func TestLoaderKeepsLastGoodAndPersists(t *testing.T) {
 	}
 	engine2 := decision.NewEngine(0)
 	l2 := policysync.NewLoader(policysync.LoaderOptions{
-		Source: policysync.NewFileSource(path), Engine: engine2, Compile: compile,
-		PersistDir: persist, PollInterval: time.Hour,
+		Source: policysync.NewFileSource(path, policysync.FileOptions{Settle: testSettle}), Engine: engine2, Compile: compile,
+		PersistDir: persist, PersistKey: testKey, PollInterval: time.Hour,
 	})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -110,8 +117,8 @@ func TestLoaderKeepsLastGoodAndPersists(t *testing.T) {
 	// An edge configured for another store (or signing key) does not serve it.
 	engine3 := decision.NewEngine(0)
 	l3 := policysync.NewLoader(policysync.LoaderOptions{
-		Source: policysync.NewFileSource(path), Engine: engine3, Compile: compile,
-		PersistDir: persist, Origin: "https://elsewhere/policy.yaml",
+		Source: policysync.NewFileSource(path, policysync.FileOptions{Settle: testSettle}), Engine: engine3, Compile: compile,
+		PersistDir: persist, PersistKey: testKey, Origin: "https://elsewhere/policy.yaml",
 	})
 	_ = l3.Sync(ctx)
 	runCtx3, cancel3 := context.WithCancel(ctx)
@@ -130,8 +137,8 @@ func TestLoaderWithoutPersistedPolicyDeniesUntilStoreAnswers(t *testing.T) {
 	path := filepath.Join(dir, "policy.yaml")
 	engine := decision.NewEngine(0)
 	l := policysync.NewLoader(policysync.LoaderOptions{
-		Source: policysync.NewFileSource(path), Engine: engine, Compile: compile,
-		PersistDir: filepath.Join(dir, "persist"), PollInterval: 10 * time.Millisecond,
+		Source: policysync.NewFileSource(path, policysync.FileOptions{Settle: testSettle}), Engine: engine, Compile: compile,
+		PersistDir: filepath.Join(dir, "persist"), PersistKey: testKey, PollInterval: 10 * time.Millisecond,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -150,7 +157,7 @@ func TestEngineMaxStaleness(t *testing.T) {
 	path := filepath.Join(dir, "policy.yaml")
 	writePolicy(t, path, policyA)
 	engine := decision.NewEngine(50 * time.Millisecond)
-	l := policysync.NewLoader(policysync.LoaderOptions{Source: policysync.NewFileSource(path), Engine: engine, Compile: compile})
+	l := policysync.NewLoader(policysync.LoaderOptions{Source: policysync.NewFileSource(path, policysync.FileOptions{Settle: testSettle}), Engine: engine, Compile: compile})
 	if err := l.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}

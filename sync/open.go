@@ -7,6 +7,7 @@ import (
 
 // Options configures the source Open picks.
 type Options struct {
+	File     FileOptions
 	HTTP     HTTPOptions
 	Postgres PostgresOptions
 }
@@ -22,7 +23,7 @@ func Open(source string, opts Options) (Source, error) {
 	case "postgres", "postgresql":
 		return NewPostgresSource(source, opts.Postgres)
 	case "file":
-		return NewFileSource(source), nil
+		return NewFileSource(source, opts.File), nil
 	}
 	if strings.Contains(source, "://") {
 		return nil, fmt.Errorf("policy source %q: unknown scheme (want file://, http(s):// or postgres://)", source)
@@ -30,5 +31,5 @@ func Open(source string, opts Options) (Source, error) {
 	if source == "" {
 		return nil, fmt.Errorf("policy source is empty")
 	}
-	return NewFileSource(source), nil
+	return NewFileSource(source, opts.File), nil
 }

@@ -8,280 +8,33 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
-// The PostgreSQL store.
+// The PostgreSQL store's schema and writers live in package pgstore:
 //
-// Tables (created by EnsureSchema):
-//
-//	edgeauthz_schema            the schema version
+//	edgeauthz_schema_migrations the applied migrations (the schema version)
 //	edgeauthz_policy_revisions  id bigserial, document text: every published policy
-//	edgeauthz_tuples            (object, relation, subject): the current tuples
-//	edgeauthz_tuple_changelog   seq bigserial, op 'w'|'d', object, relation, subject
+//	edgeauthz_tuples            (object, relation, subject), condition_name, condition_context: the current tuples
+//	edgeauthz_tuple_changelog   seq bigserial, op 'w'|'d', object, relation, subject, condition_name, condition_context
 //
-// Every writer (Publish, WriteTuples, DeleteTuples) takes one transaction-level
-// advisory lock, so revision ids and changelog seqs are assigned in commit
-// order: a reader that has seen seq N has seen every change before N, and
-// replaying the changelog in seq order gives the current tuples. Writers
-// NOTIFY channel "edgeauthz" in the same transaction, so the notification is
-// delivered exactly when the change becomes visible.
+// Writers assign revision ids and changelog seqs in commit order under one
+// advisory lock: a reader that has seen seq N has seen every change before
+// N, and replaying the changelog in seq order gives the current tuples.
 
 // PostgresChannel is the LISTEN/NOTIFY channel writers notify.
-const PostgresChannel = "edgeauthz"
-
-// SchemaVersion is the version of the tables this code reads and writes.
-const SchemaVersion = 1
+const PostgresChannel = pgstore.Channel
 
 // ErrNoPolicy is returned by PostgresSource.Fetch while no policy revision has
 // been published (or the schema does not exist yet).
 var ErrNoPolicy = errors.New("no policy published in the store")
-
-// lockKey is the advisory lock every writer and EnsureSchema take.
-const lockKey = 0x65646765617574 // "edgeaut"
-
-// DB is what the store functions need: a *pgxpool.Pool or a *pgx.Conn.
-type DB interface {
-	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
-}
-
-var (
-	_ DB = (*pgxpool.Pool)(nil)
-	_ DB = (*pgx.Conn)(nil)
-)
-
-var schema = []string{
-	`CREATE TABLE IF NOT EXISTS edgeauthz_schema (
-		version integer NOT NULL
-	)`,
-	`CREATE TABLE IF NOT EXISTS edgeauthz_policy_revisions (
-		id         bigserial PRIMARY KEY,
-		document   text NOT NULL,
-		created_at timestamptz NOT NULL DEFAULT now()
-	)`,
-	`CREATE TABLE IF NOT EXISTS edgeauthz_tuples (
-		object   text NOT NULL,
-		relation text NOT NULL,
-		subject  text NOT NULL,
-		PRIMARY KEY (object, relation, subject)
-	)`,
-	`CREATE TABLE IF NOT EXISTS edgeauthz_tuple_changelog (
-		seq        bigserial PRIMARY KEY,
-		op         char(1) NOT NULL CHECK (op IN ('w', 'd')),
-		object     text NOT NULL,
-		relation   text NOT NULL,
-		subject    text NOT NULL,
-		created_at timestamptz NOT NULL DEFAULT now()
-	)`,
-}
-
-// EnsureSchema creates the tables when they are missing and records the schema
-// version. It is idempotent and safe to run from many processes at once (an
-// advisory lock serializes it). A database with a newer schema is refused.
-func EnsureSchema(ctx context.Context, db DB) error {
-	return inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
-			return err
-		}
-		for _, stmt := range schema {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		var have int
-		err := tx.QueryRow(ctx, `SELECT version FROM edgeauthz_schema`).Scan(&have)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			_, err = tx.Exec(ctx, `INSERT INTO edgeauthz_schema (version) VALUES ($1)`, SchemaVersion)
-			return err
-		case err != nil:
-			return err
-		case have > SchemaVersion:
-			return fmt.Errorf("store schema version %d is newer than this edgeauthz supports (%d)", have, SchemaVersion)
-		case have < SchemaVersion:
-			// Migrations from older versions go here.
-			_, err = tx.Exec(ctx, `UPDATE edgeauthz_schema SET version = $1`, SchemaVersion)
-			return err
-		}
-		return nil
-	}, "ensure schema")
-}
-
-// Publish stores document as the newest policy revision and notifies the
-// edges, in one transaction. The caller validates the document first; the
-// store only refuses what PostgreSQL text cannot hold (NUL, invalid UTF-8).
-// Run EnsureSchema once before the first Publish or WriteTuples.
-func Publish(ctx context.Context, db DB, document []byte) (revision int64, err error) {
-	if !utf8.Valid(document) || strings.IndexByte(string(document), 0) >= 0 {
-		return 0, errors.New("publish: the document is not UTF-8 text without NUL bytes")
-	}
-	err = inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `INSERT INTO edgeauthz_policy_revisions (document) VALUES ($1) RETURNING id`, string(document)).Scan(&revision); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, PostgresChannel, "policy "+strconv.FormatInt(revision, 10))
-		return err
-	}, "publish")
-	return revision, err
-}
-
-// WriteTuples adds tuples to the current state and appends a changelog row
-// for each one that was not already there, in order, in one transaction that
-// also notifies the edges. It returns the number of changelog rows appended.
-// Malformed tuples refuse the whole call.
-func WriteTuples(ctx context.Context, db DB, tuples []string) (changed int, err error) {
-	return changeTuples(ctx, db, tuples, true)
-}
-
-// DeleteTuples removes tuples from the current state and appends a changelog
-// row for each one that was there. See WriteTuples.
-func DeleteTuples(ctx context.Context, db DB, tuples []string) (changed int, err error) {
-	return changeTuples(ctx, db, tuples, false)
-}
-
-const writeTuplesSQL = `
-WITH input AS (
-	SELECT o, r, s, n FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(o, r, s, n)
-), ins AS (
-	INSERT INTO edgeauthz_tuples (object, relation, subject)
-	SELECT o, r, s FROM input ORDER BY n
-	ON CONFLICT DO NOTHING
-	RETURNING object, relation, subject
-)
-INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject)
-SELECT 'w', i.o, i.r, i.s FROM ins JOIN input i ON i.o = ins.object AND i.r = ins.relation AND i.s = ins.subject
-ORDER BY i.n`
-
-const deleteTuplesSQL = `
-WITH input AS (
-	SELECT o, r, s, n FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(o, r, s, n)
-), del AS (
-	DELETE FROM edgeauthz_tuples t USING input i
-	WHERE t.object = i.o AND t.relation = i.r AND t.subject = i.s
-	RETURNING t.object, t.relation, t.subject
-)
-INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject)
-SELECT 'd', i.o, i.r, i.s FROM del JOIN input i ON i.o = del.object AND i.r = del.relation AND i.s = del.subject
-ORDER BY i.n`
-
-func changeTuples(ctx context.Context, db DB, tuples []string, write bool) (int, error) {
-	op := "write tuples"
-	if !write {
-		op = "delete tuples"
-	}
-	var objs, rels, subs []string
-	seen := make(map[string]struct{}, len(tuples))
-	var bad []error
-	for _, t := range tuples {
-		o, r, s, err := ParseTuple(t)
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		if _, dup := seen[t]; dup {
-			continue
-		}
-		seen[t] = struct{}{}
-		objs, rels, subs = append(objs, o), append(rels, r), append(subs, s)
-	}
-	if len(bad) > 0 {
-		return 0, fmt.Errorf("%s: %w", op, errors.Join(bad...))
-	}
-	if len(objs) == 0 {
-		return 0, nil
-	}
-	query := writeTuplesSQL
-	if !write {
-		query = deleteTuplesSQL
-	}
-	var changed int64
-	err := inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, query, objs, rels, subs)
-		if err != nil {
-			return err
-		}
-		if changed = tag.RowsAffected(); changed == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'tuples')`, PostgresChannel)
-		return err
-	}, op)
-	return int(changed), err
-}
-
-// ParseTuple splits "object#relation@subject" and checks its syntax
-// minimally: object is type:id, relation a name, subject type:id,
-// type:id#relation or type:*. Whether the types and relations exist in the
-// model is checked at the edge when the snapshot compiles.
-func ParseTuple(t string) (object, relation, subject string, err error) {
-	bad := func(why string) (string, string, string, error) {
-		return "", "", "", fmt.Errorf("tuple %q: %s (want object#relation@subject, e.g. document:1#viewer@user:anne)", t, why)
-	}
-	if len(t) > 1024 {
-		return bad("longer than 1024 bytes")
-	}
-	if !utf8.ValidString(t) {
-		return bad("not UTF-8")
-	}
-	for _, c := range t {
-		if unicode.IsSpace(c) || unicode.IsControl(c) {
-			return bad("contains white space or control characters")
-		}
-	}
-	h := strings.IndexByte(t, '#')
-	if h < 0 {
-		return bad("no #relation")
-	}
-	object = t[:h]
-	rest := t[h+1:]
-	a := strings.IndexByte(rest, '@')
-	if a < 0 {
-		return bad("no @subject")
-	}
-	relation, subject = rest[:a], rest[a+1:]
-	if strings.IndexByte(object, '@') >= 0 {
-		return bad("object contains @")
-	}
-	if typ, id, ok := strings.Cut(object, ":"); !ok || !isName(typ) || !isID(id) || id == "*" {
-		return bad("object is not type:id")
-	}
-	if !isName(relation) {
-		return bad("relation is not a name")
-	}
-	subj, subjRel, isSet := strings.Cut(subject, "#")
-	typ, id, ok := strings.Cut(subj, ":")
-	if !ok || !isName(typ) || !isID(id) {
-		return bad("subject is not type:id, type:id#relation or type:*")
-	}
-	if isSet && (!isName(subjRel) || id == "*") {
-		return bad("subject userset is not type:id#relation")
-	}
-	return object, relation, subject, nil
-}
-
-// isName: an OpenFGA type or relation name.
-func isName(s string) bool {
-	if s == "" || len(s) > 254 {
-		return false
-	}
-	return !strings.ContainsAny(s, ":#@*")
-}
-
-func isID(s string) bool {
-	return s != "" && len(s) <= 512 && !strings.ContainsRune(s, '#')
-}
 
 // PostgresOptions configures a PostgresSource. The zero value works.
 type PostgresOptions struct {
@@ -327,6 +80,10 @@ type PostgresSource struct {
 	pool   *pgxpool.Pool
 	opts   PostgresOptions
 	notify chan struct{}
+
+	// migrated is set once Migrate succeeded: the schema is the one this
+	// code reads.
+	migrated atomic.Bool
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -423,6 +180,14 @@ func ParsePostgresRevision(rev string) (revisionID, seq int64, ok bool) {
 // returns ErrNotModified when have names the latest revision and the current
 // changelog position, and ErrNoPolicy while nothing has been published.
 func (s *PostgresSource) Fetch(ctx context.Context, have string) (Bundle, error) {
+	if !s.migrated.Load() {
+		// An edge of a newer edgeauthz upgrades the schema it reads; one
+		// of an older edgeauthz refuses a schema it does not know.
+		if err := pgstore.Migrate(ctx, s.pool); err != nil {
+			return Bundle{}, fmt.Errorf("postgres schema: %w", err)
+		}
+		s.migrated.Store(true)
+	}
 	var b Bundle
 	err := inTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var revID *int64
@@ -478,7 +243,7 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	if err := tx.QueryRow(ctx, `SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'edgeauthz_tuples'::regclass`).Scan(&n); err != nil {
 		return nil, err
 	}
-	rows, err := tx.Query(ctx, `SELECT object, relation, subject FROM edgeauthz_tuples`, pgx.QueryResultFormats{pgx.TextFormatCode})
+	rows, err := tx.Query(ctx, `SELECT object, relation, subject, condition_name, coalesce(condition_context::text, '') FROM edgeauthz_tuples`, pgx.QueryResultFormats{pgx.TextFormatCode})
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +264,7 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 	}
 	for rows.Next() {
 		v := rows.RawValues()
-		if len(chunk) > 0 && len(chunk)+len(v[0])+len(v[1])+len(v[2])+2 > chunkSize {
+		if len(chunk) > 0 && len(chunk)+len(v[0])+len(v[1])+len(v[2])+len(v[3])+len(v[4])+9 > chunkSize {
 			flush()
 		}
 		chunk = append(chunk, v[0]...)
@@ -507,6 +272,15 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		chunk = append(chunk, v[1]...)
 		chunk = append(chunk, '@')
 		chunk = append(chunk, v[2]...)
+		// A conditional tuple in rebac.ParseTuple's form.
+		if len(v[3]) > 0 {
+			chunk = append(chunk, " with "...)
+			chunk = append(chunk, v[3]...)
+			if len(v[4]) > 0 {
+				chunk = append(chunk, ' ')
+				chunk = append(chunk, v[4]...)
+			}
+		}
 		ends = append(ends, len(chunk))
 	}
 	if err := rows.Err(); err != nil {
@@ -520,6 +294,8 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // ChangesBatch of them.
 func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChange, error) {
 	rows, err := s.pool.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
+			|| CASE WHEN op = 'w' AND condition_name <> ''
+				THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END
 		FROM edgeauthz_tuple_changelog WHERE seq > $1 ORDER BY seq LIMIT $2`, since, s.opts.ChangesBatch)
 	if err != nil {
 		return nil, fmt.Errorf("postgres changes: %w", err)
@@ -611,7 +387,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // inTx runs f in a transaction, committing when it returns nil. op, when
 // set, prefixes errors.
-func inTx(ctx context.Context, db DB, opts pgx.TxOptions, f func(pgx.Tx) error, op string) (err error) {
+func inTx(ctx context.Context, db pgstore.DB, opts pgx.TxOptions, f func(pgx.Tx) error, op string) (err error) {
 	tx, err := db.BeginTx(ctx, opts)
 	if err == nil {
 		err = f(tx)
@@ -626,7 +402,7 @@ func inTx(ctx context.Context, db DB, opts pgx.TxOptions, f func(pgx.Tx) error, 
 	if err != nil && op != "" {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
-			return fmt.Errorf("%s: the store has no edgeauthz schema (EnsureSchema creates it): %w", op, err)
+			return fmt.Errorf("%s: the store has no edgeauthz schema (pgstore.Migrate creates it): %w", op, err)
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -47,7 +48,7 @@ func newPGStoreDSN(t testing.TB, srv *pgtest.Server, dsn string, opts PostgresOp
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := EnsureSchema(context.Background(), pool); err != nil {
+	if err := pgstore.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
 	src, err := NewPostgresSource(dsn, opts)
@@ -86,7 +87,7 @@ func newPostgresStore(t *testing.T) storeHarness {
 	return storeHarness{
 		src: s.src,
 		set: func(t *testing.T, doc []byte) {
-			if _, err := Publish(context.Background(), s.pool, doc); err != nil {
+			if _, err := pgstore.Publish(context.Background(), s.pool, doc); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -123,57 +124,33 @@ func TestPostgresNoPolicy(t *testing.T) {
 	}
 	pool, _ := pgxpool.New(context.Background(), dsn)
 	defer pool.Close()
-	// Concurrent first starts: every EnsureSchema succeeds.
+	// Concurrent first starts: every Migrate succeeds.
 	var wg gosync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
-		wg.Go(func() { errs <- EnsureSchema(ctx10(t), pool) })
+		wg.Go(func() { errs <- pgstore.Migrate(ctx10(t), pool) })
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		if err != nil {
-			t.Fatalf("concurrent EnsureSchema: %v", err)
+			t.Fatalf("concurrent Migrate: %v", err)
 		}
 	}
 	if _, err := src.Fetch(ctx10(t), ""); !errors.Is(err, ErrNoPolicy) {
 		t.Fatalf("nothing published: %v, want ErrNoPolicy", err)
 	}
-	// A newer schema is refused.
-	if _, err := pool.Exec(ctx10(t), `UPDATE edgeauthz_schema SET version = 99`); err != nil {
+	// An edge refuses a schema newer than it knows.
+	if _, err := pool.Exec(ctx10(t), `INSERT INTO edgeauthz_schema_migrations (version, name) VALUES (9999, 'future')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureSchema(ctx10(t), pool); err == nil || !strings.Contains(err.Error(), "newer") {
-		t.Fatalf("EnsureSchema over a newer schema: %v", err)
+	src2, err := NewPostgresSource(dsn, PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestParseTuple(t *testing.T) {
-	good := []string{
-		"document:doc1#viewer@user:anne",
-		"folder:f1#viewer@team:eng#member",
-		"folder:f1#viewer@user:*",
-		"document:doc1#viewer@user:anne@example.com",
-		"doc:a:b#owner@user:1",
-	}
-	for _, tup := range good {
-		o, r, s, err := ParseTuple(tup)
-		if err != nil || o+"#"+r+"@"+s != tup {
-			t.Errorf("ParseTuple(%q) = %q %q %q, %v", tup, o, r, s, err)
-		}
-	}
-	bad := []string{
-		"", "document:doc1", "document:doc1#viewer", "doc1#viewer@user:anne",
-		"document:#viewer@user:anne", ":x#viewer@user:anne", "document:*#viewer@user:anne",
-		"document:d#@user:anne", "document:d#viewer@anne", "document:d#viewer@user:",
-		"document:d#viewer@user:*#member", "document:d#viewer@team:eng#",
-		"document:d #viewer@user:anne", "document:d#viewer@user:an\nne", "document:d@x#viewer@user:anne",
-		"document:d#view:er@user:anne", strings.Repeat("x", 2000),
-	}
-	for _, tup := range bad {
-		if _, _, _, err := ParseTuple(tup); err == nil {
-			t.Errorf("ParseTuple(%q) accepted it", tup)
-		}
+	defer src2.Close()
+	if _, err := src2.Fetch(ctx10(t), ""); !errors.Is(err, pgstore.ErrSchemaTooNew) {
+		t.Fatalf("an edge over a newer schema: %v, want ErrSchemaTooNew", err)
 	}
 }
 
@@ -234,7 +211,7 @@ func TestPostgresChanges(t *testing.T) {
 	t.Parallel()
 	s := newPGStore(t, PostgresOptions{})
 	ctx := ctx10(t)
-	if _, err := Publish(ctx, s.pool, []byte("model: x\n")); err != nil {
+	if _, err := pgstore.Publish(ctx, s.pool, []byte("model: x\n")); err != nil {
 		t.Fatal(err)
 	}
 	b0, err := s.src.Fetch(ctx, "")
@@ -257,9 +234,9 @@ func TestPostgresChanges(t *testing.T) {
 		{false, []string{"document:9#viewer@user:nobody"}, 0},
 	}
 	for i, st := range steps {
-		f := WriteTuples
+		f := pgstore.WriteTuples
 		if !st.write {
-			f = DeleteTuples
+			f = pgstore.DeleteTuples
 		}
 		n, err := f(ctx, s.pool, st.tuples)
 		if err != nil || n != st.changed {
@@ -290,11 +267,11 @@ func TestPostgresChanges(t *testing.T) {
 	if _, err := s.src.Fetch(ctx, rev); !errors.Is(err, ErrNotModified) {
 		t.Fatalf("Fetch(%s) = %v, want ErrNotModified", rev, err)
 	}
-	WriteTuples(ctx, s.pool, []string{"document:2#viewer@user:z"})
+	pgstore.WriteTuples(ctx, s.pool, []string{"document:2#viewer@user:z"})
 	if bn, err := s.src.Fetch(ctx, rev); err != nil || bn.Seq != seq+1 || len(bn.Tuples) != 4 {
 		t.Fatalf("after a write, Fetch(%s) = seq %d, %d tuples, %v", rev, bn.Seq, len(bn.Tuples), err)
 	}
-	Publish(ctx, s.pool, []byte("model: y\n"))
+	pgstore.Publish(ctx, s.pool, []byte("model: y\n"))
 	bn, err := s.src.Fetch(ctx, fmt.Sprintf("1.%d", seq+1))
 	if err != nil || string(bn.Policy) != "model: y\n" || bn.Revision != fmt.Sprintf("2.%d", seq+1) {
 		t.Fatalf("after publish: %+v, %v", bn, err)
@@ -304,13 +281,13 @@ func TestPostgresChanges(t *testing.T) {
 	}
 
 	// A malformed tuple refuses the whole call.
-	if _, err := WriteTuples(ctx, s.pool, []string{"document:3#viewer@user:ok", "bad tuple"}); err == nil || !strings.Contains(err.Error(), `"bad tuple"`) {
+	if _, err := pgstore.WriteTuples(ctx, s.pool, []string{"document:3#viewer@user:ok", "bad tuple"}); err == nil || !strings.Contains(err.Error(), `"bad tuple"`) {
 		t.Fatalf("malformed tuple: %v", err)
 	}
 	if after := allChanges(t, s.src, seq+1); len(after) != 0 {
 		t.Fatalf("a refused call wrote %+v", after)
 	}
-	if _, err := Publish(ctx, s.pool, []byte("a\x00b")); err == nil {
+	if _, err := pgstore.Publish(ctx, s.pool, []byte("a\x00b")); err == nil {
 		t.Fatal("Publish accepted a NUL byte")
 	}
 }
@@ -319,7 +296,7 @@ func TestPostgresConcurrentWriters(t *testing.T) {
 	t.Parallel()
 	s := newPGStore(t, PostgresOptions{ChangesBatch: 7})
 	ctx := ctx10(t)
-	Publish(ctx, s.pool, []byte("p"))
+	pgstore.Publish(ctx, s.pool, []byte("p"))
 
 	// A reader follows the changelog while the writers run: it must never
 	// miss a row (which it would if seqs were committed out of order).
@@ -359,9 +336,9 @@ func TestPostgresConcurrentWriters(t *testing.T) {
 				}
 				var err error
 				if r.IntN(3) == 0 {
-					_, err = DeleteTuples(ctx, s.pool, batch)
+					_, err = pgstore.DeleteTuples(ctx, s.pool, batch)
 				} else {
-					_, err = WriteTuples(ctx, s.pool, batch)
+					_, err = pgstore.WriteTuples(ctx, s.pool, batch)
 				}
 				if err != nil {
 					t.Error(err)
@@ -399,17 +376,17 @@ func TestPostgresReplay10k(t *testing.T) {
 	t.Parallel()
 	s := newPGStore(t, PostgresOptions{ChangesBatch: 3000})
 	ctx := ctx10(t)
-	Publish(ctx, s.pool, []byte("p"))
+	pgstore.Publish(ctx, s.pool, []byte("p"))
 	r := rand.New(rand.NewPCG(1, 2))
 	for batch := range 10 {
 		tuples := make([]string, 1000)
 		for i := range tuples {
 			tuples[i] = fmt.Sprintf("document:%d#viewer@user:%d", batch*1000+i, r.IntN(100))
 		}
-		if _, err := WriteTuples(ctx, s.pool, tuples); err != nil {
+		if _, err := pgstore.WriteTuples(ctx, s.pool, tuples); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := DeleteTuples(ctx, s.pool, tuples[:100]); err != nil {
+		if _, err := pgstore.DeleteTuples(ctx, s.pool, tuples[:100]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -448,7 +425,7 @@ func TestPostgresNotify(t *testing.T) {
 	ctx := ctx10(t)
 
 	start := time.Now()
-	if _, err := Publish(ctx, s.pool, []byte("p1")); err != nil {
+	if _, err := pgstore.Publish(ctx, s.pool, []byte("p1")); err != nil {
 		t.Fatal(err)
 	}
 	waitSignal(t, s.src, time.Second, "after Publish")
@@ -457,11 +434,11 @@ func TestPostgresNotify(t *testing.T) {
 		t.Fatalf("Fetch after the notification: %q, %v", b.Policy, err)
 	}
 
-	WriteTuples(ctx, s.pool, []string{"document:1#viewer@user:a"})
+	pgstore.WriteTuples(ctx, s.pool, []string{"document:1#viewer@user:a"})
 	waitSignal(t, s.src, time.Second, "after WriteTuples")
 
 	// No change, no signal: writing an existing tuple notifies nobody.
-	WriteTuples(ctx, s.pool, []string{"document:1#viewer@user:a"})
+	pgstore.WriteTuples(ctx, s.pool, []string{"document:1#viewer@user:a"})
 	select {
 	case <-s.src.Notify():
 		t.Fatal("signal for a write that changed nothing")
@@ -470,7 +447,7 @@ func TestPostgresNotify(t *testing.T) {
 
 	// Many changes while nobody reads coalesce into one pending signal.
 	for i := range 20 {
-		WriteTuples(ctx, s.pool, []string{fmt.Sprintf("document:c%d#viewer@user:a", i)})
+		pgstore.WriteTuples(ctx, s.pool, []string{fmt.Sprintf("document:c%d#viewer@user:a", i)})
 	}
 	waitSignal(t, s.src, time.Second, "after a burst")
 	time.Sleep(100 * time.Millisecond)
@@ -486,7 +463,7 @@ func TestPostgresServerRestart(t *testing.T) {
 	t.Parallel()
 	s := newPGServerStore(t, PostgresOptions{ReconnectMax: 500 * time.Millisecond})
 	waitSignal(t, s.src, 5*time.Second, "after the listener connected")
-	if _, err := Publish(ctx10(t), s.pool, []byte("before")); err != nil {
+	if _, err := pgstore.Publish(ctx10(t), s.pool, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.src.Fetch(ctx10(t), "")
@@ -517,7 +494,7 @@ func TestPostgresServerRestart(t *testing.T) {
 	// And it listens again.
 	ctx := ctx10(t)
 	if err := pgtest.WaitReady(5*time.Second, func() error {
-		_, err := Publish(ctx, s.pool, []byte("after restart"))
+		_, err := pgstore.Publish(ctx, s.pool, []byte("after restart"))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -576,7 +553,7 @@ func loadTuples1M(tb testing.TB, pool *pgxpool.Pool, n int) {
 
 func BenchmarkPostgresFetch1M(b *testing.B) {
 	s := newPGStore(b, PostgresOptions{})
-	if _, err := Publish(context.Background(), s.pool, []byte("model: x\n")); err != nil {
+	if _, err := pgstore.Publish(context.Background(), s.pool, []byte("model: x\n")); err != nil {
 		b.Fatal(err)
 	}
 	const n = 1_000_000
@@ -594,26 +571,11 @@ func BenchmarkPostgresFetch1M(b *testing.B) {
 	}
 }
 
-func TestPostgresWriteWithoutSchema(t *testing.T) {
-	t.Parallel()
-	pool, err := pgxpool.New(context.Background(), pgtest.Database(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := Publish(ctx10(t), pool, []byte("p")); err == nil || !strings.Contains(err.Error(), "EnsureSchema") {
-		t.Fatalf("Publish without the schema: %v", err)
-	}
-	if _, err := WriteTuples(ctx10(t), pool, []string{"document:1#viewer@user:a"}); err == nil || !strings.Contains(err.Error(), "EnsureSchema") {
-		t.Fatalf("WriteTuples without the schema: %v", err)
-	}
-}
-
 func TestPostgresFetchCancelledInFlight(t *testing.T) {
 	t.Parallel()
 	s := newPGStore(t, PostgresOptions{})
 	ctx := ctx10(t)
-	Publish(ctx, s.pool, []byte("p"))
+	pgstore.Publish(ctx, s.pool, []byte("p"))
 	// A writer holding an exclusive lock makes Fetch wait on the tuples.
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
@@ -22,9 +24,13 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	token := fs.String("token", "", "a raw JWT, verified against --config's issuers")
 	claimsJSON := fs.String("claims", "", "token claims as JSON, used without a signature")
 	body := fs.String("body", "", "request body")
+	sourceIP := fs.String("source-ip", "", "the client's address, for relationship conditions")
+	at := fs.String("time", "", "the request's time (RFC 3339) instead of the clock's")
 	headers, ctxExt := kvFlag{}, kvFlag{}
+	var tuples listFlag
 	fs.Var(headers, "header", "request header K=V (repeatable)")
 	fs.Var(ctxExt, "context", "Envoy context_extensions K=V (repeatable)")
+	fs.Var(&tuples, "tuple", "a tuple that holds for this check only, e.g. 'doc:1#viewer@user:anne with cond {\"x\": 1}' (repeatable)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
@@ -67,9 +73,25 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
+	if len(tuples) > 0 {
+		if snap, err = snap.WithTuples(tuples); err != nil {
+			return fail("--tuple: %v", err)
+		}
+	}
 	req := &decision.Request{
 		Method: strings.ToUpper(pos[0]), Host: host, Target: target,
 		Headers: map[string]string{}, Body: []byte(*body), Context: ctxExt,
+	}
+	if *sourceIP != "" {
+		if _, err := netip.ParseAddr(*sourceIP); err != nil {
+			return fail("--source-ip: %v", err)
+		}
+		req.SourceIP = *sourceIP
+	}
+	if *at != "" {
+		if req.Now, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fail("--time: want RFC 3339: %v", err)
+		}
 	}
 	for k, v := range headers {
 		req.Headers[strings.ToLower(k)] = v
@@ -120,6 +142,16 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitOK
 	}
 	return exitFail
+}
+
+// listFlag collects a repeatable flag's values.
+type listFlag []string
+
+func (f *listFlag) String() string { return strings.Join(*f, ", ") }
+
+func (f *listFlag) Set(v string) error {
+	*f = append(*f, v)
+	return nil
 }
 
 // splitURL accepts a path ("/a?b") or a URL ("https://host/a?b") and keeps

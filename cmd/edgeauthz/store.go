@@ -12,10 +12,11 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
-	policysync "github.com/edgeauthz/edgeauthz/sync"
+	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
-// openStore connects to the PostgreSQL store and makes sure its schema exists.
+// openStore connects to the PostgreSQL store and migrates its schema to
+// this edgeauthz's version.
 func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	if dsn == "" {
 		return nil, errors.New("--store DSN is required (postgres://…)")
@@ -26,7 +27,7 @@ func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	if err := policysync.EnsureSchema(ctx, pool); err != nil {
+	if err := pgstore.Migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -50,8 +51,15 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)
 		return exitUsage
 	}
-	// Refuse what the edges would refuse, before it reaches them.
-	p, err := config.ParsePolicy(files[0], data)
+	// Refuse what the edges would refuse, before it reaches them. A
+	// modular model named by model_file travels inline: edges cannot read
+	// the files beside the policy.
+	p, err := config.LoadPolicy(files[0])
+	if err == nil && p.ModelFile != "" {
+		if data, err = config.InlineModules(data, p); err == nil {
+			p, err = config.ParsePolicy(files[0], data)
+		}
+	}
 	if err == nil {
 		_, err = decision.Compile(p, decision.Options{})
 	}
@@ -66,7 +74,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	defer pool.Close()
-	rev, err := policysync.Publish(ctx, pool, data)
+	rev, err := pgstore.Publish(ctx, pool, data)
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz publish:", err)
 		return exitFail
@@ -104,9 +112,9 @@ func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var changed int
 	if op == "write" {
-		changed, err = policysync.WriteTuples(ctx, pool, tuples)
+		changed, err = pgstore.WriteTuples(ctx, pool, tuples)
 	} else {
-		changed, err = policysync.DeleteTuples(ctx, pool, tuples)
+		changed, err = pgstore.DeleteTuples(ctx, pool, tuples)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz tuples:", err)

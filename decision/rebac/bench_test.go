@@ -13,7 +13,7 @@ const benchModel = `model
 type user
 type team
   relations
-    define member: [user, team#member]
+    define member: [user, user with in_network, team#member]
 type folder
   relations
     define owner: [user]
@@ -25,6 +25,9 @@ type document
     define owner: [user]
     define editor: [user, team#member] or owner
     define viewer: [user] or editor or viewer from parent
+condition in_network(ip: ipaddress, cidr: string) {
+  ip.in_cidr(cidr)
+}
 `
 
 // snapshot generates about n tuples: users in nested teams, folders with
@@ -37,19 +40,19 @@ func snapshot(n int) []Tuple {
 	out := make([]Tuple, 0, n)
 	itoa := strconv.Itoa
 	for i := 1; i < nTeams; i++ {
-		out = append(out, Tuple{"team:t" + itoa((i-1)/4), "member", "team:t" + itoa(i) + "#member"})
+		out = append(out, Tuple{Object: "team:t" + itoa((i-1)/4), Relation: "member", User: "team:t" + itoa(i) + "#member"})
 	}
 	for i := 0; i < nFolders; i++ {
 		if i > 0 {
-			out = append(out, Tuple{"folder:f" + itoa(i), "parent", "folder:f" + itoa((i-1)/2)})
+			out = append(out, Tuple{Object: "folder:f" + itoa(i), Relation: "parent", User: "folder:f" + itoa((i-1)/2)})
 		}
-		out = append(out, Tuple{"folder:f" + itoa(i), "viewer", "team:t" + itoa(i%nTeams) + "#member"})
+		out = append(out, Tuple{Object: "folder:f" + itoa(i), Relation: "viewer", User: "team:t" + itoa(i%nTeams) + "#member"})
 	}
 	for i := 0; i < nDocs; i++ {
-		out = append(out, Tuple{"document:d" + itoa(i), "parent", "folder:f" + itoa(i%nFolders)})
+		out = append(out, Tuple{Object: "document:d" + itoa(i), Relation: "parent", User: "folder:f" + itoa(i%nFolders)})
 	}
 	for u := 0; len(out) < n; u++ {
-		out = append(out, Tuple{"team:t" + itoa(u%nTeams), "member", "user:u" + itoa(u)})
+		out = append(out, Tuple{Object: "team:t" + itoa(u%nTeams), Relation: "member", User: "user:u" + itoa(u)})
 	}
 	return out
 }
@@ -120,11 +123,27 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			})
 		})
-		ctx := []Tuple{{"team:t" + strconv.Itoa(team), "member", "user:visitor"}}
+		ctx := []Tuple{{Object: "team:t" + strconv.Itoa(team), Relation: "member", User: "user:visitor"}}
 		b.Run(sz.name+"/contextual", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if !g.Check(doc, "viewer", "user:visitor", CheckOptions{Contextual: ctx}).Allowed {
+					b.Fatal("denied")
+				}
+			}
+		})
+		// The same three hops, where the last tuple is conditional: the
+		// request's address must lie in the tuple's network.
+		gc := g.Apply([]Tuple{{Object: "team:t" + strconv.Itoa(team), Relation: "member", User: "user:remote",
+			Condition: "in_network", Context: `{"cidr":"10.0.0.0/8"}`}}, nil)
+		inside := map[string]any{"ip": "10.1.2.3"}
+		if res := gc.Check(doc, "viewer", "user:remote", CheckOptions{Context: map[string]any{"ip": "192.0.2.1"}}); res.Allowed || res.Err != nil {
+			b.Fatalf("setup: outside the network: %+v", res)
+		}
+		b.Run(sz.name+"/conditional", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if !gc.Check(doc, "viewer", "user:remote", CheckOptions{Context: inside}).Allowed {
 					b.Fatal("denied")
 				}
 			}
@@ -173,7 +192,7 @@ func BenchmarkHeap1M(b *testing.B) {
 // populated team), and into one that already carries 1000 changes.
 func BenchmarkApply(b *testing.B) {
 	g := benchGraph(b, 1_000_000)
-	w := []Tuple{{"team:t5", "member", "user:newcomer"}}
+	w := []Tuple{{Object: "team:t5", Relation: "member", User: "user:newcomer"}}
 	b.Run("1M/fresh", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -182,7 +201,7 @@ func BenchmarkApply(b *testing.B) {
 	})
 	g2 := g
 	for i := 0; i < 1000; i++ {
-		g2 = g2.Apply([]Tuple{{"document:new" + strconv.Itoa(i), "owner", "user:u" + strconv.Itoa(i)}}, nil)
+		g2 = g2.Apply([]Tuple{{Object: "document:new" + strconv.Itoa(i), Relation: "owner", User: "user:u" + strconv.Itoa(i)}}, nil)
 	}
 	b.Run(fmt.Sprintf("1M/overlay%d", g2.OverlaySize()), func(b *testing.B) {
 		b.ReportAllocs()
@@ -196,7 +215,7 @@ func BenchmarkApply(b *testing.B) {
 		b.ReportAllocs()
 		g3, i := g, 0
 		for b.Loop() {
-			g3 = g3.Apply([]Tuple{{"document:s" + strconv.Itoa(i), "owner", "user:u1"}}, nil)
+			g3 = g3.Apply([]Tuple{{Object: "document:s" + strconv.Itoa(i), Relation: "owner", User: "user:u1"}}, nil)
 			i++
 		}
 		b.ReportMetric(float64(g3.OverlaySize()), "overlay")

@@ -21,13 +21,23 @@ const DefaultMaxDepth = 25
 
 // CheckOptions tunes one Check.
 type CheckOptions struct {
-	Contextual []Tuple // tuples that hold for this check only; each must fit the model
-	MaxDepth   int     // 0 means DefaultMaxDepth
-	Explain    bool    // fill Result.Path when allowed
+	// Contextual tuples hold for this check only (OpenFGA's
+	// contextual_tuples); each must fit the model, conditions included.
+	Contextual []Tuple
+	// Context is the request's part of the conditions' parameters, as
+	// decoded JSON values (or the Go values a parameter type takes, such as
+	// time.Time for a timestamp). A conditional tuple's own context wins
+	// over it on conflicts; keys that are not a condition's parameters are
+	// ignored by it.
+	Context  map[string]any
+	MaxDepth int  // 0 means DefaultMaxDepth
+	Explain  bool // fill Result.Path when allowed
 }
 
-// Result is the answer to a Check. Err is nil or wraps ErrDepth or ErrInvalidCheck;
-// Allowed is false whenever Err is set.
+// Result is the answer to a Check. Err is nil or wraps ErrDepth,
+// ErrInvalidCheck or ErrCondition (a *ConditionError: a condition that
+// could not be evaluated, with no other way to grant access); Allowed is
+// false whenever Err is set.
 type Result struct {
 	Allowed bool
 	Err     error
@@ -42,6 +52,7 @@ const (
 	oTrue
 	oCycle // false because the evaluation met itself; not memoized
 	oDepth // the depth limit was reached
+	oCond  // a condition could not be evaluated (checker.condErr); not memoized
 )
 
 // memo states.
@@ -68,11 +79,23 @@ type checker struct {
 	memo map[uint64]uint8
 	path []string
 
+	// conditions: the request's context, converted per condition on first use
+	reqCtx   map[string]any
+	typedReq []typedReq
+	condErr  error // the first condition error met
+	act      activation
+
 	// contextual tuples: merged adjacency and objects unknown to the graph
 	ctxAdj  map[uint64]*edges
 	local   objects
 	hasCtx  bool
 	missing int32 // next sentinel id for objects that exist nowhere
+}
+
+type typedReq struct {
+	done bool
+	vals map[string]any
+	err  error
 }
 
 var checkerPool = sync.Pool{New: func() any { return &checker{memo: make(map[uint64]uint8, 16)} }}
@@ -118,6 +141,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	c := checkerPool.Get().(*checker)
 	defer c.release()
 	c.g, c.m, c.explain, c.user = g, m, opts.Explain, user
+	c.reqCtx = opts.Context
 	c.maxDepth = opts.MaxDepth
 	if c.maxDepth <= 0 {
 		c.maxDepth = DefaultMaxDepth
@@ -155,6 +179,8 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 		return res
 	case oDepth:
 		return Result{Err: fmt.Errorf("%w: limit %d", ErrDepth, c.maxDepth)}
+	case oCond:
+		return Result{Err: c.condErr}
 	}
 	return Result{}
 }
@@ -167,6 +193,11 @@ func (c *checker) release() {
 	}
 	c.path = c.path[:0]
 	c.g, c.m, c.user = nil, nil, ""
+	c.reqCtx, c.condErr = nil, nil
+	if c.typedReq != nil {
+		clear(c.typedReq)
+		c.typedReq = c.typedReq[:0]
+	}
 	if c.hasCtx {
 		c.ctxAdj, c.local, c.hasCtx = nil, objects{}, false
 	}
@@ -205,9 +236,9 @@ func (c *checker) addContextual(ts []Tuple) error {
 		if _, ok := splitUser(t.User); !ok {
 			return fmt.Errorf("%w: contextual tuple %q is malformed", ErrInvalidCheck, t.String())
 		}
-		otyp, rel, u, ok := c.m.resolve(t)
+		otyp, rel, u, cond, tctx, ok := c.m.resolve(t)
 		if !ok {
-			return fmt.Errorf("%w: contextual tuple %q does not fit the model", ErrInvalidCheck, t.String())
+			return fmt.Errorf("%w: contextual tuple %q does not fit the model: %v", ErrInvalidCheck, t.String(), c.m.Fits(t))
 		}
 		obj := intern(t.Object, otyp)
 		ut := c.m.typeIdx[u.typ]
@@ -226,7 +257,7 @@ func (c *checker) addContextual(ts []Tuple) error {
 			e = c.g.edgesOf(obj, rel).clone()
 			c.ctxAdj[k] = e
 		}
-		e.add(s)
+		e.put(s, cond, tctx)
 	}
 	return nil
 }
@@ -289,13 +320,16 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 	return r
 }
 
-// union folds outcomes: true wins, then depth errors, then cycles.
-type union struct{ depth, cycle bool }
+// union folds outcomes as OpenFGA does: true wins, then errors (depth,
+// then conditions), then cycles.
+type union struct{ depth, cond, cycle bool }
 
 func (u *union) add(r outcome) {
 	switch r {
 	case oDepth:
 		u.depth = true
+	case oCond:
+		u.cond = true
 	case oCycle:
 		u.cycle = true
 	}
@@ -305,6 +339,8 @@ func (u *union) result() outcome {
 	switch {
 	case u.depth:
 		return oDepth
+	case u.cond:
+		return oCond
 	case u.cycle:
 		return oCycle
 	}
@@ -324,18 +360,35 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		}
 		var u union
 		for _, p := range e.direct {
-			pr := n.perType[c.objType(p)]
-			if pr < 0 {
-				continue
-			}
-			mark := len(c.path)
-			r := c.dispatch(p, pr, depth+1)
-			if r == oTrue {
-				c.step(obj, n.rel, c.objName(p))
+			if c.parent(obj, n, p, "", depth, &u) {
 				return oTrue
 			}
-			c.path = c.path[:mark]
-			u.add(r)
+		}
+		if len(e.cond) == 0 {
+			return u.result()
+		}
+		// As OpenFGA filters the tupleset: a condition error counts only
+		// when no tupleset tuple passed.
+		passed, failed := len(e.direct) > 0, false
+		for i := range e.cond {
+			cs := &e.cond[i]
+			if cs.kind != subjObject {
+				continue
+			}
+			switch c.evalCond(obj, n.rel, cs) {
+			case oCond:
+				failed = true
+				continue
+			case oFalse:
+				continue
+			}
+			passed = true
+			if c.parent(obj, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
+				return oTrue
+			}
+		}
+		if failed && !passed {
+			u.add(oCond)
 		}
 		return u.result()
 	case opUnion:
@@ -351,23 +404,21 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		}
 		return u.result()
 	case opIntersection:
+		// A definite false wins over errors, as in OpenFGA.
 		mark := len(c.path)
-		depthErr := false
+		var errs union
 		for _, ch := range n.children {
-			switch c.eval(obj, rel, ch, depth) {
-			case oFalse:
+			switch r := c.eval(obj, rel, ch, depth); r {
+			case oFalse, oCycle:
 				c.path = c.path[:mark]
-				return oFalse
-			case oCycle:
-				c.path = c.path[:mark]
-				return oCycle
-			case oDepth:
-				depthErr = true
+				return r
+			case oDepth, oCond:
+				errs.add(r)
 			}
 		}
-		if depthErr {
+		if errs.depth || errs.cond {
 			c.path = c.path[:mark]
-			return oDepth
+			return errs.result()
 		}
 		return oTrue
 	case opDifference:
@@ -378,18 +429,21 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 			return base
 		}
 		sub := c.evalQuiet(obj, rel, n.children[1], depth)
-		switch sub {
-		case oTrue:
+		switch {
+		case sub == oTrue:
 			c.path = c.path[:mark]
 			return oFalse
-		case oCycle, oDepth:
+		case sub == oCycle:
+			c.path = c.path[:mark]
+			return sub
+		case base != oTrue: // base's error, whatever sub gave
+			c.path = c.path[:mark]
+			return base
+		case sub != oFalse: // sub's error
 			c.path = c.path[:mark]
 			return sub
 		}
-		if base != oTrue {
-			c.path = c.path[:mark]
-		}
-		return base
+		return oTrue
 	}
 	return oFalse
 }
@@ -400,6 +454,23 @@ func (c *checker) evalQuiet(obj, rel int32, n *node, depth int) outcome {
 	r := c.eval(obj, rel, n, depth)
 	c.path = c.path[:mark]
 	return r
+}
+
+// parent follows one tuple-to-userset parent p; it reports a grant.
+func (c *checker) parent(obj int32, n *node, p int32, cond string, depth int, u *union) bool {
+	pr := n.perType[c.objType(p)]
+	if pr < 0 {
+		return false
+	}
+	mark := len(c.path)
+	r := c.dispatch(p, pr, depth+1)
+	if r == oTrue {
+		c.step(obj, n.rel, c.objName(p), cond)
+		return true
+	}
+	c.path = c.path[:mark]
+	u.add(r)
+	return false
 }
 
 // direct resolves the directly assigned part of (obj, rel): the user itself,
@@ -413,46 +484,186 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	case subjObject:
 		if c.uobj >= 0 {
 			if _, ok := slices.BinarySearch(e.direct, c.uobj); ok {
-				c.step(obj, rel, c.user)
+				c.step(obj, rel, c.user, "")
 				return oTrue
 			}
 		}
 		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok {
-			c.step(obj, rel, c.m.types[c.utyp].name+":*")
+			c.step(obj, rel, c.m.types[c.utyp].name+":*", "")
 			return oTrue
 		}
 	case subjWildcard:
 		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok {
-			c.step(obj, rel, c.user)
+			c.step(obj, rel, c.user, "")
 			return oTrue
 		}
 	case subjUserset:
 		if c.uobj >= 0 {
 			if _, ok := slices.BinarySearchFunc(e.usersets, userset{c.uobj, c.urel}, cmpUserset); ok {
-				c.step(obj, rel, c.user)
+				c.step(obj, rel, c.user, "")
 				return oTrue
 			}
 		}
 	}
 	var u union
-	for _, s := range e.usersets {
-		mark := len(c.path)
-		r := c.dispatch(s.obj, s.rel, depth+1)
+	if len(e.cond) > 0 {
+		r := c.directCond(obj, rel, e)
 		if r == oTrue {
-			c.step(obj, rel, c.objName(s.obj)+"#"+c.m.rels[s.rel].name)
 			return oTrue
 		}
-		c.path = c.path[:mark]
 		u.add(r)
+	}
+	for _, s := range e.usersets {
+		if c.viaUserset(obj, rel, s, "", depth, &u) {
+			return oTrue
+		}
+	}
+	if len(e.cond) == 0 {
+		return u.result()
+	}
+	// A condition error on a userset tuple counts only when no userset
+	// tuple passed, as OpenFGA filters them.
+	passed, failed := len(e.usersets) > 0, false
+	for i := range e.cond {
+		cs := &e.cond[i]
+		if cs.kind != subjUserset {
+			continue
+		}
+		switch c.evalCond(obj, rel, cs) {
+		case oCond:
+			failed = true
+			continue
+		case oFalse:
+			continue
+		}
+		passed = true
+		if c.viaUserset(obj, rel, userset{cs.obj, cs.rel}, c.m.conds[cs.cond].name, depth, &u) {
+			return oTrue
+		}
+	}
+	if failed && !passed {
+		u.add(oCond)
 	}
 	return u.result()
 }
 
+// directCond evaluates the conditional tuples that name the user itself or
+// a wildcard of its type.
+func (c *checker) directCond(obj, rel int32, e *edges) outcome {
+	var u union
+	try := func(s subject, user string) bool {
+		cs := e.condFor(s)
+		if cs == nil {
+			return false
+		}
+		r := c.evalCond(obj, rel, cs)
+		if r == oTrue {
+			c.step(obj, rel, user, c.m.conds[cs.cond].name)
+			return true
+		}
+		u.add(r)
+		return false
+	}
+	switch c.ukind {
+	case subjObject:
+		if c.uobj >= 0 && try(subject{kind: subjObject, typ: c.utyp, obj: c.uobj}, c.user) {
+			return oTrue
+		}
+		if try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
+			return oTrue
+		}
+	case subjWildcard:
+		if try(subject{kind: subjWildcard, typ: c.utyp}, c.user) {
+			return oTrue
+		}
+	case subjUserset:
+		if c.uobj >= 0 && try(subject{kind: subjUserset, typ: c.utyp, obj: c.uobj, rel: c.urel}, c.user) {
+			return oTrue
+		}
+	}
+	return u.result()
+}
+
+// viaUserset follows one userset tuple; it reports a grant.
+func (c *checker) viaUserset(obj, rel int32, s userset, cond string, depth int, u *union) bool {
+	mark := len(c.path)
+	r := c.dispatch(s.obj, s.rel, depth+1)
+	if r == oTrue {
+		c.step(obj, rel, c.objName(s.obj)+"#"+c.m.rels[s.rel].name, cond)
+		return true
+	}
+	c.path = c.path[:mark]
+	u.add(r)
+	return false
+}
+
+// evalCond evaluates a conditional tuple's condition: oTrue, oFalse, or
+// oCond with checker.condErr set.
+func (c *checker) evalCond(obj, rel int32, cs *condSubject) outcome {
+	cd := c.m.conds[cs.cond]
+	req, err := c.requestContext(cs.cond)
+	if err == nil {
+		var ok bool
+		var missing []string
+		ok, missing, err = cd.eval(&c.act, cs.ctx.values(), req)
+		switch {
+		case len(missing) > 0:
+			c.fail(&ConditionError{Condition: cd.name, Tuple: c.tupleName(obj, rel, cs), Missing: missing})
+			return oCond
+		case err == nil && ok:
+			return oTrue
+		case err == nil:
+			return oFalse
+		}
+	}
+	c.fail(&ConditionError{Condition: cd.name, Tuple: c.tupleName(obj, rel, cs), Cause: err})
+	return oCond
+}
+
+func (c *checker) fail(err error) {
+	if c.condErr == nil {
+		c.condErr = err
+	}
+}
+
+// requestContext converts the request's context for condition ci, once per check.
+func (c *checker) requestContext(ci int32) (map[string]any, error) {
+	if len(c.reqCtx) == 0 {
+		return nil, nil
+	}
+	if c.typedReq == nil || len(c.typedReq) < len(c.m.conds) {
+		c.typedReq = slices.Grow(c.typedReq[:0], len(c.m.conds))[:len(c.m.conds)]
+	}
+	t := &c.typedReq[ci]
+	if !t.done {
+		t.vals, t.err = c.m.conds[ci].typedContext(c.reqCtx, true)
+		t.done = true
+	}
+	return t.vals, t.err
+}
+
+func (c *checker) tupleName(obj, rel int32, cs *condSubject) string {
+	var user string
+	switch cs.kind {
+	case subjWildcard:
+		user = c.m.types[cs.typ].name + ":*"
+	case subjUserset:
+		user = c.objName(cs.obj) + "#" + c.m.rels[cs.rel].name
+	default:
+		user = c.objName(cs.obj)
+	}
+	return c.objName(obj) + "#" + c.m.rels[rel].name + "@" + user + " with " + c.m.conds[cs.cond].name
+}
+
 // step records a granting tuple when explaining; steps are pushed deepest
 // first and reversed at the end.
-func (c *checker) step(obj, rel int32, user string) {
+func (c *checker) step(obj, rel int32, user, cond string) {
 	if !c.explain {
 		return
 	}
-	c.path = append(c.path, c.objName(obj)+"#"+c.m.rels[rel].name+"@"+user)
+	t := c.objName(obj) + "#" + c.m.rels[rel].name + "@" + user
+	if cond != "" {
+		t += " with " + cond
+	}
+	c.path = append(c.path, t)
 }

@@ -1,18 +1,38 @@
 // Package rebac is edgeauthz's relationship engine: an in-memory
 // Zanzibar/OpenFGA check over a model written in the OpenFGA modeling
-// language (schema 1.1) and a set of relationship tuples.
+// language (schema 1.1, or a modular model of schema 1.2) and a set of
+// relationship tuples.
 //
 // ParseModel parses a model with github.com/openfga/language and checks it
-// as OpenFGA's model validation does (undefined types and relations,
-// tuple-to-userset rules, relations without an entrypoint, computed-relation
-// cycles); errors are *ModelError with the DSL line. Conditions are not
-// supported yet and are refused.
+// as OpenFGA's model validation does (undefined types, relations and
+// conditions, tuple-to-userset rules, relations without an entrypoint,
+// computed-relation cycles); errors are *ModelError with the DSL line.
+// ParseModules does the same for the files an fga.mod lists (ReadModFile),
+// combined by the language's module transformer; its errors name the file.
+//
+// Conditions are OpenFGA's: each `condition name(param: type, ...) { CEL }`
+// is compiled and type-checked once, when the model is parsed, with
+// github.com/google/cel-go; an evaluation is bounded by MaxConditionCost. A
+// conditional tuple (Tuple.Condition, with part of the context in
+// Tuple.Context) grants only when its condition is true with the tuple's
+// context merged over the check's (CheckOptions.Context; the tuple wins on
+// conflicts). Missing parameters, values that do not convert to their
+// parameter types and evaluation errors are a *ConditionError (ErrCondition)
+// that propagates as in OpenFGA: a true branch of a union still wins, a
+// definite false of an intersection or of an exclusion's base wins over it,
+// and among the tuples of one relation an error counts only when no tuple
+// passed its condition. The ParseTuple form of a conditional tuple is
+// "object#relation@user with name {json}".
 //
 // Build indexes tuples into a Graph: type, relation and object names are
 // interned to integers, and each (object, relation) has sorted lists of
-// plain subjects, usersets and wildcard types. Tuples that do not fit the
-// model's type restrictions are ignored and counted in Stats, as OpenFGA
-// ignores them after a model change.
+// plain subjects, usersets and wildcard types, and apart from them the
+// conditional tuples' subjects with their compiled context, so that an
+// unconditional check costs what it did. Tuples that do not fit the model's
+// type restrictions (conditions included) are ignored and counted in Stats,
+// as OpenFGA ignores them after a model change. A tuple's key is object,
+// relation and user: of several tuples with one key the last counts, and a
+// write replaces the tuple of its key.
 //
 // Check follows OpenFGA's check API: direct type restrictions, usersets,
 // wildcards, computed relations, tuple-to-userset, union, intersection and

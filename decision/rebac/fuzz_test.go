@@ -7,11 +7,14 @@ import (
 )
 
 // FuzzParseTuple: no panic, and a tuple that parses formats back to its input
+// (a conditional one to its canonical form, which parses to the same tuple)
 // and is accepted by the same rules Check uses.
 func FuzzParseTuple(f *testing.F) {
 	for _, s := range []string{
 		"document:doc123#parent@folder:f1", "folder:f1#viewer@team:eng#member", "folder:f1#viewer@user:*",
 		"doc:a@b#viewer@user:anne@example.com", "a:b#c@d:e#f#g", "doc:1#viewer@a:b:c", "#@", "x:y#z@:*", "doc:é#r@user:ü",
+		"doc:1#viewer@user:a with c", `doc:1#viewer@user:a with c {"x": 1, "l": [1, "a"], "m": {"k": null}}`,
+		`doc:1#viewer@user:a with c {}`, `doc:1#viewer@user:a with c {"x": 1e400}`, "doc:1#viewer@user:a with",
 	} {
 		f.Add(s)
 	}
@@ -20,8 +23,14 @@ func FuzzParseTuple(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got := tu.String(); got != s {
+		if got := tu.String(); tu.Condition == "" && got != s {
 			t.Fatalf("ParseTuple(%q).String() = %q", s, got)
+		}
+		if again, err := ParseTuple(tu.String()); err != nil || again != tu {
+			t.Fatalf("ParseTuple(%q) = %+v, %v; want %+v", tu.String(), again, err, tu)
+		}
+		if tu.Condition != "" && !ValidConditionName(tu.Condition) {
+			t.Fatalf("condition %q accepted", tu.Condition)
 		}
 		if _, _, ok := splitObject(tu.Object); !ok {
 			t.Fatalf("object %q accepted", tu.Object)
@@ -45,6 +54,8 @@ func FuzzModelCheck(f *testing.F) {
 		"doc:1#r@doc:1#r\ndoc:1#s@user:a\ndoc:1#r@user:a", "doc:1", "r", "user:a")
 	f.Add("model\n  schema 1.1\ntype user\ntype g\n  relations\n    define m: [user:*, g#m] or n from p\n    define n: m\n    define p: [g]\n",
 		"g:1#m@user:*\ng:2#p@g:1\ng:1#p@g:2", "g:2", "n", "user:*")
+	f.Add(condModel, "document:1#viewer@user:anne with in_range {\"lo\": 1, \"hi\": 3}\nteam:t#member@user:b with in_range\ndocument:4#owner@team:t#member with flag {\"on\": true}",
+		"document:4", "owner", "user:b")
 	f.Fuzz(func(t *testing.T, dsl, tuples, object, relation, user string) {
 		if len(dsl) > 2000 || len(tuples) > 2000 {
 			return
@@ -71,7 +82,7 @@ func FuzzModelCheck(f *testing.F) {
 		if res.Allowed && res.Err != nil {
 			t.Fatalf("allowed with error %v", res.Err)
 		}
-		if res.Err != nil && !errors.Is(res.Err, ErrDepth) && !errors.Is(res.Err, ErrInvalidCheck) {
+		if res.Err != nil && !errors.Is(res.Err, ErrDepth) && !errors.Is(res.Err, ErrInvalidCheck) && !errors.Is(res.Err, ErrCondition) {
 			t.Fatalf("unexpected error %v", res.Err)
 		}
 		ex := g.Check(object, relation, user, CheckOptions{MaxDepth: 8, Explain: true})

@@ -1,17 +1,89 @@
 package rebac
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
 )
 
 // edges holds the subjects of one (object, relation): plain objects,
-// usersets and wildcard types, each sorted for binary search.
+// usersets and wildcard types, each sorted for binary search, and the
+// subjects of conditional tuples apart, so that unconditional lookups stay
+// as they were. A subject is in one list at most.
 type edges struct {
 	direct    []int32   // object ids
 	usersets  []userset // (object id, relation id)
 	wildcards []int32   // type ids
+	cond      []condSubject
+}
+
+// condSubject is the subject of a conditional tuple.
+type condSubject struct {
+	subject
+	cond int32     // condition id
+	ctx  *tupleCtx // nil when the tuple has no context
+}
+
+// tupleCtx is a conditional tuple's context: as written, and converted to
+// the condition's parameter types once, when the tuple is indexed.
+type tupleCtx struct {
+	raw   string
+	typed map[string]any
+}
+
+func (c *tupleCtx) rawText() string {
+	if c == nil {
+		return ""
+	}
+	return c.raw
+}
+
+func (c *tupleCtx) values() map[string]any {
+	if c == nil {
+		return nil
+	}
+	return c.typed
+}
+
+// cmpSubject orders conditional subjects: by kind, then type, object and relation.
+func cmpSubject(a, b subject) int {
+	switch {
+	case a.kind != b.kind:
+		return int(a.kind) - int(b.kind)
+	case a.typ != b.typ:
+		return int(a.typ) - int(b.typ)
+	case a.obj != b.obj:
+		return int(a.obj) - int(b.obj)
+	}
+	return int(a.rel) - int(b.rel)
+}
+
+// normSubject zeroes the fields a subject kind does not use, so that equal
+// subjects compare equal.
+func normSubject(s subject) subject {
+	switch s.kind {
+	case subjWildcard:
+		s.obj, s.rel = 0, 0
+	case subjObject:
+		s.rel = 0
+	}
+	return s
+}
+
+func (e *edges) findCond(s subject) (int, bool) {
+	return slices.BinarySearchFunc(e.cond, normSubject(s), func(c condSubject, t subject) int { return cmpSubject(c.subject, t) })
+}
+
+// condFor returns the conditional tuple of subject s, if any.
+func (e *edges) condFor(s subject) *condSubject {
+	if len(e.cond) == 0 {
+		return nil
+	}
+	if i, ok := e.findCond(s); ok {
+		return &e.cond[i]
+	}
+	return nil
 }
 
 type userset struct{ obj, rel int32 }
@@ -27,14 +99,51 @@ func (e *edges) clone() *edges {
 	if e == nil {
 		return &edges{}
 	}
-	return &edges{direct: slices.Clone(e.direct), usersets: slices.Clone(e.usersets), wildcards: slices.Clone(e.wildcards)}
+	return &edges{direct: slices.Clone(e.direct), usersets: slices.Clone(e.usersets), wildcards: slices.Clone(e.wildcards), cond: slices.Clone(e.cond)}
 }
 
 func (e *edges) len() int {
 	if e == nil {
 		return 0
 	}
-	return len(e.direct) + len(e.usersets) + len(e.wildcards)
+	return len(e.direct) + len(e.usersets) + len(e.wildcards) + len(e.cond)
+}
+
+// put writes the tuple of subject s with condition cond (-1 for none),
+// replacing a tuple of the same subject with another condition or context.
+// It reports whether the tuple count grew and whether anything changed.
+func (e *edges) put(s subject, cond int32, ctx *tupleCtx) (grew, changed bool) {
+	if cond < 0 {
+		if i, ok := e.findCond(s); ok {
+			e.cond = slices.Delete(e.cond, i, i+1)
+			e.add(s)
+			return false, true
+		}
+		added := e.add(s)
+		return added, added
+	}
+	cs := condSubject{subject: normSubject(s), cond: cond, ctx: ctx}
+	if i, ok := e.findCond(s); ok {
+		if old := e.cond[i]; old.cond == cond && old.ctx.rawText() == ctx.rawText() {
+			return false, false
+		}
+		e.cond[i] = cs
+		return false, true
+	}
+	removed := e.removePlain(s)
+	i, _ := e.findCond(s)
+	e.cond = slices.Insert(e.cond, i, cs)
+	return !removed, true
+}
+
+// remove deletes the tuple of subject s, whatever its condition; it
+// reports whether there was one.
+func (e *edges) remove(s subject) bool {
+	if i, ok := e.findCond(s); ok {
+		e.cond = slices.Delete(e.cond, i, i+1)
+		return true
+	}
+	return e.removePlain(s)
 }
 
 // add inserts s keeping order; it reports whether s was new.
@@ -55,8 +164,8 @@ func (e *edges) add(s subject) bool {
 	}
 }
 
-// remove deletes s; it reports whether s was there.
-func (e *edges) remove(s subject) bool {
+// removePlain deletes the unconditional s; it reports whether s was there.
+func (e *edges) removePlain(s subject) bool {
 	switch s.kind {
 	case subjObject:
 		return removeSorted(&e.direct, s.obj)
@@ -196,11 +305,12 @@ func (g *Graph) OverlaySize() int {
 	return g.ov.changes
 }
 
-// resolve validates t against the model's type restrictions. It returns the
-// object's type, the relation id and the parsed user; ok is false when the
-// tuple does not fit (unknown type or relation, relation not assignable,
-// user type not allowed, malformed parts).
-func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, ok bool) {
+// resolveKey validates t's key against the model's type restrictions,
+// whatever their conditions. It returns the object's type, the relation id
+// and the parsed user; ok is false when the tuple does not fit (unknown type
+// or relation, relation not assignable, user type not allowed, malformed
+// parts).
+func (m *Model) resolveKey(t Tuple) (otyp, rel int32, u userRef, ok bool) {
 	typ, _, ok := splitObject(t.Object)
 	if !ok {
 		return 0, 0, u, false
@@ -217,15 +327,9 @@ func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, ok bool) {
 	if !ok {
 		return 0, 0, u, false
 	}
-	ut, ok := m.typeIdx[u.typ]
+	ut, urel, ok := m.userIDs(u)
 	if !ok {
 		return 0, 0, u, false
-	}
-	urel := int32(-1)
-	if u.rel != "" {
-		if urel, ok = m.types[ut].rels[u.rel]; !ok {
-			return 0, 0, u, false
-		}
 	}
 	for _, res := range m.rels[ri].restrictions {
 		if res.typ == ut && res.wildcard == u.wildcard && res.rel == urel {
@@ -233,6 +337,103 @@ func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, ok bool) {
 		}
 	}
 	return 0, 0, u, false
+}
+
+func (m *Model) userIDs(u userRef) (typ, rel int32, ok bool) {
+	ut, ok := m.typeIdx[u.typ]
+	if !ok {
+		return 0, 0, false
+	}
+	urel := int32(-1)
+	if u.rel != "" {
+		if urel, ok = m.types[ut].rels[u.rel]; !ok {
+			return 0, 0, false
+		}
+	}
+	return ut, urel, true
+}
+
+// resolve is resolveKey that also checks the tuple's condition the way
+// OpenFGA validates a written tuple: a tuple without one needs a matching
+// restriction without one; a tuple with one needs a restriction of its user
+// type naming that condition, and its context must hold only that
+// condition's parameters, of their types. cond is -1 for no condition.
+func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, cond int32, ctx *tupleCtx, ok bool) {
+	otyp, rel, u, ok = m.resolveKey(t)
+	if !ok {
+		return 0, 0, u, -1, nil, false
+	}
+	ut, urel, _ := m.userIDs(u)
+	if t.Condition == "" {
+		if t.Context != "" {
+			return 0, 0, u, -1, nil, false
+		}
+		for _, res := range m.rels[rel].restrictions {
+			if res.cond >= 0 || res.typ != ut {
+				continue
+			}
+			switch {
+			case res.wildcard && !u.wildcard, res.rel >= 0 && res.rel != urel, !res.wildcard && res.rel < 0 && u.wildcard:
+				continue
+			}
+			return otyp, rel, u, -1, nil, true
+		}
+		return 0, 0, u, -1, nil, false
+	}
+	ci, found := m.condIdx[t.Condition]
+	if !found {
+		return 0, 0, u, -1, nil, false
+	}
+	allowed := false
+	for _, res := range m.rels[rel].restrictions {
+		if res.typ == ut && res.cond == ci {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return 0, 0, u, -1, nil, false
+	}
+	if t.Context != "" {
+		raw, err := decodeContext(t.Context)
+		if err != nil {
+			return 0, 0, u, -1, nil, false
+		}
+		typed, err := m.conds[ci].typedContext(raw, false)
+		if err != nil {
+			return 0, 0, u, -1, nil, false
+		}
+		if len(typed) > 0 {
+			ctx = &tupleCtx{raw: t.Context, typed: typed}
+		}
+	}
+	return otyp, rel, u, ci, ctx, true
+}
+
+// Fits reports why t cannot be indexed for m, or nil when it can: its key
+// must fit the type restrictions and its condition the rules of resolve.
+func (m *Model) Fits(t Tuple) error {
+	if _, _, _, ok := m.resolveKey(t); !ok {
+		return fmt.Errorf("tuple %q does not fit the model (unknown type or relation, or a subject type the relation does not allow)", t.Key().String())
+	}
+	if _, _, _, _, _, ok := m.resolve(t); ok {
+		return nil
+	}
+	if t.Condition == "" {
+		return fmt.Errorf("tuple %q needs a condition: the relation allows this subject type only with one", t.String())
+	}
+	ci, found := m.condIdx[t.Condition]
+	if !found {
+		return fmt.Errorf("tuple %q: the model has no condition %q", t.Key().String(), t.Condition)
+	}
+	raw, err := decodeContext(t.Context)
+	if err != nil {
+		return fmt.Errorf("tuple %q: %w", t.Key().String(), err)
+	}
+	if _, err := m.conds[ci].typedContext(raw, false); err != nil {
+		return fmt.Errorf("tuple %q: %w", t.Key().String(), err)
+	}
+	return fmt.Errorf("tuple %q: the relation does not allow condition %q for this subject type", t.Key().String(), t.Condition)
 }
 
 // Build indexes tuples for model m. Tuples that do not fit the model are
@@ -244,9 +445,16 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		adj:   make(map[uint64]int32, len(tuples)*3/4),
 		edges: make([]edges, 0, len(tuples)*3/4),
 	}
+	// The last of several tuples with one key wins, as in a sequence of
+	// writes; only conditional tuples need tracking for that.
+	type condKey struct {
+		ei int32
+		s  subject
+	}
+	var latest map[condKey]condSubject
 	var st Stats
 	for _, t := range tuples {
-		otyp, rel, u, ok := m.resolve(t)
+		otyp, rel, u, cond, ctx, ok := m.resolve(t)
 		if !ok {
 			st.Ignored++
 			continue
@@ -260,7 +468,17 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 			b.edges = append(b.edges, edges{})
 		}
 		e := &b.edges[ei]
-		s := b.subject(m, t.User, u)
+		s := normSubject(b.subject(m, t.User, u))
+		if cond >= 0 {
+			if latest == nil {
+				latest = make(map[condKey]condSubject)
+			}
+			latest[condKey{ei, s}] = condSubject{subject: s, cond: cond, ctx: ctx}
+			continue
+		}
+		if len(latest) > 0 {
+			delete(latest, condKey{ei, s})
+		}
 		switch s.kind {
 		case subjObject:
 			e.direct = append(e.direct, s.obj)
@@ -278,6 +496,17 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		e.wildcards = slices.Clip(slices.Compact(e.wildcards))
 		slices.SortFunc(e.usersets, cmpUserset)
 		e.usersets = slices.Clip(slices.Compact(e.usersets))
+	}
+	for k, cs := range latest {
+		e := &b.edges[k.ei]
+		e.removePlain(cs.subject)
+		e.cond = append(e.cond, cs)
+	}
+	for i := range b.edges {
+		e := &b.edges[i]
+		if len(e.cond) > 1 {
+			slices.SortFunc(e.cond, func(a, b condSubject) int { return cmpSubject(a.subject, b.subject) })
+		}
 		b.count += e.len()
 	}
 	st.Tuples = b.count
@@ -404,7 +633,7 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 	}
 	var st Stats
 	for _, t := range deletes {
-		_, rel, u, ok := m.resolve(t)
+		_, rel, u, ok := m.resolveKey(t)
 		if !ok {
 			continue
 		}
@@ -422,18 +651,21 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 		}
 	}
 	for _, t := range writes {
-		otyp, rel, u, ok := m.resolve(t)
+		otyp, rel, u, cond, ctx, ok := m.resolve(t)
 		if !ok {
 			st.Ignored++
 			continue
 		}
 		obj := g2.internObj(t.Object, otyp)
 		s := g2.internSubject(t.User, u)
-		if g2.edgesOf(obj, rel).hasSubject(s) {
+		if g2.edgesOf(obj, rel).holds(s, cond, ctx) {
 			continue
 		}
-		if list(obj, rel).add(s) {
+		grew, changed := list(obj, rel).put(s, cond, ctx)
+		if grew {
 			ov.count++
+		}
+		if changed {
 			ov.changes++
 		}
 	}
@@ -481,10 +713,27 @@ func (ov *overlay) merge() {
 	}
 }
 
+// holds reports whether e has exactly this tuple: subject, condition and context.
+func (e *edges) holds(s subject, cond int32, ctx *tupleCtx) bool {
+	if e == nil {
+		return false
+	}
+	if cond < 0 {
+		return e.hasPlain(s)
+	}
+	c := e.condFor(s)
+	return c != nil && c.cond == cond && c.ctx.rawText() == ctx.rawText()
+}
+
+// hasSubject reports whether e has a tuple of subject s, with or without a condition.
 func (e *edges) hasSubject(s subject) bool {
 	if e == nil {
 		return false
 	}
+	return e.condFor(s) != nil || e.hasPlain(s)
+}
+
+func (e *edges) hasPlain(s subject) bool {
 	switch s.kind {
 	case subjObject:
 		_, ok := slices.BinarySearch(e.direct, s.obj)
@@ -545,14 +794,18 @@ func (g *Graph) Tuples() []Tuple {
 		rname := g.b.model.rels[rel].name
 		for _, s := range e.direct {
 			n, _, _ := g.objInfo(s)
-			out = append(out, Tuple{oname, rname, n})
+			out = append(out, Tuple{Object: oname, Relation: rname, User: n})
 		}
 		for _, s := range e.usersets {
 			n, _, _ := g.objInfo(s.obj)
-			out = append(out, Tuple{oname, rname, n + "#" + g.b.model.rels[s.rel].name})
+			out = append(out, Tuple{Object: oname, Relation: rname, User: n + "#" + g.b.model.rels[s.rel].name})
 		}
 		for _, t := range e.wildcards {
-			out = append(out, Tuple{oname, rname, g.b.model.types[t].name + ":*"})
+			out = append(out, Tuple{Object: oname, Relation: rname, User: g.b.model.types[t].name + ":*"})
+		}
+		for _, c := range e.cond {
+			out = append(out, Tuple{Object: oname, Relation: rname, User: g.subjectName(c.subject),
+				Condition: g.b.model.conds[c.cond].name, Context: c.ctx.rawText()})
 		}
 	}
 	replaced := func(k uint64, upTo int) bool {
@@ -586,6 +839,19 @@ func (g *Graph) Tuples() []Tuple {
 		}
 	}
 	return out
+}
+
+// subjectName formats a subject as a tuple's user.
+func (g *Graph) subjectName(s subject) string {
+	switch s.kind {
+	case subjWildcard:
+		return g.b.model.types[s.typ].name + ":*"
+	case subjUserset:
+		n, _, _ := g.objInfo(s.obj)
+		return n + "#" + g.b.model.rels[s.rel].name
+	}
+	n, _, _ := g.objInfo(s.obj)
+	return n
 }
 
 // Compact folds the overlay into a fresh base and returns the new graph.

@@ -13,14 +13,21 @@ import (
 )
 
 // ModelError is a model that does not parse or does not hold together.
-// Line and Col are 1-based positions in the DSL (0 when unknown).
+// Line and Col are 1-based positions in the DSL (0 when unknown); File names
+// the module file of a modular model ("" otherwise).
 type ModelError struct {
+	File      string
 	Line, Col int
 	Msg       string
 }
 
 func (e *ModelError) Error() string {
-	if e.Line <= 0 {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	case e.File != "":
+		return e.File + ": " + e.Msg
+	case e.Line <= 0:
 		return e.Msg
 	}
 	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
@@ -45,16 +52,19 @@ type node struct {
 	children []*node
 }
 
-// restriction is one entry of a relation's type restrictions: [user], [user:*], [team#member].
+// restriction is one entry of a relation's type restrictions: [user],
+// [user:*], [team#member], each optionally "with condition".
 type restriction struct {
 	typ      int32
 	rel      int32 // -1: a plain object
 	wildcard bool
+	cond     int32 // -1: no condition
 }
 
 type relation struct {
 	typ          int32
 	name         string
+	file         string // the module file defining it, in a modular model
 	assignable   bool
 	restrictions []restriction
 	rewrite      *node
@@ -70,8 +80,24 @@ type Model struct {
 	types   []typeDef
 	typeIdx map[string]int32
 	rels    []relation
+	conds   []*condition // sorted by name
+	condIdx map[string]int32
 	dsl     string
+	sources map[string]string // a modular model's files by name
+	schema  string
 }
+
+// Conditions lists the model's condition names, sorted.
+func (m *Model) Conditions() []string {
+	out := make([]string, len(m.conds))
+	for i, c := range m.conds {
+		out[i] = c.name
+	}
+	return out
+}
+
+// Schema is the model's schema version: "1.1", or "1.2" for a modular model.
+func (m *Model) Schema() string { return m.schema }
 
 // Types lists the model's type names in declaration order.
 func (m *Model) Types() []string {
@@ -100,7 +126,7 @@ func (m *Model) relID(typ, rel string) (int32, bool) {
 var syntaxPos = regexp.MustCompile(`line=(\d+), column=(\d+): (.*)`)
 
 // ParseModel parses an OpenFGA model (schema 1.1) and checks that every
-// reference in it resolves.
+// reference in it resolves and that its conditions compile.
 func ParseModel(dsl string) (m *Model, err error) {
 	defer func() {
 		// The generated parser is not ours; never let it take the process down.
@@ -113,12 +139,37 @@ func ParseModel(dsl string) (m *Model, err error) {
 		return nil, syntaxError(err)
 	}
 	if pm.GetSchemaVersion() != "1.1" {
-		return nil, &ModelError{Line: findLine(dsl, "schema", ""), Msg: fmt.Sprintf("schema %q is not supported, want 1.1", pm.GetSchemaVersion())}
+		return nil, &ModelError{Line: findLine(dsl, "schema", ""), Msg: fmt.Sprintf("schema %q is not supported here, want 1.1 (schema 1.2 is for modular models, see ParseModules)", pm.GetSchemaVersion())}
 	}
-	if len(pm.GetConditions()) > 0 {
-		return nil, &ModelError{Line: findLine(dsl, "condition", ""), Msg: "conditions are not supported yet"}
+	return fromProto(pm, dsl, nil)
+}
+
+// fromProto compiles a transformed model. dsl is the text the model came
+// from, or sources the files of a modular model, for error lines.
+func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]string) (*Model, error) {
+	m := &Model{typeIdx: make(map[string]int32), dsl: dsl, sources: sources, schema: pm.GetSchemaVersion(), condIdx: map[string]int32{}}
+	names := make([]string, 0, len(pm.GetConditions()))
+	for name := range pm.GetConditions() {
+		names = append(names, name)
 	}
-	m = &Model{typeIdx: make(map[string]int32), dsl: dsl}
+	sort.Strings(names)
+	for _, name := range names {
+		pc := pm.GetConditions()[name]
+		if pc.GetName() != "" && pc.GetName() != name {
+			return nil, &ModelError{Line: findLine(dsl, "condition", ""), Msg: fmt.Sprintf("condition %q is stored under the name %q", pc.GetName(), name)}
+		}
+		c, err := compileCondition(&openfgav1.Condition{Name: name, Expression: pc.GetExpression(), Parameters: pc.GetParameters()})
+		if err != nil {
+			file, text := "", dsl
+			if sources != nil {
+				file = pc.GetMetadata().GetSourceInfo().GetFile()
+				text = sources[file]
+			}
+			return nil, &ModelError{File: file, Line: conditionLine(text, name), Msg: fmt.Sprintf("condition %s: %v", name, err)}
+		}
+		m.condIdx[name] = int32(len(m.conds))
+		m.conds = append(m.conds, c)
+	}
 	// Types and relation ids first, so that references can be resolved.
 	for _, td := range pm.GetTypeDefinitions() {
 		name := td.GetType()
@@ -135,7 +186,11 @@ func ParseModel(dsl string) (m *Model, err error) {
 		sort.Strings(names)
 		for _, rn := range names {
 			m.types[ti].rels[rn] = int32(len(m.rels))
-			m.rels = append(m.rels, relation{typ: ti, name: rn})
+			file := td.GetMetadata().GetRelations()[rn].GetSourceInfo().GetFile()
+			if file == "" {
+				file = td.GetMetadata().GetSourceInfo().GetFile()
+			}
+			m.rels = append(m.rels, relation{typ: ti, name: rn, file: file})
 		}
 	}
 	for _, td := range pm.GetTypeDefinitions() {
@@ -149,8 +204,12 @@ func ParseModel(dsl string) (m *Model, err error) {
 				if err != nil {
 					return nil, m.relErr(td.GetType(), rn, err.Error())
 				}
-				if ref.GetCondition() != "" {
-					return nil, m.relErr(td.GetType(), rn, "conditions are not supported yet")
+				if cn := ref.GetCondition(); cn != "" {
+					ci, ok := m.condIdx[cn]
+					if !ok {
+						return nil, m.relErr(td.GetType(), rn, fmt.Sprintf("condition %q is not defined", cn))
+					}
+					res.cond = ci
 				}
 				r.restrictions = append(r.restrictions, res)
 			}
@@ -271,7 +330,7 @@ func (m *Model) restriction(ref *openfgav1.RelationReference) (restriction, erro
 	if !ok {
 		return restriction{}, fmt.Errorf("type %q in type restrictions is not defined", ref.GetType())
 	}
-	res := restriction{typ: ti, rel: -1}
+	res := restriction{typ: ti, rel: -1, cond: -1}
 	switch v := ref.GetRelationOrWildcard().(type) {
 	case *openfgav1.RelationReference_Wildcard:
 		res.wildcard = true
@@ -364,13 +423,25 @@ func (m *Model) checkTTU(n *node) error {
 	return nil
 }
 
-// relErr locates the definition of typ#rel in the DSL for the error line.
+// relErr locates the definition of typ#rel in the DSL (or its module file)
+// for the error line.
 func (m *Model) relErr(typ, rel, msg string) error {
+	text, file := m.dsl, ""
+	if m.sources != nil {
+		if ti, ok := m.typeIdx[typ]; ok {
+			if ri, ok := m.types[ti].rels[rel]; ok {
+				file = m.rels[ri].file
+				text = m.sources[file]
+			}
+		}
+	}
 	line := 0
-	lines := strings.Split(m.dsl, "\n")
 	inType := false
-	for i, l := range lines {
+	for i, l := range strings.Split(text, "\n") {
 		f := strings.Fields(l)
+		if len(f) >= 1 && f[0] == "extend" {
+			f = f[1:]
+		}
 		if len(f) >= 2 && f[0] == "type" {
 			inType = f[1] == typ
 			continue
@@ -380,7 +451,20 @@ func (m *Model) relErr(typ, rel, msg string) error {
 			break
 		}
 	}
-	return &ModelError{Line: line, Msg: fmt.Sprintf("%s#%s: %s", typ, rel, msg)}
+	return &ModelError{File: file, Line: line, Msg: fmt.Sprintf("%s#%s: %s", typ, rel, msg)}
+}
+
+// conditionLine finds "condition NAME(" in the DSL.
+func conditionLine(dsl, name string) int {
+	for i, l := range strings.Split(dsl, "\n") {
+		f := strings.TrimSpace(l)
+		if rest, ok := strings.CutPrefix(f, "condition"); ok && strings.HasPrefix(strings.TrimSpace(rest), name) {
+			if r := strings.TrimSpace(rest)[len(name):]; r == "" || r[0] == '(' || r[0] == ' ' {
+				return i + 1
+			}
+		}
+	}
+	return 0
 }
 
 // findLine returns the 1-based line of the first line whose first word is kw (and second word is arg, when given).

@@ -282,7 +282,10 @@ func TestParseModelErrors(t *testing.T) {
 		{"no entrypoint: loop", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: b\n    define b: [doc#a] or a\n", 6},
 		{"no entrypoint: intersection", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user]\n    define b: a and b\n", 7},
 		{"computed cycle", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user] or b\n    define b: a\n", 6},
-		{"conditions", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < 3\n}\n", 7},
+		{"condition does not compile", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x < \"3\"\n}\n", 7},
+		{"condition is not bool", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  x + 1\n}\n", 7},
+		{"condition unknown variable", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with c]\ncondition c(x: int) {\n  y < 3\n}\n", 7},
+		{"undefined condition", "model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define a: [user with nope]\ncondition c(x: int) {\n  x < 3\n}\n", 6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -347,21 +350,21 @@ func applyEqualsBuild(t *testing.T) {
 	randTuple := func() Tuple {
 		switch rng.IntN(8) {
 		case 0:
-			return Tuple{pick(teams), "member", pick(users[:3])}
+			return Tuple{Object: pick(teams), Relation: "member", User: pick(users[:3])}
 		case 1:
-			return Tuple{pick(teams), "member", pick(teams) + "#member"}
+			return Tuple{Object: pick(teams), Relation: "member", User: pick(teams) + "#member"}
 		case 2:
-			return Tuple{pick(folders), "viewer", pick(append(users, "team:t1#member", "team:t2#member"))}
+			return Tuple{Object: pick(folders), Relation: "viewer", User: pick(append(users, "team:t1#member", "team:t2#member"))}
 		case 3:
-			return Tuple{pick(folders), "parent", pick(folders)}
+			return Tuple{Object: pick(folders), Relation: "parent", User: pick(folders)}
 		case 4:
-			return Tuple{pick(docs), "parent", pick(folders)}
+			return Tuple{Object: pick(docs), Relation: "parent", User: pick(folders)}
 		case 5:
-			return Tuple{pick(docs), pick([]string{"owner", "blocked", "auditor"}), pick(users[:3])}
+			return Tuple{Object: pick(docs), Relation: pick([]string{"owner", "blocked", "auditor"}), User: pick(users[:3])}
 		case 6:
-			return Tuple{pick(docs), "editor", pick([]string{"user:a", "team:t3#member"})}
+			return Tuple{Object: pick(docs), Relation: "editor", User: pick([]string{"user:a", "team:t3#member"})}
 		default:
-			return Tuple{pick(folders), "owner", pick(users)} // wildcard here is ignored
+			return Tuple{Object: pick(folders), Relation: "owner", User: pick(users)} // wildcard here is ignored
 		}
 	}
 	var queries []query
@@ -499,7 +502,7 @@ func TestConcurrentChecks(t *testing.T) {
 				}
 				opts := CheckOptions{Explain: j%3 == 0}
 				if j%5 == 0 {
-					opts.Contextual = []Tuple{{"team:eng", "member", "user:ctx"}}
+					opts.Contextual = []Tuple{{Object: "team:eng", Relation: "member", User: "user:ctx"}}
 				}
 				if res := g.Check("document:doc123", "viewer", user, opts); res.Allowed != want {
 					t.Errorf("goroutine %d: %s = %v", i, user, res.Allowed)

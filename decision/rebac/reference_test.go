@@ -213,13 +213,13 @@ func TestAgainstReference(t *testing.T) {
 			if strings.HasPrefix(u, "t") && !strings.Contains(u, "#") {
 				rel = "p"
 			}
-			all = append(all, Tuple{pick(objs), rel, u})
+			all = append(all, Tuple{Object: pick(objs), Relation: rel, User: u})
 		}
 		g, _ := Build(m, all)
 		// The reference sees only the tuples that fit, as the engine keeps them.
 		var valid []Tuple
 		for _, tu := range all {
-			if _, _, _, ok := m.resolve(tu); ok {
+			if _, _, _, _, _, ok := m.resolve(tu); ok {
 				valid = append(valid, tu)
 			}
 		}
@@ -261,7 +261,7 @@ func TestAgainstReference(t *testing.T) {
 func validOnly(m *Model, ts []Tuple) []Tuple {
 	var out []Tuple
 	for _, tu := range ts {
-		if _, _, _, ok := m.resolve(tu); ok {
+		if _, _, _, _, _, ok := m.resolve(tu); ok {
 			out = append(out, tu)
 		}
 	}

@@ -9,29 +9,62 @@ import (
 
 // Tuple is one relationship in Zanzibar notation: Object#Relation@User.
 // Object is "type:id"; User is "type:id", "type:id#relation" or "type:*".
+//
+// A conditional tuple names one of the model's conditions; it grants only
+// when the condition evaluates to true. Context is the tuple's part of the
+// condition's parameters as a JSON object in canonical form (sorted keys, no
+// spaces; see ParseTuple), "" when it has none. Both are empty for a plain
+// tuple. Object, Relation and User identify a tuple: a store holds at most
+// one tuple per key, whatever its condition.
 type Tuple struct {
-	Object   string
-	Relation string
-	User     string
+	Object    string
+	Relation  string
+	User      string
+	Condition string
+	Context   string
 }
 
-// String formats t as "object#relation@user".
+// String formats t as "object#relation@user", followed by
+// " with condition" and " {context}" for a conditional tuple, the form
+// ParseTuple reads.
 func (t Tuple) String() string {
-	return t.Object + "#" + t.Relation + "@" + t.User
+	s := t.Object + "#" + t.Relation + "@" + t.User
+	if t.Condition == "" {
+		return s
+	}
+	s += " with " + t.Condition
+	if t.Context != "" {
+		s += " " + t.Context
+	}
+	return s
+}
+
+// Key returns t without its condition: what identifies it in a store.
+func (t Tuple) Key() Tuple {
+	return Tuple{Object: t.Object, Relation: t.Relation, User: t.User}
 }
 
 // ParseTuple parses "object#relation@user". The parts must satisfy OpenFGA's
-// syntax rules for types, ids and relations.
+// syntax rules for types, ids and relations. A conditional tuple continues
+// with " with NAME" and optionally a JSON object holding part of the
+// condition's context:
+//
+//	document:1#viewer@user:anne with in_office_hours {"start": "09:00"}
 func ParseTuple(s string) (Tuple, error) {
-	hash := strings.IndexByte(s, '#')
+	// Types, ids and relations hold no space, so the first one ends the key.
+	key, tail := s, ""
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		key, tail = s[:i], s[i:]
+	}
+	hash := strings.IndexByte(key, '#')
 	if hash < 0 {
 		return Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", s)
 	}
-	at := strings.IndexByte(s[hash+1:], '@')
+	at := strings.IndexByte(key[hash+1:], '@')
 	if at < 0 {
 		return Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", s)
 	}
-	t := Tuple{Object: s[:hash], Relation: s[hash+1 : hash+1+at], User: s[hash+2+at:]}
+	t := Tuple{Object: key[:hash], Relation: key[hash+1 : hash+1+at], User: key[hash+2+at:]}
 	if _, _, ok := splitObject(t.Object); !ok {
 		return Tuple{}, fmt.Errorf("tuple %q: malformed object %q", s, t.Object)
 	}
@@ -40,6 +73,12 @@ func ParseTuple(s string) (Tuple, error) {
 	}
 	if _, ok := splitUser(t.User); !ok {
 		return Tuple{}, fmt.Errorf("tuple %q: malformed user %q", s, t.User)
+	}
+	if tail != "" {
+		var err error
+		if t.Condition, t.Context, err = parseCondition(tail); err != nil {
+			return Tuple{}, fmt.Errorf("tuple %q: %w", s, err)
+		}
 	}
 	return t, nil
 }

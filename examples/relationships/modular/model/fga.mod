@@ -1,0 +1,6 @@
+schema: '1.2'
+contents:
+  - core.fga
+  - tracker/projects.fga
+  - tracker/tickets.fga
+  - wiki.fga
