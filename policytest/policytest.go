@@ -31,6 +31,9 @@ type Options struct {
 	// NewVerifier.
 	Verifier    Verifier
 	NewVerifier func(ctx context.Context, cfg *config.Server) (Verifier, error)
+	// AllowExternalFiles lets OpenFGA store files read model and tuple
+	// files outside their folder (the OpenFGA CLI's --allow-external-files).
+	AllowExternalFiles bool
 }
 
 // Outcome is one case's result.
@@ -57,7 +60,7 @@ func (s Summary) Line() string { return fmt.Sprintf("%d passed, %d failed", s.Pa
 func RunFiles(ctx context.Context, files []string, opts Options) Summary {
 	var sum Summary
 	for _, f := range files {
-		for _, o := range runFile(ctx, f, opts) {
+		for _, o := range runAny(ctx, f, opts) {
 			if o.Err == nil {
 				sum.Passed++
 				sum.Passes = append(sum.Passes, o)

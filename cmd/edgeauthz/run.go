@@ -28,8 +28,10 @@ func commands() []command {
 	return []command{
 		{"serve", "serve [--config FILE] [--log-level info]", runServe},
 		{"check", "check (--config FILE | --policy FILE) (--token TOKEN | --claims JSON) [--header K=V] [--body B] [--context K=V] METHOD URL", runCheck},
-		{"test", "test [--config FILE] [-v] FILE...", runTest},
+		{"test", "test [--config FILE] [-v] [--allow-external-files] FILE... (policy tests or OpenFGA *.fga.yaml store files)", runTest},
 		{"validate", "validate POLICY...", runValidate},
+		{"list-objects", "list-objects --policy FILE --type TYPE --relation REL --user USER [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListObjects},
+		{"list-users", "list-users --policy FILE --object TYPE:ID --relation REL --filter TYPE[#REL]... [--tuple T]... [--context JSON] [--max N] [--timeout D] [--json]", runListUsers},
 		{"publish", "publish --store DSN POLICY", runPublish},
 		{"tuples", "tuples write|delete --store DSN TUPLE...", runTuples},
 		{"keygen", "keygen --out DIR [--alg RS256|ES256]", runKeygen},

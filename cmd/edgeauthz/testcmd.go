@@ -9,21 +9,24 @@ import (
 	"github.com/edgeauthz/edgeauthz/policytest"
 )
 
-// runTest runs policy unit-test files and ends with "N passed, M failed".
+// runTest runs policy unit-test files and OpenFGA store files (*.fga.yaml),
+// and ends with "N passed, M failed".
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("test", stderr)
 	verbose := fs.Bool("v", false, "print every case, not only failures")
 	cfgPath := fs.String("config", "", "server configuration for test files that name none (issuers, claim names)")
+	external := fs.Bool("allow-external-files", false, "let OpenFGA store files (*.fga.yaml) read model and tuple files outside their folder")
 	files, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
 	}
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: edgeauthz test [-v] FILE...")
+		fmt.Fprintln(stderr, "usage: edgeauthz test [-v] [--config FILE] [--allow-external-files] FILE...")
 		return exitUsage
 	}
 	opts := policytest.Options{
-		Config: *cfgPath,
+		Config:             *cfgPath,
+		AllowExternalFiles: *external,
 		NewVerifier: func(ctx context.Context, cfg *config.Server) (policytest.Verifier, error) {
 			return newVerifier(ctx, cfg)
 		},

@@ -83,7 +83,9 @@ var benchSizes = []struct {
 }{{"10k", 10_000}, {"100k", 100_000}, {"1M", 1_000_000}}
 
 // BenchmarkCheck: document viewer via parent folder, folder viewer via a
-// team userset, user a direct member of that team (three hops).
+// team userset, user a direct member of that team (three hops). The denied
+// case asks for a user that appears in no tuple; with no user:* tuple in the
+// graph, pruning (prune.go) answers it without a walk.
 func BenchmarkCheck(b *testing.B) {
 	for _, sz := range benchSizes {
 		g := benchGraph(b, sz.n)
@@ -108,6 +110,19 @@ func BenchmarkCheck(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if g.Check(doc, "viewer", "user:stranger", CheckOptions{}).Allowed {
+					b.Fatal("allowed")
+				}
+			}
+		})
+		// A user that exists (it owns a folder) but has no path to the
+		// document: pruning by type cannot help, the search walks the folder
+		// chain and every team under it.
+		loner := "user:loner"
+		gl := g.Apply([]Tuple{{Object: "folder:f2", Relation: "owner", User: loner}}, nil)
+		b.Run(sz.name+"/denied-existing", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if gl.Check(doc, "viewer", loner, CheckOptions{}).Allowed {
 					b.Fatal("allowed")
 				}
 			}

@@ -32,6 +32,8 @@ type CheckOptions struct {
 	Context  map[string]any
 	MaxDepth int  // 0 means DefaultMaxDepth
 	Explain  bool // fill Result.Path when allowed
+
+	noPrune bool // tests: explore every branch, to compare with the pruned search
 }
 
 // Result is the answer to a Check. Err is nil or wraps ErrDepth,
@@ -53,6 +55,10 @@ const (
 	oCycle // false because the evaluation met itself; not memoized
 	oDepth // the depth limit was reached
 	oCond  // a condition could not be evaluated (checker.condErr); not memoized
+	// oPruned is false because a branch that cannot reach the user was skipped
+	// (prune.go). Unexplored, such a branch could have met a cycle, which
+	// matters only under "but not": subtracted sides are evaluated unpruned.
+	oPruned
 )
 
 // memo states.
@@ -60,6 +66,7 @@ const (
 	mInProgress uint8 = iota + 1
 	mTrue
 	mFalse
+	mPruned // false as far as the pruned search goes; re-evaluated when unpruned
 )
 
 // checker is the per-check state. It is pooled; a Graph itself is never written.
@@ -78,6 +85,11 @@ type checker struct {
 
 	memo map[uint64]uint8
 	path []string
+
+	// pruning: relations whose reach set has neither bit cannot hold for the user
+	rs      *reachSets
+	b1, b2  int
+	unprune int // > 0 while evaluating the subtracted side of "but not"
 
 	// conditions: the request's context, converted per condition on first use
 	reqCtx   map[string]any
@@ -169,6 +181,14 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 		c.uobj = obj
 	}
 
+	if !opts.noPrune {
+		c.rs = g.presenceFor(c.m, opts.Contextual).reach
+		c.b1, c.b2 = c.rs.userBits(c.ukind, c.utyp, c.urel, c.uobj >= 0)
+		if !c.rs.reachable(rel, c.b1, c.b2) && !(c.ukind == subjUserset && c.uobj == obj && c.urel == rel) {
+			return Result{}
+		}
+	}
+
 	switch c.dispatch(obj, rel, 0) {
 	case oTrue:
 		res := Result{Allowed: true}
@@ -192,7 +212,7 @@ func (c *checker) release() {
 		clear(c.memo)
 	}
 	c.path = c.path[:0]
-	c.g, c.m, c.user = nil, nil, ""
+	c.g, c.m, c.user, c.rs = nil, nil, "", nil
 	c.reqCtx, c.condErr = nil, nil
 	if c.typedReq != nil {
 		clear(c.typedReq)
@@ -298,6 +318,10 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 	if c.ukind == subjUserset && c.uobj == obj && c.urel == rel {
 		return oTrue
 	}
+	pruning := c.rs != nil && c.unprune == 0
+	if pruning && !c.rs.reachable(rel, c.b1, c.b2) {
+		return oPruned
+	}
 	k := edgeKey(obj, rel)
 	switch c.memo[k] {
 	case mInProgress:
@@ -306,6 +330,10 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		return oTrue
 	case mFalse:
 		return oFalse
+	case mPruned:
+		if pruning {
+			return oPruned
+		}
 	}
 	c.memo[k] = mInProgress
 	r := c.eval(obj, rel, c.m.rels[rel].rewrite, depth)
@@ -314,6 +342,8 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		c.memo[k] = mTrue
 	case r == oFalse:
 		c.memo[k] = mFalse
+	case r == oPruned:
+		c.memo[k] = mPruned
 	default:
 		delete(c.memo, k)
 	}
@@ -321,8 +351,8 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 }
 
 // union folds outcomes as OpenFGA does: true wins, then errors (depth,
-// then conditions), then cycles.
-type union struct{ depth, cond, cycle bool }
+// then conditions), then cycles, then branches skipped by pruning.
+type union struct{ depth, cond, cycle, pruned bool }
 
 func (u *union) add(r outcome) {
 	switch r {
@@ -332,6 +362,8 @@ func (u *union) add(r outcome) {
 		u.cond = true
 	case oCycle:
 		u.cycle = true
+	case oPruned:
+		u.pruned = true
 	}
 }
 
@@ -343,6 +375,8 @@ func (u *union) result() outcome {
 		return oCond
 	case u.cycle:
 		return oCycle
+	case u.pruned:
+		return oPruned
 	}
 	return oFalse
 }
@@ -409,7 +443,7 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		var errs union
 		for _, ch := range n.children {
 			switch r := c.eval(obj, rel, ch, depth); r {
-			case oFalse, oCycle:
+			case oFalse, oPruned, oCycle:
 				c.path = c.path[:mark]
 				return r
 			case oDepth, oCond:
@@ -424,11 +458,13 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 	case opDifference:
 		mark := len(c.path)
 		base := c.eval(obj, rel, n.children[0], depth)
-		if base == oFalse || base == oCycle {
+		if base == oFalse || base == oCycle || base == oPruned {
 			c.path = c.path[:mark]
 			return base
 		}
+		c.unprune++
 		sub := c.evalQuiet(obj, rel, n.children[1], depth)
+		c.unprune--
 		switch {
 		case sub == oTrue:
 			c.path = c.path[:mark]

@@ -248,6 +248,7 @@ type base struct {
 	adj   map[uint64]int32 // edgeKey → index into edges
 	edges []edges
 	count int
+	rev   *revIndex // subjects → the lists they are in (reverse.go)
 }
 
 // layer is a set of changes: objects first seen after the base (ids
@@ -255,6 +256,7 @@ type base struct {
 type layer struct {
 	objs objects
 	adj  map[uint64]*edges
+	rev  layerRev // lists subjects were added to in this layer
 }
 
 func (l *layer) size() int { return len(l.adj) + len(l.objs.name) }
@@ -277,7 +279,8 @@ var mergeMin = 64
 // All methods are safe for concurrent use.
 type Graph struct {
 	b  *base
-	ov *overlay // nil when no change was applied since the base was built
+	ov *overlay  // nil when no change was applied since the base was built
+	pr *presence // the restrictions the tuples use, for pruning (prune.go)
 }
 
 // Stats describes a Build or Apply.
@@ -510,7 +513,9 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 		b.count += e.len()
 	}
 	st.Tuples = b.count
-	return &Graph{b: b}, st
+	var pr *presence
+	b.rev, pr = indexBase(b)
+	return &Graph{b: b, pr: pr}, st
 }
 
 // subject interns the user of a tuple that resolve accepted.
@@ -613,13 +618,14 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 		for k, v := range old.adj {
 			ov.recent.adj[k] = v
 		}
+		ov.recent.rev = old.rev.clone()
 	} else {
 		ov.recent = layer{
 			objs: objects{first: int32(len(g.b.objs.name)), idx: make(map[string]int32, len(writes))},
 			adj:  make(map[uint64]*edges, len(writes)+len(deletes)),
 		}
 	}
-	g2 := &Graph{b: g.b, ov: ov}
+	g2 := &Graph{b: g.b, ov: ov, pr: g.pr.with(m, usesOf(m, writes))}
 	owned := make(map[uint64]bool) // lists already copied in this Apply
 	list := func(obj, rel int32) *edges {
 		k := edgeKey(obj, rel)
@@ -667,6 +673,7 @@ func (g *Graph) ApplyStats(writes, deletes []Tuple) (*Graph, Stats) {
 		}
 		if changed {
 			ov.changes++
+			ov.recent.rev.add(s, edgeKey(obj, rel))
 		}
 	}
 	st.Tuples = ov.count
@@ -705,6 +712,11 @@ func (ov *overlay) merge() {
 		for k, v := range l.adj {
 			f.adj[k] = v
 		}
+	}
+	if ov.frozen != nil {
+		f.rev = mergeRev(&ov.frozen.rev, &ov.recent.rev)
+	} else {
+		f.rev = ov.recent.rev.clone()
 	}
 	ov.frozen = f
 	ov.recent = layer{

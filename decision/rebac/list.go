@@ -1,0 +1,540 @@
+package rebac
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// DefaultMaxResults is the result limit of ListObjects and ListUsers when
+// ListOptions.MaxResults is 0 (OpenFGA's default for both).
+const DefaultMaxResults = 1000
+
+// ErrMaxResults is the Cause of a list cut short by its result limit.
+var ErrMaxResults = errors.New("rebac: result limit reached")
+
+// ListOptions tunes ListObjects and ListUsers.
+type ListOptions struct {
+	// CheckOptions apply to the check that decides every candidate
+	// (contextual tuples, depth limit). Explain is ignored.
+	CheckOptions
+	// MaxResults bounds the answer; 0 means DefaultMaxResults, < 0 no limit.
+	MaxResults int
+}
+
+// ListResult is the answer of ListObjects or ListUsers.
+type ListResult struct {
+	// Items are the objects or users found, sorted.
+	Items []string
+	// Truncated is set when the search stopped before the end: Items are then
+	// a correct but incomplete answer, and Cause says why (ErrMaxResults, or
+	// the context's error when its deadline passed or it was canceled).
+	Truncated bool
+	Cause     error
+}
+
+// UserFilter selects the users ListUsers returns: objects of Type (and the
+// wildcard "Type:*"), or, with Relation, usersets "Type:id#Relation".
+type UserFilter struct {
+	Type     string
+	Relation string
+}
+
+// lister is the state of one list query: a checker that holds the
+// contextual tuples (for their objects and adjacency) and the candidates.
+type lister struct {
+	c       *checker
+	ctx     context.Context
+	opts    ListOptions
+	limit   int
+	res     ListResult
+	seen    map[string]bool
+	steps   int
+	err     error              // a candidate's check that failed (depth): the answer is unknown
+	ctxRev  map[int32][]uint64 // contextual tuples' reverse index: object → keys
+	ctxWild map[int32][]uint64 // and wildcard type → keys
+}
+
+func newLister(ctx context.Context, g *Graph, opts ListOptions) (*lister, error) {
+	if g == nil || g.b == nil {
+		return nil, fmt.Errorf("%w: no relationship graph", ErrInvalidCheck)
+	}
+	c := &checker{g: g, m: g.b.model, missing: -2, reqCtx: opts.Context}
+	if len(opts.Contextual) > 0 {
+		if err := c.addContextual(opts.Contextual); err != nil {
+			return nil, err
+		}
+	}
+	l := &lister{c: c, ctx: ctx, opts: opts, limit: opts.MaxResults, seen: make(map[string]bool)}
+	if l.limit == 0 {
+		l.limit = DefaultMaxResults
+	}
+	l.opts.Explain = false
+	return l, nil
+}
+
+// tick checks the context every few hundred steps; it reports whether to go on.
+func (l *lister) tick() bool {
+	if l.res.Truncated {
+		return false
+	}
+	l.steps++
+	if l.steps%256 == 0 {
+		if err := l.ctx.Err(); err != nil {
+			l.res.Truncated, l.res.Cause = true, err
+			return false
+		}
+	}
+	return true
+}
+
+// decide runs the full check for one candidate and keeps it when allowed.
+func (l *lister) decide(object, relation, user, item string) bool {
+	if l.seen[item] {
+		return true
+	}
+	l.seen[item] = true
+	if err := l.ctx.Err(); err != nil {
+		l.res.Truncated, l.res.Cause = true, err
+		return false
+	}
+	res := l.c.g.Check(object, relation, user, l.opts.CheckOptions)
+	if res.Err != nil {
+		l.err = res.Err
+		return false
+	}
+	if res.Allowed {
+		if l.limit > 0 && len(l.res.Items) >= l.limit {
+			l.res.Truncated, l.res.Cause = true, ErrMaxResults
+			return false
+		}
+		l.res.Items = append(l.res.Items, item)
+	}
+	return true
+}
+
+// finish sorts the answer. A candidate whose check failed (the depth limit,
+// a condition missing a parameter) fails the list, as it fails OpenFGA's,
+// since the answer could be missing an item.
+func (l *lister) finish() (ListResult, error) {
+	if l.err != nil {
+		return ListResult{}, l.err
+	}
+	slices.Sort(l.res.Items)
+	if l.res.Items == nil {
+		l.res.Items = []string{}
+	}
+	return l.res, nil
+}
+
+// condHolds evaluates a conditional tuple met by ListUsers' walk; ok is
+// false when it cannot be evaluated, which fails the list.
+func (l *lister) condHolds(obj, rel int32, cs *condSubject) (follow, ok bool) {
+	switch l.c.evalCond(obj, rel, cs) {
+	case oTrue:
+		return true, true
+	case oFalse:
+		return false, true
+	}
+	if l.err == nil {
+		l.err = l.c.condErr
+	}
+	return false, false
+}
+
+// revKeys adds the contextual tuples to the graph's reverse index.
+func (l *lister) revKeys(obj int32, fn func(uint64) bool) bool {
+	if !l.c.g.revKeys(obj, fn) {
+		return false
+	}
+	for _, k := range l.ctxRev[obj] {
+		if !fn(k) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *lister) wildKeys(typ int32, fn func(uint64) bool) bool {
+	if !l.c.g.wildKeys(typ, fn) {
+		return false
+	}
+	for _, k := range l.ctxWild[typ] {
+		if !fn(k) {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *lister) indexContextual() {
+	if !l.c.hasCtx {
+		return
+	}
+	l.ctxRev, l.ctxWild = make(map[int32][]uint64), make(map[int32][]uint64)
+	for k, e := range l.c.ctxAdj {
+		for _, s := range e.direct {
+			l.ctxRev[s] = append(l.ctxRev[s], k)
+		}
+		for _, u := range e.usersets {
+			l.ctxRev[u.obj] = append(l.ctxRev[u.obj], k)
+		}
+		for _, t := range e.wildcards {
+			l.ctxWild[t] = append(l.ctxWild[t], k)
+		}
+		for _, cs := range e.cond {
+			if cs.kind == subjWildcard {
+				l.ctxWild[cs.typ] = append(l.ctxWild[cs.typ], k)
+			} else {
+				l.ctxRev[cs.obj] = append(l.ctxRev[cs.obj], k)
+			}
+		}
+	}
+}
+
+// parents are the model's reverse edges: which relations a relation feeds.
+type parents struct {
+	computed [][]int32   // relation → relations of the same type that use it directly
+	ttu      [][]ttuEdge // relation → (relation, tupleset) that reach it through "X from tupleset"
+}
+
+type ttuEdge struct{ rel, tupleset int32 }
+
+// reverseEdges walks every rewrite. The subtracted side of "but not" never
+// grants, so it feeds nothing.
+func reverseEdges(m *Model) *parents {
+	p := &parents{computed: make([][]int32, len(m.rels)), ttu: make([][]ttuEdge, len(m.rels))}
+	var walk func(ri int32, n *node)
+	walk = func(ri int32, n *node) {
+		switch n.op {
+		case opComputed:
+			if !slices.Contains(p.computed[n.rel], ri) {
+				p.computed[n.rel] = append(p.computed[n.rel], ri)
+			}
+		case opTTU:
+			for _, cr := range n.perType {
+				if cr >= 0 {
+					e := ttuEdge{ri, n.rel}
+					if !slices.Contains(p.ttu[cr], e) {
+						p.ttu[cr] = append(p.ttu[cr], e)
+					}
+				}
+			}
+		case opUnion, opIntersection:
+			for _, ch := range n.children {
+				walk(ri, ch)
+			}
+		case opDifference:
+			walk(ri, n.children[0])
+		}
+	}
+	for i := range m.rels {
+		walk(int32(i), m.rels[i].rewrite)
+	}
+	return p
+}
+
+// ListObjects returns the objects of objectType on which user has relation:
+// exactly the objects for which Check would answer true, found by walking
+// from the user towards the objects it can reach (through the reverse index)
+// and deciding each candidate with Check. The context's deadline and
+// opts.MaxResults bound the work; a list cut short says so in Truncated.
+func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user string, opts ListOptions) (ListResult, error) {
+	l, err := newLister(ctx, g, opts)
+	if err != nil {
+		return ListResult{}, err
+	}
+	c, m := l.c, l.c.m
+	otyp, ok := m.typeIdx[objectType]
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: type %q is not in the model", ErrInvalidCheck, objectType)
+	}
+	target, ok := m.types[otyp].rels[relation]
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: relation %q is not defined on type %q", ErrInvalidCheck, relation, objectType)
+	}
+	u, ok := splitUser(user)
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: malformed user %q", ErrInvalidCheck, user)
+	}
+	utyp, ok := m.typeIdx[u.typ]
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: user type %q is not in the model", ErrInvalidCheck, u.typ)
+	}
+	urel := int32(-1)
+	if u.rel != "" {
+		if urel, ok = m.types[utyp].rels[u.rel]; !ok {
+			return ListResult{}, fmt.Errorf("%w: relation %q is not defined on type %q", ErrInvalidCheck, u.rel, u.typ)
+		}
+	}
+	l.indexContextual()
+	par := reverseEdges(m)
+
+	visited := make(map[uint64]bool)
+	var queue []uint64
+	push := func(obj, rel int32) {
+		k := edgeKey(obj, rel)
+		if !visited[k] {
+			visited[k] = true
+			queue = append(queue, k)
+		}
+	}
+	// Seeds: the lists that hold the user itself.
+	switch {
+	case u.wildcard:
+		l.wildKeys(utyp, func(k uint64) bool {
+			if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjWildcard, typ: utyp}) {
+				push(int32(k>>32), int32(uint32(k)))
+			}
+			return true
+		})
+	case u.rel != "":
+		uname := user[:strings.IndexByte(user, '#')]
+		uobj := c.objID(uname)
+		if uobj < 0 {
+			// An object in no tuple can only reach relations of itself
+			// (document:x#viewer reaches document:x#reader through "reader: viewer").
+			if utyp == otyp {
+				l.decide(uname, relation, user, uname)
+			}
+			return l.finish()
+		}
+		push(uobj, urel)
+	default:
+		if uobj := c.objID(user); uobj >= 0 {
+			l.revKeys(uobj, func(k uint64) bool {
+				if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjObject, typ: utyp, obj: uobj}) {
+					push(int32(k>>32), int32(uint32(k)))
+				}
+				return true
+			})
+		}
+		l.wildKeys(utyp, func(k uint64) bool {
+			if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjWildcard, typ: utyp}) {
+				push(int32(k>>32), int32(uint32(k)))
+			}
+			return true
+		})
+	}
+	// Walk up: from "the user may have rel on obj" to every (object,
+	// relation) that rel on obj can feed. Intersections and exclusions are
+	// walked as unions; the check of each candidate settles them.
+	for len(queue) > 0 && l.tick() {
+		k := queue[0]
+		queue = queue[1:]
+		obj, rel := int32(k>>32), int32(uint32(k))
+		if rel == target {
+			name := c.objName(obj)
+			if !l.decide(name, relation, user, name) {
+				break
+			}
+		}
+		for _, pr := range par.computed[rel] {
+			push(obj, pr)
+		}
+		ttu := par.ttu[rel]
+		otyp2 := c.objType(obj)
+		l.revKeys(obj, func(pk uint64) bool {
+			pobj, prel := int32(pk>>32), int32(uint32(pk))
+			e := c.edgesOf(pobj, prel)
+			if e.hasSubject(subject{kind: subjUserset, typ: otyp2, obj: obj, rel: rel}) {
+				push(pobj, prel)
+			}
+			for _, t := range ttu {
+				if t.tupleset == prel && e.hasSubject(subject{kind: subjObject, typ: otyp2, obj: obj}) {
+					push(pobj, t.rel)
+				}
+			}
+			return true
+		})
+	}
+	return l.finish()
+}
+
+// ListUsers returns the users that have relation on object and match one of
+// the filters: exactly the users of those kinds for which Check would answer
+// true, found by walking from the object down its relations and deciding
+// each candidate with Check. A wildcard "type:*" is returned when the
+// wildcard itself has the relation; users granted only through it are not
+// listed one by one (OpenFGA's ListUsers does the same). Bounds are as for
+// ListObjects.
+func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters []UserFilter, opts ListOptions) (ListResult, error) {
+	l, err := newLister(ctx, g, opts)
+	if err != nil {
+		return ListResult{}, err
+	}
+	c, m := l.c, l.c.m
+	otypName, _, ok := splitObject(object)
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: malformed object %q", ErrInvalidCheck, object)
+	}
+	otyp, ok := m.typeIdx[otypName]
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: type %q is not in the model", ErrInvalidCheck, otypName)
+	}
+	start, ok := m.types[otyp].rels[relation]
+	if !ok {
+		return ListResult{}, fmt.Errorf("%w: relation %q is not defined on type %q", ErrInvalidCheck, relation, otypName)
+	}
+	if len(filters) == 0 {
+		return ListResult{}, fmt.Errorf("%w: at least one user filter is required", ErrInvalidCheck)
+	}
+	type filter struct{ typ, rel int32 }
+	fs := make([]filter, 0, len(filters))
+	for _, f := range filters {
+		ft, ok := m.typeIdx[f.Type]
+		if !ok {
+			return ListResult{}, fmt.Errorf("%w: user filter type %q is not in the model", ErrInvalidCheck, f.Type)
+		}
+		fr := int32(-1)
+		if f.Relation != "" {
+			if fr, ok = m.types[ft].rels[f.Relation]; !ok {
+				return ListResult{}, fmt.Errorf("%w: relation %q is not defined on type %q", ErrInvalidCheck, f.Relation, f.Type)
+			}
+		}
+		fs = append(fs, filter{ft, fr})
+	}
+	wants := func(typ, rel int32) bool {
+		for _, f := range fs {
+			if f.typ == typ && f.rel == rel {
+				return true
+			}
+		}
+		return false
+	}
+	candidate := func(user string) bool { return l.decide(object, relation, user, user) }
+
+	root := c.objID(object)
+	if root < 0 {
+		// An object in no tuple has no users but its own usersets.
+		for _, ri := range m.types[otyp].rels {
+			if wants(otyp, ri) && !candidate(object+"#"+m.rels[ri].name) {
+				break
+			}
+		}
+		return l.finish()
+	}
+	maxDepth := opts.MaxDepth
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	// Breadth first, so each (object, relation) is met at its least depth;
+	// one deeper than the check's limit makes the answer unknowable, as it
+	// does for OpenFGA ("resolution too complex").
+	type item struct {
+		k     uint64
+		depth int
+	}
+	visited := make(map[uint64]bool)
+	var queue []item
+	depth := 0
+	push := func(obj, rel int32) {
+		k := edgeKey(obj, rel)
+		if visited[k] {
+			return
+		}
+		visited[k] = true
+		if depth+1 >= maxDepth && l.err == nil {
+			l.err = fmt.Errorf("%w: limit %d", ErrDepth, maxDepth)
+		}
+		queue = append(queue, item{k, depth + 1})
+	}
+	visited[edgeKey(root, start)] = true
+	queue = append(queue, item{edgeKey(root, start), 0})
+	var walk func(obj, rel int32, n *node) bool
+	walk = func(obj, rel int32, n *node) bool {
+		switch n.op {
+		case opThis:
+			e := c.edgesOf(obj, rel)
+			if e == nil {
+				return true
+			}
+			for _, s := range e.direct {
+				if wants(c.objType(s), -1) && !candidate(c.objName(s)) {
+					return false
+				}
+			}
+			for _, t := range e.wildcards {
+				if wants(t, -1) && !candidate(m.types[t].name+":*") {
+					return false
+				}
+			}
+			for _, us := range e.usersets {
+				push(us.obj, us.rel)
+			}
+			// Conditional tuples are followed when their condition holds. As
+			// in OpenFGA's ListUsers, a condition that cannot be evaluated
+			// anywhere on the walk fails the list, even where another path
+			// would grant.
+			for i := range e.cond {
+				cs := &e.cond[i]
+				if follow, ok := l.condHolds(obj, rel, cs); !ok {
+					return false
+				} else if !follow {
+					continue
+				}
+				switch cs.kind {
+				case subjObject:
+					if wants(cs.typ, -1) && !candidate(c.objName(cs.obj)) {
+						return false
+					}
+				case subjWildcard:
+					if wants(cs.typ, -1) && !candidate(m.types[cs.typ].name+":*") {
+						return false
+					}
+				default:
+					push(cs.obj, cs.rel)
+				}
+			}
+		case opComputed:
+			push(obj, n.rel)
+		case opTTU:
+			if e := c.edgesOf(obj, n.rel); e != nil {
+				for _, p := range e.direct {
+					if pr := n.perType[c.objType(p)]; pr >= 0 {
+						push(p, pr)
+					}
+				}
+				for i := range e.cond {
+					cs := &e.cond[i]
+					pr := n.perType[cs.typ]
+					if cs.kind != subjObject || pr < 0 {
+						continue
+					}
+					if follow, ok := l.condHolds(obj, n.rel, cs); !ok {
+						return false
+					} else if follow {
+						push(cs.obj, pr)
+					}
+				}
+			}
+		case opUnion, opIntersection:
+			for _, ch := range n.children {
+				if !walk(obj, rel, ch) {
+					return false
+				}
+			}
+		case opDifference:
+			return walk(obj, rel, n.children[0])
+		}
+		return true
+	}
+	for len(queue) > 0 && l.err == nil && l.tick() {
+		k := queue[0].k
+		depth = queue[0].depth
+		queue = queue[1:]
+		obj, rel := int32(k>>32), int32(uint32(k))
+		// Every userset the walk reaches is a candidate: it may hold the
+		// relation without appearing in any tuple (folder:x#editor under
+		// "viewer from parent").
+		if wants(c.objType(obj), rel) && !candidate(c.objName(obj)+"#"+m.rels[rel].name) {
+			break
+		}
+		if !walk(obj, rel, m.rels[rel].rewrite) {
+			break
+		}
+	}
+	return l.finish()
+}
