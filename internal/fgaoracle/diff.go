@@ -14,6 +14,7 @@ type Kind uint8
 const (
 	KindCheck Kind = iota // both accept the model and answer a check differently
 	KindModel             // one engine accepts the model and the other refuses it
+	KindList              // both accept the model and answer a list query differently
 )
 
 // Disagreement is one case on which edgeauthz and OpenFGA differ.
@@ -26,6 +27,9 @@ type Disagreement struct {
 	Edge   Answer // KindCheck: edgeauthz's answer
 	// KindModel: the refusal of whichever engine refused (the other is nil).
 	OracleErr, EdgeErr error
+	List               ListQuery  // KindList
+	OracleList         ListAnswer // KindList: OpenFGA's answer
+	EdgeList           ListAnswer // KindList: edgeauthz's answer
 }
 
 func (d *Disagreement) String() string {
@@ -35,12 +39,16 @@ func (d *Disagreement) String() string {
 		}
 		return fmt.Sprintf("model accepted by OpenFGA, refused by edgeauthz: %v", d.EdgeErr)
 	}
+	if d.Kind == KindList {
+		return fmt.Sprintf("%s: OpenFGA %s, edgeauthz %s", d.List, d.OracleList, d.EdgeList)
+	}
 	return fmt.Sprintf("check %s: OpenFGA %s, edgeauthz %s", d.Check, d.Oracle, d.Edge)
 }
 
 // Stats counts what a run compared.
 type Stats struct {
 	Cases, Models, Refused, Tuples, Checks int
+	Lists, ListErrors                      int // list queries; of them, both failed alike
 	Allowed, Denied, Invalid               int // agreed answers
 	OracleDepth                            int // OpenFGA: resolution too complex; edgeauthz denied
 	EdgeDepth                              int // edgeauthz: ErrDepth; OpenFGA denied
@@ -48,8 +56,8 @@ type Stats struct {
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("%d cases: %d models (%d refused by both), %d tuples, %d checks (%d allowed, %d denied, %d invalid, %d openfga-depth→deny, %d edgeauthz-depth/openfga-deny), %d disagreements",
-		s.Cases, s.Models, s.Refused, s.Tuples, s.Checks, s.Allowed, s.Denied, s.Invalid, s.OracleDepth, s.EdgeDepth, s.Disagreements)
+	return fmt.Sprintf("%d cases: %d models (%d refused by both), %d tuples, %d checks (%d allowed, %d denied, %d invalid, %d openfga-depth→deny, %d edgeauthz-depth/openfga-deny), %d list queries (%d both errors), %d disagreements",
+		s.Cases, s.Models, s.Refused, s.Tuples, s.Checks, s.Allowed, s.Denied, s.Invalid, s.OracleDepth, s.EdgeDepth, s.Lists, s.ListErrors, s.Disagreements)
 }
 
 // agree reports whether two answers are the same decision. Both deny alike
@@ -134,6 +142,17 @@ func (df *Differ) Run(ctx context.Context, c *Case, st *Stats) ([]*Disagreement,
 			out = append(out, &Disagreement{Kind: KindCheck, Model: c.Model, Tuples: c.Tuples, Check: ch, Oracle: oa, Edge: ea})
 		}
 	}
+	for _, q := range c.Lists {
+		oa, ea := os.List(ctx, q), ed.List(ctx, q)
+		st.Lists++
+		switch {
+		case !agreeList(oa, ea):
+			st.Disagreements++
+			out = append(out, &Disagreement{Kind: KindList, Model: c.Model, Tuples: c.Tuples, List: q, OracleList: oa, EdgeList: ea})
+		case oa.Verdict != Allow:
+			st.ListErrors++
+		}
+	}
 	return out, nil
 }
 
@@ -152,6 +171,15 @@ func (df *Differ) reproduces(ctx context.Context, d *Disagreement) (*Disagreemen
 	}
 	if os == nil {
 		return nil, false
+	}
+	if d.Kind == KindList {
+		oa, ea := os.List(ctx, d.List), ed.List(ctx, d.List)
+		if agreeList(oa, ea) {
+			return nil, false
+		}
+		r := *d
+		r.OracleList, r.EdgeList = oa, ea
+		return &r, true
 	}
 	oa, ea := os.Check(ctx, d.Check), ed.Check(d.Check)
 	if agree(oa, ea) {
@@ -201,7 +229,18 @@ func candidates(d *Disagreement) []*Disagreement {
 		ch.Contextual = slices.Delete(slices.Clone(ch.Contextual), i, i+1)
 		out = append(out, with(d.Model, d.Tuples, ch))
 	}
-	checkType := typeName(d.Check.Object)
+	for i := range d.List.Contextual {
+		c := with(d.Model, d.Tuples, d.Check)
+		c.List.Contextual = slices.Delete(slices.Clone(c.List.Contextual), i, i+1)
+		out = append(out, c)
+	}
+	checkType, checkRel := typeName(d.Check.Object), d.Check.Relation
+	if d.Kind == KindList {
+		checkType, checkRel = d.List.Type, d.List.Relation
+		if d.List.Users {
+			checkType = typeName(d.List.Object)
+		}
+	}
 	// Drop a type (never "user" or the checked one), with its tuples.
 	for ti, t := range d.Model.Types {
 		if ti == 0 || t.Name == checkType {
@@ -214,7 +253,7 @@ func candidates(d *Disagreement) []*Disagreement {
 	// Drop a relation (not the checked one), with its tuples.
 	for ti, t := range d.Model.Types {
 		for ri, r := range t.Relations {
-			if t.Name == checkType && r.Name == d.Check.Relation {
+			if t.Name == checkType && r.Name == checkRel {
 				continue
 			}
 			m := d.Model.Clone()

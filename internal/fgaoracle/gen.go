@@ -13,11 +13,12 @@ type Sizes struct {
 	Objects   int // object ids per type
 	Tuples    int
 	Checks    int
+	Lists     int // ListObjects and ListUsers queries
 }
 
 // DefaultSizes keeps one case small enough to shrink quickly and large
 // enough for chains, usersets and recursion.
-var DefaultSizes = Sizes{Types: 3, Relations: 4, Objects: 3, Tuples: 24, Checks: 24}
+var DefaultSizes = Sizes{Types: 3, Relations: 4, Objects: 3, Tuples: 24, Checks: 24, Lists: 8}
 
 var (
 	typeNames = []string{"group", "folder", "doc", "team"}
@@ -42,6 +43,9 @@ func Generate(seed int64, sz Sizes) *Case {
 	c.Tuples = g.tuples(g.r.IntN(sz.Tuples + 1))
 	for range g.sz.Checks {
 		c.Checks = append(c.Checks, g.check())
+	}
+	for range g.sz.Lists {
+		c.Lists = append(c.Lists, g.list())
 	}
 	if g.chance(0.08) {
 		g.chain(c)
@@ -381,4 +385,21 @@ func (g *gen) check() Check {
 		}
 	}
 	return c
+}
+
+// list is a ListObjects or a ListUsers query over the case's names.
+func (g *gen) list() ListQuery {
+	ch := g.check() // an object, a relation, a user and contextual tuples
+	if g.chance(0.5) {
+		return ListQuery{Type: typeName(ch.Object), Relation: ch.Relation, User: ch.User, Contextual: ch.Contextual}
+	}
+	ft := g.m.Types[g.r.IntN(len(g.m.Types))]
+	if g.chance(0.5) {
+		ft = g.m.Types[0]
+	}
+	f := Restriction{Type: ft.Name}
+	if len(ft.Relations) > 0 && g.chance(0.25) {
+		f.Relation = ft.Relations[g.r.IntN(len(ft.Relations))].Name
+	}
+	return ListQuery{Users: true, Object: ch.Object, Relation: ch.Relation, Filter: f, Contextual: ch.Contextual}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,8 +18,11 @@ import (
 // check), and TestKnownCases fails as soon as edgeauthz agrees with OpenFGA
 // on it: then delete the class, and the random run guards it from then on.
 type knownClass struct {
-	name  string
-	match func(d *Disagreement) bool
+	name string
+	// byShape: match only a shrunk disagreement, because the matcher looks
+	// at the model's shape, which a random model has by chance.
+	byShape bool
+	match   func(d *Disagreement) bool
 }
 
 var knownClasses = []knownClass{
@@ -41,14 +45,24 @@ var knownClasses = []knownClass{
 		},
 	},
 	{
-		// "a but not b" where resolving b meets a cycle (here a recursive
-		// "b: [group] or b from viewer" over group:2#viewer@group:2; also
-		// seen through usersets and an intersection): OpenFGA answers b
-		// false and grants; edgeauthz lets the cycle deny the exclusion.
-		name: "exclusion_subtract_cycle",
+		// "a but not b" where resolving b meets a cycle. OpenFGA's answer
+		// depends on how it resolves b: its recursive strategies answer b
+		// false and grant (exclusion_subtract_cycle, -3, -4: a recursive
+		// "b: [group] or b from viewer" over group:2#viewer@group:2, a
+		// self-referencing userset, ListUsers and ListObjects alike); its
+		// concurrent resolution lets a cycle met in any branch of b deny,
+		// even when another branch settled b first, and then its answer
+		// depends on goroutine scheduling (seed 953 once: "editor: [user:*]
+		// but not member", "member: [folder#parent, user:*]", "parent:
+		// viewer but not member", folder:2#member@folder:2#parent: OpenFGA
+		// denied folder:2#editor@user:2 under load, allows it otherwise), so
+		// no case of that kind can be kept here. edgeauthz lets the cycle
+		// deny only when its evaluation meets it. Matched by model shape:
+		// an exclusion and a cycle of relations, either direction.
+		name:    "exclusion_subtract_cycle",
+		byShape: true,
 		match: func(d *Disagreement) bool {
-			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Deny &&
-				hasOp(d.Model, OpExcl) && hasRelationCycle(d.Model)
+			return d.Kind != KindModel && hasOp(d.Model, OpExcl) && hasRelationCycle(d.Model)
 		},
 	},
 	{
@@ -61,12 +75,99 @@ var knownClasses = []knownClass{
 			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Depth
 		},
 	},
+	{
+		// ListUsers with a userset filter "group#blocked": OpenFGA also
+		// lists plain objects of the filter's type ("group:1" from
+		// group:2#blocked@group:1), which are not usersets; edgeauthz lists
+		// only usersets "group:id#blocked".
+		name: "list_users_userset_filter_plain_objects",
+		match: func(d *Disagreement) bool {
+			if d.Kind != KindList || !d.List.Users || d.List.Filter.Relation == "" ||
+				d.OracleList.Verdict != Allow || d.EdgeList.Verdict != Allow {
+				return false
+			}
+			extra := 0
+			for _, u := range d.OracleList.Items {
+				if slices.Contains(d.EdgeList.Items, u) {
+					continue
+				}
+				if strings.Contains(u, "#") || typeName(u) != d.List.Filter.Type {
+					return false
+				}
+				extra++
+			}
+			return extra > 0 && extra+len(d.EdgeList.Items) == len(d.OracleList.Items)
+		},
+	},
+	{
+		// ListObjects where OpenFGA's reverse expansion walks a userset
+		// chain past its resolution depth and fails with "resolution too
+		// complex", while edgeauthz answers (its candidates' checks stay
+		// within the limit, e.g. an intersection that is false early).
+		name: "list_objects_openfga_depth_edgeauthz_answers",
+		match: func(d *Disagreement) bool {
+			return d.Kind == KindList && !d.List.Users && d.OracleList.Verdict == Depth && d.EdgeList.Verdict == Allow
+		},
+	},
+	{
+		// ListUsers on a relation that grants "user:*": OpenFGA lists the
+		// wildcard and only the users it finds granted some other way;
+		// edgeauthz also lists users that a branch only led to (here
+		// "editor but not editor") but that the wildcard grants.
+		name: "list_users_wildcard_extra_users",
+		match: func(d *Disagreement) bool {
+			if d.Kind != KindList || !d.List.Users || d.OracleList.Verdict != Allow || d.EdgeList.Verdict != Allow ||
+				!slices.Contains(d.OracleList.Items, d.List.Filter.Type+":*") {
+				return false
+			}
+			extra := 0
+			for _, u := range d.EdgeList.Items {
+				if !slices.Contains(d.OracleList.Items, u) {
+					extra++
+				}
+			}
+			return extra > 0 && len(d.EdgeList.Items) == extra+len(d.OracleList.Items)
+		},
+	},
+	{
+		// "member: [group#parent, user:*, group#member]" with
+		// group:3#member@group:2#parent and group:2#member@user:*: no tuple
+		// gives group:2#parent anything, yet OpenFGA answers
+		// group:3#member@user:2 allowed, as if the userset group:2#parent
+		// were group:2#member (its recursive-userset strategy). edgeauthz
+		// denies. This looks like an OpenFGA defect; it is recorded so that
+		// the random run stays green, not as a change to make in edgeauthz.
+		name:    "openfga_recursive_userset_other_relation",
+		byShape: true,
+		match: func(d *Disagreement) bool {
+			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Deny && hasSelfAndOtherUserset(d.Model)
+		},
+	},
 }
 
-// known returns the class d belongs to, or "".
-func known(d *Disagreement) string {
+// hasSelfAndOtherUserset reports whether a relation allows both its own
+// userset and a userset of another relation of the same type.
+func hasSelfAndOtherUserset(m *Model) bool {
+	for _, t := range m.Types {
+		for _, r := range t.Relations {
+			self, other := false, false
+			for _, res := range directOf(r.Expr) {
+				self = self || res.Type == t.Name && res.Relation == r.Name
+				other = other || res.Type == t.Name && res.Relation != "" && res.Relation != r.Name
+			}
+			if self && other {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// known returns the class d belongs to, or "". Classes matched by shape
+// apply only when d is shrunk.
+func known(d *Disagreement, shrunk bool) string {
 	for _, k := range knownClasses {
-		if k.match(d) {
+		if (shrunk || !k.byShape) && k.match(d) {
 			return k.name
 		}
 	}
@@ -147,21 +248,51 @@ func hasRelationCycle(m *Model) bool {
 func TestKnownCases(t *testing.T) {
 	ctx := context.Background()
 	df := newDiffer(t)
-	for _, k := range knownClasses {
-		t.Run(k.name, func(t *testing.T) {
-			d := loadKnown(t, filepath.Join("testdata", "known", k.name))
+	files, _ := filepath.Glob(filepath.Join("testdata", "known", "*.yaml"))
+	cases := map[string]int{}
+	for _, f := range files {
+		stem, ok := knownStem(f)
+		if !ok {
+			continue
+		}
+		class := strings.SplitN(filepath.Base(stem), "-", 2)[0]
+		cases[class]++
+		t.Run(filepath.Base(stem), func(t *testing.T) {
+			d := loadKnown(t, stem)
 			got, ok := df.reproduces(ctx, d)
 			if !ok {
-				t.Fatalf("edgeauthz now agrees with OpenFGA: delete the class %q and its testdata", k.name)
+				t.Fatalf("edgeauthz now agrees with OpenFGA: delete this case, and the class %q with its last case", class)
 			}
 			if d.Kind == KindCheck && got.Oracle.Verdict != d.Oracle.Verdict {
 				t.Fatalf("OpenFGA answers %s, the case records %s", got.Oracle, d.Oracle)
 			}
-			if known(got) != k.name {
-				t.Fatalf("the case is no longer matched by its class: %s", got)
+			// A store file can only record a list; an OpenFGA error is
+			// recorded as the empty list, which edgeauthz answers.
+			if d.Kind == KindList && got.OracleList.Verdict == Allow && !slices.Equal(got.OracleList.Items, d.OracleList.Items) {
+				t.Fatalf("OpenFGA answers %s, the case records %s", got.OracleList, d.OracleList)
+			}
+			if k := known(got, true); k != class {
+				t.Fatalf("the case is matched by class %q, not by its own: %s", k, got)
 			}
 		})
 	}
+	for _, k := range knownClasses {
+		if cases[k.name] == 0 {
+			t.Errorf("known class %q has no case in testdata/known", k.name)
+		}
+	}
+}
+
+// knownStem is the case a testdata/known file belongs to: CLASS or
+// CLASS-N, from its .policy.yaml or .fga.yaml (a .test.yaml goes with its
+// .policy.yaml).
+func knownStem(f string) (string, bool) {
+	for _, ext := range []string{".policy.yaml", ".fga.yaml"} {
+		if s, ok := strings.CutSuffix(f, ext); ok {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 // loadKnown reads a known case: stem.policy.yaml, and stem.test.yaml with
@@ -169,6 +300,9 @@ func TestKnownCases(t *testing.T) {
 // file is a model that OpenFGA refuses and edgeauthz accepts.
 func loadKnown(t *testing.T, stem string) *Disagreement {
 	t.Helper()
+	if _, err := os.Stat(stem + ".fga.yaml"); err == nil {
+		return loadKnownList(t, stem+".fga.yaml")
+	}
 	var p policyFile
 	readYAML(t, stem+".policy.yaml", &p)
 	m, err := ParseModel(p.Model)
@@ -196,6 +330,44 @@ func loadKnown(t *testing.T, stem string) *Disagreement {
 	d.Oracle = Answer{Verdict: Deny}
 	if c.Expect["allow"] {
 		d.Oracle = Answer{Verdict: Allow}
+	}
+	return d
+}
+
+// loadKnownList reads a list disagreement from an OpenFGA store file with
+// one test and one list query, as StoreReproducer writes it.
+func loadKnownList(t *testing.T, path string) *Disagreement {
+	t.Helper()
+	var sf storeFile
+	readYAML(t, path, &sf)
+	m, err := ParseModel(sf.Model)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(sf.Tests) != 1 || len(sf.Tests[0].ListObjects)+len(sf.Tests[0].ListUsers) != 1 {
+		t.Fatalf("%s: want one test with one list query", path)
+	}
+	d := &Disagreement{Kind: KindList, Model: m}
+	for _, st := range sf.Tuples {
+		d.Tuples = append(d.Tuples, Tuple{Object: st.Object, Relation: st.Relation, User: st.User})
+	}
+	test := sf.Tests[0]
+	for _, st := range test.Tuples {
+		d.List.Contextual = append(d.List.Contextual, Tuple{Object: st.Object, Relation: st.Relation, User: st.User})
+	}
+	if len(test.ListObjects) == 1 {
+		lo := test.ListObjects[0]
+		d.List.Type, d.List.User = lo.Type, lo.User
+		for rel, items := range lo.Assertions {
+			d.List.Relation, d.OracleList = rel, ListAnswer{Verdict: Allow, Items: items}
+		}
+	} else {
+		lu := test.ListUsers[0]
+		d.List.Users, d.List.Object = true, lu.Object
+		d.List.Filter = Restriction{Type: lu.UserFilter[0]["type"], Relation: lu.UserFilter[0]["relation"]}
+		for rel, a := range lu.Assertions {
+			d.List.Relation, d.OracleList = rel, ListAnswer{Verdict: Allow, Items: a["users"]}
+		}
 	}
 	return d
 }

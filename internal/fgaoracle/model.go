@@ -164,6 +164,7 @@ type Case struct {
 	Model  *Model
 	Tuples []Tuple
 	Checks []Check
+	Lists  []ListQuery
 }
 
 // ParseModel reads a model written in the modeling language (as a known

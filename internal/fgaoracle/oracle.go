@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/openfga/language/pkg/go/transformer"
@@ -63,7 +64,10 @@ const maxTuplesPerWrite = 1000
 // New starts an OpenFGA server in this process. Close releases it.
 func New() (*Oracle, error) {
 	ds := memory.New(memory.WithMaxTuplesPerWrite(maxTuplesPerWrite))
-	srv, err := server.NewServerWithOpts(server.WithDatastore(ds))
+	// Deadlines far beyond any case: a list query cut short by OpenFGA's
+	// default deadline would answer partially and without saying so.
+	srv, err := server.NewServerWithOpts(server.WithDatastore(ds),
+		server.WithListObjectsDeadline(time.Minute), server.WithListUsersDeadline(time.Minute))
 	if err != nil {
 		ds.Close()
 		return nil, fmt.Errorf("fgaoracle: start openfga: %w", err)

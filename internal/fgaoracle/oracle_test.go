@@ -13,7 +13,8 @@ var (
 	flagN     = flag.Int("oracle.n", 0, "random cases after the fixed ones (0: as many as -oracle.time allows)")
 	flagTime  = flag.Duration("oracle.time", 20*time.Second, "time for the random cases when -oracle.n is 0")
 	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
-	flagShow  = flag.Int("oracle.shrink", 3, "disagreements shrunk and printed per run")
+	flagShow  = flag.Int("oracle.show", 3, "unknown disagreements shrunk and printed per run")
+	flagLimit = flag.Int("oracle.shrink", 200, "disagreements shrunk per run to match them to known classes")
 )
 
 func newDiffer(t *testing.T) *Differ {
@@ -32,7 +33,7 @@ func TestDifferentialCheck(t *testing.T) {
 	ctx := context.Background()
 	df := newDiffer(t)
 	var st Stats
-	shown := 0
+	shown, shrunk := 0, 0
 	knownSeen := map[string]int{}
 	run := func(seed int64) {
 		c := Generate(seed, DefaultSizes)
@@ -41,20 +42,25 @@ func TestDifferentialCheck(t *testing.T) {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
 		for _, d := range ds {
-			if k := known(d); k != "" {
+			if k := known(d, false); k != "" {
+				knownSeen[k]++
+				continue
+			}
+			if shrunk >= *flagLimit {
+				t.Errorf("seed %d (not shrunk: -oracle.shrink reached): %s", seed, d)
+				continue
+			}
+			shrunk++
+			m := df.Shrink(ctx, d)
+			if k := known(m, true); k != "" {
 				knownSeen[k]++
 				continue
 			}
 			if shown >= *flagShow {
-				t.Errorf("seed %d: %s", seed, d)
+				t.Errorf("seed %d: %s", seed, m)
 				continue
 			}
 			shown++
-			m := df.Shrink(ctx, d)
-			if k := known(m); k != "" {
-				knownSeen[k]++
-				continue
-			}
 			report(t, seed, m)
 		}
 	}
@@ -75,7 +81,7 @@ func TestDifferentialCheck(t *testing.T) {
 			run(base + i)
 		}
 	}
-	t.Logf("%s in %v", &st, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s (%d shrunk) in %v", &st, shrunk, time.Since(start).Round(time.Millisecond))
 	for k, n := range knownSeen {
 		t.Logf("known class %s (testdata/known): %d disagreements", k, n)
 	}
@@ -92,6 +98,14 @@ func report(t *testing.T, seed int64, m *Disagreement) {
 		return
 	}
 	name := fmt.Sprintf("seed%d", seed)
+	if m.Kind == KindList {
+		sf, err := StoreReproducer(name, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("seed %d: %s\nminimal reproducer:\n# %s.fga.yaml\n%s", seed, m, name, sf)
+		return
+	}
 	p, tf, err := Reproducer(name, m)
 	if err != nil {
 		t.Fatal(err)

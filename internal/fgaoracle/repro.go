@@ -49,3 +49,81 @@ func Reproducer(name string, d *Disagreement) (policy, test []byte, err error) {
 	}
 	return policy, test, nil
 }
+
+// storeTuple, storeFile and friends are OpenFGA's store file format (the
+// one `fga model test` and `edgeauthz test` run), for list queries, which
+// policy tests cannot express.
+type storeTuple struct {
+	User     string `yaml:"user"`
+	Relation string `yaml:"relation"`
+	Object   string `yaml:"object"`
+}
+
+type storeFile struct {
+	Name   string       `yaml:"name"`
+	Model  string       `yaml:"model"`
+	Tuples []storeTuple `yaml:"tuples,omitempty"`
+	Tests  []storeTest  `yaml:"tests"`
+}
+
+type storeTest struct {
+	Name        string            `yaml:"name"`
+	Tuples      []storeTuple      `yaml:"tuples,omitempty"`
+	ListObjects []storeListObject `yaml:"list_objects,omitempty"`
+	ListUsers   []storeListUsers  `yaml:"list_users,omitempty"`
+}
+
+type storeListObject struct {
+	User       string              `yaml:"user"`
+	Type       string              `yaml:"type"`
+	Assertions map[string][]string `yaml:"assertions"`
+}
+
+type storeListUsers struct {
+	Object     string                         `yaml:"object"`
+	UserFilter []map[string]string            `yaml:"user_filter"`
+	Assertions map[string]map[string][]string `yaml:"assertions"`
+}
+
+func storeTuples(ts []Tuple) []storeTuple {
+	out := make([]storeTuple, len(ts))
+	for i, t := range ts {
+		out[i] = storeTuple{User: t.User, Relation: t.Relation, Object: t.Object}
+	}
+	return out
+}
+
+// StoreReproducer renders a list disagreement as an OpenFGA store file
+// (NAME.fga.yaml) whose assertion is OpenFGA's answer. The query's
+// contextual tuples become the test's tuples.
+func StoreReproducer(name string, d *Disagreement) ([]byte, error) {
+	q := d.List
+	items := q.Items(d.OracleList)
+	test := storeTest{
+		Name:   fmt.Sprintf("%s: OpenFGA %s, edgeauthz %s", q, d.OracleList, d.EdgeList),
+		Tuples: storeTuples(q.Contextual),
+	}
+	if q.Users {
+		f := map[string]string{"type": q.Filter.Type}
+		if q.Filter.Relation != "" {
+			f["relation"] = q.Filter.Relation
+		}
+		test.ListUsers = []storeListUsers{{Object: q.Object, UserFilter: []map[string]string{f},
+			Assertions: map[string]map[string][]string{q.Relation: {"users": items}}}}
+	} else {
+		test.ListObjects = []storeListObject{{User: q.User, Type: q.Type, Assertions: map[string][]string{q.Relation: items}}}
+	}
+	out, err := yaml.Marshal(storeFile{Name: name, Model: d.Model.DSL(), Tuples: storeTuples(d.Tuples), Tests: []storeTest{test}})
+	if err != nil {
+		return nil, fmt.Errorf("reproducer: %w", err)
+	}
+	return out, nil
+}
+
+// Items is a's items, never nil (an empty list is an assertion too).
+func (ListQuery) Items(a ListAnswer) []string {
+	if a.Items == nil {
+		return []string{}
+	}
+	return a.Items
+}
