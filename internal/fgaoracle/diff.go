@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -49,15 +50,16 @@ func (d *Disagreement) String() string {
 type Stats struct {
 	Cases, Models, Refused, Tuples, Checks int
 	Lists, ListErrors                      int // list queries; of them, both failed alike
-	Allowed, Denied, Invalid               int // agreed answers
+	Allowed, Denied, Invalid, CondErrs     int // agreed answers
 	OracleDepth                            int // OpenFGA: resolution too complex; edgeauthz denied
+	OracleCond                             int // OpenFGA: condition error; edgeauthz denied
 	EdgeDepth                              int // edgeauthz: ErrDepth; OpenFGA denied
 	Disagreements                          int
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("%d cases: %d models (%d refused by both), %d tuples, %d checks (%d allowed, %d denied, %d invalid, %d openfga-depth→deny, %d edgeauthz-depth/openfga-deny), %d list queries (%d both errors), %d disagreements",
-		s.Cases, s.Models, s.Refused, s.Tuples, s.Checks, s.Allowed, s.Denied, s.Invalid, s.OracleDepth, s.EdgeDepth, s.Lists, s.ListErrors, s.Disagreements)
+	return fmt.Sprintf("%d cases: %d models (%d refused by both), %d tuples, %d checks (%d allowed, %d denied, %d invalid, %d condition errors, %d openfga-depth→deny, %d openfga-condition-error→deny, %d edgeauthz-depth/openfga-deny), %d list queries (%d both errors), %d disagreements",
+		s.Cases, s.Models, s.Refused, s.Tuples, s.Checks, s.Allowed, s.Denied, s.Invalid, s.CondErrs, s.OracleDepth, s.OracleCond, s.EdgeDepth, s.Lists, s.ListErrors, s.Disagreements)
 }
 
 // agree reports whether two answers are the same decision. Both deny alike
@@ -71,6 +73,11 @@ func agree(oracle, edge Answer) bool {
 		return true
 	case oracle.Verdict == Depth && edge.Verdict == Deny, oracle.Verdict == Deny && edge.Verdict == Depth:
 		return true
+	case oracle.Verdict == CondErr && (edge.Verdict == Deny || edge.Verdict == Depth):
+		// OpenFGA evaluates a conditional tuple as it reads it, also on a
+		// branch that cannot lead to the user, which edgeauthz skips: an
+		// OpenFGA error is a denial for edgeauthz.
+		return true
 	}
 	return false
 }
@@ -82,12 +89,16 @@ func count(st *Stats, oracle, edge Answer) {
 		st.Disagreements++
 	case oracle.Verdict == Depth && edge.Verdict != Depth:
 		st.OracleDepth++
+	case oracle.Verdict == CondErr && edge.Verdict != CondErr:
+		st.OracleCond++
 	case edge.Verdict == Depth && oracle.Verdict != Depth:
 		st.EdgeDepth++
 	case oracle.Verdict == Allow:
 		st.Allowed++
 	case oracle.Verdict == Invalid:
 		st.Invalid++
+	case oracle.Verdict == CondErr:
+		st.CondErrs++
 	default:
 		st.Denied++
 	}
@@ -228,6 +239,18 @@ func candidates(d *Disagreement) []*Disagreement {
 		ch := d.Check
 		ch.Contextual = slices.Delete(slices.Clone(ch.Contextual), i, i+1)
 		out = append(out, with(d.Model, d.Tuples, ch))
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.Check.Context)) {
+		c := with(d.Model, d.Tuples, d.Check)
+		c.Check.Context = maps.Clone(d.Check.Context)
+		delete(c.Check.Context, k)
+		out = append(out, c)
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.List.Context)) {
+		c := with(d.Model, d.Tuples, d.Check)
+		c.List.Context = maps.Clone(d.List.Context)
+		delete(c.List.Context, k)
+		out = append(out, c)
 	}
 	for i := range d.List.Contextual {
 		c := with(d.Model, d.Tuples, d.Check)

@@ -28,14 +28,14 @@ func LoadEdge(dsl string, tuples []Tuple) (*Edge, error) {
 func toRebac(ts []Tuple) []rebac.Tuple {
 	out := make([]rebac.Tuple, len(ts))
 	for i, t := range ts {
-		out[i] = rebac.Tuple{Object: t.Object, Relation: t.Relation, User: t.User}
+		out[i] = rebac.Tuple{Object: t.Object, Relation: t.Relation, User: t.User, Condition: t.Condition, Context: t.Context}
 	}
 	return out
 }
 
 // Check asks edgeauthz.
 func (e *Edge) Check(c Check) Answer {
-	r := e.g.Check(c.Object, c.Relation, c.User, rebac.CheckOptions{Contextual: toRebac(c.Contextual)})
+	r := e.g.Check(c.Object, c.Relation, c.User, rebac.CheckOptions{Contextual: toRebac(c.Contextual), Context: c.Context})
 	switch {
 	case r.Allowed:
 		return Answer{Verdict: Allow}
@@ -43,6 +43,8 @@ func (e *Edge) Check(c Check) Answer {
 		return Answer{Verdict: Depth, Detail: r.Err.Error()}
 	case errors.Is(r.Err, rebac.ErrInvalidCheck):
 		return Answer{Verdict: Invalid, Detail: r.Err.Error()}
+	case errors.Is(r.Err, rebac.ErrCondition):
+		return Answer{Verdict: CondErr, Detail: r.Err.Error()}
 	case r.Err != nil:
 		return Answer{Verdict: Failed, Detail: r.Err.Error()}
 	}

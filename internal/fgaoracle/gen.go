@@ -1,6 +1,7 @@
 package fgaoracle
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -19,6 +20,31 @@ type Sizes struct {
 // DefaultSizes keeps one case small enough to shrink quickly and large
 // enough for chains, usersets and recursion.
 var DefaultSizes = Sizes{Types: 3, Relations: 4, Objects: 3, Tuples: 24, Checks: 24, Lists: 8}
+
+// conditionMenu is what a model's conditions are drawn from: every
+// parameter type family and a CEL expression over it.
+var conditionMenu = []Condition{
+	{Name: "lt", Params: []Param{{"x", "int"}, {"limit", "int"}}, Expr: "x < limit"},
+	{Name: "is_a", Params: []Param{{"s", "string"}}, Expr: `s == "a"`},
+	{Name: "listed", Params: []Param{{"id", "string"}, {"allowed", "list<string>"}}, Expr: "id in allowed"},
+	{Name: "flag", Params: []Param{{"on", "bool"}}, Expr: "on"},
+	{Name: "before", Params: []Param{{"now", "timestamp"}, {"until", "timestamp"}}, Expr: "now < until"},
+	{Name: "big", Params: []Param{{"d", "double"}, {"u", "uint"}}, Expr: "d > 1.5 || u > 2u"},
+	{Name: "keyed", Params: []Param{{"m", "map<int>"}, {"k", "string"}}, Expr: "k in m && m[k] > 1"},
+}
+
+// paramValues are the JSON values a parameter of each type gets; the last
+// of each is of the wrong type.
+var paramValues = map[string][]any{
+	"int":          {1.0, 5.0, 10.0, "x"},
+	"string":       {"a", "b", 3.0},
+	"list<string>": {[]any{"a"}, []any{"b", "c"}, "a"},
+	"bool":         {true, false, "yes"},
+	"timestamp":    {"2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", "tomorrow"},
+	"double":       {1.0, 2.5, "x"},
+	"uint":         {1.0, 3.0, -1.0},
+	"map<int>":     {map[string]any{"a": 2.0}, map[string]any{"b": 1.0}, []any{"a"}},
+}
 
 var (
 	typeNames = []string{"group", "folder", "doc", "team"}
@@ -40,7 +66,7 @@ func Generate(seed int64, sz Sizes) *Case {
 	g := &gen{r: rand.New(rand.NewPCG(uint64(seed), 0x6f7261636c65)), sz: sz, tuplesets: map[string][]string{}}
 	g.model()
 	c := &Case{Seed: seed, Model: g.m}
-	c.Tuples = g.tuples(g.r.IntN(sz.Tuples + 1))
+	c.Tuples = uniqueKeys(g.tuples(g.r.IntN(sz.Tuples + 1)))
 	for range g.sz.Checks {
 		c.Checks = append(c.Checks, g.check())
 	}
@@ -131,6 +157,11 @@ func (g *gen) model() {
 		}
 		m.Types = append(m.Types, t)
 	}
+	if g.chance(0.4) {
+		menu := slices.Clone(conditionMenu)
+		g.r.Shuffle(len(menu), func(i, j int) { menu[i], menu[j] = menu[j], menu[i] })
+		m.Conditions = menu[:1+g.r.IntN(2)]
+	}
 	g.m = m
 	// Tuplesets first, so that "x from y" can refer to them.
 	for ti := 1; ti < len(m.Types); ti++ {
@@ -180,6 +211,9 @@ func (g *gen) restrictions() []Restriction {
 			r.Wildcard = true
 		case len(t.Relations) > 0 && g.chance(0.35):
 			r.Relation = t.Relations[g.r.IntN(len(t.Relations))].Name
+		}
+		if len(g.m.Conditions) > 0 && g.chance(0.5) {
+			r.Condition = g.m.Conditions[g.r.IntN(len(g.m.Conditions))].Name
 		}
 		if !slices.Contains(rs, r) {
 			rs = append(rs, r)
@@ -337,7 +371,12 @@ func (g *gen) tuples(n int) []Tuple {
 			continue
 		}
 		s := slots[g.r.IntN(len(slots))]
-		ts = append(ts, Tuple{Object: g.object(s.typ), Relation: s.rel, User: g.subjectFor(s.d[g.r.IntN(len(s.d))])})
+		r := s.d[g.r.IntN(len(s.d))]
+		t := Tuple{Object: g.object(s.typ), Relation: s.rel, User: g.subjectFor(r)}
+		if r.Condition != "" {
+			t.Condition, t.Context = r.Condition, g.tupleContext(r.Condition)
+		}
+		ts = append(ts, t)
 	}
 	return ts
 }
@@ -374,15 +413,9 @@ func (g *gen) check() Check {
 	if g.chance(0.02) {
 		rel = relNames[g.r.IntN(len(relNames))] // maybe undefined: an invalid check
 	}
-	c := Check{Object: g.object(t.Name), Relation: rel, User: g.user()}
+	c := Check{Object: g.object(t.Name), Relation: rel, User: g.user(), Context: g.requestContext()}
 	if g.chance(0.2) {
-		seen := map[Tuple]bool{}
-		for _, ct := range g.tuples(1 + g.r.IntN(3)) {
-			if !seen[ct] {
-				seen[ct] = true
-				c.Contextual = append(c.Contextual, ct)
-			}
-		}
+		c.Contextual = uniqueKeys(g.tuples(1 + g.r.IntN(3)))
 	}
 	return c
 }
@@ -391,7 +424,7 @@ func (g *gen) check() Check {
 func (g *gen) list() ListQuery {
 	ch := g.check() // an object, a relation, a user and contextual tuples
 	if g.chance(0.5) {
-		return ListQuery{Type: typeName(ch.Object), Relation: ch.Relation, User: ch.User, Contextual: ch.Contextual}
+		return ListQuery{Type: typeName(ch.Object), Relation: ch.Relation, User: ch.User, Contextual: ch.Contextual, Context: ch.Context}
 	}
 	ft := g.m.Types[g.r.IntN(len(g.m.Types))]
 	if g.chance(0.5) {
@@ -401,5 +434,68 @@ func (g *gen) list() ListQuery {
 	if len(ft.Relations) > 0 && g.chance(0.25) {
 		f.Relation = ft.Relations[g.r.IntN(len(ft.Relations))].Name
 	}
-	return ListQuery{Users: true, Object: ch.Object, Relation: ch.Relation, Filter: f, Contextual: ch.Contextual}
+	return ListQuery{Users: true, Object: ch.Object, Relation: ch.Relation, Filter: f, Contextual: ch.Contextual, Context: ch.Context}
+}
+
+func (g *gen) value(typ string) any {
+	vs := paramValues[typ]
+	if g.chance(0.05) {
+		return vs[len(vs)-1]
+	}
+	return vs[g.r.IntN(len(vs)-1)]
+}
+
+// tupleContext is part of a condition's parameters, as canonical JSON.
+func (g *gen) tupleContext(cond string) string {
+	m := map[string]any{}
+	for _, c := range g.m.Conditions {
+		if c.Name != cond {
+			continue
+		}
+		for _, p := range c.Params {
+			if g.chance(0.35) {
+				m[p.Name] = g.value(p.Type)
+			}
+		}
+	}
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m) // sorted keys, no spaces: canonical
+	return string(b)
+}
+
+// requestContext gives most parameters of the model's conditions a value,
+// so that some checks miss one.
+func (g *gen) requestContext() map[string]any {
+	if len(g.m.Conditions) == 0 {
+		return nil
+	}
+	m := map[string]any{}
+	for _, c := range g.m.Conditions {
+		for _, p := range c.Params {
+			if g.chance(0.8) {
+				m[p.Name] = g.value(p.Type)
+			}
+		}
+	}
+	if g.chance(0.05) {
+		m["unused"] = 1.0
+	}
+	return m
+}
+
+// uniqueKeys keeps the first tuple of each key: a store holds one tuple per
+// object, relation and user, and OpenFGA refuses a request that repeats one.
+func uniqueKeys(ts []Tuple) []Tuple {
+	seen := make(map[Tuple]bool, len(ts))
+	out := ts[:0]
+	for _, t := range ts {
+		k := Tuple{Object: t.Object, Relation: t.Relation, User: t.User}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, t)
+		}
+	}
+	return out
 }

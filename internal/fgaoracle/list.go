@@ -24,6 +24,7 @@ type ListQuery struct {
 	Filter     Restriction
 	Relation   string
 	Contextual []Tuple
+	Context    map[string]any
 }
 
 func (q ListQuery) String() string {
@@ -35,6 +36,9 @@ func (q ListQuery) String() string {
 	}
 	if len(q.Contextual) > 0 {
 		s += fmt.Sprintf(" with contextual %v", q.Contextual)
+	}
+	if len(q.Context) > 0 {
+		s += fmt.Sprintf(" context %v", q.Context)
 	}
 	return s
 }
@@ -61,17 +65,29 @@ func agreeList(oracle, edge ListAnswer) bool {
 	return oracle.Verdict == edge.Verdict && oracle.Verdict != Failed
 }
 
-func contextualKeys(ts []Tuple) []*openfgav1.TupleKey {
+func contextualKeys(ts []Tuple) ([]*openfgav1.TupleKey, error) {
 	out := make([]*openfgav1.TupleKey, len(ts))
 	for i, t := range ts {
-		out[i] = &openfgav1.TupleKey{Object: t.Object, Relation: t.Relation, User: t.User}
+		k, err := tupleKey(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = k
 	}
-	return out
+	return out, nil
 }
 
 // List asks OpenFGA's ListObjects or ListUsers API.
 func (s *Store) List(ctx context.Context, q ListQuery) ListAnswer {
 	var items []string
+	keys, err := contextualKeys(q.Contextual)
+	if err != nil {
+		return ListAnswer{Verdict: Failed, Detail: err.Error()}
+	}
+	rctx, err := requestContext(q.Context)
+	if err != nil {
+		return ListAnswer{Verdict: Failed, Detail: err.Error()}
+	}
 	if q.Users {
 		typ, id, _ := strings.Cut(q.Object, ":")
 		resp, err := s.o.srv.ListUsers(ctx, &openfgav1.ListUsersRequest{
@@ -80,7 +96,8 @@ func (s *Store) List(ctx context.Context, q ListQuery) ListAnswer {
 			Object:               &openfgav1.Object{Type: typ, Id: id},
 			Relation:             q.Relation,
 			UserFilters:          []*openfgav1.UserTypeFilter{{Type: q.Filter.Type, Relation: q.Filter.Relation}},
-			ContextualTuples:     contextualKeys(q.Contextual),
+			ContextualTuples:     keys,
+			Context:              rctx,
 		})
 		if err != nil {
 			a := classify(err)
@@ -96,9 +113,10 @@ func (s *Store) List(ctx context.Context, q ListQuery) ListAnswer {
 			Type:                 q.Type,
 			Relation:             q.Relation,
 			User:                 q.User,
+			Context:              rctx,
 		}
-		if len(q.Contextual) > 0 {
-			req.ContextualTuples = &openfgav1.ContextualTupleKeys{TupleKeys: contextualKeys(q.Contextual)}
+		if len(keys) > 0 {
+			req.ContextualTuples = &openfgav1.ContextualTupleKeys{TupleKeys: keys}
 		}
 		resp, err := s.o.srv.ListObjects(ctx, req)
 		if err != nil {
@@ -113,7 +131,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) ListAnswer {
 
 // List asks edgeauthz's ListObjects or ListUsers, without a result limit.
 func (e *Edge) List(ctx context.Context, q ListQuery) ListAnswer {
-	opts := rebac.ListOptions{CheckOptions: rebac.CheckOptions{Contextual: toRebac(q.Contextual)}, MaxResults: -1}
+	opts := rebac.ListOptions{CheckOptions: rebac.CheckOptions{Contextual: toRebac(q.Contextual), Context: q.Context}, MaxResults: -1}
 	var res rebac.ListResult
 	var err error
 	if q.Users {
@@ -126,6 +144,8 @@ func (e *Edge) List(ctx context.Context, q ListQuery) ListAnswer {
 		return ListAnswer{Verdict: Depth, Detail: err.Error()}
 	case errors.Is(err, rebac.ErrInvalidCheck):
 		return ListAnswer{Verdict: Invalid, Detail: err.Error()}
+	case errors.Is(err, rebac.ErrCondition):
+		return ListAnswer{Verdict: CondErr, Detail: err.Error()}
 	case err != nil:
 		return ListAnswer{Verdict: Failed, Detail: err.Error()}
 	case res.Truncated:

@@ -8,6 +8,8 @@ import (
 
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 	"github.com/openfga/language/pkg/go/transformer"
+
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // Op is the kind of a rewrite node.
@@ -25,19 +27,36 @@ const (
 
 // Restriction is one entry of a direct type restriction list.
 type Restriction struct {
-	Type     string
-	Relation string // "type#relation" when set
-	Wildcard bool   // "type:*"
+	Type      string
+	Relation  string // "type#relation" when set
+	Wildcard  bool   // "type:*"
+	Condition string // "... with condition" when set
 }
 
 func (r Restriction) String() string {
+	s := r.Type
 	switch {
 	case r.Wildcard:
-		return r.Type + ":*"
+		s += ":*"
 	case r.Relation != "":
-		return r.Type + "#" + r.Relation
+		s += "#" + r.Relation
 	}
-	return r.Type
+	if r.Condition != "" {
+		s += " with " + r.Condition
+	}
+	return s
+}
+
+// Condition is a model's "condition name(params) { expression }".
+type Condition struct {
+	Name   string
+	Params []Param
+	Expr   string
+}
+
+// Param is one typed parameter of a condition.
+type Param struct {
+	Name, Type string
 }
 
 // Expr is a relation's rewrite.
@@ -64,7 +83,8 @@ type Type struct {
 // Model is a schema 1.1 authorization model as data, so that it can be
 // generated and shrunk; DSL renders it.
 type Model struct {
-	Types []Type
+	Types      []Type
+	Conditions []Condition
 }
 
 // DSL renders m in the modeling language.
@@ -82,6 +102,13 @@ func (m *Model) DSL() string {
 			writeExpr(&b, r.Expr, true)
 			b.WriteByte('\n')
 		}
+	}
+	for _, c := range m.Conditions {
+		ps := make([]string, len(c.Params))
+		for i, p := range c.Params {
+			ps[i] = p.Name + ": " + p.Type
+		}
+		b.WriteString("condition " + c.Name + "(" + strings.Join(ps, ", ") + ") {\n  " + c.Expr + "\n}\n")
 	}
 	return b.String()
 }
@@ -117,7 +144,7 @@ func writeExpr(b *strings.Builder, e *Expr, top bool) {
 
 // Clone returns a deep copy of m.
 func (m *Model) Clone() *Model {
-	c := &Model{Types: make([]Type, len(m.Types))}
+	c := &Model{Types: make([]Type, len(m.Types)), Conditions: slices.Clone(m.Conditions)}
 	for i, t := range m.Types {
 		c.Types[i] = Type{Name: t.Name, Relations: make([]Relation, len(t.Relations))}
 		for j, r := range t.Relations {
@@ -137,23 +164,42 @@ func (e *Expr) clone() *Expr {
 	return &c
 }
 
-// Tuple is a relationship tuple in edgeauthz's notation.
+// Tuple is a relationship tuple in edgeauthz's notation. A conditional
+// tuple names its condition and may carry part of its context as a JSON
+// object in canonical form.
 type Tuple struct {
 	Object, Relation, User string
+	Condition, Context     string
 }
 
-func (t Tuple) String() string { return t.Object + "#" + t.Relation + "@" + t.User }
+// String is the form edgeauthz's policies use: "object#relation@user",
+// then " with condition {context}" for a conditional tuple.
+func (t Tuple) String() string {
+	s := t.Object + "#" + t.Relation + "@" + t.User
+	if t.Condition != "" {
+		s += " with " + t.Condition
+		if t.Context != "" {
+			s += " " + t.Context
+		}
+	}
+	return s
+}
 
-// Check is one check question, with the tuples that hold for it alone.
+// Check is one check question, with the tuples that hold for it alone and
+// the request's part of the conditions' context (decoded JSON values).
 type Check struct {
 	Object, Relation, User string
 	Contextual             []Tuple
+	Context                map[string]any
 }
 
 func (c Check) String() string {
 	s := c.Object + "#" + c.Relation + "@" + c.User
 	if len(c.Contextual) > 0 {
 		s += fmt.Sprintf(" with contextual %v", c.Contextual)
+	}
+	if len(c.Context) > 0 {
+		s += fmt.Sprintf(" context %v", c.Context)
 	}
 	return s
 }
@@ -195,6 +241,23 @@ func ParseModel(dsl string) (*Model, error) {
 		}
 		m.Types = append(m.Types, t)
 	}
+	names := make([]string, 0, len(am.GetConditions()))
+	for name := range am.GetConditions() {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Compare(strings.Index(dsl, "condition "+a+"("), strings.Index(dsl, "condition "+b+"("))
+	})
+	for _, name := range names {
+		c := am.GetConditions()[name]
+		cond := Condition{Name: name, Expr: c.GetExpression()}
+		src := dsl[strings.Index(dsl, "condition "+name+"("):]
+		for _, decl := range strings.Split(src[strings.IndexByte(src, '(')+1:strings.IndexByte(src, ')')], ",") {
+			pn, pt, _ := strings.Cut(decl, ":")
+			cond.Params = append(cond.Params, Param{Name: strings.TrimSpace(pn), Type: strings.TrimSpace(pt)})
+		}
+		m.Conditions = append(m.Conditions, cond)
+	}
 	return m, nil
 }
 
@@ -209,7 +272,7 @@ func fromProto(u *openfgav1.Userset, direct []*openfgav1.RelationReference) (*Ex
 	case *openfgav1.Userset_This:
 		e := &Expr{Op: OpDirect}
 		for _, rr := range direct {
-			res := Restriction{Type: rr.GetType(), Relation: rr.GetRelation(), Wildcard: rr.GetWildcard() != nil}
+			res := Restriction{Type: rr.GetType(), Relation: rr.GetRelation(), Wildcard: rr.GetWildcard() != nil, Condition: rr.GetCondition()}
 			e.Direct = append(e.Direct, res)
 		}
 		return e, nil
@@ -239,12 +302,11 @@ func fromChildren(op Op, cs []*openfgav1.Userset, direct []*openfgav1.RelationRe
 	return e, nil
 }
 
-// ParseTuple reads "object#relation@user".
+// ParseTuple reads a tuple in the form String writes.
 func ParseTuple(s string) (Tuple, error) {
-	hash := strings.IndexByte(s, '#')
-	at := strings.LastIndexByte(s, '@')
-	if hash < 0 || at < hash {
-		return Tuple{}, fmt.Errorf("fgaoracle: tuple %q: want object#relation@user", s)
+	t, err := rebac.ParseTuple(s)
+	if err != nil {
+		return Tuple{}, fmt.Errorf("fgaoracle: %w", err)
 	}
-	return Tuple{Object: s[:hash], Relation: s[hash+1 : at], User: s[at+1:]}, nil
+	return Tuple{Object: t.Object, Relation: t.Relation, User: t.User, Condition: t.Condition, Context: t.Context}, nil
 }

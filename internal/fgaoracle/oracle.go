@@ -2,6 +2,7 @@ package fgaoracle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/openfga/openfga/pkg/typesystem"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // ErrModelRefused is returned by Load when OpenFGA refuses the model.
@@ -24,18 +26,20 @@ var ErrModelRefused = errors.New("fgaoracle: openfga refuses the model")
 type Verdict uint8
 
 // Verdicts. Depth is OpenFGA's "resolution too complex" and edgeauthz's
-// ErrDepth; Invalid is a check that does not fit the model; Failed is any
-// other error, which the comparison never accepts.
+// ErrDepth; Invalid is a check that does not fit the model; CondErr is a
+// condition that could not be evaluated (missing or mistyped parameters);
+// Failed is any other error, which the comparison never accepts.
 const (
 	Deny Verdict = iota
 	Allow
 	Invalid
 	Depth
+	CondErr
 	Failed
 )
 
 func (v Verdict) String() string {
-	return [...]string{"deny", "allow", "invalid", "depth", "failed"}[v]
+	return [...]string{"deny", "allow", "invalid", "depth", "condition-error", "failed"}[v]
 }
 
 // Answer is one engine's answer to a check.
@@ -109,14 +113,21 @@ func (o *Oracle) Load(ctx context.Context, dsl string, tuples []Tuple) (*Store, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModelRefused, err)
 	}
-	seen := make(map[Tuple]bool, len(tuples))
+	// One tuple per key, the last one, as a store keeps it.
+	last := make(map[Tuple]int, len(tuples))
+	for i, t := range tuples {
+		last[Tuple{Object: t.Object, Relation: t.Relation, User: t.User}] = i
+	}
 	var writes storage.Writes
-	for _, t := range tuples {
-		if seen[t] {
+	for i, t := range tuples {
+		if last[Tuple{Object: t.Object, Relation: t.Relation, User: t.User}] != i {
 			continue
 		}
-		seen[t] = true
-		writes = append(writes, &openfgav1.TupleKey{Object: t.Object, Relation: t.Relation, User: t.User})
+		k, err := tupleKey(t)
+		if err != nil {
+			return nil, err
+		}
+		writes = append(writes, k)
 	}
 	for len(writes) > 0 {
 		n := min(len(writes), maxTuplesPerWrite)
@@ -135,11 +146,15 @@ func (s *Store) Check(ctx context.Context, c Check) Answer {
 		AuthorizationModelId: s.modelID,
 		TupleKey:             &openfgav1.CheckRequestTupleKey{Object: c.Object, Relation: c.Relation, User: c.User},
 	}
+	var err error
 	if len(c.Contextual) > 0 {
 		req.ContextualTuples = &openfgav1.ContextualTupleKeys{}
-		for _, t := range c.Contextual {
-			req.ContextualTuples.TupleKeys = append(req.ContextualTuples.TupleKeys, &openfgav1.TupleKey{Object: t.Object, Relation: t.Relation, User: t.User})
+		if req.ContextualTuples.TupleKeys, err = contextualKeys(c.Contextual); err != nil {
+			return Answer{Verdict: Failed, Detail: err.Error()}
 		}
+	}
+	if req.Context, err = requestContext(c.Context); err != nil {
+		return Answer{Verdict: Failed, Detail: err.Error()}
 	}
 	resp, err := s.o.srv.Check(ctx, req)
 	if err != nil {
@@ -159,9 +174,43 @@ func classify(err error) Answer {
 	switch {
 	case code == int32(openfgav1.ErrorCode_authorization_model_resolution_too_complex):
 		return Answer{Verdict: Depth, Detail: detail}
+	case strings.Contains(detail, "failed to evaluate relationship condition"):
+		return Answer{Verdict: CondErr, Detail: detail}
 	case st.Code() == codes.InvalidArgument,
 		code >= int32(openfgav1.ErrorCode_validation_error) && code < 3000:
 		return Answer{Verdict: Invalid, Detail: detail}
 	}
 	return Answer{Verdict: Failed, Detail: fmt.Sprintf("code %d: %s", code, detail)}
+}
+
+// tupleKey is t as OpenFGA's API takes it.
+func tupleKey(t Tuple) (*openfgav1.TupleKey, error) {
+	k := &openfgav1.TupleKey{Object: t.Object, Relation: t.Relation, User: t.User}
+	if t.Condition == "" {
+		return k, nil
+	}
+	k.Condition = &openfgav1.RelationshipCondition{Name: t.Condition}
+	if t.Context != "" {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(t.Context), &m); err != nil {
+			return nil, fmt.Errorf("fgaoracle: tuple %s: %w", t, err)
+		}
+		st, err := structpb.NewStruct(m)
+		if err != nil {
+			return nil, fmt.Errorf("fgaoracle: tuple %s: %w", t, err)
+		}
+		k.Condition.Context = st
+	}
+	return k, nil
+}
+
+func requestContext(m map[string]any) (*structpb.Struct, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	st, err := structpb.NewStruct(m)
+	if err != nil {
+		return nil, fmt.Errorf("fgaoracle: context: %w", err)
+	}
+	return st, nil
 }

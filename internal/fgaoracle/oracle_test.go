@@ -9,9 +9,9 @@ import (
 )
 
 var (
-	flagFixed = flag.Int("oracle.fixed", 2000, "cases from the fixed seeds 1..N")
+	flagFixed = flag.Int("oracle.fixed", 1200, "cases from the fixed seeds 1..N")
 	flagN     = flag.Int("oracle.n", 0, "random cases after the fixed ones (0: as many as -oracle.time allows)")
-	flagTime  = flag.Duration("oracle.time", 20*time.Second, "time for the random cases when -oracle.n is 0")
+	flagTime  = flag.Duration("oracle.time", 15*time.Second, "time for the random cases when -oracle.n is 0")
 	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
 	flagShow  = flag.Int("oracle.show", 3, "unknown disagreements shrunk and printed per run")
 	flagLimit = flag.Int("oracle.shrink", 200, "disagreements shrunk per run to match them to known classes")

@@ -1,6 +1,7 @@
 package fgaoracle
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"gopkg.in/yaml.v3"
@@ -18,10 +19,17 @@ type testFile struct {
 }
 
 type testCase struct {
-	Name   string            `yaml:"name"`
-	Tuples []string          `yaml:"tuples,omitempty"`
-	Check  map[string]string `yaml:"check"`
-	Expect map[string]bool   `yaml:"expect"`
+	Name   string          `yaml:"name"`
+	Tuples []string        `yaml:"tuples,omitempty"`
+	Check  testCheck       `yaml:"check"`
+	Expect map[string]bool `yaml:"expect"`
+}
+
+type testCheck struct {
+	Object   string         `yaml:"object"`
+	Relation string         `yaml:"relation"`
+	User     string         `yaml:"user"`
+	Context  map[string]any `yaml:"context,omitempty"`
 }
 
 // Reproducer renders a check disagreement as an edgeauthz policy file
@@ -38,7 +46,7 @@ func Reproducer(name string, d *Disagreement) (policy, test []byte, err error) {
 	}
 	c := testCase{
 		Name:   fmt.Sprintf("%s: OpenFGA %s, edgeauthz %s", d.Check, d.Oracle, d.Edge),
-		Check:  map[string]string{"object": d.Check.Object, "relation": d.Check.Relation, "user": d.Check.User},
+		Check:  testCheck{Object: d.Check.Object, Relation: d.Check.Relation, User: d.Check.User, Context: d.Check.Context},
 		Expect: map[string]bool{"allow": d.Oracle.Verdict == Allow},
 	}
 	for _, t := range d.Check.Contextual {
@@ -54,9 +62,15 @@ func Reproducer(name string, d *Disagreement) (policy, test []byte, err error) {
 // one `fga model test` and `edgeauthz test` run), for list queries, which
 // policy tests cannot express.
 type storeTuple struct {
-	User     string `yaml:"user"`
-	Relation string `yaml:"relation"`
-	Object   string `yaml:"object"`
+	User      string          `yaml:"user"`
+	Relation  string          `yaml:"relation"`
+	Object    string          `yaml:"object"`
+	Condition *storeCondition `yaml:"condition,omitempty"`
+}
+
+type storeCondition struct {
+	Name    string         `yaml:"name"`
+	Context map[string]any `yaml:"context,omitempty"`
 }
 
 type storeFile struct {
@@ -76,12 +90,14 @@ type storeTest struct {
 type storeListObject struct {
 	User       string              `yaml:"user"`
 	Type       string              `yaml:"type"`
+	Context    map[string]any      `yaml:"context,omitempty"`
 	Assertions map[string][]string `yaml:"assertions"`
 }
 
 type storeListUsers struct {
 	Object     string                         `yaml:"object"`
 	UserFilter []map[string]string            `yaml:"user_filter"`
+	Context    map[string]any                 `yaml:"context,omitempty"`
 	Assertions map[string]map[string][]string `yaml:"assertions"`
 }
 
@@ -89,6 +105,28 @@ func storeTuples(ts []Tuple) []storeTuple {
 	out := make([]storeTuple, len(ts))
 	for i, t := range ts {
 		out[i] = storeTuple{User: t.User, Relation: t.Relation, Object: t.Object}
+		if t.Condition != "" {
+			out[i].Condition = &storeCondition{Name: t.Condition}
+			if t.Context != "" {
+				_ = json.Unmarshal([]byte(t.Context), &out[i].Condition.Context)
+			}
+		}
+	}
+	return out
+}
+
+// fromStoreTuples reads tuples back, their contexts in canonical JSON.
+func fromStoreTuples(sts []storeTuple) []Tuple {
+	out := make([]Tuple, len(sts))
+	for i, st := range sts {
+		out[i] = Tuple{Object: st.Object, Relation: st.Relation, User: st.User}
+		if st.Condition != nil {
+			out[i].Condition = st.Condition.Name
+			if len(st.Condition.Context) > 0 {
+				b, _ := json.Marshal(st.Condition.Context)
+				out[i].Context = string(b)
+			}
+		}
 	}
 	return out
 }
@@ -108,10 +146,10 @@ func StoreReproducer(name string, d *Disagreement) ([]byte, error) {
 		if q.Filter.Relation != "" {
 			f["relation"] = q.Filter.Relation
 		}
-		test.ListUsers = []storeListUsers{{Object: q.Object, UserFilter: []map[string]string{f},
+		test.ListUsers = []storeListUsers{{Object: q.Object, UserFilter: []map[string]string{f}, Context: q.Context,
 			Assertions: map[string]map[string][]string{q.Relation: {"users": items}}}}
 	} else {
-		test.ListObjects = []storeListObject{{User: q.User, Type: q.Type, Assertions: map[string][]string{q.Relation: items}}}
+		test.ListObjects = []storeListObject{{User: q.User, Type: q.Type, Context: q.Context, Assertions: map[string][]string{q.Relation: items}}}
 	}
 	out, err := yaml.Marshal(storeFile{Name: name, Model: d.Model.DSL(), Tuples: storeTuples(d.Tuples), Tests: []storeTest{test}})
 	if err != nil {
