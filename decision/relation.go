@@ -164,6 +164,10 @@ func (s *Snapshot) compileRelationReq(rc *config.Relation, pat *pattern) (*relat
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		if !s.relations.model.IsParameter(k) {
+			// A misspelt key would make every check an error.
+			return nil, fmt.Errorf("context %q is a parameter of no condition of the model", k)
+		}
 		p := ctxParam{name: k}
 		switch v := rc.Context[k].(type) {
 		case string:

@@ -170,6 +170,13 @@ func TestRouteConditionContext(t *testing.T) {
 	}
 }
 
+func TestRouteContextKeysAreParameters(t *testing.T) {
+	bad := strings.Replace(condPolicy, `context: {ip: 10.0.0.1,`, `context: {ipp: 10.0.0.1,`, 1)
+	if err := compileErr(bad); err == nil || !strings.Contains(err.Error(), `policy.yaml:23: route "literal": relation: context "ipp" is a parameter of no condition`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestCheckRelationshipMissingParameters(t *testing.T) {
 	p, _ := config.ParsePolicy("policy.yaml", []byte(condPolicy))
 	s, err := decision.Compile(p, decision.Options{})
@@ -191,5 +198,25 @@ func TestCheckRelationshipMissingParameters(t *testing.T) {
 	}
 	if err := s.FitsModel(`doc:1#viewer@user:bob with office {"nope": 1}`); err == nil {
 		t.Fatal("FitsModel accepted a context key that is not a parameter")
+	}
+}
+
+func TestInlineModulesErrorLine(t *testing.T) {
+	err := compileErr(`
+modules:
+  core.fga: |
+    module core
+    type user
+  docs.fga: |
+    module docs
+    type doc
+      relations
+        define viewer: [group]
+`)
+	if err == nil || !strings.Contains(err.Error(), "policy.yaml:10: modules: docs.fga: doc#viewer") {
+		t.Fatalf("got %v", err)
+	}
+	if err := compileErr("model: |\n  model\n    schema 1.1\n  type user\nmodules:\n  a.fga: |\n    module a\n    type doc\n"); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("model and modules: %v", err)
 	}
 }

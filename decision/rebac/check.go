@@ -107,7 +107,7 @@ type checker struct {
 type typedReq struct {
 	done bool
 	vals map[string]any
-	err  error
+	bad  map[string]error // parameters whose request value does not convert
 }
 
 var checkerPool = sync.Pool{New: func() any { return &checker{memo: make(map[uint64]uint8, 16)} }}
@@ -214,9 +214,11 @@ func (c *checker) release() {
 	c.path = c.path[:0]
 	c.g, c.m, c.user, c.rs = nil, nil, "", nil
 	c.reqCtx, c.condErr = nil, nil
-	if c.typedReq != nil {
-		clear(c.typedReq)
-		c.typedReq = c.typedReq[:0]
+	for i := range c.typedReq {
+		// The maps are kept for the next check, emptied.
+		t := &c.typedReq[i]
+		clear(t.vals)
+		t.done, t.bad = false, nil
 	}
 	if c.hasCtx {
 		c.ctxAdj, c.local, c.hasCtx = nil, objects{}, false
@@ -637,7 +639,7 @@ func (c *checker) viaUserset(obj, rel int32, s userset, cond string, depth int, 
 // oCond with checker.condErr set.
 func (c *checker) evalCond(obj, rel int32, cs *condSubject) outcome {
 	cd := c.m.conds[cs.cond]
-	req, err := c.requestContext(cs.cond)
+	req, err := c.requestContext(cs.cond, cs.ctx.values())
 	if err == nil {
 		var ok bool
 		var missing []string
@@ -662,20 +664,34 @@ func (c *checker) fail(err error) {
 	}
 }
 
-// requestContext converts the request's context for condition ci, once per check.
-func (c *checker) requestContext(ci int32) (map[string]any, error) {
+// requestContext converts the request's context for condition ci, once per
+// check. A value that does not convert is an error only for a tuple whose
+// own context does not supply that parameter.
+func (c *checker) requestContext(ci int32, tuple map[string]any) (map[string]any, error) {
 	if len(c.reqCtx) == 0 {
 		return nil, nil
 	}
-	if c.typedReq == nil || len(c.typedReq) < len(c.m.conds) {
-		c.typedReq = slices.Grow(c.typedReq[:0], len(c.m.conds))[:len(c.m.conds)]
+	if len(c.typedReq) < len(c.m.conds) {
+		c.typedReq = append(c.typedReq, make([]typedReq, len(c.m.conds)-len(c.typedReq))...)
 	}
 	t := &c.typedReq[ci]
 	if !t.done {
-		t.vals, t.err = c.m.conds[ci].typedContext(c.reqCtx, true)
+		t.vals, t.bad = c.m.conds[ci].requestContext(c.reqCtx, t.vals)
 		t.done = true
 	}
-	return t.vals, t.err
+	if len(t.bad) > 0 {
+		keys := make([]string, 0, len(t.bad))
+		for k := range t.bad {
+			if _, ok := tuple[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			slices.Sort(keys)
+			return nil, t.bad[keys[0]]
+		}
+	}
+	return t.vals, nil
 }
 
 func (c *checker) tupleName(obj, rel int32, cs *condSubject) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	celchecker "github.com/google/cel-go/checker"
 	"github.com/google/cel-go/interpreter"
 	openfgav1 "github.com/openfga/api/proto/openfga/v1"
 )
@@ -88,6 +89,15 @@ func (p *paramType) String() string {
 		return n + "<" + p.elem.String() + ">"
 	}
 	return n
+}
+
+// article is the type's name with "a" or "an", for messages.
+func (p *paramType) article() string {
+	n := p.String()
+	if strings.ContainsRune("aeiou", rune(n[0])) {
+		return "an " + n
+	}
+	return "a " + n
 }
 
 func (p *paramType) celType() *cel.Type {
@@ -198,7 +208,7 @@ func (p *paramType) convert(v any) (any, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("want a %s, got %s", p, jsonKind(v))
+	return nil, fmt.Errorf("want %s, got %s", p.article(), jsonKind(v))
 }
 
 // number converts to int64, uint64 or float64; integers must be whole.
@@ -214,12 +224,12 @@ func (p *paramType) number(v any) (any, error) {
 	case string:
 		bf, _, err := big.ParseFloat(x, 10, 64, big.ToNearestEven)
 		if err != nil {
-			return nil, fmt.Errorf("want a %s, got the string %q", p, x)
+			return nil, fmt.Errorf("want %s, got the string %q", p.article(), x)
 		}
 		f = bf
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("want a %s, got %v", p, x)
+			return nil, fmt.Errorf("want %s, got %v", p.article(), x)
 		}
 		f = big.NewFloat(x)
 	case int:
@@ -229,7 +239,7 @@ func (p *paramType) number(v any) (any, error) {
 	case uint64:
 		f = new(big.Float).SetUint64(x)
 	default:
-		return nil, fmt.Errorf("want a %s, got %s", p, jsonKind(v))
+		return nil, fmt.Errorf("want %s, got %s", p.article(), jsonKind(v))
 	}
 	switch p.name {
 	case openfgav1.ConditionParamTypeRef_TYPE_NAME_INT:
@@ -330,11 +340,28 @@ func compileCondition(c *openfgav1.Condition) (*condition, error) {
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("the expression gives %s, want bool", ast.OutputType())
 	}
-	out.prg, err = env.Program(ast, cel.CostLimit(MaxConditionCost), cel.EvalOptions(cel.OptOptimize))
+	// Tracking the cost while evaluating costs time; when the static
+	// estimate's upper bound is already within the limit, the evaluation
+	// cannot exceed it and runs untracked.
+	opts2 := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, noSizes{}); err != nil || est.Max > MaxConditionCost {
+		opts2 = append(opts2, cel.CostLimit(MaxConditionCost))
+	}
+	out.prg, err = env.Program(ast, opts2...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// noSizes gives the cost estimator no size hints: a string, list or map
+// parameter may be of any size, so expressions over them stay tracked.
+type noSizes struct{}
+
+func (noSizes) EstimateSize(celchecker.AstNode) *celchecker.SizeEstimate { return nil }
+
+func (noSizes) EstimateCallCost(string, string, *celchecker.AstNode, []celchecker.AstNode) *celchecker.CallEstimate {
+	return nil
 }
 
 func (c *condition) param(name string) *paramType {
@@ -345,11 +372,10 @@ func (c *condition) param(name string) *paramType {
 	return c.params[i].typ
 }
 
-// typedContext converts a context's values to the condition's parameter
-// types. Keys that are not parameters are left out when lenient (a
-// request's context serves every condition), an error otherwise (a tuple's
-// context belongs to its condition, as OpenFGA validates it on write).
-func (c *condition) typedContext(ctx map[string]any, lenient bool) (map[string]any, error) {
+// typedContext converts a tuple's context to the condition's parameter
+// types. A key that is not a parameter is an error: a tuple's context
+// belongs to its condition, as OpenFGA validates it on write.
+func (c *condition) typedContext(ctx map[string]any) (map[string]any, error) {
 	if len(ctx) == 0 {
 		return nil, nil
 	}
@@ -357,9 +383,6 @@ func (c *condition) typedContext(ctx map[string]any, lenient bool) (map[string]a
 	for k, v := range ctx {
 		pt := c.param(k)
 		if pt == nil {
-			if lenient {
-				continue
-			}
 			return nil, fmt.Errorf("%q is not a parameter of condition %q", k, c.name)
 		}
 		cv, err := pt.convert(v)
@@ -369,6 +392,34 @@ func (c *condition) typedContext(ctx map[string]any, lenient bool) (map[string]a
 		out[k] = cv
 	}
 	return out, nil
+}
+
+// requestContext converts a request's context to the condition's parameter
+// types, leaving out keys that are not parameters. Values that do not
+// convert are kept apart: they are an error only where no tuple context
+// supplies the parameter, since OpenFGA merges the two before converting.
+// vals, when not nil, is an empty map to fill (reused across checks).
+func (c *condition) requestContext(ctx, vals map[string]any) (map[string]any, map[string]error) {
+	var bad map[string]error
+	for k, v := range ctx {
+		pt := c.param(k)
+		if pt == nil {
+			continue
+		}
+		cv, err := pt.convert(v)
+		if err != nil {
+			if bad == nil {
+				bad = map[string]error{}
+			}
+			bad[k] = fmt.Errorf("context parameter %q of condition %q: %w", k, c.name, err)
+			continue
+		}
+		if vals == nil {
+			vals = make(map[string]any, len(c.params))
+		}
+		vals[k] = cv
+	}
+	return vals, bad
 }
 
 // activation resolves parameters from the tuple's context first, then the

@@ -3,6 +3,7 @@ package rebac
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -74,6 +75,8 @@ func TestConditionalCheck(t *testing.T) {
 		{"x out of range", "document:1", "viewer", "user:anne", map[string]any{"x": 11}, deny, ""},
 		{"x missing is an error", "document:1", "viewer", "user:anne", nil, condErr, "x"},
 		{"tuple context wins over request", "document:1", "viewer", "user:ben", map[string]any{"x": 5}, deny, ""},
+		{"a request value the tuple overrides is not converted", "document:1", "viewer", "user:ben", map[string]any{"x": "five"}, deny, ""},
+		{"a request value the tuple does not override must convert", "document:1", "viewer", "user:anne", map[string]any{"x": "five"}, condErr, ""},
 		{"request completes the parameters", "document:1", "viewer", "user:carl", map[string]any{"x": 5, "lo": 1, "hi": 9}, allow, ""},
 		{"all parameters missing", "document:1", "viewer", "user:carl", map[string]any{"other": 1}, condErr, "hi, lo, x"},
 		{"int from a numeric string", "document:1", "viewer", "user:anne", map[string]any{"x": "7"}, allow, ""},
@@ -268,7 +271,7 @@ func TestModelFits(t *testing.T) {
 		`document:1#viewer@user:a with nope`:               "no condition",
 		`document:1#viewer@user:a with flag`:               "does not allow condition",
 		`document:1#viewer@user:a with in_range {"y": 1}`:  "not a parameter",
-		`document:1#viewer@user:a with in_range {"x": []}`: "want a int",
+		`document:1#viewer@user:a with in_range {"x": []}`: "want an int",
 		`document:1#editor@user:a`:                         "does not fit",
 	} {
 		err := m.Fits(mustTuples(t, s)[0])
@@ -276,4 +279,42 @@ func TestModelFits(t *testing.T) {
 			t.Errorf("Fits(%s) = %v, want %q", s, err, want)
 		}
 	}
+}
+
+// Pooled per-check state must not carry one check's context into another.
+func TestConditionalConcurrent(t *testing.T) {
+	g := mustGraph(t, condModel, `document:1#viewer@user:anne with in_range {"lo": 1, "hi": 10}`,
+		`document:2#owner@user:* with flag`)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				switch (i + w) % 4 {
+				case 0:
+					if r := g.Check("document:1", "viewer", "user:anne", CheckOptions{Context: map[string]any{"x": 5}}); !r.Allowed {
+						t.Errorf("x=5: %+v", r)
+						return
+					}
+				case 1:
+					if r := g.Check("document:1", "viewer", "user:anne", CheckOptions{Context: map[string]any{"x": 11}}); r.Allowed || r.Err != nil {
+						t.Errorf("x=11: %+v", r)
+						return
+					}
+				case 2:
+					if r := g.Check("document:1", "viewer", "user:anne", CheckOptions{}); !errors.Is(r.Err, ErrCondition) {
+						t.Errorf("no context: %+v", r)
+						return
+					}
+				default:
+					if r := g.Check("document:2", "owner", "user:z", CheckOptions{Context: map[string]any{"on": i%8 == 3}}); r.Allowed != (i%8 == 3) {
+						t.Errorf("flag: %+v", r)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -402,7 +402,7 @@ func (m *Model) resolve(t Tuple) (otyp, rel int32, u userRef, cond int32, ctx *t
 		if err != nil {
 			return 0, 0, u, -1, nil, false
 		}
-		typed, err := m.conds[ci].typedContext(raw, false)
+		typed, err := m.conds[ci].typedContext(raw)
 		if err != nil {
 			return 0, 0, u, -1, nil, false
 		}
@@ -433,7 +433,7 @@ func (m *Model) Fits(t Tuple) error {
 	if err != nil {
 		return fmt.Errorf("tuple %q: %w", t.Key().String(), err)
 	}
-	if _, err := m.conds[ci].typedContext(raw, false); err != nil {
+	if _, err := m.conds[ci].typedContext(raw); err != nil {
 		return fmt.Errorf("tuple %q: %w", t.Key().String(), err)
 	}
 	return fmt.Errorf("tuple %q: the relation does not allow condition %q for this subject type", t.Key().String(), t.Condition)

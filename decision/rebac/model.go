@@ -96,6 +96,17 @@ func (m *Model) Conditions() []string {
 	return out
 }
 
+// IsParameter reports whether some condition of the model has a parameter
+// of that name.
+func (m *Model) IsParameter(name string) bool {
+	for _, c := range m.conds {
+		if c.param(name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Schema is the model's schema version: "1.1", or "1.2" for a modular model.
 func (m *Model) Schema() string { return m.schema }
 
