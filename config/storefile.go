@@ -32,6 +32,16 @@ type StoreFile struct {
 	// ModelLine is the line the model's text starts on in File (0 when it
 	// comes from ModelFile, whose own line 1 is then the model's first).
 	ModelLine int `yaml:"-"`
+	// Modules are the files of a modular model, when ModelFile is an
+	// fga.mod (schema 1.2); Model is then empty.
+	Modules []StoreModule `yaml:"-"`
+}
+
+// StoreModule is one file of a modular model: its path relative to the
+// fga.mod, as the fga.mod lists it, and its text.
+type StoreModule struct {
+	Name     string
+	Contents string
 }
 
 // StoreTuple is a tuple in OpenFGA's JSON/YAML shape.
@@ -173,15 +183,20 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 	case sf.Model != "" && sf.ModelFile != "":
 		errs.Add(lines["model_file"], "give model or model_file, not both")
 	case sf.ModelFile != "":
-		if strings.HasSuffix(sf.ModelFile, ".mod") {
-			errs.Add(lines["model_file"], "model_file %q: modular models (fga.mod) are not supported here; give the combined model", sf.ModelFile)
-			break
-		}
 		b, err := read(sf.ModelFile)
 		if err != nil {
 			errs.Add(lines["model_file"], "model_file: %v", err)
+			break
 		}
-		sf.Model = string(b)
+		if !strings.HasSuffix(sf.ModelFile, ".mod") {
+			sf.Model = string(b)
+			break
+		}
+		mods, err := readModules(sf.ModelFile, b, read)
+		if err != nil {
+			errs.Add(lines["model_file"], "model_file: %v", err)
+		}
+		sf.Modules = mods
 	case sf.Model != "":
 		sf.ModelLine = lines["model"] + 1 // a block scalar starts on the next line
 	default:
@@ -271,6 +286,35 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 		return nil, err
 	}
 	return sf, nil
+}
+
+// readModules reads the module files an fga.mod lists (YAML: schema '1.2'
+// and contents, paths relative to the fga.mod's folder).
+func readModules(modPath string, data []byte, read func(string) ([]byte, error)) ([]StoreModule, error) {
+	var mod struct {
+		Schema   string   `yaml:"schema"`
+		Contents []string `yaml:"contents"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&mod); err != nil {
+		return nil, fmt.Errorf("%s: %w", modPath, err)
+	}
+	if mod.Schema != "1.2" {
+		return nil, fmt.Errorf("%s: schema %q, want '1.2'", modPath, mod.Schema)
+	}
+	if len(mod.Contents) == 0 {
+		return nil, fmt.Errorf("%s: contents lists no module file", modPath)
+	}
+	out := make([]StoreModule, 0, len(mod.Contents))
+	for _, name := range mod.Contents {
+		b, err := read(filepath.Join(filepath.Dir(modPath), name))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", modPath, err)
+		}
+		out = append(out, StoreModule{Name: name, Contents: string(b)})
+	}
+	return out, nil
 }
 
 // SortedKeys returns a map's keys in order, so that assertions run (and

@@ -20,8 +20,20 @@ func runAny(ctx context.Context, file string, opts Options) []Outcome {
 	return runFile(ctx, file, opts)
 }
 
-// StoreModel parses a store file's model. Errors carry the file and line.
+// StoreModel parses a store file's model (one text, or the modules of an
+// fga.mod). Errors carry the file and line.
 func StoreModel(sf *config.StoreFile) (*rebac.Model, error) {
+	if len(sf.Modules) > 0 {
+		files := make([]rebac.ModuleFile, len(sf.Modules))
+		for i, mf := range sf.Modules {
+			files[i] = rebac.ModuleFile{Name: mf.Name, Contents: mf.Contents}
+		}
+		m, err := rebac.ParseModules(files)
+		if err != nil {
+			return nil, fmt.Errorf("%s: model_file %s: %w", sf.File, sf.ModelFile, err)
+		}
+		return m, nil
+	}
 	m, err := rebac.ParseModel(sf.Model)
 	if err == nil {
 		return m, nil

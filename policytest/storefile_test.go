@@ -12,7 +12,8 @@ import (
 
 // TestStoreFiles runs the OpenFGA store files under testdata/fga: check,
 // list_objects and list_users assertions, model and tuple files (YAML and
-// CSV), a test's own tuples, conditions with per-assertion context.
+// CSV), a modular model (fga.mod), a test's own tuples, conditions with
+// per-assertion context.
 func TestStoreFiles(t *testing.T) {
 	files, _ := filepath.Glob("testdata/fga/*.fga.yaml")
 	if len(files) < 3 {
@@ -42,6 +43,7 @@ func TestStoreFileFailures(t *testing.T) {
 		{"both_users.fga.yaml", 0, []string{"user or users, not both", "needs assertions"}},
 		{"bad_model.fga.yaml", 0, []string{"bad_model.fga.yaml:7: model: doc#viewer:"}},
 		{"escape.fga.yaml", 0, []string{"path escapes"}},
+		{"badmod.fga.yaml", 0, []string{"model_file badmod/fga.mod: a.fga:7: doc#viewer:"}},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {

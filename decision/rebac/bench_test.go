@@ -1,6 +1,7 @@
 package rebac
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -235,4 +236,44 @@ func BenchmarkApply(b *testing.B) {
 		}
 		b.ReportMetric(float64(g3.OverlaySize()), "overlay")
 	})
+}
+
+// BenchmarkList: ListObjects and ListUsers on the benchmark graphs, with
+// the default result limit (every user sees a large share of the
+// documents through the root folder's team, so both lists stop at 1000).
+// "objects-few" lists the folders one team member owns, a short answer.
+func BenchmarkList(b *testing.B) {
+	ctx := context.Background()
+	for _, sz := range benchSizes {
+		g := benchGraph(b, sz.n)
+		nTeams := max(sz.n/100, 2)
+		user := "user:u" + strconv.Itoa(7%nTeams+nTeams*3)
+		b.Run(sz.name+"/objects", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListObjects(ctx, "document", "viewer", user, ListOptions{})
+				if err != nil || len(res.Items) == 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(sz.name+"/objects-few", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListObjects(ctx, "folder", "owner", user, ListOptions{})
+				if err != nil || len(res.Items) != 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+		b.Run(sz.name+"/users", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				res, err := g.ListUsers(ctx, "document:d7", "viewer", []UserFilter{{Type: "user"}}, ListOptions{})
+				if err != nil || len(res.Items) == 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
 }

@@ -34,6 +34,10 @@ type CheckOptions struct {
 	Explain  bool // fill Result.Path when allowed
 
 	noPrune bool // tests: explore every branch, to compare with the pruned search
+	// wildBlind: a plain user is not matched by its type's wildcard
+	// (ListUsers, list.go, asks whether a user is granted other than
+	// through a wildcard it already lists).
+	wildBlind bool
 }
 
 // Result is the answer to a Check. Err is nil or wraps ErrDepth,
@@ -87,9 +91,15 @@ type checker struct {
 	path []string
 
 	// pruning: relations whose reach set has neither bit cannot hold for the user
-	rs      *reachSets
-	b1, b2  int
-	unprune int // > 0 while evaluating the subtracted side of "but not"
+	rs        *reachSets
+	b1, b2    int
+	unprune   int  // > 0 while evaluating the subtracted side of "but not"
+	wildBlind bool // CheckOptions.wildBlind
+
+	// closed relations the user holds (prune.go), built on first need
+	closure      map[uint64]int32 // pair → userset steps down to the user
+	closureQ     []uint64
+	closureState uint8
 
 	// conditions: the request's context, converted per condition on first use
 	reqCtx   map[string]any
@@ -153,6 +163,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	c := checkerPool.Get().(*checker)
 	defer c.release()
 	c.g, c.m, c.explain, c.user = g, m, opts.Explain, user
+	c.wildBlind = opts.wildBlind
 	c.reqCtx = opts.Context
 	c.maxDepth = opts.MaxDepth
 	if c.maxDepth <= 0 {
@@ -184,6 +195,9 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	if !opts.noPrune {
 		c.rs = g.presenceFor(c.m, opts.Contextual).reach
 		c.b1, c.b2 = c.rs.userBits(c.ukind, c.utyp, c.urel, c.uobj >= 0)
+		if c.wildBlind && c.ukind == subjObject {
+			c.b1, c.b2 = c.rs.plainBit(c.utyp), -1
+		}
 		if !c.rs.reachable(rel, c.b1, c.b2) && !(c.ukind == subjUserset && c.uobj == obj && c.urel == rel) {
 			return Result{}
 		}
@@ -213,6 +227,14 @@ func (c *checker) release() {
 	}
 	c.path = c.path[:0]
 	c.g, c.m, c.user, c.rs = nil, nil, "", nil
+	if c.closureState != closureNone {
+		if len(c.closure) > 1<<10 {
+			c.closure = nil
+		} else {
+			clear(c.closure)
+		}
+		c.closureState = closureNone
+	}
 	c.reqCtx, c.condErr = nil, nil
 	for i := range c.typedReq {
 		// The maps are kept for the next check, emptied.
@@ -526,7 +548,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 				return oTrue
 			}
 		}
-		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok {
+		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok && !c.wildBlind {
 			c.step(obj, rel, c.m.types[c.utyp].name+":*", "")
 			return oTrue
 		}
@@ -542,6 +564,17 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 				return oTrue
 			}
 		}
+	}
+	// A closed relation is answered from the user's side (prune.go)
+	// rather than by expanding every userset below it.
+	if len(e.usersets) > 0 && c.closedShortcut(rel) {
+		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
+			if depth+int(steps) < c.maxDepth {
+				return oTrue
+			}
+			return oDepth
+		}
+		return oFalse
 	}
 	var u union
 	if len(e.cond) > 0 {
@@ -607,7 +640,7 @@ func (c *checker) directCond(obj, rel int32, e *edges) outcome {
 		if c.uobj >= 0 && try(subject{kind: subjObject, typ: c.utyp, obj: c.uobj}, c.user) {
 			return oTrue
 		}
-		if try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
+		if !c.wildBlind && try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
 			return oTrue
 		}
 	case subjWildcard:

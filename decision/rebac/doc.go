@@ -42,6 +42,20 @@
 // are memoized within one check only. With Explain, Result.Path lists the
 // tuples that granted access, from the object to the user.
 //
+// Build also records which type restrictions the tuples use and a reverse
+// index (subject → the lists it is in). From the first, each relation gets
+// the set of user kinds that can ever hold it, and a check skips every
+// branch (and answers false at once for a relation) that cannot reach the
+// user; relations defined by direct assignment alone are answered from the
+// user's side through the reverse index (prune.go). Neither changes an
+// allow or a deny.
+//
+// ListObjects walks from the user up the reverse index and ListUsers from
+// the object down its relations; both decide every candidate with Check,
+// so they return exactly the objects or users Check would allow, with
+// OpenFGA's wildcard and userset rules, bounded by a context deadline and a
+// result limit (list.go).
+//
 // Concurrency: a Graph is immutable. Check may be called from any number of
 // goroutines without locks (per-check state comes from a sync.Pool). Apply
 // returns a new Graph that shares the base and carries the changes in a

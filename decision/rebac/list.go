@@ -52,7 +52,7 @@ type lister struct {
 	res     ListResult
 	seen    map[string]bool
 	steps   int
-	err     error              // a candidate's check that failed (depth): the answer is unknown
+	err     error              // a check that failed (depth limit, condition): the answer is unknown
 	ctxRev  map[int32][]uint64 // contextual tuples' reverse index: object → keys
 	ctxWild map[int32][]uint64 // and wildcard type → keys
 }
@@ -96,11 +96,16 @@ func (l *lister) decide(object, relation, user, item string) bool {
 		return true
 	}
 	l.seen[item] = true
+	return l.check(object, relation, user, item, l.opts.CheckOptions)
+}
+
+// check decides a candidate with the given options; it reports whether to go on.
+func (l *lister) check(object, relation, user, item string, opts CheckOptions) bool {
 	if err := l.ctx.Err(); err != nil {
 		l.res.Truncated, l.res.Cause = true, err
 		return false
 	}
-	res := l.c.g.Check(object, relation, user, l.opts.CheckOptions)
+	res := l.c.g.Check(object, relation, user, opts)
 	if res.Err != nil {
 		l.err = res.Err
 		return false
@@ -194,6 +199,47 @@ func (l *lister) indexContextual() {
 	}
 }
 
+// feeders marks the relations target is defined through (itself included):
+// those whose holders can be holders of target. The subtracted side of "but
+// not" never grants, so it feeds nothing.
+func feeders(m *Model, target int32) []bool {
+	feeds := make([]bool, len(m.rels))
+	var visit func(r int32)
+	var walk func(r int32, n *node)
+	visit = func(r int32) {
+		if !feeds[r] {
+			feeds[r] = true
+			walk(r, m.rels[r].rewrite)
+		}
+	}
+	walk = func(r int32, n *node) {
+		switch n.op {
+		case opThis:
+			for _, res := range m.rels[r].restrictions {
+				if res.rel >= 0 {
+					visit(res.rel)
+				}
+			}
+		case opComputed:
+			visit(n.rel)
+		case opTTU:
+			for _, res := range m.rels[n.rel].restrictions {
+				if cr := n.perType[res.typ]; cr >= 0 {
+					visit(cr)
+				}
+			}
+		case opUnion, opIntersection:
+			for _, c := range n.children {
+				walk(r, c)
+			}
+		case opDifference:
+			walk(r, n.children[0])
+		}
+	}
+	visit(target)
+	return feeds
+}
+
 // parents are the model's reverse edges: which relations a relation feeds.
 type parents struct {
 	computed [][]int32   // relation → relations of the same type that use it directly
@@ -271,15 +317,34 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	}
 	l.indexContextual()
 	par := reverseEdges(m)
+	feeds := feeders(m, target)
 
+	maxDepth := opts.MaxDepth
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxDepth
+	}
+	// Breadth first, so each (object, relation) is met at its least
+	// distance from the user; one farther than the depth limit fails the
+	// list, as OpenFGA's reverse expansion fails ("resolution too
+	// complex"), even where the candidates' own checks would not go as deep.
+	type item struct {
+		k     uint64
+		depth int
+	}
 	visited := make(map[uint64]bool)
-	var queue []uint64
+	var queue []item
+	depth := -1 // seeds are at depth 0
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
-		if !visited[k] {
-			visited[k] = true
-			queue = append(queue, k)
+		// Only relations the target is defined through can lead to it.
+		if !feeds[rel] || visited[k] {
+			return
 		}
+		visited[k] = true
+		if depth+1 >= maxDepth && l.err == nil {
+			l.err = fmt.Errorf("%w: limit %d", ErrDepth, maxDepth)
+		}
+		queue = append(queue, item{k, depth + 1})
 	}
 	// Seeds: the lists that hold the user itself.
 	switch {
@@ -321,8 +386,9 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	// Walk up: from "the user may have rel on obj" to every (object,
 	// relation) that rel on obj can feed. Intersections and exclusions are
 	// walked as unions; the check of each candidate settles them.
-	for len(queue) > 0 && l.tick() {
-		k := queue[0]
+	for len(queue) > 0 && l.err == nil && l.tick() {
+		k := queue[0].k
+		depth = queue[0].depth
 		queue = queue[1:]
 		obj, rel := int32(k>>32), int32(uint32(k))
 		if rel == target {
@@ -357,9 +423,9 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 // the filters: exactly the users of those kinds for which Check would answer
 // true, found by walking from the object down its relations and deciding
 // each candidate with Check. A wildcard "type:*" is returned when the
-// wildcard itself has the relation; users granted only through it are not
-// listed one by one (OpenFGA's ListUsers does the same). Bounds are as for
-// ListObjects.
+// wildcard itself has the relation; a user of its type is then listed only
+// when granted without it (OpenFGA's ListUsers does the same). Bounds are
+// as for ListObjects.
 func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters []UserFilter, opts ListOptions) (ListResult, error) {
 	l, err := newLister(ctx, g, opts)
 	if err != nil {
@@ -404,7 +470,56 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		return false
 	}
-	candidate := func(user string) bool { return l.decide(object, relation, user, user) }
+	// A directly assigned object or wildcard of a filter's type is a user
+	// whether or not the filter names a relation, as OpenFGA's ListUsers
+	// takes it (group:2#blocked@group:1 lists group:1 under filter
+	// group#blocked).
+	wantsPlain := func(typ int32) bool {
+		for _, f := range fs {
+			if f.typ == typ {
+				return true
+			}
+		}
+		return false
+	}
+	// Where "type:*" is listed, a user of that type is listed only if
+	// granted other than through a wildcard, as OpenFGA's ListUsers lists
+	// it only where its own tuple survives the "and" and "but not" on the
+	// way. Users listed before their type's wildcard was are checked again.
+	wildListed := map[string]bool{}
+	typeOf := func(user string) string { return user[:strings.IndexByte(user, ':')] }
+	blind := func() CheckOptions {
+		o := l.opts.CheckOptions
+		o.wildBlind = true
+		return o
+	}
+	candidate := func(user string) bool {
+		n := len(l.res.Items)
+		ok := l.decide(object, relation, user, user)
+		if t, wild := strings.CutSuffix(user, ":*"); wild && len(l.res.Items) > n {
+			wildListed[t] = true
+			kept := l.res.Items[:0]
+			for _, it := range l.res.Items {
+				if typeOf(it) == t && !strings.ContainsAny(it, "#*") {
+					if res := g.Check(object, relation, it, blind()); !res.Allowed {
+						continue
+					}
+				}
+				kept = append(kept, it)
+			}
+			l.res.Items = kept
+		}
+		return ok
+	}
+	plain := func(user string) bool {
+		if l.seen[user] {
+			return true
+		}
+		l.seen[user] = true
+		o := l.opts.CheckOptions
+		o.wildBlind = wildListed[typeOf(user)]
+		return l.check(object, relation, user, user, o)
+	}
 
 	root := c.objID(object)
 	if root < 0 {
@@ -427,12 +542,24 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		k     uint64
 		depth int
 	}
+	// Only relations that can hold for a user of a filter's kind lead to
+	// candidates (prune.go's reach sets, with the contextual tuples).
+	rs := g.presenceFor(m, opts.Contextual).reach
+	useful := func(rel int32) bool {
+		for _, f := range fs {
+			if f.rel >= 0 && rs.has(rel, rs.usersetBit(f.rel)) ||
+				rs.has(rel, rs.plainBit(f.typ)) || rs.has(rel, rs.wildBit(f.typ)) {
+				return true
+			}
+		}
+		return false
+	}
 	visited := make(map[uint64]bool)
 	var queue []item
 	depth := 0
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
-		if visited[k] {
+		if visited[k] || !useful(rel) {
 			return
 		}
 		visited[k] = true
@@ -452,12 +579,12 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				return true
 			}
 			for _, s := range e.direct {
-				if wants(c.objType(s), -1) && !candidate(c.objName(s)) {
+				if wantsPlain(c.objType(s)) && !plain(c.objName(s)) {
 					return false
 				}
 			}
 			for _, t := range e.wildcards {
-				if wants(t, -1) && !candidate(m.types[t].name+":*") {
+				if wantsPlain(t) && !candidate(m.types[t].name+":*") {
 					return false
 				}
 			}
@@ -477,11 +604,11 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 				}
 				switch cs.kind {
 				case subjObject:
-					if wants(cs.typ, -1) && !candidate(c.objName(cs.obj)) {
+					if wantsPlain(cs.typ) && !plain(c.objName(cs.obj)) {
 						return false
 					}
 				case subjWildcard:
-					if wants(cs.typ, -1) && !candidate(m.types[cs.typ].name+":*") {
+					if wantsPlain(cs.typ) && !candidate(m.types[cs.typ].name+":*") {
 						return false
 					}
 				default:

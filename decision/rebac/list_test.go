@@ -112,6 +112,9 @@ func TestListUsers(t *testing.T) {
 		{"userset reached through a parent", "document:d1", "viewer", []UserFilter{{Type: "folder", Relation: "viewer"}}, nil, []string{"folder:f1#viewer"}},
 		{"userset of the object itself", "document:d3", "editor", []UserFilter{{Type: "document", Relation: "owner"}}, nil, []string{"document:d3#owner"}},
 		{"plain objects of a non-user type are not users", "document:d1", "viewer", []UserFilter{{Type: "folder"}}, nil, []string{}},
+		// OpenFGA lists a directly assigned object of the filter's type even
+		// when the filter names a relation.
+		{"direct object of the filter's type", "document:d1", "parent", []UserFilter{{Type: "folder", Relation: "viewer"}}, nil, []string{"folder:f1"}},
 		{"two filters", "document:d3", "editor", []UserFilter{{Type: "user"}, {Type: "group", Relation: "member"}}, nil, []string{"group:fe#member", "user:bob", "user:dora"}},
 		{"object in no tuple", "document:none", "viewer", []UserFilter{{Type: "user"}}, nil, []string{}},
 		{"contextual tuple", "document:d4", "viewer", []UserFilter{{Type: "user"}}, []string{"document:d4#owner@user:finn"}, []string{"user:erin", "user:finn"}},
@@ -195,7 +198,7 @@ func TestListBounds(t *testing.T) {
 }
 
 // TestListDepth: a chain of usersets deeper than the limit makes ListUsers
-// fail, as OpenFGA's does, instead of answering a partial list.
+// and ListObjects fail, as OpenFGA's do, instead of answering a partial list.
 func TestListDepth(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("model\n  schema 1.1\ntype user\ntype r\n  relations\n    define a0: [user]\n")
@@ -214,6 +217,29 @@ func TestListDepth(t *testing.T) {
 	res, err := g.ListUsers(context.Background(), "r:1", "a5", []UserFilter{{Type: "user"}}, ListOptions{})
 	if err != nil || !slices.Equal(res.Items, []string{"user:anne"}) {
 		t.Errorf("short chain: %v, %v", res.Items, err)
+	}
+	// ListObjects walks the chain up from the user: as deep, as unknowable.
+	if _, err := g.ListObjects(context.Background(), "r", "a30", "user:anne", ListOptions{}); !errors.Is(err, ErrDepth) {
+		t.Errorf("ListObjects up a deep chain: err %v, want ErrDepth", err)
+	}
+	if res, err := g.ListObjects(context.Background(), "r", "a5", "user:anne", ListOptions{}); err != nil || !slices.Equal(res.Items, []string{"r:1"}) {
+		t.Errorf("ListObjects up a short chain: %v, %v", res.Items, err)
+	}
+
+	// OpenFGA's reverse expansion fails on a long chain even when no object
+	// could be granted ("parent: editor and viewer", viewer never holds a
+	// user): so does ListObjects, although each candidate's check would
+	// answer false at once.
+	var b2 strings.Builder
+	b2.WriteString("model\n  schema 1.1\ntype user\ntype group\ntype folder\n  relations\n    define viewer: [group]\n    define editor: [user:*, folder#editor]\n    define parent: editor and viewer\n")
+	var chain []string
+	for i := 0; i < 30; i++ {
+		chain = append(chain, "folder:c"+strconv.Itoa(i)+"#editor@folder:c"+strconv.Itoa(i+1)+"#editor")
+	}
+	chain = append(chain, "folder:c30#editor@user:*")
+	g2 := mustGraph(t, b2.String(), chain...)
+	if _, err := g2.ListObjects(context.Background(), "folder", "parent", "user:2", ListOptions{}); !errors.Is(err, ErrDepth) {
+		t.Errorf("ListObjects past the depth of an intersection that never holds: err %v, want ErrDepth", err)
 	}
 }
 
@@ -317,4 +343,98 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// TestListConditions: conditional tuples count where their condition holds
+// for the request's context. A condition that cannot be evaluated fails the
+// list (ListUsers meets it on its walk; ListObjects when deciding the
+// candidate), as OpenFGA's lists fail.
+func TestListConditions(t *testing.T) {
+	g := mustGraph(t, `model
+  schema 1.1
+type user
+type team
+  relations
+    define member: [user, user with in_hours]
+type doc
+  relations
+    define viewer: [user, team#member, user:* with from_net]
+condition in_hours(hour: int) {
+  hour >= 9 && hour < 17
+}
+condition from_net(ip: ipaddress) {
+  ip.in_cidr("10.0.0.0/8")
+}
+`, `team:ops#member@user:ann with in_hours`, "team:ops#member@user:bo", "doc:1#viewer@team:ops#member",
+		`doc:pub#viewer@user:* with from_net`, "doc:2#viewer@user:ann")
+	bg := context.Background()
+	objs := func(user string, ctx map[string]any) ([]string, error) {
+		res, err := g.ListObjects(bg, "doc", "viewer", user, ListOptions{CheckOptions: CheckOptions{Context: ctx}})
+		return res.Items, err
+	}
+	users := func(object string, ctx map[string]any) ([]string, error) {
+		res, err := g.ListUsers(bg, object, "viewer", []UserFilter{{Type: "user"}}, ListOptions{CheckOptions: CheckOptions{Context: ctx}})
+		return res.Items, err
+	}
+	cases := []struct {
+		name string
+		got  func() ([]string, error)
+		want []string // nil: an error
+	}{
+		{"in hours, on the net", func() ([]string, error) { return objs("user:ann", map[string]any{"hour": 10, "ip": "10.1.1.1"}) }, []string{"doc:1", "doc:2", "doc:pub"}},
+		{"after hours, off the net", func() ([]string, error) { return objs("user:ann", map[string]any{"hour": 20, "ip": "192.168.0.1"}) }, []string{"doc:2"}},
+		{"unconditional member", func() ([]string, error) { return objs("user:bo", map[string]any{"ip": "192.168.0.1"}) }, []string{"doc:1"}},
+		{"objects: a missing parameter fails", func() ([]string, error) { return objs("user:ann", map[string]any{"ip": "10.1.1.1"}) }, nil},
+		{"users in hours", func() ([]string, error) { return users("doc:1", map[string]any{"hour": 9}) }, []string{"user:ann", "user:bo"}},
+		{"users after hours", func() ([]string, error) { return users("doc:1", map[string]any{"hour": 17}) }, []string{"user:bo"}},
+		{"wildcard on the net", func() ([]string, error) { return users("doc:pub", map[string]any{"ip": "10.0.0.1"}) }, []string{"user:*"}},
+		{"wildcard off the net", func() ([]string, error) { return users("doc:pub", map[string]any{"ip": "11.0.0.1"}) }, []string{}},
+		{"users: a missing parameter fails", func() ([]string, error) { return users("doc:1", nil) }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.got()
+			switch {
+			case c.want == nil && !errors.Is(err, ErrCondition):
+				t.Errorf("got %v, %v; want a condition error", got, err)
+			case c.want != nil && (err != nil || !slices.Equal(got, c.want)):
+				t.Errorf("got %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestListUsersWildcardAndOwnTuples: where the wildcard is listed, a user
+// of its type is listed only when its own tuples grant it (OpenFGA's
+// ListUsers works on the users found under each operand of "and" and "but
+// not"); where the wildcard is not listed, a user the wildcard helps grant
+// through an intersection is.
+func TestListUsersWildcardAndOwnTuples(t *testing.T) {
+	g := mustGraph(t, `model
+  schema 1.1
+type user
+type group
+  relations
+    define editor: [user]
+    define member: [user:*] or (editor but not editor)
+    define open: [user, user:*]
+    define staff: [user]
+    define both: [user:*] and staff
+`, "group:2#editor@user:1", "group:2#member@user:*",
+		"group:2#open@user:*", "group:2#open@user:jon",
+		"group:2#both@user:*", "group:2#staff@user:ann")
+	cases := []struct {
+		relation string
+		want     []string
+	}{
+		{"member", []string{"user:*"}},           // user:1's own path is "editor but not editor"
+		{"open", []string{"user:*", "user:jon"}}, // jon has a tuple of his own
+		{"both", []string{"user:ann"}},           // the wildcard alone is not staff
+	}
+	for _, c := range cases {
+		res, err := g.ListUsers(context.Background(), "group:2", c.relation, []UserFilter{{Type: "user"}}, ListOptions{})
+		if err != nil || !slices.Equal(res.Items, c.want) {
+			t.Errorf("ListUsers(group:2#%s) = %v, %v; want %v", c.relation, res.Items, err, c.want)
+		}
+	}
 }

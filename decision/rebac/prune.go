@@ -32,6 +32,7 @@ type reachSets struct {
 	nTypes int
 	words  int
 	bits   []uint64 // relation r's set is bits[r*words : (r+1)*words]
+	closed []bool   // per relation: see closedRelations (nil in presence sets)
 }
 
 func (rs *reachSets) plainBit(t int32) int    { return int(t) }
@@ -73,6 +74,7 @@ func computeReach(m *Model, use restrictionUse) *reachSets {
 	for r := range m.rels {
 		setBit(int32(r), rs.usersetBit(int32(r)))
 	}
+	rs.closed = closedRelations(m)
 	// Iterate to the fixed point; models are small, so a few rounds suffice.
 	for changed := true; changed; {
 		changed = false
@@ -258,4 +260,142 @@ func (g *Graph) presenceFor(m *Model, contextual []Tuple) *presence {
 		return g.pr
 	}
 	return g.pr.with(m, usesOf(m, contextual))
+}
+
+// Closed relations: a relation defined by direct assignment alone
+// ("define member: [user, team#member]") whose userset restrictions are
+// unconditional and all name closed relations (plain subjects may carry a
+// condition: it is evaluated when the user's side is collected). Who holds a closed relation is
+// decided by tuples alone: a user has it on an object exactly when a chain
+// of userset tuples leads from the object down to a tuple naming the user
+// (wildcards aside). So instead of expanding every userset of a large group
+// tree from the top, a check can walk once from the user up through the
+// reverse index, collect the (object, relation) pairs of closed relations
+// the user holds, and answer each closed node it meets by a lookup. That
+// keeps a denied check for an existing user from visiting every team of a
+// deep hierarchy. The walk is used only where the user's type has no
+// wildcard below the relation, outside "but not", without contextual
+// tuples and without Explain, and is abandoned past maxClosure pairs. A
+// granting chain longer than the depth limit is still ErrDepth; a search
+// that would have hit the limit in a branch that grants nothing answers a
+// plain false, as with pruning.
+func closedRelations(m *Model) []bool {
+	closed := make([]bool, len(m.rels))
+	for i := range m.rels {
+		r := &m.rels[i]
+		closed[i] = r.rewrite.op == opThis
+		for _, res := range r.restrictions {
+			if res.cond >= 0 && res.rel >= 0 {
+				closed[i] = false
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for i := range m.rels {
+			if !closed[i] {
+				continue
+			}
+			for _, res := range m.rels[i].restrictions {
+				if res.rel >= 0 && !closed[res.rel] {
+					closed[i], changed = false, true
+					break
+				}
+			}
+		}
+	}
+	return closed
+}
+
+// maxClosure bounds the pairs a check collects for its user.
+const maxClosure = 4096
+
+// closure states of a check.
+const (
+	closureNone uint8 = iota
+	closureBuilt
+	closureTooBig // or not usable: a condition on the way could not be evaluated
+)
+
+// closedShortcut reports whether the closed node (obj, rel) may be answered
+// from the user's closure, building the closure on first use.
+func (c *checker) closedShortcut(rel int32) bool {
+	if c.rs == nil || c.unprune > 0 || c.explain || c.hasCtx || c.wildBlind || c.ukind != subjObject || c.uobj < 0 ||
+		!c.rs.closed[rel] || c.rs.has(rel, c.rs.wildBit(c.utyp)) {
+		return false
+	}
+	if c.closureState == closureNone {
+		c.buildClosure()
+	}
+	return c.closureState == closureBuilt
+}
+
+// buildClosure collects the closed (object, relation) pairs the user holds:
+// the lists naming the user, then the lists naming one of those as a userset,
+// breadth first, each with the fewest userset steps from it to the user (so
+// that the depth limit applies as in the search from the top).
+func (c *checker) buildClosure() {
+	if c.closure == nil {
+		c.closure = make(map[uint64]int32, 16)
+	}
+	q := c.closureQ[:0]
+	add := func(k uint64, dist int32) {
+		if _, ok := c.closure[k]; !ok {
+			c.closure[k] = dist
+			q = append(q, k)
+		}
+	}
+	uobj := c.uobj
+	failed := false
+	c.g.revKeys(uobj, func(k uint64) bool {
+		obj, rel := int32(k>>32), int32(uint32(k))
+		if !c.rs.closed[rel] {
+			return true
+		}
+		e := c.g.edgesOf(obj, rel)
+		if e == nil {
+			return true
+		}
+		if _, ok := slices.BinarySearch(e.direct, uobj); ok {
+			add(k, 0)
+			return true
+		}
+		// A conditional tuple naming the user counts when its condition
+		// holds; one that cannot be evaluated leaves the answer to the
+		// search from the top, which reports the error as OpenFGA does.
+		if cs := e.condFor(subject{kind: subjObject, typ: c.utyp, obj: uobj}); cs != nil {
+			switch c.evalCond(obj, rel, cs) {
+			case oTrue:
+				add(k, 0)
+			case oCond:
+				failed = true
+				return false
+			}
+		}
+		return true
+	})
+	if failed {
+		c.closureState, c.closureQ = closureTooBig, q[:0]
+		return
+	}
+	for i := 0; i < len(q); i++ {
+		if len(c.closure) > maxClosure {
+			c.closureState, c.closureQ = closureTooBig, q[:0]
+			return
+		}
+		obj, rel := int32(q[i]>>32), int32(uint32(q[i]))
+		dist := c.closure[q[i]] + 1
+		c.g.revKeys(obj, func(pk uint64) bool {
+			prel := int32(uint32(pk))
+			if c.rs.closed[prel] {
+				if e := c.g.edgesOf(int32(pk>>32), prel); e != nil {
+					if _, ok := slices.BinarySearchFunc(e.usersets, userset{obj, rel}, cmpUserset); ok {
+						add(pk, dist)
+					}
+				}
+			}
+			return true
+		})
+	}
+	c.closureState, c.closureQ = closureBuilt, q[:0]
 }
