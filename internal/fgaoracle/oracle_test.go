@@ -14,7 +14,8 @@ var (
 	flagTime  = flag.Duration("oracle.time", 15*time.Second, "time for the random cases when -oracle.n is 0")
 	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
 	flagShow  = flag.Int("oracle.show", 3, "unknown disagreements shrunk and printed per run")
-	flagLimit = flag.Int("oracle.shrink", 200, "disagreements shrunk per run to match them to known classes")
+	flagLimit = flag.Int("oracle.shrink", 40, "disagreements shrunk per run to match them to known classes")
+	flagSTime = flag.Duration("oracle.shrinktime", 30*time.Second, "time for shrinking per run")
 )
 
 func newDiffer(t *testing.T) *Differ {
@@ -33,7 +34,7 @@ func TestDifferentialCheck(t *testing.T) {
 	ctx := context.Background()
 	df := newDiffer(t)
 	var st Stats
-	shown, shrunk := 0, 0
+	shown, shrunk, shrinkTime := 0, 0, time.Duration(0)
 	knownSeen := map[string]int{}
 	run := func(seed int64) {
 		c := Generate(seed, DefaultSizes)
@@ -46,12 +47,14 @@ func TestDifferentialCheck(t *testing.T) {
 				knownSeen[k]++
 				continue
 			}
-			if shrunk >= *flagLimit {
-				t.Errorf("seed %d (not shrunk: -oracle.shrink reached): %s", seed, d)
+			if shrunk >= *flagLimit || shrinkTime > *flagSTime {
+				t.Errorf("seed %d (not shrunk: -oracle.shrink or -oracle.shrinktime reached): %s", seed, d)
 				continue
 			}
 			shrunk++
+			t0 := time.Now()
 			m := df.Shrink(ctx, d)
+			shrinkTime += time.Since(t0)
 			if k := known(m, true); k != "" {
 				knownSeen[k]++
 				continue
