@@ -203,21 +203,28 @@ func (df *Differ) reproduces(ctx context.Context, d *Disagreement) (*Disagreemen
 
 // Shrink reduces d to a case that still disagrees and from which no single
 // tuple, contextual tuple, restriction, operand, relation or type can be
-// removed without the disagreement going away.
+// removed without the disagreement going away. When ctx ends first, it
+// returns the smallest case found so far.
 func (df *Differ) Shrink(ctx context.Context, d *Disagreement) *Disagreement {
 	cur := d
-	for {
+	for ctx.Err() == nil {
 		next := df.shrinkStep(ctx, cur)
 		if next == nil {
 			return cur
 		}
 		cur = next
 	}
+	return cur
 }
 
 func (df *Differ) shrinkStep(ctx context.Context, d *Disagreement) *Disagreement {
 	for _, cand := range candidates(d) {
-		if r, ok := df.reproduces(ctx, cand); ok {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// ctx bounds the shrinking, not one comparison: a query cut short
+		// would look like a disagreement.
+		if r, ok := df.reproduces(context.WithoutCancel(ctx), cand); ok {
 			return r
 		}
 	}

@@ -209,6 +209,25 @@ var knownClasses = []knownClass{
 			return d.Kind == KindCheck && d.Oracle.Verdict == CondErr && d.Edge.Verdict == Allow
 		},
 	},
+	{
+		// ListUsers through nested exclusions ("viewer: owner but not
+		// owner", "editor: viewer but not viewer"): OpenFGA lists user:3,
+		// whom its own Check denies on folder:3#editor; edgeauthz lists
+		// nobody, as its Check answers. This looks like an OpenFGA defect.
+		name:    "openfga_list_users_nested_exclusion",
+		byShape: true,
+		match: func(d *Disagreement) bool {
+			if d.Kind != KindList || !d.List.Users || d.OracleList.Verdict != Allow || d.EdgeList.Verdict != Allow || !hasOp(d.Model, OpExcl) {
+				return false
+			}
+			for _, u := range d.EdgeList.Items {
+				if !slices.Contains(d.OracleList.Items, u) {
+					return false
+				}
+			}
+			return len(d.OracleList.Items) > len(d.EdgeList.Items)
+		},
+	},
 }
 
 // hasSelfUserset reports whether a relation allows its own userset.
