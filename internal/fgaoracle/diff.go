@@ -53,13 +53,14 @@ type Stats struct {
 	Allowed, Denied, Invalid, CondErrs     int // agreed answers
 	OracleDepth                            int // OpenFGA: resolution too complex; edgeauthz denied
 	OracleCond                             int // OpenFGA: condition error; edgeauthz denied
+	OracleTimeouts                         int // OpenFGA did not answer a check in time
 	EdgeDepth                              int // edgeauthz: ErrDepth; OpenFGA denied
 	Disagreements                          int
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("%d cases: %d models (%d refused by both), %d tuples, %d checks (%d allowed, %d denied, %d invalid, %d condition errors, %d openfga-depth→deny, %d openfga-condition-error→deny, %d edgeauthz-depth/openfga-deny), %d list queries (%d both errors), %d disagreements",
-		s.Cases, s.Models, s.Refused, s.Tuples, s.Checks, s.Allowed, s.Denied, s.Invalid, s.CondErrs, s.OracleDepth, s.OracleCond, s.EdgeDepth, s.Lists, s.ListErrors, s.Disagreements)
+	return fmt.Sprintf("%d cases: %d models (%d refused by both), %d tuples, %d checks (%d allowed, %d denied, %d invalid, %d condition errors, %d openfga-depth→deny, %d openfga-condition-error→deny, %d edgeauthz-depth/openfga-deny, %d openfga timeouts), %d list queries (%d both errors), %d disagreements",
+		s.Cases, s.Models, s.Refused, s.Tuples, s.Checks, s.Allowed, s.Denied, s.Invalid, s.CondErrs, s.OracleDepth, s.OracleCond, s.EdgeDepth, s.OracleTimeouts, s.Lists, s.ListErrors, s.Disagreements)
 }
 
 // agree reports whether two answers are the same decision. Both deny alike
@@ -67,6 +68,8 @@ func (s *Stats) String() string {
 // edgeauthz (fail closed), and the engines count depth differently.
 func agree(oracle, edge Answer) bool {
 	switch {
+	case oracle.Verdict == Timeout:
+		return true // no answer to compare; counted
 	case oracle.Verdict == Failed || edge.Verdict == Failed:
 		return false
 	case oracle.Verdict == edge.Verdict:
@@ -85,6 +88,8 @@ func agree(oracle, edge Answer) bool {
 func count(st *Stats, oracle, edge Answer) {
 	st.Checks++
 	switch {
+	case oracle.Verdict == Timeout:
+		st.OracleTimeouts++
 	case !agree(oracle, edge):
 		st.Disagreements++
 	case oracle.Verdict == Depth && edge.Verdict != Depth:

@@ -36,10 +36,16 @@ const (
 	Depth
 	CondErr
 	Failed
+	Timeout // OpenFGA did not answer within queryTimeout: not compared, counted
 )
 
+// queryTimeout bounds one OpenFGA query: its concurrent check can hang on a
+// few cyclic models, and that must neither stall the run nor count against
+// edgeauthz.
+const queryTimeout = 10 * time.Second
+
 func (v Verdict) String() string {
-	return [...]string{"deny", "allow", "invalid", "depth", "condition-error", "failed"}[v]
+	return [...]string{"deny", "allow", "invalid", "depth", "condition-error", "failed", "timeout"}[v]
 }
 
 // Answer is one engine's answer to a check.
@@ -156,8 +162,13 @@ func (s *Store) Check(ctx context.Context, c Check) Answer {
 	if req.Context, err = requestContext(c.Context); err != nil {
 		return Answer{Verdict: Failed, Detail: err.Error()}
 	}
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
 	resp, err := s.o.srv.Check(ctx, req)
 	if err != nil {
+		if ctx.Err() != nil {
+			return Answer{Verdict: Timeout}
+		}
 		return classify(err)
 	}
 	if resp.GetAllowed() {
