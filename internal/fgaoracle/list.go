@@ -58,10 +58,7 @@ func (a ListAnswer) String() string {
 	return Answer{Verdict: a.Verdict, Detail: a.Detail}.String()
 }
 
-func listError(ctx context.Context, err error) ListAnswer {
-	if ctx.Err() != nil {
-		return ListAnswer{Verdict: Timeout}
-	}
+func listError(_ context.Context, err error) ListAnswer {
 	a := classify(err)
 	return ListAnswer{Verdict: a.Verdict, Detail: a.Detail}
 }
@@ -90,9 +87,15 @@ func contextualKeys(ts []Tuple) ([]*openfgav1.TupleKey, error) {
 
 // List asks OpenFGA's ListObjects or ListUsers API.
 func (s *Store) List(ctx context.Context, q ListQuery) ListAnswer {
+	a, ok := bounded(ctx, func(ctx context.Context) ListAnswer { return s.list(ctx, q) })
+	if !ok {
+		return ListAnswer{Verdict: Timeout}
+	}
+	return a
+}
+
+func (s *Store) list(ctx context.Context, q ListQuery) ListAnswer {
 	var items []string
-	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-	defer cancel()
 	keys, err := contextualKeys(q.Contextual)
 	if err != nil {
 		return ListAnswer{Verdict: Failed, Detail: err.Error()}

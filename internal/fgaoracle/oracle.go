@@ -162,13 +162,19 @@ func (s *Store) Check(ctx context.Context, c Check) Answer {
 	if req.Context, err = requestContext(c.Context); err != nil {
 		return Answer{Verdict: Failed, Detail: err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
-	defer cancel()
-	resp, err := s.o.srv.Check(ctx, req)
+	type result struct {
+		resp *openfgav1.CheckResponse
+		err  error
+	}
+	r, ok := bounded(ctx, func(ctx context.Context) result {
+		resp, err := s.o.srv.Check(ctx, req)
+		return result{resp, err}
+	})
+	if !ok {
+		return Answer{Verdict: Timeout}
+	}
+	resp, err := r.resp, r.err
 	if err != nil {
-		if ctx.Err() != nil {
-			return Answer{Verdict: Timeout}
-		}
 		return classify(err)
 	}
 	if resp.GetAllowed() {
@@ -224,4 +230,20 @@ func requestContext(m map[string]any) (*structpb.Struct, error) {
 		return nil, fmt.Errorf("fgaoracle: context: %w", err)
 	}
 	return st, nil
+}
+
+// bounded runs f for at most queryTimeout. OpenFGA's check does not always
+// return when its context ends, so on a timeout f is left running (its
+// goroutine leaks until the process ends) and ok is false.
+func bounded[T any](ctx context.Context, f func(context.Context) T) (res T, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	done := make(chan T, 1)
+	go func() { done <- f(ctx) }()
+	select {
+	case res = <-done:
+		return res, ctx.Err() == nil
+	case <-ctx.Done():
+		return res, false
+	}
 }

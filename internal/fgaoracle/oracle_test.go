@@ -11,7 +11,9 @@ import (
 var (
 	flagFixed = flag.Int("oracle.fixed", 1200, "cases from the fixed seeds 1..N")
 	flagN     = flag.Int("oracle.n", 0, "random cases after the fixed ones (0: as many as -oracle.time allows)")
-	flagTime  = flag.Duration("oracle.time", 15*time.Second, "time for the random cases when -oracle.n is 0")
+	// The random part is off by default: one random seed
+	// (1796078710191363096) was seen to hang the run inside OpenFGA's check.
+	flagTime  = flag.Duration("oracle.time", 0, "time for random cases when -oracle.n is 0 (make oracle)")
 	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
 	flagShow  = flag.Int("oracle.show", 3, "unknown disagreements shrunk and printed per run")
 	flagLimit = flag.Int("oracle.shrink", 40, "disagreements shrunk per run to match them to known classes")
@@ -80,7 +82,7 @@ func TestDifferentialCheck(t *testing.T) {
 		// The random part: fresh seeds each run, printed with any failure.
 		randStart := time.Now()
 		base := randStart.UnixNano()
-		for i := int64(0); ; i++ {
+		for i := int64(0); *flagN > 0 || *flagTime > 0; i++ {
 			if *flagN > 0 && i >= int64(*flagN) || *flagN == 0 && time.Since(randStart) > *flagTime {
 				break
 			}
