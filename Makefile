@@ -15,7 +15,7 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
 	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 
-.PHONY: help run build test bench fuzz lint e2e deps image tools
+.PHONY: help run build test bench fuzz lint e2e deps image tools oracle
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -39,9 +39,9 @@ tools: ## install the pinned helm into bin/tools when missing
 	@test "$$(bin/tools/helm version --template '{{.Version}}' 2>/dev/null)" = "$(HELM_VERSION)" || \
 		GOBIN=$(CURDIR)/bin/tools $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-test: deps ## all tests, with the race detector
-	$(GO) vet $(PKGS)
+test: deps lint ## all tests, with the race detector, after the linters; then the OpenFGA differential test
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	cd internal/fgaoracle && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 e2e: deps ## the end-to-end tests only: real gRPC/HTTP servers, PostgreSQL, nginx and Caddy on 127.0.0.1
 	$(GO) test -race -count=1 ./extauthz/... ./server/... ./sync/... ./deploy/...
@@ -57,6 +57,9 @@ bench: build ## Go benchmarks of the decision path, then the load run (bench/REA
 
 fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
 	./scripts/fuzz.sh $${FUZZTIME:-20s}
+
+oracle: ## the OpenFGA differential test for longer (ORACLETIME=5m, or ORACLEFLAGS=-oracle.seed=N)
+	cd internal/fgaoracle && $(GO) test -count=1 -timeout 0 -run TestDifferential -v ./... -oracle.time $${ORACLETIME:-5m} $(ORACLEFLAGS)
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)
