@@ -515,15 +515,7 @@ func (st *accessState) checkRelation(relation string) (Reason, string, bool) {
 }
 
 func (c *accessCondition) eval(st *accessState) (bool, error) {
-	out, _, err := c.program.Eval(&accessActivation{st: st})
-	if err != nil {
-		return false, err
-	}
-	b, ok := out.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("the condition returned %v, not a bool", out.Type())
-	}
-	return b, nil
+	return evalBool(c.program, &accessActivation{st: st})
 }
 
 // accessActivation builds each variable only when the condition reads it.

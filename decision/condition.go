@@ -92,7 +92,12 @@ func compileCondition(env *cel.Env, text string) (*condition, error) {
 // eval runs the condition. A non-bool result or any evaluation error is an
 // error: the caller denies.
 func (c *condition) eval(e *evalState) (bool, error) {
-	out, _, err := c.program.Eval(&activation{e: e})
+	return evalBool(c.program, &activation{e: e})
+}
+
+// evalBool runs a compiled CEL condition; anything but a bool is an error.
+func evalBool(p cel.Program, act interpreter.Activation) (bool, error) {
+	out, _, err := p.Eval(act)
 	if err != nil {
 		return false, err
 	}
