@@ -74,6 +74,10 @@ type Route struct {
 	// AnyOf lists alternatives of which one must hold, in place of the
 	// requirements above.
 	AnyOf []RouteAlternative `yaml:"any_of"`
+	// Monitor logs what the route's requirements decide but allows the
+	// request (for introducing rules on a live service); identity is still
+	// enforced. README "Monitor mode".
+	Monitor bool `yaml:"monitor"`
 
 	// Line is the line of the route's list item; Lines has the line of each key.
 	Line  int            `yaml:"-"`

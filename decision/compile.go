@@ -59,6 +59,18 @@ func (s *Snapshot) CacheKeyHeaders() (names []string, all bool) {
 // Revision returns the snapshot's opaque revision.
 func (s *Snapshot) Revision() string { return s.revision }
 
+// MonitoredRoutes names the routes in monitor mode, in policy order; nil
+// when there are none. It allocates, for startup warnings and validate.
+func (s *Snapshot) MonitoredRoutes() []string {
+	var out []string
+	for _, r := range s.routes {
+		if r.monitor {
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
 // RouteCount returns how many routes the snapshot has.
 func (s *Snapshot) RouteCount() int { return len(s.routes) }
 
@@ -70,6 +82,9 @@ type route struct {
 	pat    *pattern
 	solo   router // matches this route alone, for routes Envoy names
 	public bool
+	// monitor turns the route's requirement denials into allows that
+	// record the would-be deny (ReasonMonitor).
+	monitor bool
 
 	org *template
 
@@ -294,7 +309,10 @@ func (s *Snapshot) compileRoutes(p *config.Policy, errs *config.List) {
 		} else if prev, dup := s.byName[rc.Name]; dup {
 			errs.Add(rc.LineOf("name"), "%s: name already used at line %d", label, prev.line)
 		}
-		r := &route{name: rc.Name, line: rc.Line, public: rc.Public, cacheable: true}
+		r := &route{name: rc.Name, line: rc.Line, public: rc.Public, monitor: rc.Monitor, cacheable: true}
+		if rc.Monitor && rc.Public {
+			errs.Add(rc.LineOf("monitor"), "%s: a public route has no requirements to monitor", label)
+		}
 		if rc.Match == "" {
 			errs.Add(rc.Line, "%s: match is required", label)
 			continue

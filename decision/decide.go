@@ -66,6 +66,13 @@ type Result struct {
 	Cacheable bool
 	// Trace holds each requirement's outcome; only Explain fills it.
 	Trace []Step
+	// Monitored is set when a route in monitor mode judged the caller's
+	// authorization, whether its requirements held or not.
+	Monitored bool
+	// MonitoredReason is the deny the route's requirements would have
+	// given, when Reason is ReasonMonitor (Requirement and Detail describe
+	// it, as for a deny).
+	MonitoredReason Reason
 
 	snap  *Snapshot
 	roles roleSet
@@ -499,9 +506,10 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		return res
 	}
 
+	res.Monitored = rt.monitor
 	if len(rt.alts) == 0 {
 		if r, ok := e.meets(rt, p, deny); !ok {
-			return r
+			return e.monitored(r)
 		}
 	} else {
 		// any_of: the first alternative that holds allows; when none does,
@@ -520,12 +528,31 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 			last = r
 		}
 		if !held {
-			return last
+			return e.monitored(last)
 		}
 	}
 
+	if rt.monitor && e.trace != nil {
+		e.step("monitor", true, "route "+rt.name+" is in monitor mode; its requirements hold")
+	}
 	res.Allowed, res.Reason, res.Status = true, ReasonAllowed, 200
 	return res
+}
+
+// monitored turns a requirement's deny on a route in monitor mode into an
+// allow that keeps the deny's reason, requirement and detail for the log.
+// Only Monitorable reasons are turned: identity stays enforced.
+func (e *evalState) monitored(r Result) Result {
+	if !e.route.monitor || !r.Reason.Monitorable() {
+		return r
+	}
+	r.MonitoredReason = r.Reason
+	r.Allowed, r.Reason, r.Status = true, ReasonMonitor, 200
+	r.MissingScopes = nil
+	if e.trace != nil {
+		e.step("monitor", true, "route "+e.route.name+" is in monitor mode: allowed, would deny with "+r.MonitoredReason.String())
+	}
+	return r
 }
 
 // meets checks one set of requirements (a route's own, or one of its

@@ -28,6 +28,9 @@ const (
 	ReasonRelationError
 	ReasonConditionFalse
 	ReasonConditionError
+	// ReasonMonitor is an allow by a route in monitor mode whose
+	// requirements would have denied; Result.MonitoredReason says why.
+	ReasonMonitor
 	numReasons
 )
 
@@ -52,6 +55,7 @@ var reasonNames = [numReasons]string{
 	ReasonRelationError:   "relation_error",
 	ReasonConditionFalse:  "condition_false",
 	ReasonConditionError:  "condition_error",
+	ReasonMonitor:         "monitor",
 }
 
 var reasonMessages = [numReasons]string{
@@ -75,6 +79,7 @@ var reasonMessages = [numReasons]string{
 	ReasonRelationError:   "a relationship condition could not be evaluated",
 	ReasonConditionFalse:  "the rule's condition is false",
 	ReasonConditionError:  "the rule's condition could not be evaluated",
+	ReasonMonitor:         "allowed by a route in monitor mode",
 }
 
 // String returns the reason's stable name, e.g. "missing_scope".
@@ -104,13 +109,20 @@ func ParseReason(s string) (Reason, bool) {
 }
 
 // Allowed reports whether the reason is an allow.
-func (r Reason) Allowed() bool { return r == ReasonAllowed || r == ReasonPublic }
+func (r Reason) Allowed() bool { return r == ReasonAllowed || r == ReasonPublic || r == ReasonMonitor }
+
+// Monitorable reports whether a route in monitor mode turns a deny for the
+// reason into an allow: only the route's authorization requirements are
+// monitored. Identity (no_token, invalid_token, revoked), requests that
+// cannot be read unambiguously, unmatched requests and an unavailable
+// policy are enforced on every route.
+func (r Reason) Monitorable() bool { return r >= ReasonNoOrg && r <= ReasonConditionError }
 
 // Status is the HTTP status for the reason: the one place where reasons map
 // to statuses. tenantMismatch is the configured status for tenant_mismatch.
 func (r Reason) Status(tenantMismatch int) int {
 	switch r {
-	case ReasonAllowed, ReasonPublic:
+	case ReasonAllowed, ReasonPublic, ReasonMonitor:
 		return http.StatusOK
 	case ReasonNoSnapshot, ReasonStaleSnapshot:
 		return http.StatusServiceUnavailable

@@ -105,6 +105,10 @@ type Entry struct {
 	Revision   string  `json:"revision,omitempty"`
 	Cached     bool    `json:"cached"`
 	LatencyUS  float64 `json:"latency_us"`
+	// Monitor marks a decision of a route in monitor mode; WouldDeny is
+	// the reason it would have been denied with, when it would have been.
+	Monitor   bool   `json:"monitor,omitempty"`
+	WouldDeny string `json:"would_deny,omitempty"`
 	// Truncated names the fields cut to the log's field bound.
 	Truncated []string `json:"truncated,omitempty"`
 }
@@ -151,7 +155,8 @@ func (l *DecisionLog) wants(res *decision.Result) bool {
 	if l == nil {
 		return false
 	}
-	if !res.Allowed {
+	// A monitor-mode allow stands for a deny: like one, it is always logged.
+	if !res.Allowed || res.Reason == decision.ReasonMonitor {
 		return true
 	}
 	return l.sampleAllows > 0 && rand.Float64() < l.sampleAllows
@@ -175,6 +180,7 @@ func (a *Authorizer) record(o *outcome) {
 	d := a.now().Sub(o.start)
 	a.metrics.observe(o.res.Reason, o.tokenErr, d)
 	a.metrics.observePackage(&o.res)
+	a.metrics.observeMonitor(&o.res)
 	if !a.log.wants(&o.res) {
 		return
 	}
@@ -186,6 +192,12 @@ func (a *Authorizer) record(o *outcome) {
 	}
 	if p := o.res.Principal; p != nil {
 		e.Subject, e.Org = p.Subject, p.Org
+	}
+	if o.res.Monitored {
+		e.Monitor = true
+		if o.res.Reason == decision.ReasonMonitor {
+			e.WouldDeny = o.res.MonitoredReason.String()
+		}
 	}
 	a.log.write(e)
 }

@@ -12,7 +12,7 @@ import (
 // Metrics are the decision path's Prometheus metrics. Counters are resolved
 // per reason up front, so recording a decision does no label lookup.
 type Metrics struct {
-	decisions [decision.ReasonConditionError + 1]prometheus.Counter
+	decisions [decision.ReasonMonitor + 1]prometheus.Counter
 	// tokenErrs are the invalid_token denials by token error code.
 	tokenErrs map[string]prometheus.Counter
 	latency   prometheus.Histogram
@@ -21,6 +21,9 @@ type Metrics struct {
 	// packages counts decisions of policy packages; decisions outside any
 	// package are only in decisions.
 	packages *prometheus.CounterVec
+	// monitor counts the authorization decisions of routes in monitor
+	// mode by route and what would have been decided (allow, deny).
+	monitor *prometheus.CounterVec
 }
 
 // NewMetrics registers the decision metrics with reg.
@@ -42,10 +45,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "edgeauthz_package_decisions_total",
 		Help: "Decisions of policy packages by package and decision (allow, deny).",
 	}, []string{"package", "decision"})
-	reg.MustRegister(dv, lat, cv, pv)
-	m := &Metrics{packages: pv, latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{},
+	mv := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edgeauthz_monitor_decisions_total",
+		Help: "Decisions of routes in monitor mode by route and what the route's requirements would have decided (allow, deny); every one was allowed.",
+	}, []string{"route", "would"})
+	reg.MustRegister(dv, lat, cv, pv, mv)
+	m := &Metrics{packages: pv, monitor: mv, latency: lat, hits: map[string]prometheus.Counter{}, misses: map[string]prometheus.Counter{},
 		tokenErrs: map[string]prometheus.Counter{}}
-	for r := decision.Reason(0); r <= decision.ReasonConditionError; r++ {
+	for r := decision.Reason(0); r <= decision.ReasonMonitor; r++ {
 		v := "deny"
 		if r.Allowed() {
 			v = "allow"
@@ -73,7 +80,7 @@ func (m *Metrics) observe(r decision.Reason, tokenErr string, d time.Duration) {
 			c = m.tokenErrs["invalid_token"]
 		}
 		c.Inc()
-	case r <= decision.ReasonConditionError:
+	case r <= decision.ReasonMonitor:
 		m.decisions[r].Inc()
 	}
 	m.latency.Observe(d.Seconds())
@@ -90,6 +97,19 @@ func (m *Metrics) observePackage(res *decision.Result) {
 		v = "allow"
 	}
 	m.packages.WithLabelValues(res.Package, v).Inc()
+}
+
+// observeMonitor counts a decision of a route in monitor mode. The route
+// label's values are the policy's monitored routes, a small set.
+func (m *Metrics) observeMonitor(res *decision.Result) {
+	if m == nil || !res.Monitored {
+		return
+	}
+	would := "allow"
+	if res.Reason == decision.ReasonMonitor {
+		would = "deny"
+	}
+	m.monitor.WithLabelValues(res.Rule, would).Inc()
 }
 
 func (m *Metrics) cacheHit(c string) {

@@ -477,6 +477,15 @@ func (l *Loader) swap(snap *decision.Snapshot, b Bundle) {
 	l.loadedAt = time.Now()
 	l.mu.Unlock()
 	l.log.Info("policy loaded", "source", b.Name, "revision", snap.Revision(), "routes", snap.RouteCount())
+	l.warnMonitored(snap)
+}
+
+// warnMonitored names the routes in monitor mode of a snapshot just put in
+// service: they allow what their rules deny, which must never go unnoticed.
+func (l *Loader) warnMonitored(snap *decision.Snapshot) {
+	if names := snap.MonitoredRoutes(); len(names) > 0 {
+		l.log.Warn("routes in monitor mode allow requests their rules would deny", "routes", names, "revision", snap.Revision())
+	}
 }
 
 func (l *Loader) noteRevision(rev string) {
@@ -563,6 +572,7 @@ func (l *Loader) restorePersisted() bool {
 	l.loadedAt = time.Now()
 	l.mu.Unlock()
 	l.log.Info("restored the persisted policy", "revision", snap.Revision(), "changes_replayed", replayed, "saved_at", p.SavedAt)
+	l.warnMonitored(snap)
 	return true
 }
 

@@ -60,6 +60,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				continue
 			}
 			fmt.Fprintf(stdout, "%s: ok (%d routes in packages %s, revision %s)\n", f, snap.RouteCount(), strings.Join(snap.Packages(), ", "), snap.Revision())
+			printMonitored(stdout, f, snap)
 			continue
 		}
 		p, err := config.LoadPolicy(f)
@@ -77,6 +78,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		tuples, ignored := snap.RelationStats()
 		fmt.Fprintf(stdout, "%s: ok (%d routes, %d tuples, revision %s)\n", f, snap.RouteCount(), tuples, snap.Revision())
+		printMonitored(stdout, f, snap)
 		if keys != nil {
 			fmt.Fprintf(stdout, "%s: signature ok (%s)\n", f, f+bundle.SignatureSuffix)
 		}
@@ -89,6 +91,14 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return code
+}
+
+// printMonitored lists the routes in monitor mode: they allow what their
+// rules deny, which a reviewer must see before the policy ships.
+func printMonitored(w io.Writer, file string, snap *decision.Snapshot) {
+	for _, name := range snap.MonitoredRoutes() {
+		fmt.Fprintf(w, "%s: warning: route %q is in monitor mode: its rules are logged, not enforced\n", file, name)
+	}
 }
 
 // isSetBundle reports whether a file is a policy set bundle (edgeauthz
