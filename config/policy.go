@@ -252,7 +252,7 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		prefix := "routes." + strconv.Itoa(i)
 		p.Routes[i].Line = p.Lines[prefix]
 		p.Routes[i].Lines = map[string]int{}
-		for _, k := range []string{"name", "match", "public", "org", "scopes", "all_scopes", "roles", "relation", "when", "any_of"} {
+		for _, k := range []string{"name", "match", "public", "org", "scopes", "all_scopes", "roles", "relation", "when", "any_of", "monitor"} {
 			if l, ok := p.Lines[prefix+"."+k]; ok {
 				p.Routes[i].Lines[k] = l
 			}
