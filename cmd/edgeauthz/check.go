@@ -185,6 +185,9 @@ func printDecision(w io.Writer, r *decision.Result) {
 		verdict = "ALLOW"
 	}
 	fmt.Fprintf(w, "%s %d %s\n", verdict, r.Status, r.Reason)
+	if r.Reason == decision.ReasonMonitor {
+		fmt.Fprintf(w, "  would deny:  %s %d (the route is in monitor mode)\n", r.MonitoredReason, r.MonitoredReason.Status(0))
+	}
 	if r.Rule != "" {
 		fmt.Fprintf(w, "  rule:        %s\n", r.Rule)
 	}
