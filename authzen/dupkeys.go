@@ -1,6 +1,7 @@
 package authzen
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 
 // pathElem is one step into a document: an object key or an array index.
 type pathElem struct {
-	key string
+	key []byte
 	idx int // -1 for a key
 }
 
@@ -26,15 +27,18 @@ type bodyScan struct {
 	data []byte
 	pos  int
 	path []pathElem
+	// keys holds the keys of the objects being read, innermost last, so
+	// that a body costs no allocation per object or key.
+	keys [][]byte
 	// nullItems are the evaluations items whose subject, action or resource
 	// is an explicit null, by index: decoding cannot tell it from absent.
 	nullItems map[int]string
 }
 
-// itemField names the evaluations item field a folded key is, or "".
-func itemField(fold string) string {
+// itemField names the evaluations item field a key is, in any case, or "".
+func itemField(key []byte) string {
 	for _, f := range [...]string{"subject", "action", "resource"} {
-		if fold == decision.FoldKey(f) {
+		if decision.FoldEqual(string(key), f) {
 			return f
 		}
 	}
@@ -111,50 +115,48 @@ func (s *bodyScan) str() []byte {
 
 func (s *bodyScan) object() error {
 	s.pos++
-	var seen []string // folded keys; objects are small
-	var seenSet map[string]bool
+	first := len(s.keys)
+	defer func() { s.keys = s.keys[:first] }()
+	var many map[string]bool // folded keys, once an object has many
 	for {
 		s.ws()
 		if s.data[s.pos] == '}' {
 			s.pos++
 			return nil
 		}
-		raw := s.str()
-		key := string(raw)
-		if strings.IndexByte(key, '\\') >= 0 {
-			_ = json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key) // valid JSON: cannot fail
+		key := s.str()
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			_ = json.Unmarshal(s.data[s.pos-len(key)-2:s.pos], &k) // valid JSON: cannot fail
+			key = []byte(k)
 		}
-		fold := decision.FoldKey(key)
 		dup := false
-		if seenSet != nil {
-			dup = seenSet[fold]
+		if many != nil {
+			fold := decision.FoldKey(string(key))
+			dup = many[fold]
+			many[fold] = true
 		} else {
-			for _, k := range seen {
-				if k == fold {
+			for _, k := range s.keys[first:] {
+				if decision.FoldEqual(string(k), string(key)) {
 					dup = true
 					break
+				}
+			}
+			if s.keys = append(s.keys, key); len(s.keys)-first > 16 {
+				many = make(map[string]bool, 32)
+				for _, k := range s.keys[first:] {
+					many[decision.FoldKey(string(k))] = true
 				}
 			}
 		}
 		if dup {
 			return badRequest("duplicate key %q in %s: a key may appear once per object (keys that differ only in case are the same key)", key, s.where())
 		}
-		if seenSet == nil && len(seen) == 16 {
-			seenSet = make(map[string]bool, 32)
-			for _, k := range seen {
-				seenSet[k] = true
-			}
-		}
-		if seenSet != nil {
-			seenSet[fold] = true
-		} else {
-			seen = append(seen, fold)
-		}
 		s.ws()
 		s.pos++ // ':'
 		s.ws()
-		if s.data[s.pos] == 'n' && len(s.path) == 2 && s.path[1].idx >= 0 && s.path[0].idx < 0 && decision.FoldKey(s.path[0].key) == decision.FoldKey("evaluations") {
-			if name := itemField(fold); name != "" {
+		if s.data[s.pos] == 'n' && len(s.path) == 2 && s.path[1].idx >= 0 && s.path[0].idx < 0 && decision.FoldEqual(string(s.path[0].key), "evaluations") {
+			if name := itemField(key); name != "" {
 				if s.nullItems == nil {
 					s.nullItems = map[int]string{}
 				}
@@ -188,7 +190,7 @@ func (s *bodyScan) where() string {
 		if i > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(p.key)
+		b.Write(p.key)
 	}
 	return b.String()
 }

@@ -121,3 +121,6 @@ func foldUnambiguous(v any) (any, bool) {
 // applies to payload and claim names). Other readers of JSON documents,
 // such as the AuthZEN API, use it to refuse names that collide.
 func FoldKey(s string) string { return foldKey(s) }
+
+// FoldEqual reports whether FoldKey(a) == FoldKey(b), without allocating.
+func FoldEqual(a, b string) bool { return foldEqual(a, b) }
