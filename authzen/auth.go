@@ -81,9 +81,15 @@ func ReadKeyFiles(paths []string) ([]string, error) {
 
 // Authenticate names the caller, or returns an ErrUnauthenticated error.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (string, error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	// Exactly one credential: with two, the API and a proxy in front of it
+	// may each read a different one. The edge refuses them the same way.
+	hs := r.Header.Values("Authorization")
+	if len(hs) == 0 || hs[0] == "" {
 		return "", fmt.Errorf("%w: an Authorization header is required", ErrUnauthenticated)
+	}
+	h := hs[0]
+	if len(hs) > 1 || strings.Contains(h, ",") {
+		return "", fmt.Errorf("%w: invalid_token: more than one Authorization credential", ErrUnauthenticated)
 	}
 	cred := h
 	if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "bearer") {

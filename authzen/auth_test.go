@@ -2,6 +2,7 @@ package authzen_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -141,5 +142,46 @@ decision_log: {output: "off"}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("status %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestOneAuthorizationHeader: several Authorization headers, or several
+// credentials joined in one, are refused whatever their order, so no reader
+// of the request can pick a different one than the API did.
+func TestOneAuthorizationHeader(t *testing.T) {
+	ex := serveExample(t, "todo")
+	body := evalBody(morty, "can_read_todos", "")
+	cases := []struct {
+		name   string
+		values []string
+		status int
+	}{
+		{"the key alone", []string{"Bearer " + ex.key}, 200},
+		{"key first, another bearer second", []string{"Bearer " + ex.key, "Bearer x"}, 401},
+		{"another bearer first, key second", []string{"Bearer x", "Bearer " + ex.key}, 401},
+		{"the key twice", []string{"Bearer " + ex.key, "Bearer " + ex.key}, 401},
+		{"comma-joined", []string{"Bearer " + ex.key + ", Bearer x"}, 401},
+		{"empty first", []string{"", "Bearer " + ex.key}, 401},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, ex.base+"/access/v1/evaluation", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			for _, v := range c.values {
+				req.Header.Add("Authorization", v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, c.status, b)
+			}
+			if c.status == 401 && len(c.values) > 1 && c.values[0] != "" && !strings.Contains(string(b), "invalid_token") {
+				t.Errorf("body %s does not say invalid_token", b)
+			}
+		})
 	}
 }

@@ -161,13 +161,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
+// checkContentType accepts application/json and the structured-syntax
+// types application/*+json (RFC 6839), with any parameters.
 func checkContentType(ct string) error {
 	if ct == "" {
 		return badRequest("Content-Type must be application/json")
 	}
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return badRequest("Content-Type must be application/json, not %q", ct)
+	sub, isApp := strings.CutPrefix(mt, "application/")
+	base, isJSON := strings.CutSuffix(sub, "+json")
+	if err != nil || (mt != "application/json" && (!isApp || !isJSON || base == "")) {
+		return badRequest("Content-Type must be application/json or application/*+json, not %q", ct)
 	}
 	return nil
 }
@@ -187,7 +191,7 @@ func (c *call) evaluation(_ context.Context, snap *decision.Snapshot, body []byt
 		evaluationRequest
 		Options *options `json:"options"`
 	}
-	if err := decode(body, &req); err != nil {
+	if _, err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
 	q, err := req.toAccess(needAll, c.readsProperties(snap))
@@ -264,7 +268,8 @@ func appendDecision(out []byte, res *decision.Result, reasons bool, errMsg strin
 
 func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []byte) (int, []byte, error) {
 	var req evaluationsRequest
-	if err := decode(body, &req); err != nil {
+	nulls, err := decode(body, &req)
+	if err != nil {
 		return 0, nil, err
 	}
 	semantic, reasons := ExecuteAll, false
@@ -294,8 +299,16 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []by
 		if i > 0 {
 			out = append(out, ',')
 		}
-		it := items[i].merge(&req.evaluationRequest)
-		q, err := it.toAccess(needAll, props)
+		var q decision.AccessRequest
+		var err error
+		if field, null := nulls[i]; null && len(req.Evaluations) > 0 {
+			// An explicit null is no "use the default": the caller meant
+			// something, and a fallback would decide another question.
+			err = badRequest("evaluations[%d].%s is null: leave it out to use the top-level %s", i, field, field)
+		} else {
+			it := items[i].merge(&req.evaluationRequest)
+			q, err = it.toAccess(needAll, props)
+		}
 		if err != nil {
 			// Under every semantic an unanswerable item is a deny; the
 			// others are still answered under execute_all.

@@ -65,36 +65,46 @@ type searchRequest struct {
 }
 
 // decode reads one JSON object into v: unknown fields are ignored; a
-// second value, a non-object or a type mismatch is a bad request.
-func decode(body []byte, v any) error {
+// second value, a non-object, a duplicate key or a type mismatch is a bad
+// request. It returns the evaluations items whose subject, action or
+// resource is an explicit null (see scanBody).
+func decode(body []byte, v any) (map[int]string, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return badRequest("the body is empty")
+		return nil, badRequest("the body is empty")
 	}
 	if body[0] != '{' {
-		return badRequest("the body must be a JSON object")
+		return nil, badRequest("the body must be a JSON object")
+	}
+	var nulls map[int]string
+	valid := json.Valid(body)
+	if valid {
+		var err error
+		if nulls, err = scanBody(body); err != nil {
+			return nil, err
+		}
 	}
 	// go-json decodes a batch several times faster than encoding/json,
 	// which is most of a batch's server time. It skips unknown fields
 	// without checking them, so encoding/json's validator vets the body
 	// first. When go-json refuses a body, encoding/json decides and words the
 	// error: it names the field.
-	if json.Valid(body) && gojson.UnmarshalNoEscape(body, v) == nil {
-		return nil
+	if valid && gojson.UnmarshalNoEscape(body, v) == nil {
+		return nulls, nil
 	}
 	reflect.ValueOf(v).Elem().SetZero() // nothing of the failed attempt stays
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return badRequest("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+			return nil, badRequest("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 		}
-		return badRequest("malformed JSON: %v", err)
+		return nil, badRequest("malformed JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("trailing data after the JSON object")
+		return nil, badRequest("trailing data after the JSON object")
 	}
-	return nil
+	return nulls, nil
 }
 
 func jsonKind(k string) string {

@@ -41,7 +41,7 @@ type searchResponse struct {
 
 func (c *call) search(ctx context.Context, snap *decision.Snapshot, body []byte, w which) (int, []byte, error) {
 	var req searchRequest
-	if err := decode(body, &req); err != nil {
+	if _, err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
 	q, err := req.toAccess(w, func(string, string) bool { return true })

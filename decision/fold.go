@@ -115,3 +115,12 @@ func foldUnambiguous(v any) (any, bool) {
 	}
 	return v, false
 }
+
+// FoldKey returns a string that two names share exactly when a
+// case-insensitive reader may take one for the other (the rule the edge
+// applies to payload and claim names). Other readers of JSON documents,
+// such as the AuthZEN API, use it to refuse names that collide.
+func FoldKey(s string) string { return foldKey(s) }
+
+// FoldEqual reports whether FoldKey(a) == FoldKey(b), without allocating.
+func FoldEqual(a, b string) bool { return foldEqual(a, b) }

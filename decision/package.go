@@ -272,7 +272,10 @@ func CompileSet(base *config.Policy, pkgs []*config.Package, opts Options) (*Sna
 
 // inside reports whether every request a pattern matches lies in what a
 // package owns: its host is one the package owns and its path starts with
-// the literal segments of an owned prefix.
+// the literal segments of an owned prefix. Segments compare exactly: a
+// route on /PAYMENTS/x is outside a package that owns /payments (the stricter
+// answer), and since packages may not overlap even case-insensitively, a
+// route inside its own package never reaches another's space.
 func inside(p *pattern, o *ownership) bool {
 	if len(o.hosts) > 0 && !containsFold(o.hosts, p.host) {
 		return false
@@ -300,7 +303,8 @@ func inside(p *pattern, o *ownership) bool {
 }
 
 // intersects reports whether some request a pattern matches lies in what a
-// package owns.
+// package owns, comparing path segments case-insensitively: a base route
+// on /PAYMENTS reaches what a case-insensitive backend serves as /payments.
 func intersects(p *pattern, o *ownership) bool {
 	if len(o.hosts) > 0 && p.host != "" && !containsFold(o.hosts, p.host) {
 		return false
@@ -325,7 +329,7 @@ func pathIntersects(pat []patSeg, prefix []string) bool {
 		case sg.multi:
 			return true
 		case sg.wild:
-		case sg.lit != s:
+		case !foldEqual(sg.lit, s):
 			return false
 		}
 	}
@@ -374,9 +378,20 @@ func ownsOverlap(a, b *ownership) (string, bool) {
 	return "", false
 }
 
-// under reports whether path p is prefix or below it, segment-aligned.
+// under reports whether path p is prefix or below it, segment-aligned, to a
+// case-insensitive reader: a backend that serves /PAYMENTS as /payments
+// would otherwise let two owners claim the same resource.
 func under(p, prefix string) bool {
-	return p == prefix || strings.HasPrefix(p, prefix+"/")
+	ps, xs := strings.Split(p, "/"), strings.Split(prefix, "/")
+	if len(xs) > len(ps) {
+		return false
+	}
+	for i, x := range xs {
+		if !foldEqual(ps[i], x) {
+			return false
+		}
+	}
+	return true
 }
 
 func containsFold(list []string, s string) bool {

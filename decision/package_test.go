@@ -105,6 +105,30 @@ routes:
 			pkg:  "documents", other: "archive",
 		},
 		{
+			name: "ownership overlaps by path differing only in case",
+			extra: `package: archive
+owns: {hosts: [api.example.com], paths: [/DOCUMENTS/archive]}
+routes:
+  - name: archive-read
+    match: GET api.example.com/DOCUMENTS/archive/{id}
+    roles: [viewer]
+`,
+			want: []string{`package "documents"`, `package "archive"`, "path /DOCUMENTS/archive", "two packages never own the same requests"},
+			pkg:  "documents", other: "archive",
+		},
+		{
+			name: "ownership above another package's, differing in case",
+			extra: `package: everything
+owns: {paths: [/Documents]}
+routes:
+  - name: everything-read
+    match: GET /Documents/{id}
+    roles: [viewer]
+`,
+			want: []string{`package "documents"`, `package "everything"`, "overlaps"},
+			pkg:  "documents", other: "everything",
+		},
+		{
 			name: "ownership overlaps by host",
 			extra: `package: refunds
 owns: {hosts: [pay.example.com], paths: [/refunds]}
@@ -126,6 +150,18 @@ routes:
     roles: [viewer]
 `,
 			want: []string{"extra0.yaml:5", `route "billing-read"`, `lies outside what package "billing" owns (hosts api.example.com; paths /billing)`},
+			pkg:  "billing",
+		},
+		{
+			name: "route outside ownership by case",
+			extra: `package: billing
+owns: {hosts: [api.example.com], paths: [/billing]}
+routes:
+  - name: billing-read
+    match: GET api.example.com/BILLING/{id}
+    roles: [viewer]
+`,
+			want: []string{"extra0.yaml:5", `route "billing-read"`, `lies outside what package "billing" owns`},
 			pkg:  "billing",
 		},
 		{
@@ -189,12 +225,47 @@ routes:
 	}
 }
 
+// A base route may not reach into a package's space, even through a path
+// that differs only in case: a case-insensitive backend serves it as the
+// package's resource.
 func TestCompileSetRefusesBaseRouteInPackageSpace(t *testing.T) {
-	base, pkgs := meshSet(t)
-	base.Routes = append(base.Routes, config.Route{Name: "catch-all", Match: "GET api.example.com/{path...}", Public: true, Line: 99})
-	_, err := decision.CompileSet(base, pkgs, decision.Options{})
-	if err == nil || !strings.Contains(err.Error(), `base route "catch-all"`) || !strings.Contains(err.Error(), `package "documents"`) {
-		t.Fatalf("err = %v", err)
+	tests := []struct {
+		name, match, pkg string
+	}{
+		{"catch-all", "GET api.example.com/{path...}", "documents"},
+		{"upper-case path", "GET api.example.com/DOCUMENTS/{id}", "documents"},
+		{"mixed-case path, any host", "GET /Documents/{id}", "documents"},
+		{"case-folded host", "POST PAY.example.com/charges", "payments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base, pkgs := meshSet(t)
+			base.Routes = append(base.Routes, config.Route{Name: "intruder", Match: tc.match, Public: true, Line: 99})
+			_, err := decision.CompileSet(base, pkgs, decision.Options{})
+			if err == nil {
+				t.Fatal("compiled")
+			}
+			for _, w := range []string{`base route "intruder"`, tc.match, `package "` + tc.pkg + `"`} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not name %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// Paths that share no segment, whatever their case, stay apart.
+func TestCompileSetKeepsDistinctPathsApart(t *testing.T) {
+	base, pkgs := meshSet(t, `package: docs2
+owns: {hosts: [api.example.com], paths: [/documentsv2]}
+routes:
+  - name: docs2-read
+    match: GET api.example.com/documentsv2/{id}
+    roles: [viewer]
+`)
+	base.Routes = append(base.Routes, config.Route{Name: "docs-index", Match: "GET api.example.com/DOCUMENT", Public: true, Line: 99})
+	if _, err := decision.CompileSet(base, pkgs, decision.Options{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -26,9 +26,12 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (writer string, err error)
 }
 
-// JWTAuth accepts a bearer JWT the Verifier accepts and whose "scope"
-// (space-separated) or "scp" (list) claim grants Scope. The writer recorded
-// in the store is "subject (issuer)".
+// JWTAuth accepts a bearer JWT the Verifier accepts, that names its subject
+// and whose "scope" (space-separated) or "scp" (list) claim grants Scope. The
+// writer recorded in the store is "subject (issuer)": a token without a
+// subject would record an anonymous writer, so it is refused. The Verifier's
+// issuer should list the relay's audience, so that a token minted for
+// another service is not a write credential.
 type JWTAuth struct {
 	Verifier *identity.Verifier
 	Scope    string
@@ -45,6 +48,9 @@ func (a JWTAuth) Authenticate(r *http.Request) (string, error) {
 	tok, err := a.Verifier.Verify(r.Context(), strings.TrimSpace(raw))
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+	}
+	if strings.TrimSpace(tok.Subject) == "" {
+		return "", fmt.Errorf("%w: the token names no subject (sub)", ErrUnauthenticated)
 	}
 	if !hasScope(tok.Claims, a.Scope) {
 		return "", fmt.Errorf("%w: the token does not grant scope %q", ErrForbidden, a.Scope)

@@ -80,18 +80,27 @@ func TestWriteAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	priv, _ := os.ReadFile(filepath.Join(keys, "private.pem"))
-	v, err := identity.New(ctx, identity.Config{Issuers: []identity.Issuer{{Issuer: "https://writers.test", JWKSFile: filepath.Join(keys, "jwks.json")}}})
+	v, err := identity.New(ctx, identity.Config{Issuers: []identity.Issuer{{Issuer: "https://writers.test", JWKSFile: filepath.Join(keys, "jwks.json"), Audiences: []string{"edgeauthz-relay"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	mint := func(scope string) string {
-		tok, err := identity.Mint(priv, map[string]any{"iss": "https://writers.test", "sub": "bot", "scope": scope}, time.Hour, kid, time.Now())
+	mintClaims := func(scope string, claims map[string]any) string {
+		c := map[string]any{"iss": "https://writers.test", "sub": "bot", "aud": "edgeauthz-relay", "scope": scope}
+		for k, v := range claims {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		tok, err := identity.Mint(priv, c, time.Hour, kid, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
+	mint := func(scope string) string { return mintClaims(scope, nil) }
 
 	ca := cert(t, "writers CA", nil)
 	client := cert(t, "ops-team", &ca)
@@ -131,6 +140,11 @@ func TestWriteAPI(t *testing.T) {
 	}{
 		{"no credentials", plain, "/v1/tuples", "", `{"write":["document:d#viewer@user:a"]}`, 401, "bearer token is required"},
 		{"a token without the scope", plain, "/v1/tuples", mint("edgeauthz:read"), `{"write":["document:d#viewer@user:a"]}`, 403, "scope"},
+		{"a token without a subject", plain, "/v1/tuples", mintClaims("edgeauthz:write", map[string]any{"sub": nil}), `{"write":["document:d#viewer@user:a"]}`, 401, "subject"},
+		{"a token with an empty subject", plain, "/v1/tuples", mintClaims("edgeauthz:write", map[string]any{"sub": " "}), `{"write":["document:d#viewer@user:a"]}`, 401, "subject"},
+		{"a token for another audience", plain, "/v1/tuples", mintClaims("edgeauthz:write", map[string]any{"aud": "billing"}), `{"write":["document:d#viewer@user:a"]}`, 401, "audience"},
+		{"a token without an audience", plain, "/v1/tuples", mintClaims("edgeauthz:write", map[string]any{"aud": nil}), `{"write":["document:d#viewer@user:a"]}`, 401, "audience"},
+		{"a token whose audiences include the relay", plain, "/v1/tuples", mintClaims("edgeauthz:write", map[string]any{"aud": []any{"billing", "edgeauthz-relay"}}), `{"write":[]}`, 400, "nothing to write"}, // admitted: the body is what is refused
 		{"a forged token", plain, "/v1/tuples", mint("edgeauthz:write") + "x", `{"write":["document:d#viewer@user:a"]}`, 401, "unauthenticated"},
 		{"unknown fields", plain, "/v1/tuples", mint("edgeauthz:write"), `{"writes":["document:d#viewer@user:a"]}`, 400, "unknown field"},
 		{"one tuple outside the model refuses the batch", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:a","planet:p#viewer@user:a"]}`, 400, "not written"},

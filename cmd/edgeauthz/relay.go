@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,7 +39,7 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	retention := fs.Duration("retention", 7*24*time.Hour, "prune changelog rows older than this (0: keep them all)")
 	writeIssuer := fs.String("write-issuer", "", "enable the write API (/v1/policy, /v1/tuples): the iss of writers' tokens")
 	writeJWKS := fs.String("write-jwks", "", "JWKS file with the write issuer's keys")
-	writeAudience := fs.String("write-audience", "", "required aud of writers' tokens (default: not checked)")
+	writeAudience := fs.String("write-audience", "edgeauthz-relay", "aud writers' tokens must contain")
 	writeScope := fs.String("write-scope", "edgeauthz:write", "scope writers' tokens must grant")
 	tlsCert := fs.String("http-tls-cert", "", "serve --http over TLS with this certificate (PEM)")
 	tlsKey := fs.String("http-tls-key", "", "the key of --http-tls-cert (PEM)")
@@ -107,14 +108,12 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	var write http.Handler
 	if *writeIssuer != "" || *writeJWKS != "" {
-		if *writeIssuer == "" || *writeJWKS == "" || *writeScope == "" {
-			fmt.Fprintln(stderr, "edgeauthz relay: the write API needs --write-issuer, --write-jwks and --write-scope")
+		if *writeIssuer == "" || *writeJWKS == "" || *writeScope == "" || strings.TrimSpace(*writeAudience) == "" {
+			fmt.Fprintln(stderr, "edgeauthz relay: the write API needs --write-issuer, --write-jwks, --write-scope and --write-audience")
 			return exitUsage
 		}
-		iss := identity.Issuer{Issuer: *writeIssuer, JWKSFile: *writeJWKS}
-		if *writeAudience != "" {
-			iss.Audiences = []string{*writeAudience}
-		}
+		// The verifier checks aud as it does for the edge's issuers.
+		iss := identity.Issuer{Issuer: *writeIssuer, JWKSFile: *writeJWKS, Audiences: []string{strings.TrimSpace(*writeAudience)}}
 		v, err := identity.New(ctx, identity.Config{Issuers: []identity.Issuer{iss}, Logger: log})
 		if err != nil {
 			fmt.Fprintln(stderr, "edgeauthz relay: write API:", err)

@@ -51,7 +51,7 @@ func TestRelayAndFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	mint := func(scope string) string {
-		tok, err := identity.Mint(priv, map[string]any{"iss": "https://writers.test", "sub": "ci-bot", "scope": scope}, time.Hour, kid, time.Now())
+		tok, err := identity.Mint(priv, map[string]any{"iss": "https://writers.test", "sub": "ci-bot", "aud": "edgeauthz-relay", "scope": scope}, time.Hour, kid, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
