@@ -410,7 +410,9 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 	case opThis:
 		return c.direct(obj, rel, depth)
 	case opComputed:
-		return c.dispatch(obj, n.rel, depth+1)
+		// Another relation of the same object is no step deeper: OpenFGA
+		// resolves a computed userset without counting resolution depth.
+		return c.dispatch(obj, n.rel, depth)
 	case opTTU:
 		e := c.edgesOf(obj, n.rel)
 		if e == nil {
