@@ -134,19 +134,18 @@ var knownClasses = []knownClass{
 	},
 	{
 		// A contextual tuple with the key of a stored tuple but another
-		// condition context: OpenFGA evaluates both tuples (either grants);
-		// edgeauthz lets the contextual tuple replace the stored one for
-		// the query, so the stored tuple's context no longer grants.
-		name: "contextual_tuple_same_key_as_stored",
+		// condition context, in a list query: OpenFGA reads both tuples
+		// (either grants); edgeauthz's lists let the contextual tuple
+		// replace the stored one. Checks read both, as OpenFGA does.
+		name: "list_contextual_tuple_same_key_as_stored",
 		match: func(d *Disagreement) bool {
-			ctx := d.Check.Contextual
-			if d.Kind == KindList {
-				ctx = d.List.Contextual
+			if d.Kind != KindList {
+				return false
 			}
-			for _, c := range ctx {
+			for _, c := range d.List.Contextual {
 				for _, t := range d.Tuples {
 					if c.Object == t.Object && c.Relation == t.Relation && c.User == t.User && c != t {
-						return d.Kind != KindModel
+						return true
 					}
 				}
 			}
