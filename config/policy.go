@@ -146,21 +146,28 @@ func LoadPolicy(path string) (*Policy, error) {
 	if err != nil || p.ModelFile == "" {
 		return p, err
 	}
-	if err := p.readModules(filepath.Dir(path)); err != nil {
+	if err := p.ReadModules(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// readModules reads the fga.mod named by ModelFile and the files it lists,
-// which must lie in its folder or below.
-func (p *Policy) readModules(dir string) error {
+// ModFilePath is where the fga.mod named by ModelFile lies, for a policy
+// file in dir.
+func (p *Policy) ModFilePath(dir string) string {
+	if filepath.IsAbs(p.ModelFile) {
+		return p.ModelFile
+	}
+	return filepath.Join(dir, p.ModelFile)
+}
+
+// ReadModules reads the fga.mod named by ModelFile, relative to dir (the
+// policy file's folder), and the files it lists, which must lie in its
+// folder or below, into Modules and ModulePaths.
+func (p *Policy) ReadModules(dir string) error {
 	errs := &List{File: p.File}
 	line := p.Lines["model_file"]
-	mod := p.ModelFile
-	if !filepath.IsAbs(mod) {
-		mod = filepath.Join(dir, mod)
-	}
+	mod := p.ModFilePath(dir)
 	data, err := os.ReadFile(mod)
 	if err != nil {
 		errs.Add(line, "model_file: %v", err)

@@ -53,7 +53,7 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	}
 	if p.ModelFile != "" && len(p.Modules) == 0 {
 		// Only a policy read from its file can reach the files next to it.
-		add(p.Lines["model_file"], "model_file: the modules of %q are read only for a policy loaded from a file; carry them inline under modules: (edgeauthz publish does)", p.ModelFile)
+		add(p.Lines["model_file"], "model_file: the modules of %q are read only for a policy loaded from a file or served from a file:// source; carry them inline under modules: (edgeauthz publish does)", p.ModelFile)
 		return relationEngine{}, errs
 	}
 	if p.Model == "" && len(p.Modules) == 0 {

@@ -6,9 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/edgeauthz/edgeauthz/config"
 )
 
 // MaxPolicySize bounds a policy document a source will read: 64 MiB
@@ -19,9 +24,9 @@ const MaxPolicySize = 64 << 20
 // FileSource serves its content.
 const DefaultSettle = time.Second
 
-// ErrUnsettled is returned by FileSource.Fetch when the file kept changing
-// while it was read: a writer is still at work, and what was read may be a
-// prefix of what it is writing.
+// ErrUnsettled is returned by FileSource.Fetch when the file (or a module
+// file it names) kept changing while it was read: a writer is still at work,
+// and what was read may be a prefix of what it is writing.
 var ErrUnsettled = errors.New("policy file is still being written")
 
 // ErrEmptyPolicy is returned by FileSource.Fetch for a file with no content
@@ -49,6 +54,11 @@ type FileOptions struct {
 // ErrEmptyPolicy. Writing a new file and renaming it over the old one is
 // still the safe way to update it: no settle time can tell a paused writer
 // from a finished one.
+//
+// A policy whose model_file names an fga.mod has that file and the modules
+// it lists read too, relative to the policy file (Bundle.Modules). They are
+// part of the revision, so editing a module reloads the policy, and they
+// must be settled like the policy file before anything is served.
 type FileSource struct {
 	path   string
 	max    int64
@@ -99,11 +109,11 @@ func (s *FileSource) Fetch(ctx context.Context, have string) (Bundle, error) {
 			if len(bytes.TrimSpace(r.data)) == 0 {
 				return Bundle{}, fmt.Errorf("policy file %s: %w", s.path, ErrEmptyPolicy)
 			}
-			rev := contentRevision(r.data)
+			rev := r.revision()
 			if rev == have {
 				return Bundle{}, ErrNotModified
 			}
-			return Bundle{Revision: rev, Name: s.path, Policy: r.data}, nil
+			return Bundle{Revision: rev, Name: s.path, Policy: r.data, Modules: r.modules, ModulePaths: r.modulePaths}, nil
 		}
 		if r.at.Add(wait).After(deadline) {
 			return Bundle{}, fmt.Errorf("policy file %s: %w (write a new file and rename it over the old one)", s.path, ErrUnsettled)
@@ -119,16 +129,33 @@ func (s *FileSource) Fetch(ctx context.Context, have string) (Bundle, error) {
 	}
 }
 
-// fileRead is one read of the file.
+// fileRead is one read of the file and of the modules it names.
 type fileRead struct {
-	data     []byte
-	size     int64
-	modified time.Time // the file's modification time when the read ended
-	at       time.Time // when the read ended
+	data        []byte
+	size        int64
+	modules     map[string]string // nil without model_file
+	modulePaths map[string]string
+	modified    time.Time // the latest modification time of the files read, when the read ended
+	at          time.Time // when the read ended
 }
 
 func (r *fileRead) same(o fileRead) bool {
-	return r.size == o.size && r.modified.Equal(o.modified) && bytes.Equal(r.data, o.data)
+	return r.size == o.size && r.modified.Equal(o.modified) && bytes.Equal(r.data, o.data) && maps.Equal(r.modules, o.modules)
+}
+
+// revision is the content hash of the policy and its modules; a policy
+// without modules keeps the plain hash of its file.
+func (r *fileRead) revision() string {
+	if r.modules == nil {
+		return contentRevision(r.data)
+	}
+	var b bytes.Buffer
+	b.Write(r.data)
+	for _, n := range slices.Sorted(maps.Keys(r.modules)) {
+		// NUL cannot occur in a path, and the lengths keep the parts apart.
+		fmt.Fprintf(&b, "\x00%s\x00%d\x00%s", n, len(r.modules[n]), r.modules[n])
+	}
+	return contentRevision(b.Bytes())
 }
 
 // read reads the file. A size that differs from what was read means a
@@ -150,11 +177,48 @@ func (s *FileSource) read() (fileRead, error) {
 	if err != nil {
 		return fileRead{}, fmt.Errorf("policy file %s: %w", s.path, err)
 	}
-	r := fileRead{data: b, size: fi.Size(), modified: fi.ModTime(), at: s.now()}
-	if r.size != int64(len(b)) && r.modified.Before(r.at) {
+	r := fileRead{data: b, size: fi.Size(), modified: fi.ModTime()}
+	grew := r.size != int64(len(b))
+	if err := s.readModules(&r, &grew); err != nil {
+		return fileRead{}, err
+	}
+	r.at = s.now()
+	if grew && r.modified.Before(r.at) {
 		r.modified = r.at
 	}
 	return r, nil
+}
+
+// readModules reads the fga.mod the policy's model_file names and the module
+// files it lists, and takes their modification times into r.modified. A
+// policy that does not parse is left for the compiler to report.
+func (s *FileSource) readModules(r *fileRead, grew *bool) error {
+	p, err := config.ParsePolicy(s.path, r.data)
+	if err != nil || p.ModelFile == "" {
+		return nil
+	}
+	dir := filepath.Dir(s.path)
+	if err := p.ReadModules(dir); err != nil {
+		return err
+	}
+	files := map[string]int{p.ModFilePath(dir): -1} // path → length read; -1: not kept
+	for n, path := range p.ModulePaths {
+		files[path] = len(p.Modules[n])
+	}
+	for path, n := range files {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("policy file %s: model_file: %w", s.path, err)
+		}
+		if fi.ModTime().After(r.modified) {
+			r.modified = fi.ModTime()
+		}
+		if n >= 0 && fi.Size() != int64(n) {
+			*grew = true
+		}
+	}
+	r.modules, r.modulePaths = p.Modules, p.ModulePaths
+	return nil
 }
 
 // Close does nothing: a file source runs nothing in the background.

@@ -499,7 +499,7 @@ func (l *Loader) persistBundle(b Bundle) {
 		return
 	}
 	err := l.persist.saveBundle(persisted{Revision: b.Revision, Name: b.Name, Policy: b.Policy, Tuples: b.Tuples,
-		Seq: b.Seq, SavedAt: time.Now(), Origin: l.opts.Origin})
+		Seq: b.Seq, Modules: b.Modules, SavedAt: time.Now(), Origin: l.opts.Origin})
 	if err != nil {
 		l.metrics.errors.WithLabelValues("persist").Inc()
 		l.log.Warn("could not persist the last good policy; the persisted policy is dropped until the next full load", "dir", l.opts.PersistDir, "err", err)
@@ -554,7 +554,7 @@ func (l *Loader) restorePersisted() bool {
 	if replayed > 0 {
 		rev += "+" + strconv.FormatInt(p.Seq, 10)
 	}
-	b := Bundle{Revision: rev, Name: p.Name, Policy: p.Policy, Tuples: p.Tuples, Seq: p.Seq}
+	b := Bundle{Revision: rev, Name: p.Name, Policy: p.Policy, Tuples: p.Tuples, Seq: p.Seq, Modules: p.Modules}
 	b.Tuples = l.appliable(b)
 	snap, err := l.opts.Compile(b)
 	if err != nil {

@@ -60,6 +60,9 @@ func (c *PackageCompiler) Compile(b Bundle) (*decision.Snapshot, error) {
 		if err != nil {
 			return nil, err
 		}
+		if p.ModelFile != "" && b.Modules != nil {
+			p.Modules, p.ModulePaths = b.Modules, b.ModulePaths
+		}
 		return decision.Compile(p, opts)
 	}
 	set, err := config.DecodePolicySet(b.Policy)

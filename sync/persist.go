@@ -64,13 +64,16 @@ func ReadPersistKey(path string) ([]byte, error) {
 
 // persisted is the last good bundle as kept on disk.
 type persisted struct {
-	Revision string    `json:"revision"`
-	Name     string    `json:"name"`
-	Policy   []byte    `json:"policy"`
-	Tuples   []string  `json:"tuples,omitempty"`
-	Seq      int64     `json:"seq,omitempty"`
-	SavedAt  time.Time `json:"saved_at"`
-	Origin   string    `json:"origin"`
+	Revision string   `json:"revision"`
+	Name     string   `json:"name"`
+	Policy   []byte   `json:"policy"`
+	Tuples   []string `json:"tuples,omitempty"`
+	Seq      int64    `json:"seq,omitempty"`
+	// Modules are Bundle.Modules: the modules a file source read beside
+	// the policy, which may have changed or gone by the restart.
+	Modules map[string]string `json:"modules,omitempty"`
+	SavedAt time.Time         `json:"saved_at"`
+	Origin  string            `json:"origin"`
 }
 
 // envelope carries a MAC over the exact bytes of Body.

@@ -22,6 +22,14 @@ type Bundle struct {
 	Tuples []string
 	// Seq is the PostgreSQL changelog position the Tuples reflect; 0 otherwise.
 	Seq int64
+	// Modules are the module files of the modular model that the policy's
+	// model_file names, keyed by the name its fga.mod gives them. Only a
+	// file source reads them, relative to the policy file; other stores
+	// carry modules inline, and a model_file they serve is refused.
+	Modules map[string]string
+	// ModulePaths are the files the Modules were read from, so that an
+	// error in a module names its file and line.
+	ModulePaths map[string]string
 }
 
 // ErrNotModified is returned by Fetch when the store still holds the revision

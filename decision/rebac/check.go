@@ -108,7 +108,11 @@ type checker struct {
 	act      activation
 
 	// contextual tuples: merged adjacency and objects unknown to the graph
-	ctxAdj  map[uint64]*edges
+	ctxAdj map[uint64]*edges
+	// shadowed: stored tuples that a contextual tuple of the same key but
+	// another condition replaced in ctxAdj. OpenFGA reads both for
+	// everything but the lookup of the user itself (see directIn).
+	shadowed map[uint64]*edges
 	local   objects
 	hasCtx  bool
 	missing int32 // next sentinel id for objects that exist nowhere
@@ -243,7 +247,7 @@ func (c *checker) release() {
 		t.done, t.bad = false, nil
 	}
 	if c.hasCtx {
-		c.ctxAdj, c.local, c.hasCtx = nil, objects{}, false
+		c.ctxAdj, c.shadowed, c.local, c.hasCtx = nil, nil, objects{}, false
 	}
 	checkerPool.Put(c)
 }
@@ -301,9 +305,40 @@ func (c *checker) addContextual(ts []Tuple) error {
 			e = c.g.edgesOf(obj, rel).clone()
 			c.ctxAdj[k] = e
 		}
+		c.shadow(k, c.g.edgesOf(obj, rel), s, cond, tctx)
 		e.put(s, cond, tctx)
 	}
 	return nil
+}
+
+// shadow keeps the stored tuple of subject s when a contextual tuple of the
+// same key but a condition (or condition context) of its own replaces it.
+// A contextual tuple without a condition grants whatever the stored one
+// would, so nothing is kept then.
+func (c *checker) shadow(k uint64, stored *edges, s subject, cond int32, tctx *tupleCtx) {
+	if stored == nil || cond < 0 {
+		return
+	}
+	keep := func() *edges {
+		if c.shadowed == nil {
+			c.shadowed = make(map[uint64]*edges)
+		}
+		sh, ok := c.shadowed[k]
+		if !ok {
+			sh = &edges{}
+			c.shadowed[k] = sh
+		}
+		return sh
+	}
+	if cs := stored.condFor(s); cs != nil {
+		if cs.cond != cond || cs.ctx.rawText() != tctx.rawText() {
+			keep().put(s, cs.cond, cs.ctx)
+		}
+		return
+	}
+	if stored.hasPlain(s) {
+		keep().put(s, -1, nil)
+	}
 }
 
 func (c *checker) edgesOf(obj, rel int32) *edges {
@@ -410,44 +445,23 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 	case opThis:
 		return c.direct(obj, rel, depth)
 	case opComputed:
-		return c.dispatch(obj, n.rel, depth+1)
+		// Another relation of the same object is no step deeper: OpenFGA
+		// resolves a computed userset without counting resolution depth.
+		return c.dispatch(obj, n.rel, depth)
 	case opTTU:
-		e := c.edgesOf(obj, n.rel)
-		if e == nil {
-			return oFalse
+		r := c.ttu(obj, n, c.edgesOf(obj, n.rel), depth)
+		if r == oTrue || !c.hasCtx || c.shadowed[edgeKey(obj, n.rel)] == nil {
+			return r
 		}
+		// OpenFGA reads a stored tupleset tuple as well as a contextual one
+		// of the same key.
 		var u union
-		for _, p := range e.direct {
-			if c.parent(obj, n, p, "", depth, &u) {
-				return oTrue
-			}
+		u.add(r)
+		r = c.ttu(obj, n, c.shadowed[edgeKey(obj, n.rel)], depth)
+		if r == oTrue {
+			return oTrue
 		}
-		if len(e.cond) == 0 {
-			return u.result()
-		}
-		// As OpenFGA filters the tupleset: a condition error counts only
-		// when no tupleset tuple passed.
-		passed, failed := len(e.direct) > 0, false
-		for i := range e.cond {
-			cs := &e.cond[i]
-			if cs.kind != subjObject {
-				continue
-			}
-			switch c.evalCond(obj, n.rel, cs) {
-			case oCond:
-				failed = true
-				continue
-			case oFalse:
-				continue
-			}
-			passed = true
-			if c.parent(obj, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
-				return oTrue
-			}
-		}
-		if failed && !passed {
-			u.add(oCond)
-		}
+		u.add(r)
 		return u.result()
 	case opUnion:
 		var u union
@@ -516,6 +530,46 @@ func (c *checker) evalQuiet(obj, rel int32, n *node, depth int) outcome {
 	return r
 }
 
+// ttu follows the tupleset tuples of e to their parents.
+func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
+	if e == nil {
+		return oFalse
+	}
+	var u union
+	for _, p := range e.direct {
+		if c.parent(obj, n, p, "", depth, &u) {
+			return oTrue
+		}
+	}
+	if len(e.cond) == 0 {
+		return u.result()
+	}
+	// As OpenFGA filters the tupleset: a condition error counts only
+	// when no tupleset tuple passed.
+	passed, failed := len(e.direct) > 0, false
+	for i := range e.cond {
+		cs := &e.cond[i]
+		if cs.kind != subjObject {
+			continue
+		}
+		switch c.evalCond(obj, n.rel, cs) {
+		case oCond:
+			failed = true
+			continue
+		case oFalse:
+			continue
+		}
+		passed = true
+		if c.parent(obj, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
+			return oTrue
+		}
+	}
+	if failed && !passed {
+		u.add(oCond)
+	}
+	return u.result()
+}
+
 // parent follows one tuple-to-userset parent p; it reports a grant.
 func (c *checker) parent(obj int32, n *node, p int32, cond string, depth int, u *union) bool {
 	pr := n.perType[c.objType(p)]
@@ -536,13 +590,31 @@ func (c *checker) parent(obj int32, n *node, p int32, cond string, depth int, u 
 // direct resolves the directly assigned part of (obj, rel): the user itself,
 // a wildcard of its type, or a userset that contains it.
 func (c *checker) direct(obj, rel int32, depth int) outcome {
-	e := c.edgesOf(obj, rel)
+	r := c.directIn(c.edgesOf(obj, rel), obj, rel, depth, true)
+	if r == oTrue || !c.hasCtx || c.shadowed[edgeKey(obj, rel)] == nil {
+		return r
+	}
+	var u union
+	u.add(r)
+	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, false)
+	if r == oTrue {
+		return oTrue
+	}
+	u.add(r)
+	return u.result()
+}
+
+// directIn resolves the direct part of (obj, rel) from the tuples e. The
+// user itself is looked up only when exact: OpenFGA reads the one tuple of
+// that key, a contextual one before a stored one, while it reads wildcards,
+// usersets and tuplesets from the contextual and the stored tuples both.
+func (c *checker) directIn(e *edges, obj, rel int32, depth int, exact bool) outcome {
 	if e == nil {
 		return oFalse
 	}
 	switch c.ukind {
 	case subjObject:
-		if c.uobj >= 0 {
+		if c.uobj >= 0 && exact {
 			if _, ok := slices.BinarySearch(e.direct, c.uobj); ok {
 				c.step(obj, rel, c.user, "")
 				return oTrue
@@ -553,12 +625,12 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 			return oTrue
 		}
 	case subjWildcard:
-		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok {
+		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok && exact {
 			c.step(obj, rel, c.user, "")
 			return oTrue
 		}
 	case subjUserset:
-		if c.uobj >= 0 {
+		if c.uobj >= 0 && exact {
 			if _, ok := slices.BinarySearchFunc(e.usersets, userset{c.uobj, c.urel}, cmpUserset); ok {
 				c.step(obj, rel, c.user, "")
 				return oTrue
@@ -567,7 +639,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	}
 	// A closed relation is answered from the user's side (prune.go)
 	// rather than by expanding every userset below it.
-	if len(e.usersets) > 0 && c.closedShortcut(rel) {
+	if exact && len(e.usersets) > 0 && c.closedShortcut(rel) {
 		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
 			if depth+int(steps) < c.maxDepth {
 				return oTrue
@@ -578,7 +650,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	}
 	var u union
 	if len(e.cond) > 0 {
-		r := c.directCond(obj, rel, e)
+		r := c.directCond(obj, rel, e, exact)
 		if r == oTrue {
 			return oTrue
 		}
@@ -620,7 +692,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 
 // directCond evaluates the conditional tuples that name the user itself or
 // a wildcard of its type.
-func (c *checker) directCond(obj, rel int32, e *edges) outcome {
+func (c *checker) directCond(obj, rel int32, e *edges, exact bool) outcome {
 	var u union
 	try := func(s subject, user string) bool {
 		cs := e.condFor(s)
@@ -637,18 +709,18 @@ func (c *checker) directCond(obj, rel int32, e *edges) outcome {
 	}
 	switch c.ukind {
 	case subjObject:
-		if c.uobj >= 0 && try(subject{kind: subjObject, typ: c.utyp, obj: c.uobj}, c.user) {
+		if c.uobj >= 0 && exact && try(subject{kind: subjObject, typ: c.utyp, obj: c.uobj}, c.user) {
 			return oTrue
 		}
 		if !c.wildBlind && try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
 			return oTrue
 		}
 	case subjWildcard:
-		if try(subject{kind: subjWildcard, typ: c.utyp}, c.user) {
+		if exact && try(subject{kind: subjWildcard, typ: c.utyp}, c.user) {
 			return oTrue
 		}
 	case subjUserset:
-		if c.uobj >= 0 && try(subject{kind: subjUserset, typ: c.utyp, obj: c.uobj, rel: c.urel}, c.user) {
+		if c.uobj >= 0 && exact && try(subject{kind: subjUserset, typ: c.utyp, obj: c.uobj, rel: c.urel}, c.user) {
 			return oTrue
 		}
 	}

@@ -202,6 +202,52 @@ type doc
 	}
 }
 
+// The depth limit counts as OpenFGA's resolution depth does: a step to
+// another object (a userset tuple) is one level, a computed userset (another
+// relation of the same object, as in "but not blocked") is none. Each model
+// is a chain of n userset tuples from group:0 down to group:n, which holds
+// user:3; OpenFGA allows n = 24 and answers "too complex" from n = 25.
+func TestDepthCountsAsOpenFGA(t *testing.T) {
+	models := []struct {
+		name, dsl, rel string
+		alternate      string // the relation of every other hop, if it alternates
+	}{
+		{"computed between hops", "define owner: [user, group#editor]\n    define editor: owner", "owner", ""},
+		{"exclusion on every hop", "define blocked: [user]\n    define editor: [user, group#editor] but not blocked", "editor", ""},
+		{"two relations alternating", "define viewer: [user, group#editor]\n    define editor: [user, group#viewer]", "editor", "viewer"},
+	}
+	for _, m := range models {
+		dsl := "model\n  schema 1.1\ntype user\ntype group\n  relations\n    " + m.dsl + "\n"
+		for _, c := range []struct {
+			n       int
+			allowed bool
+			err     error
+		}{{24, true, nil}, {25, false, ErrDepth}} {
+			t.Run(fmt.Sprintf("%s/%d hops", m.name, c.n), func(t *testing.T) {
+				rel := func(i int) string {
+					if m.alternate != "" && i%2 == 1 {
+						return m.alternate
+					}
+					return m.rel
+				}
+				user := func(i int) string {
+					if m.rel == "owner" {
+						return "editor" // the computed relation over owner
+					}
+					return rel(i)
+				}
+				var ts []string
+				for i := 0; i < c.n; i++ {
+					ts = append(ts, fmt.Sprintf("group:%d#%s@group:%d#%s", i, rel(i), i+1, user(i+1)))
+				}
+				ts = append(ts, fmt.Sprintf("group:%d#%s@user:3", c.n, rel(c.n)))
+				g := mustGraph(t, dsl, ts...)
+				runChecks(t, g, []checkCase{{"chain", "group:0", rel(0), "user:3", nil, c.allowed, c.err}})
+			})
+		}
+	}
+}
+
 func TestInvalidChecks(t *testing.T) {
 	g := mustGraph(t, driveModel, "document:1#owner@user:a")
 	runChecks(t, g, []checkCase{

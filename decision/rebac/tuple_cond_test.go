@@ -41,3 +41,57 @@ func TestParseConditionalTuple(t *testing.T) {
 		}
 	}
 }
+
+// A contextual tuple with the key of a stored tuple but a condition context
+// of its own: as in OpenFGA, the user's own tuple is read once (the
+// contextual one wins), while wildcards, usersets and tuplesets are read
+// from both, so the stored tuple still grants there.
+func TestContextualTupleSameKeyAsStored(t *testing.T) {
+	const dsl = `model
+  schema 1.1
+type user
+type group
+  relations
+    define member: [user with keyed, user:* with keyed, group#member with keyed, group#member]
+    define parent: [group, group with keyed]
+    define viewer: member from parent
+condition keyed(m: map<int>, k: string) {
+  k in m && m[k] > 1
+}
+`
+	cases := []struct {
+		name        string
+		stored, ctx []string
+		object, rel string
+		user        string
+		allow       bool
+	}{
+		{"the user's own tuple: the contextual one replaces it",
+			[]string{`group:1#member@user:1 with keyed {"m":{"a":2}}`},
+			[]string{`group:1#member@user:1 with keyed {"m":{"b":1}}`}, "group:1", "member", "user:1", false},
+		{"wildcard: the stored one still grants",
+			[]string{`group:1#member@user:* with keyed {"m":{"a":2}}`},
+			[]string{`group:1#member@user:* with keyed {"m":{"b":1}}`}, "group:1", "member", "user:1", true},
+		{"wildcard: the contextual one grants",
+			[]string{`group:1#member@user:* with keyed {"m":{"b":1}}`},
+			[]string{`group:1#member@user:* with keyed {"m":{"a":2}}`}, "group:1", "member", "user:1", true},
+		{"userset: the stored plain one still grants",
+			[]string{`group:1#member@group:2#member`, `group:2#member@user:1 with keyed {"m":{"a":2}}`},
+			[]string{`group:1#member@group:2#member with keyed {"m":{"b":1}}`}, "group:1", "member", "user:1", true},
+		{"tupleset: the stored plain one still grants",
+			[]string{`group:1#parent@group:2`, `group:2#member@user:1 with keyed {"m":{"a":2}}`},
+			[]string{`group:1#parent@group:2 with keyed {"m":{"b":1}}`}, "group:1", "viewer", "user:1", true},
+		{"neither grants",
+			[]string{`group:1#member@user:* with keyed {"m":{"c":2}}`},
+			[]string{`group:1#member@user:* with keyed {"m":{"b":1}}`}, "group:1", "member", "user:1", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := mustGraph(t, dsl, c.stored...)
+			res := g.Check(c.object, c.rel, c.user, CheckOptions{Contextual: mustTuples(t, c.ctx...), Context: map[string]any{"k": "a"}})
+			if res.Allowed != c.allow || res.Err != nil {
+				t.Fatalf("Check = %v (err %v), want %v", res.Allowed, res.Err, c.allow)
+			}
+		})
+	}
+}

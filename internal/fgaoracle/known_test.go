@@ -69,8 +69,11 @@ var knownClasses = []knownClass{
 	{
 		// A check that needs exactly one more resolution step than
 		// edgeauthz allows: OpenFGA (resolve depth 25) still answers it,
-		// edgeauthz (MaxDepth 25) reports ErrDepth. Seen on userset chains
-		// of 26 hops, and of 25 under an exclusion.
+		// edgeauthz (MaxDepth 25) reports ErrDepth. Seen on chains of 26
+		// hops through one self-recursive relation ([user, group#editor],
+		// alone or in a union, or "editor from parent"), which OpenFGA's
+		// recursive strategies walk level by level and so reach one level
+		// further than its default strategy, which edgeauthz counts as.
 		name: "depth_limit_one_step_early",
 		match: func(d *Disagreement) bool {
 			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Depth
@@ -131,19 +134,18 @@ var knownClasses = []knownClass{
 	},
 	{
 		// A contextual tuple with the key of a stored tuple but another
-		// condition context: OpenFGA evaluates both tuples (either grants);
-		// edgeauthz lets the contextual tuple replace the stored one for
-		// the query, so the stored tuple's context no longer grants.
-		name: "contextual_tuple_same_key_as_stored",
+		// condition context, in a list query: OpenFGA reads both tuples
+		// (either grants); edgeauthz's lists let the contextual tuple
+		// replace the stored one. Checks read both, as OpenFGA does.
+		name: "list_contextual_tuple_same_key_as_stored",
 		match: func(d *Disagreement) bool {
-			ctx := d.Check.Contextual
-			if d.Kind == KindList {
-				ctx = d.List.Contextual
+			if d.Kind != KindList {
+				return false
 			}
-			for _, c := range ctx {
+			for _, c := range d.List.Contextual {
 				for _, t := range d.Tuples {
 					if c.Object == t.Object && c.Relation == t.Relation && c.User == t.User && c != t {
-						return d.Kind != KindModel
+						return true
 					}
 				}
 			}
