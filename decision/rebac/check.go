@@ -113,9 +113,9 @@ type checker struct {
 	// another condition replaced in ctxAdj. OpenFGA reads both for
 	// everything but the lookup of the user itself (see directIn).
 	shadowed map[uint64]*edges
-	local   objects
-	hasCtx  bool
-	missing int32 // next sentinel id for objects that exist nowhere
+	local    objects
+	hasCtx   bool
+	missing  int32 // next sentinel id for objects that exist nowhere
 }
 
 type typedReq struct {
