@@ -157,7 +157,12 @@ func (s *Server) snapshotSummary(w http.ResponseWriter, _ *http.Request) {
 func redactSource(src string) string {
 	u, err := url.Parse(src)
 	if err != nil {
-		return "(unparseable source)"
+		// Several relay addresses (xds://a:1,b:2) do not parse as one
+		// URL; only a source that could carry credentials is hidden.
+		if strings.Contains(src, "@") {
+			return "(unparseable source)"
+		}
+		return src
 	}
 	return u.Redacted()
 }

@@ -249,7 +249,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 	s.serveAdmin(errc)
-	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "admin", s.AdminAddr(), "policy", s.cfg.Policy.Source)
+	s.log.Info("serving", "grpc", s.GRPCAddr(), "http", s.HTTPAddr(), "admin", s.AdminAddr(), "policy", redactSource(s.cfg.Policy.Source))
 	var runErr error
 	select {
 	case <-ctx.Done():
