@@ -122,8 +122,8 @@ type PolicyStore struct {
 	SigningKey string `yaml:"signing_key"`
 	// BearerTokenFile, for HTTP bundles, holds a credential for the store.
 	BearerTokenFile string `yaml:"bearer_token_file"`
-	// TLS, for https bundles: the CA bundle the store is verified against
-	// and the client certificate presented to it.
+	// TLS, for https bundles and xds:// relays: the CA bundle the store is
+	// verified against and the client certificate presented to it.
 	TLS TLS `yaml:"tls"`
 }
 
@@ -395,15 +395,15 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 		errs.Add(lines["policy.max_staleness"], "policy.max_staleness (%s) must be at least 1.5 × policy.poll_interval (%s): freshness is confirmed at each poll",
 			s.Policy.MaxStaleness, s.Policy.PollInterval)
 	}
-	if !strings.HasPrefix(strings.ToLower(s.Policy.Source), "http") {
+	if src := strings.ToLower(s.Policy.Source); !strings.HasPrefix(src, "http") {
 		if s.Policy.SigningKey != "" {
 			errs.Add(lines["policy.signing_key"], "policy.signing_key applies to http(s) bundles only; %s cannot be verified with it", s.Policy.Source)
 		}
 		if s.Policy.BearerTokenFile != "" {
 			errs.Add(lines["policy.bearer_token_file"], "policy.bearer_token_file applies to http(s) bundles only")
 		}
-		if s.Policy.TLS.Enabled() {
-			errs.Add(lines["policy.tls"], "policy.tls applies to https bundles only")
+		if s.Policy.TLS.Enabled() && !strings.HasPrefix(src, "xds://") {
+			errs.Add(lines["policy.tls"], "policy.tls applies to https bundles and xds:// relays only")
 		}
 	}
 	s.Policy.TLS.validateClient(errs, lines["policy.tls"], "policy.tls")

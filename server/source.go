@@ -44,6 +44,7 @@ func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) 
 		return nil, err
 	}
 	opts.HTTP.TLS = tc
+	opts.XDS.TLS = tc
 	return policysync.Open(cfg.Policy.Source, opts)
 }
 

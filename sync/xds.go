@@ -3,6 +3,7 @@ package sync
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/edgeauthz/edgeauthz/relay/wire"
@@ -53,8 +55,12 @@ type XDSOptions struct {
 	// KeepChanges is how many recent tuple changes are held for Changes
 	// (default 100,000); a loader further behind reloads in full.
 	KeepChanges int
-	// DialOptions replace the default options (plaintext, responses up to
-	// MaxXDSMessage).
+	// TLS, when set, secures the stream: the relays are verified against
+	// its roots (and name or SPIFFE ID), and its client certificate, if
+	// any, is presented (mutual TLS). Nil: plain TCP.
+	TLS *tls.Config
+	// DialOptions replace the default options (TLS as above, responses up
+	// to MaxXDSMessage).
 	DialOptions []grpc.DialOption
 	Logger      *slog.Logger
 }
@@ -139,7 +145,11 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 		opts.KeepChanges = 100_000
 	}
 	if opts.DialOptions == nil {
-		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		creds := insecure.NewCredentials()
+		if opts.TLS != nil {
+			creds = credentials.NewTLS(opts.TLS)
+		}
+		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(creds),
 			// go-control-plane sends every changed resource of a type in one
 			// response: a bootstrap is all base chunks in one message.
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
