@@ -45,6 +45,10 @@ type XDSOptions struct {
 	// NodeID names the edge to the relay's fleet status (default: the
 	// host name).
 	NodeID string
+	// TLS, when set, secures the stream in place of the default plaintext:
+	// relays are verified against its roots (and name or SPIFFE ID), and
+	// its client certificate, if any, is presented (mutual TLS).
+	TLS *tls.Config
 	// Check judges a policy document before it is ACKed; a revision it
 	// refuses is NACKed with the error and never handed to the loader.
 	// The serve command compiles the document without tuples here.
@@ -55,12 +59,8 @@ type XDSOptions struct {
 	// KeepChanges is how many recent tuple changes are held for Changes
 	// (default 100,000); a loader further behind reloads in full.
 	KeepChanges int
-	// TLS, when set, secures the stream: the relays are verified against
-	// its roots (and name or SPIFFE ID), and its client certificate, if
-	// any, is presented (mutual TLS). Nil: plain TCP.
-	TLS *tls.Config
-	// DialOptions replace the default options (TLS as above, responses up
-	// to MaxXDSMessage).
+	// DialOptions replace the default options (plaintext, responses up to
+	// MaxXDSMessage).
 	DialOptions []grpc.DialOption
 	Logger      *slog.Logger
 }
@@ -135,6 +135,11 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 	if opts.NodeID == "" {
 		opts.NodeID, _ = os.Hostname()
 	}
+	if opts.DialOptions == nil && opts.TLS != nil {
+		// The defaults below, over TLS.
+		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(opts.TLS)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
+	}
 	if opts.ReconnectBase <= 0 {
 		opts.ReconnectBase = 100 * time.Millisecond
 	}
@@ -145,11 +150,7 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 		opts.KeepChanges = 100_000
 	}
 	if opts.DialOptions == nil {
-		creds := insecure.NewCredentials()
-		if opts.TLS != nil {
-			creds = credentials.NewTLS(opts.TLS)
-		}
-		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 			// go-control-plane sends every changed resource of a type in one
 			// response: a bootstrap is all base chunks in one message.
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
