@@ -75,7 +75,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if r = strings.TrimSpace(r); r == "" {
 				continue
 			}
-			t, err := fleetTargets(ctx, r)
+			t, err := fleetTargets(ctx, r, net.DefaultResolver.LookupHost)
 			if err != nil {
 				fmt.Fprintln(stderr, "edgeauthz fleet:", err)
 				return exitUsage
@@ -113,7 +113,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // fleetTargets expands a relay's address: a DNS name that resolves to
 // several addresses (a headless Service) is one target per address, each
 // still verified under the name.
-func fleetTargets(ctx context.Context, raw string) ([]fleetTarget, error) {
+func fleetTargets(ctx context.Context, raw string, lookup func(context.Context, string) ([]string, error)) ([]fleetTarget, error) {
 	u := strings.TrimSuffix(raw, "/")
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
@@ -130,7 +130,7 @@ func fleetTargets(ctx context.Context, raw string) ([]fleetTarget, error) {
 	if net.ParseIP(host) != nil {
 		return one, nil
 	}
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	addrs, err := lookup(ctx, host)
 	if err != nil || len(addrs) < 2 {
 		return one, nil // the request names the failure, if any
 	}

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,5 +131,65 @@ func TestFleetOfSeveralRelays(t *testing.T) {
 	code, out, errOut := run(t, "fleet", "--relay", httpA, "--relay", down)
 	if code != exitFail || !strings.Contains(out, "edge-on-a") || strings.Contains(out, "edge-on-b") || !strings.Contains(errOut, down) {
 		t.Fatalf("fleet with a relay down: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestFleetAsksEveryAddressOfAName: a relay name that resolves to several
+// addresses (a headless Service) is asked at each of them. Two relays
+// listen on one port of 127.0.0.1 and ::1; the name resolves to both.
+func TestFleetAsksEveryAddressOfAName(t *testing.T) {
+	dsn := pgtest.Start(t)
+	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
+		t.Fatalf("publish: %d %s", code, errOut)
+	}
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	l6, err := net.Listen("tcp", "[::1]:"+port)
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	l6.Close()
+	grpcA, _ := startRelayCmd(t, dsn, "--http", "127.0.0.1:"+port)
+	grpcB, _ := startRelayCmd(t, dsn, "--http", "[::1]:"+port)
+	for node, addr := range map[string]string{"edge-on-v4": grpcA, "edge-on-v6": grpcB} {
+		src, err := policysync.NewXDSSource("xds://"+addr, policysync.XDSOptions{NodeID: node, ReconnectBase: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+	}
+	lookup := func(_ context.Context, host string) ([]string, error) {
+		if host != "relays.test" {
+			return nil, fmt.Errorf("unexpected lookup of %q", host)
+		}
+		return []string{"::1", "127.0.0.1"}, nil
+	}
+	targets, err := fleetTargets(context.Background(), "relays.test:"+port, lookup)
+	if err != nil || len(targets) != 2 {
+		t.Fatalf("targets %+v, %v; want one per address", targets, err)
+	}
+	until(t, "both relays' edges", func() (bool, string) {
+		answers := make([]relay.FleetStatus, len(targets))
+		errs := make([]error, len(targets))
+		for i, tg := range targets {
+			answers[i], errs[i] = fetchFleet(context.Background(), tg, nil)
+		}
+		v := mergeFleet(targets, answers, errs)
+		var got []string
+		for _, e := range v.Edges {
+			got = append(got, e.Node+"@"+e.Relay)
+		}
+		want := []string{"edge-on-v4@http://relays.test:" + port + " (127.0.0.1:" + port + ")",
+			"edge-on-v6@http://relays.test:" + port + " ([::1]:" + port + ")"}
+		return slices.Equal(got, want), fmt.Sprintf("%q %+v", got, v.Relays)
+	})
+	// An address is one target; so is a name with one address.
+	for _, raw := range []string{"127.0.0.1:" + port, "https://relay.example:18001"} {
+		one := func(context.Context, string) ([]string, error) { return []string{"192.0.2.1"}, nil }
+		if ts, err := fleetTargets(context.Background(), raw, one); err != nil || len(ts) != 1 || ts[0].dial != "" {
+			t.Errorf("%s: targets %+v, %v", raw, ts, err)
+		}
+	}
+	if _, err := fleetTargets(context.Background(), "ftp://relay:1", lookup); err == nil {
+		t.Error("an ftp:// relay was accepted")
 	}
 }
