@@ -131,19 +131,20 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if auth.MTLS != nil || auth.Bearer != nil {
 		write = relay.NewWriteAPI(r, pool, auth, log)
 	}
-	var lis []net.Listener
-	closeAll := func() {
-		for _, l := range lis {
-			l.Close()
-		}
+	if *listen == "" || *httpAddr == "" {
+		fmt.Fprintln(stderr, "edgeauthz relay: --listen and --http need an address")
+		return exitUsage
 	}
+	var lis []net.Listener
 	for _, a := range []string{*listen, *httpAddr, *health} {
-		if a == "" {
+		if a == "" { // --health is optional
 			continue
 		}
 		l, err := net.Listen("tcp", a)
 		if err != nil {
-			closeAll()
+			for _, l := range lis {
+				l.Close()
+			}
 			fmt.Fprintln(stderr, "edgeauthz relay:", err)
 			return exitFail
 		}
@@ -168,6 +169,9 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		servers = append(servers, &http.Server{Handler: healthOnly(r.HealthHandler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog})
 		httpLis2 = append(httpLis2, lis[2])
 	}
+	// Whatever ends first (a signal, or a server failing) stops the rest.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	errc := make(chan error, 2+len(servers))
 	go func() { errc <- r.Run(ctx) }()
 	go func() { errc <- gs.Serve(grpcLis) }()
@@ -183,17 +187,20 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	log.Info("relay listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
 		"tls", tlsConfig != nil, "mutual_tls", tlsConfig != nil && tlsConfig.ClientAuth != tls.NoClientCert)
 	var first error
+	pending := 2 + len(servers)
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
+		pending--
 	}
+	stop()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	for _, hs := range servers {
 		hs.Shutdown(sctx)
 	}
 	gs.Stop()
-	for range 1 + len(servers) {
+	for range pending {
 		if err := <-errc; first == nil {
 			first = err
 		}

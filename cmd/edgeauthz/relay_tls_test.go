@@ -363,3 +363,37 @@ func TestRelayWritersByCertificate(t *testing.T) {
 		t.Fatalf("written_by %q, want %q", by, want)
 	}
 }
+
+// TestRelayTLSFlagsRefused: TLS settings that cannot work stop the relay
+// before it touches the store, naming what is wrong.
+func TestRelayTLSFlagsRefused(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "edgeauthz test CA")
+	caFile := ca.WriteCA(t, dir, "ca.crt")
+	cert, key := ca.Write(t, dir, "relay", tlstest.Leaf{Loopback: true})
+	notPEM := filepath.Join(dir, "not.pem")
+	tlstest.WriteFile(t, notPEM, []byte("not a certificate"))
+	// The store is never reached: every case fails before it.
+	store := "postgres://nobody@127.0.0.1:1/none"
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"certificate without key", []string{"--tls-cert-file", cert}, "--tls-cert-file and --tls-key-file"},
+		{"CA without a certificate", []string{"--tls-ca-file", caFile}, "--tls-cert-file and --tls-key-file"},
+		{"allow-list without a CA", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-allow-spiffe-id", edgeID}, "needs ca_file"},
+		{"not a SPIFFE ID", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-file", caFile, "--tls-allow-spiffe-id", "example.org/edge"}, "not a SPIFFE ID"},
+		{"a key that is not PEM", []string{"--tls-cert-file", cert, "--tls-key-file", notPEM}, "not.pem"},
+		{"negative reload interval", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-reload-interval", "-1s"}, "must not be negative"},
+		{"writers' CA without TLS", []string{"--write-client-ca", caFile}, "--write-client-ca needs TLS"},
+		{"writers' CA that is not PEM", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--write-client-ca", notPEM}, "no PEM certificates"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := run(t, append([]string{"relay", "--store", store}, c.args...)...)
+			if code != exitUsage || !strings.Contains(errOut, c.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut, exitUsage, c.want)
+			}
+		})
+	}
+}
