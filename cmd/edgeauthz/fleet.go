@@ -75,7 +75,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if r = strings.TrimSpace(r); r == "" {
 				continue
 			}
-			t, err := fleetTargets(ctx, r, net.DefaultResolver.LookupHost)
+			t, err := fleetTargets(ctx, r, tf, net.DefaultResolver.LookupHost)
 			if err != nil {
 				fmt.Fprintln(stderr, "edgeauthz fleet:", err)
 				return exitUsage
@@ -113,10 +113,13 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // fleetTargets expands a relay's address: a DNS name that resolves to
 // several addresses (a headless Service) is one target per address, each
 // still verified under the name.
-func fleetTargets(ctx context.Context, raw string, lookup func(context.Context, string) ([]string, error)) ([]fleetTarget, error) {
+func fleetTargets(ctx context.Context, raw string, tf *clientTLSFlags, lookup func(context.Context, string) ([]string, error)) ([]fleetTarget, error) {
 	u := strings.TrimSuffix(raw, "/")
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
+	}
+	if err := tf.checkURL(u); err != nil {
+		return nil, err
 	}
 	pu, err := url.Parse(u)
 	if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "https") {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -157,13 +158,14 @@ func TestFleetAsksEveryAddressOfAName(t *testing.T) {
 		}
 		defer src.Close()
 	}
+	noTLS := addClientTLSFlags(newFlags("fleet", io.Discard))
 	lookup := func(_ context.Context, host string) ([]string, error) {
 		if host != "relays.test" {
 			return nil, fmt.Errorf("unexpected lookup of %q", host)
 		}
 		return []string{"::1", "127.0.0.1"}, nil
 	}
-	targets, err := fleetTargets(context.Background(), "relays.test:"+port, lookup)
+	targets, err := fleetTargets(context.Background(), "relays.test:"+port, noTLS, lookup)
 	if err != nil || len(targets) != 2 {
 		t.Fatalf("targets %+v, %v; want one per address", targets, err)
 	}
@@ -185,11 +187,11 @@ func TestFleetAsksEveryAddressOfAName(t *testing.T) {
 	// An address is one target; so is a name with one address.
 	for _, raw := range []string{"127.0.0.1:" + port, "https://relay.example:18001"} {
 		one := func(context.Context, string) ([]string, error) { return []string{"192.0.2.1"}, nil }
-		if ts, err := fleetTargets(context.Background(), raw, one); err != nil || len(ts) != 1 || ts[0].dial != "" {
+		if ts, err := fleetTargets(context.Background(), raw, noTLS, one); err != nil || len(ts) != 1 || ts[0].dial != "" {
 			t.Errorf("%s: targets %+v, %v", raw, ts, err)
 		}
 	}
-	if _, err := fleetTargets(context.Background(), "ftp://relay:1", lookup); err == nil {
+	if _, err := fleetTargets(context.Background(), "ftp://relay:1", noTLS, lookup); err == nil {
 		t.Error("an ftp:// relay was accepted")
 	}
 }

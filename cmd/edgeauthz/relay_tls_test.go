@@ -211,6 +211,15 @@ func TestRelayMutualTLS(t *testing.T) {
 					if code, _, _ := run(t, "fleet", "--relay", "http://"+httpAddr); code != exitFail {
 						t.Fatalf("fleet over plain HTTP: %d, want %d", code, exitFail)
 					}
+					// Client certificates beside an http:// URL are a mistake, not a fallback.
+					code, _, errOut := run(t, "fleet", "--relay", "http://"+httpAddr, "--tls-ca-file", caFile, "--tls-cert-file", opsCert, "--tls-key-file", opsKey)
+					if code != exitUsage || !strings.Contains(errOut, "need an https:// relay URL") {
+						t.Fatalf("fleet with TLS flags and http://: %d %s", code, errOut)
+					}
+					code, _, errOut = run(t, "tuples", "write", "--relay", "http://"+httpAddr, "--tls-cert-file", opsCert, "--tls-key-file", opsKey, "team:a#member@user:b")
+					if code != exitFail || !strings.Contains(errOut, "need an https:// relay URL") {
+						t.Fatalf("tuples write with TLS flags and http://: %d %s", code, errOut)
+					}
 					return
 				}
 				code, out, errOut := fleet(c.fleet...)

@@ -38,6 +38,9 @@ func relayWrite(ctx context.Context, relayURL, tokenFile string, tf *clientTLSFl
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
 	}
+	if err := tf.checkURL(u); err != nil {
+		return relay.WriteResult{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u+path, bytes.NewReader(body))

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig"
@@ -73,9 +75,23 @@ func addClientTLSFlags(fs *flag.FlagSet) *clientTLSFlags {
 	return f
 }
 
+func (f *clientTLSFlags) set() bool {
+	return *f.ca != "" || *f.cert != "" || *f.key != "" || *f.serverName != "" || len(f.spiffe) > 0
+}
+
+// checkURL refuses TLS flags beside a plain http:// URL: the certificate
+// would not be presented, and a token would travel in the clear, when TLS
+// was meant.
+func (f *clientTLSFlags) checkURL(u string) error {
+	if f.set() && !strings.HasPrefix(strings.ToLower(u), "https://") {
+		return fmt.Errorf("%s: the --tls-* flags need an https:// relay URL", u)
+	}
+	return nil
+}
+
 // config returns the client's TLS config, nil for the defaults.
 func (f *clientTLSFlags) config() (*tls.Config, error) {
-	if *f.ca == "" && *f.cert == "" && *f.key == "" && *f.serverName == "" && len(f.spiffe) == 0 {
+	if !f.set() {
 		return nil, nil
 	}
 	r, err := tlsconfig.New(tlsconfig.Files{CertFile: *f.cert, KeyFile: *f.key, CAFile: *f.ca, AllowSPIFFEIDs: f.spiffe})
