@@ -18,23 +18,20 @@ import (
 	"github.com/edgeauthz/edgeauthz/server"
 )
 
-// recordDecisionLog runs an edge over testdata/policy.yaml in HTTP mode with
-// the decision log recording inputs, sends it requests, stops it and
-// returns the log's path. The statuses it answered are checked, so the log
-// is known to hold what a real edge decided.
-func recordDecisionLog(t *testing.T) string {
+// edge is a running server over testdata/policy.yaml in HTTP mode, with an
+// issuer whose tokens token mints.
+type edge struct {
+	t    *testing.T
+	dir  string
+	srv  *server.Server
+	stop func()
+}
+
+func newEdge(t *testing.T, extra string) *edge {
 	t.Helper()
 	dir := t.TempDir()
 	if code, _, stderr := run(t, "keygen", "--out", filepath.Join(dir, "keys"), "--alg", "ES256"); code != exitOK {
 		t.Fatal(stderr)
-	}
-	token := func(claims string) string {
-		t.Helper()
-		code, stdout, stderr := run(t, "token", "--key", filepath.Join(dir, "keys", "private.pem"), "--claims", claims)
-		if code != exitOK {
-			t.Fatal(stderr)
-		}
-		return strings.TrimSpace(stdout)
 	}
 	policy, err := filepath.Abs(filepath.Join("testdata", "policy.yaml"))
 	if err != nil {
@@ -46,68 +43,57 @@ policy: {source: %q, poll_interval: 1s}
 tokens:
   issuers:
     - {issuer: "https://issuer.test", audiences: [api], jwks_file: keys/jwks.json}
-decision_log: {output: decisions.jsonl, sample_allows: 1, record_inputs: true}
-`, policy))
-	cfg, err := config.LoadServer(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	defer stop()
+`, policy)+extra)
+	e := &edge{t: t, dir: dir}
+	e.srv, e.stop = startEdge(t, cfgPath)
+	t.Cleanup(e.stop)
+	return e
+}
 
-	claims := func(sub, org string) string {
-		return fmt.Sprintf(`{"iss": "https://issuer.test", "aud": "api", "sub": %q, "oid": %q}`, sub, org)
+// token mints a token of the edge's issuer for sub in org.
+func (e *edge) token(sub, org string) string {
+	e.t.Helper()
+	claims := fmt.Sprintf(`{"iss": "https://issuer.test", "aud": "api", "sub": %q, "oid": %q}`, sub, org)
+	code, stdout, stderr := run(e.t, "token", "--key", filepath.Join(e.dir, "keys", "private.pem"), "--claims", claims)
+	if code != exitOK {
+		e.t.Fatal(stderr)
 	}
-	viewer, admin, other := token(claims("usr_2", "org_1")), token(claims("usr_1", "org_1")), token(claims("usr_3", "org_2"))
-	send := func(method, path, tok, body string) int {
-		t.Helper()
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, err := http.NewRequest(method, "http://"+srv.HTTPAddr()+"/authz"+path, rd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = "api.test"
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		return res.StatusCode
+	return strings.TrimSpace(stdout)
+}
+
+// send asks the edge's HTTP authz endpoint about one request to api.test.
+func (e *edge) send(method, path, tok, body string) int {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
-	// The bound only keeps a broken build from hanging.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if snap, _ := srv.Engine().Snapshot(); snap != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the edge loaded no policy")
-		}
+	req, err := http.NewRequest(method, "http://"+e.srv.HTTPAddr()+"/authz"+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
 	}
+	req.Host = "api.test"
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// recordDecisionLog runs an edge with the decision log recording inputs,
+// sends it requests, stops it and returns the log's path. The statuses it
+// answered are checked, so the log is known to hold what a real edge
+// decided.
+func recordDecisionLog(t *testing.T) string {
+	t.Helper()
+	e := newEdge(t, "decision_log: {output: decisions.jsonl, sample_allows: 1, record_inputs: true}\n")
+	viewer, admin, other := e.token("usr_2", "org_1"), e.token("usr_1", "org_1"), e.token("usr_3", "org_2")
+	send := e.send
 	for _, c := range []struct {
 		method, path, tok, body string
 		want                    int
@@ -125,8 +111,64 @@ decision_log: {output: decisions.jsonl, sample_allows: 1, record_inputs: true}
 			t.Fatalf("%s %s: %d, want %d", c.method, c.path, got, c.want)
 		}
 	}
-	stop() // flushes the log
-	return filepath.Join(dir, "decisions.jsonl")
+	e.stop() // flushes the log
+	return filepath.Join(e.dir, "decisions.jsonl")
+}
+
+// startEdge runs a server from the configuration file until stop, and
+// waits for its first snapshot.
+func startEdge(t *testing.T, cfgPath string) (srv *server.Server, stop func()) {
+	t.Helper()
+	cfg, err := config.LoadServer(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err = server.New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	// The bound only keeps a broken build from hanging.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if snap, _ := srv.Engine().Snapshot(); snap != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatal("the edge loaded no policy")
+		}
+	}
+	return srv, stop
+}
+
+// candidatePolicy writes testdata/policy.yaml with one route changed:
+// read-document asks for editor instead of viewer.
+func candidatePolicy(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const from = "    match: GET /orgs/{org}/documents/{id}\n    org: \"{params.org}\"\n    roles: [viewer]\n"
+	if !strings.Contains(string(src), from) {
+		t.Fatal("testdata/policy.yaml no longer has the read-document route this test changes")
+	}
+	return writeFile(t, t.TempDir(), "candidate.yaml", strings.Replace(string(src), from,
+		strings.Replace(from, "roles: [viewer]", "roles: [editor]", 1), 1))
 }
 
 // TestReplayRecordedLog replays a log an edge recorded: against its own
@@ -162,17 +204,7 @@ func TestReplayRecordedLog(t *testing.T) {
 		t.Errorf("not replayable: %v", same.NotReplayable)
 	}
 
-	src, err := os.ReadFile(filepath.Join("testdata", "policy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const from = "    match: GET /orgs/{org}/documents/{id}\n    org: \"{params.org}\"\n    roles: [viewer]\n"
-	if !strings.Contains(string(src), from) {
-		t.Fatal("testdata/policy.yaml no longer has the read-document route this test changes")
-	}
-	cand := writeFile(t, t.TempDir(), "candidate.yaml", strings.Replace(string(src), from,
-		strings.Replace(from, "roles: [viewer]", "roles: [editor]", 1), 1))
-
+	cand := candidatePolicy(t)
 	code, stdout, _ = run(t, "replay", "--policy", cand, "--json", logPath)
 	if code != exitFail {
 		t.Errorf("replay with allows turned into denies: exit %d, want %d", code, exitFail)

@@ -64,7 +64,7 @@ func printShadow(w io.Writer, st *server.ShadowStatus) {
 	if rev == "" {
 		rev = "(not loaded)"
 	}
-	fmt.Fprintf(w, "shadow policy %s from %s, sampling %g of decisions\n", rev, st.Source, st.Sample)
+	fmt.Fprintf(w, "shadow policy %s from %s, comparing %g%% of decisions\n", rev, st.Source, st.Sample*100)
 	if st.LastError != "" {
 		fmt.Fprintf(w, "last load error: %s\n", oneLine(st.LastError))
 	}
