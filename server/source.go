@@ -31,6 +31,11 @@ func openSource(cfg *config.Server, ps config.PolicyStore, key string, log *slog
 		_, err := compile(b)
 		return err
 	}}
+	if key != "policy" {
+		// A relay's fleet status tells the edge's two streams apart.
+		host, _ := os.Hostname()
+		opts.XDS.NodeID = host + "/" + key
+	}
 	if f := ps.BearerTokenFile; f != "" {
 		// Read now to fail fast, and again before every fetch.
 		if _, err := os.ReadFile(f); err != nil {
