@@ -102,18 +102,38 @@ func TestShadowSampling(t *testing.T) {
 }
 
 // BenchmarkCheckShadow is BenchmarkCheck (token cached, decision cache hit)
-// without a shadow, with a shadow at 100% sampling (queued, decided by the
-// worker), and with the candidate decided inline after each Check: what a
-// synchronous shadow would add to every answer.
+// without a shadow; with a shadow at 100% sampling, queued and decided by
+// the worker (which competes for the same cores); queued to a goroutine that
+// only drains the queue (the shadow's cost on the response path alone); and
+// with the candidate decided inline after each Check (what a synchronous
+// shadow would add to every answer).
 func BenchmarkCheckShadow(b *testing.B) {
-	for _, mode := range []string{"none", "queued-100pct", "inline-100pct"} {
+	for _, mode := range []string{"none", "queued-100pct", "queued-100pct-drained", "inline-100pct"} {
 		b.Run(mode, func(b *testing.B) {
 			clk := &clock{t: time.Now()}
 			a, key := newTestAuthorizer(b, clk, 1<<20)
 			eng, cand := candidateEngine(b)
-			if mode == "queued-100pct" {
+			switch mode {
+			case "queued-100pct":
 				sh := NewShadow(ShadowOptions{Engine: eng, Sample: 1})
 				b.Cleanup(sh.Close)
+				a.shadow = sh
+			case "queued-100pct-drained":
+				sh := NewShadow(ShadowOptions{Engine: eng, Sample: 1})
+				sh.Close()
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					for {
+						select {
+						case <-sh.jobs:
+						case <-stop:
+							return
+						}
+					}
+				}()
+				b.Cleanup(func() { close(stop); <-done })
 				a.shadow = sh
 			}
 			tok, err := identity.Mint(key, map[string]any{"iss": internalIssuer, "aud": "api", "sub": "usr_1",
@@ -132,12 +152,14 @@ func BenchmarkCheckShadow(b *testing.B) {
 			req := requestFromCheck(cr)
 			_ = a.check(ctx, req) // fills the principal for the inline decision
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				_, _ = g.Check(ctx, cr)
 				if mode == "inline-100pct" {
 					_ = cand.Decide(req)
 				}
 			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			if a.shadow != nil {
 				s := a.shadow.Summary()
 				b.ReportMetric(float64(s.Dropped)/float64(b.N), "dropped/op")
