@@ -75,10 +75,10 @@ func TestShadowPolicy(t *testing.T) {
 		{path: "/reports/r1", headers: viewer},                   // would_deny
 		{path: "/reports/r1", headers: adminTok},                 // agree
 		{method: "DELETE", path: "/reports/r1", headers: viewer}, // agree (deny)
-		{path: "/status"},                                        // agree
-		{path: "/docs"},                                          // would_allow
-		{path: "/docs", headers: viewer},                         // agree
-		{path: "/nowhere", headers: viewer},                      // agree (no route)
+		{path: "/status"},                   // agree
+		{path: "/docs"},                     // would_allow
+		{path: "/docs", headers: viewer},    // agree
+		{path: "/nowhere", headers: viewer}, // agree (no route)
 	}
 	const rounds = 3 // a miss, a miss that is stored, a cache hit
 	for i := 0; i < rounds; i++ {
