@@ -76,6 +76,7 @@ type shadowState struct {
 	revision  string
 	since     time.Time
 	agreed    uint64
+	rereasons uint64
 	disagreed uint64
 	routes    map[string]*RouteDisagreements
 	examples  []Disagreement // a ring: next is the oldest once full
@@ -122,9 +123,12 @@ type ShadowSummary struct {
 	Sample            float64 `json:"sample"`
 	// Since is when the counts below started: the candidate revision's
 	// first evaluation.
-	Since     time.Time `json:"since,omitzero"`
-	Agreed    uint64    `json:"agreed"`
-	Disagreed uint64    `json:"disagreed"`
+	Since  time.Time `json:"since,omitzero"`
+	Agreed uint64    `json:"agreed"`
+	// OtherReason counts the same decision given for another reason or
+	// status (a 401 that would be a 403); these are not disagreements.
+	OtherReason uint64 `json:"other_reason"`
+	Disagreed   uint64 `json:"disagreed"`
 	// Dropped (queue full) and Unavailable (no candidate snapshot) count
 	// since the process started.
 	Dropped     uint64               `json:"dropped"`
@@ -163,7 +167,7 @@ func NewShadow(o ShadowOptions) *Shadow {
 	}
 	s.evaluated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgeauthz_shadow_evaluations_total",
-		Help: "Decisions evaluated against the shadow (candidate) policy, by result (agree, disagree).",
+		Help: "Decisions evaluated against the shadow (candidate) policy, by result (agree; other_reason: the same decision for another reason or status; disagree).",
 	}, []string{"result"})
 	s.disagreements = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "edgeauthz_shadow_disagreements_total",
@@ -243,15 +247,22 @@ func (s *Shadow) evaluate(j *shadowJob) {
 	res := snap.Decide(&j.req)
 	cand := verdictOf(&res)
 	agree := cand.Decision == j.enforced.Decision
+	sameReason := agree && cand.Reason == j.enforced.Reason && cand.Status == j.enforced.Status
 
 	s.mu.Lock()
 	if s.sum.revision != snap.Revision() {
 		s.sum = shadowState{revision: snap.Revision(), since: j.req.Now.UTC(), routes: map[string]*RouteDisagreements{}}
 	}
-	if agree {
+	switch {
+	case sameReason:
 		s.sum.agreed++
 		s.mu.Unlock()
 		s.evaluated.WithLabelValues("agree").Inc()
+		return
+	case agree:
+		s.sum.rereasons++
+		s.mu.Unlock()
+		s.evaluated.WithLabelValues("other_reason").Inc()
 		return
 	}
 	d := Disagreement{Time: j.req.Now.UTC(), Route: j.enforced.Rule, Direction: WouldDeny, Method: j.req.Method,
@@ -311,7 +322,7 @@ func (s *Shadow) Summary() ShadowSummary {
 		// Nothing evaluated yet against the serving candidate.
 		return out
 	}
-	out.Since, out.Agreed, out.Disagreed = s.sum.since, s.sum.agreed, s.sum.disagreed
+	out.Since, out.Agreed, out.OtherReason, out.Disagreed = s.sum.since, s.sum.agreed, s.sum.rereasons, s.sum.disagreed
 	for _, rc := range s.sum.routes {
 		out.Routes = append(out.Routes, *rc)
 	}

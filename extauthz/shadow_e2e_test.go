@@ -36,6 +36,8 @@ routes:
 
 // shadowCandidate differs on two routes: read-report drops viewer (viewers
 // would be denied) and docs becomes public (anyone would be allowed).
+// delete-report denies the same requests for another reason, and docs
+// allows viewers as public.
 const shadowCandidate = `
 roles:
   admin: {}
@@ -46,7 +48,7 @@ routes:
     roles: [admin]
   - name: delete-report
     match: DELETE /reports/{id}
-    roles: [admin]
+    scopes: [reports:delete]
   - name: status
     match: GET /status
     public: true
@@ -74,7 +76,7 @@ func TestShadowPolicy(t *testing.T) {
 	reqs := []req{
 		{path: "/reports/r1", headers: viewer},                   // would_deny
 		{path: "/reports/r1", headers: adminTok},                 // agree
-		{method: "DELETE", path: "/reports/r1", headers: viewer}, // agree (deny)
+		{method: "DELETE", path: "/reports/r1", headers: viewer}, // other reason (deny)
 		{path: "/status"},                   // agree
 		{path: "/docs"},                     // would_allow
 		{path: "/docs", headers: viewer},    // agree
@@ -93,7 +95,7 @@ func TestShadowPolicy(t *testing.T) {
 	var sum server.ShadowStatus
 	shadowed.waitFor("every decision compared", func() bool {
 		sum = shadowStatus(t, admin)
-		return sum.Agreed+sum.Disagreed+sum.Dropped >= total
+		return sum.Agreed+sum.OtherReason+sum.Disagreed+sum.Dropped >= total
 	})
 	if sum.Dropped != 0 || sum.Unavailable != 0 {
 		t.Fatalf("dropped %d, unavailable %d", sum.Dropped, sum.Unavailable)
@@ -105,8 +107,8 @@ func TestShadowPolicy(t *testing.T) {
 	if !reflect.DeepEqual(sum.Routes, wantRoutes) {
 		t.Errorf("routes = %+v, want %+v", sum.Routes, wantRoutes)
 	}
-	if sum.Disagreed != 2*rounds || sum.Agreed != total-2*rounds {
-		t.Errorf("agreed %d, disagreed %d", sum.Agreed, sum.Disagreed)
+	if sum.Disagreed != 2*rounds || sum.OtherReason != 2*rounds || sum.Agreed != total-4*rounds {
+		t.Errorf("agreed %d, other reason %d, disagreed %d", sum.Agreed, sum.OtherReason, sum.Disagreed)
 	}
 	if len(sum.Examples) != 2*rounds {
 		t.Fatalf("%d examples, want %d", len(sum.Examples), 2*rounds)
@@ -134,7 +136,8 @@ func TestShadowPolicy(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf(`edgeauthz_shadow_disagreements_total{direction="would_allow",route="docs"} %d`, rounds),
 		fmt.Sprintf(`edgeauthz_shadow_disagreements_total{direction="would_deny",route="read-report"} %d`, rounds),
-		fmt.Sprintf(`edgeauthz_shadow_evaluations_total{result="agree"} %d`, total-2*rounds),
+		fmt.Sprintf(`edgeauthz_shadow_evaluations_total{result="agree"} %d`, total-4*rounds),
+		fmt.Sprintf(`edgeauthz_shadow_evaluations_total{result="other_reason"} %d`, 2*rounds),
 		`edgeauthz_shadow_dropped_total 0`,
 	} {
 		if !strings.Contains(m, want) {

@@ -72,8 +72,8 @@ func printShadow(w io.Writer, st *server.ShadowStatus) {
 	if !st.Since.IsZero() {
 		since = " since " + st.Since.Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "compared %d%s: %d agree, %d disagree; %d dropped (queue full), %d with no candidate loaded\n",
-		st.Agreed+st.Disagreed, since, st.Agreed, st.Disagreed, st.Dropped, st.Unavailable)
+	fmt.Fprintf(w, "compared %d%s: %d agree, %d same decision for another reason, %d disagree; %d dropped (queue full), %d with no candidate loaded\n",
+		st.Agreed+st.OtherReason+st.Disagreed, since, st.Agreed, st.OtherReason, st.Disagreed, st.Dropped, st.Unavailable)
 	if len(st.Routes) == 0 {
 		return
 	}

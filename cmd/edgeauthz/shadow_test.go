@@ -45,13 +45,13 @@ func TestShadowCommand(t *testing.T) {
 	if got := e.send("GET", "/orgs/org_1/documents", viewer, ""); got != 200 {
 		t.Fatalf("list: %d", got)
 	}
-	waitFor("both compared", func(st server.ShadowStatus) bool { return st.Agreed+st.Disagreed == 2 })
+	waitFor("both compared", func(st server.ShadowStatus) bool { return st.Agreed+st.OtherReason+st.Disagreed == 2 })
 
 	code, stdout, _ := run(t, "shadow", "--admin", admin)
 	if code != exitOK {
 		t.Fatalf("shadow: exit %d", code)
 	}
-	for _, want := range []string{"1 agree, 1 disagree", "read-document  0            1", "GET /orgs/org_1/documents/d1  usr_2",
+	for _, want := range []string{"1 agree, 0 same decision for another reason, 1 disagree", "read-document  0            1", "GET /orgs/org_1/documents/d1  usr_2",
 		"allow (allowed 200)  deny (missing_role 403)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
