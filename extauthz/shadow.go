@@ -40,8 +40,9 @@ type Shadow struct {
 	mu  sync.Mutex
 	sum shadowState
 
-	stop chan struct{}
-	done chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 // ShadowOptions configure a Shadow.
@@ -190,12 +191,13 @@ func NewShadow(o ShadowOptions) *Shadow {
 	return s
 }
 
-// Close stops the worker; evaluations still queued are dropped.
+// Close stops the worker; evaluations still queued are dropped. It may be
+// called more than once.
 func (s *Shadow) Close() {
 	if s == nil {
 		return
 	}
-	close(s.stop)
+	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.done
 }
 
