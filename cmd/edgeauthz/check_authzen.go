@@ -92,7 +92,7 @@ func runCheckAccess(_ context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		*policyPath = strings.TrimPrefix(src, "file://")
 		opts.TenantMismatchStatus = cfg.TenantMismatchStatus
-		req.TrustProperties = req.TrustProperties || cfg.AuthZEN.TrustSubjectProperties
+		req.TrustProperties = req.TrustProperties || cfg.AuthZEN.TrustSubjectProperties.Allows(req.Subject.Type, req.Resource.Type)
 	}
 	snap, err := loadSnapshot(*policyPath, opts)
 	if err != nil {
