@@ -35,10 +35,10 @@ const maxDepth = 10000
 // entityIn is a subject or resource as sent. Properties stay raw JSON until
 // a rule reads them: role and scope rules never pay for decoding them.
 type entityIn struct {
-	set      bool // present and not null
-	typ, id  string
-	props    string // raw JSON, "" when absent
-	fromTop  bool   // an evaluations item took it from the top level
+	set     bool // present and not null
+	typ, id string
+	props   string // raw JSON, "" when absent
+	fromTop bool   // an evaluations item took it from the top level
 }
 
 type actionIn struct {
