@@ -32,6 +32,7 @@ func BenchmarkDecode100(b *testing.B) {
 		var sc scratch
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
+		cpu0 := cpuTime()
 		for i := 0; i < b.N; i++ {
 			sc.reset()
 			sc.body.Write(body)
@@ -39,15 +40,18 @@ func BenchmarkDecode100(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))
+		cpu0 := cpuTime()
 		for i := 0; i < b.N; i++ {
 			var v refEvaluations
 			if err := json.Unmarshal(body, &v); err != nil || len(v.Evaluations) != 100 {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 	})
 }

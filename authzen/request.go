@@ -72,11 +72,23 @@ type prep struct {
 	c    *call
 	snap *decision.Snapshot
 	all  bool // decode properties whatever the rule
+	// The last rule asked about: a batch's items mostly share their
+	// resource type and action.
+	known                bool
+	lastType, lastAction string
+	lastReads            bool
 }
 
 func (pr *prep) apply(q *decision.AccessRequest) bool {
 	q.TrustProperties = pr.c.h.o.TrustSubjectProperties.Allows(q.Subject.Type, q.Resource.Type)
-	return pr.all || q.TrustProperties || pr.snap.AccessReadsProperties(q.Resource.Type, q.Action.Name)
+	if pr.all || q.TrustProperties {
+		return true
+	}
+	if !pr.known || q.Resource.Type != pr.lastType || q.Action.Name != pr.lastAction {
+		pr.known, pr.lastType, pr.lastAction = true, q.Resource.Type, q.Action.Name
+		pr.lastReads = pr.snap.AccessReadsProperties(q.Resource.Type, q.Action.Name)
+	}
+	return pr.lastReads
 }
 
 // topProps holds the decoded properties of the top-level subject, action
