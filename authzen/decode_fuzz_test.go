@@ -247,3 +247,15 @@ func TestDecoderNesting(t *testing.T) {
 		differential(t, []byte(body))
 	}
 }
+
+// TestDecoderStrings: a byte that ends a string's plain run (a quote, an
+// escape, a control character, non-ASCII or invalid UTF-8) is found at
+// every place, inside and across the eight-byte steps of the scan.
+func TestDecoderStrings(t *testing.T) {
+	for _, special := range []string{`\"`, `\\`, `\u0041`, `\ud800`, "\x01", "\x1f", "é", "\xff", "\xe2\x84", `"`, "\x7f", " "} {
+		for pos := 0; pos < 20; pos++ {
+			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 20-pos)
+			differential(t, []byte(`{"subject":{"type":"`+s+`","id":"x"},"context":{"`+s+`":"`+s+`"}}`))
+		}
+	}
+}
