@@ -297,14 +297,20 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
-// str decodes the string at p.pos. A string with escapes or invalid UTF-8
-// (rare) is unquoted by encoding/json, so that it reads exactly as there.
+// str decodes the string at p.pos.
 func (p *parser) str() (string, error) {
 	start := p.pos
 	text, plain, err := p.scanString()
 	if err != nil || plain {
 		return text, err
 	}
+	return p.unquote(start)
+}
+
+// unquote decodes the string that starts at start and ends at p.pos, with
+// escapes or invalid UTF-8 (rare): encoding/json unquotes it, so that it
+// reads exactly as there.
+func (p *parser) unquote(start int) (string, error) {
 	var s string
 	if err := json.Unmarshal([]byte(p.s[start:p.pos]), &s); err != nil {
 		return "", badRequest("malformed JSON: %v", err) // cannot happen: the string was checked
@@ -376,7 +382,7 @@ func (p *parser) seen(o *object, key string) bool {
 		return dup
 	}
 	for _, k := range p.keys[o.mark:] {
-		if decision.FoldEqual(k, key) {
+		if mayFoldEqual(k, key) && decision.FoldEqual(k, key) {
 			return true
 		}
 	}
@@ -389,6 +395,21 @@ func (p *parser) seen(o *object, key string) bool {
 		o.many[decision.FoldKey(key)] = struct{}{}
 	}
 	return false
+}
+
+// mayFoldEqual is false when the first bytes already tell a and b apart
+// under decision.FoldEqual: two ASCII bytes fold together only as the same
+// letter in either case.
+func mayFoldEqual(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	ca, cb := a[0], b[0]
+	if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf || ca == cb {
+		return true
+	}
+	l := ca | 0x20
+	return l == cb|0x20 && l >= 'a' && l <= 'z'
 }
 
 // nextElem moves to the array's element i. It returns false once the
