@@ -1,6 +1,7 @@
 package authzen
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -149,7 +150,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	sc.reset()
 	if n := r.ContentLength; n > 0 && n <= h.o.MaxBodyBytes {
-		sc.body.Grow(int(n) + 1) // +1: the read that sees the end
+		sc.body.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free for the read that sees the end
 	}
 	if _, err := sc.body.ReadFrom(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
