@@ -37,14 +37,12 @@ type entityIn struct {
 	set     bool // present and not null
 	typ, id string
 	props   string // raw JSON, "" when absent
-	fromTop bool   // an evaluations item took it from the top level
 }
 
 type actionIn struct {
-	set     bool
-	name    string
-	props   string
-	fromTop bool
+	set   bool
+	name  string
+	props string
 }
 
 // evalIn is the body of evaluation, and each item of evaluations.

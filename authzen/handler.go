@@ -211,11 +211,11 @@ func (c *call) evaluation(_ context.Context, snap *decision.Snapshot, sc *scratc
 		return 0, nil, err
 	}
 	req := &sc.req
-	q, err := req.toAccess(needAll, &prep{c: c, snap: snap}, &sc.p, nil)
-	if err != nil {
+	q := &sc.q
+	if err := req.toAccess(nil, needAll, &prep{c: c, snap: snap}, &sc.p, nil, q); err != nil {
 		return 0, nil, err
 	}
-	res := c.decide(snap, &q)
+	res := c.decide(snap, q)
 	out := appendDecision(sc.out, &res, req.reasons, "")
 	sc.out = append(out, '\n')
 	return http.StatusOK, sc.out, nil
@@ -312,8 +312,7 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, sc *scrat
 			// something, and a fallback would decide another question.
 			err = badRequest("evaluations[%d].%s is null: leave it out to use the top-level %s", i, field, field)
 		} else {
-			it := items[i].merge(&req.evalIn)
-			*q, err = it.toAccess(needAll, &pr, &sc.p, &sc.top)
+			err = items[i].toAccess(&req.evalIn, needAll, &pr, &sc.p, &sc.top, q)
 		}
 		if err != nil {
 			// Under every semantic an unanswerable item is a deny; the

@@ -100,53 +100,72 @@ type topProps struct {
 	err  [3]error
 }
 
-// toAccess checks the required fields and builds the decision input.
-// Properties are always checked to be objects, and decoded when pr says so.
-func (r *evalIn) toAccess(w which, pr *prep, p *parser, top *topProps) (decision.AccessRequest, error) {
-	var q decision.AccessRequest
-	if !r.subject.set {
-		return q, badRequest("subject is required")
-	}
-	if !r.resource.set {
-		return q, badRequest("resource is required")
-	}
-	if w != searchAction && !r.action.set {
-		return q, badRequest("action is required")
-	}
-	if err := r.subject.check("subject", "subject.properties", w != searchSubject); err != nil {
-		return q, err
-	}
-	if err := r.resource.check("resource", "resource.properties", w != searchResource); err != nil {
-		return q, err
-	}
-	q.Subject = decision.Entity{Type: r.subject.typ, ID: r.subject.id}
-	q.Resource = decision.Entity{Type: r.resource.typ, ID: r.resource.id}
-	if r.action.set {
-		if w != searchAction && r.action.name == "" {
-			return q, badRequest("action.name is required")
+// toAccess checks the required fields and builds the decision input in q.
+// def holds the defaults of an evaluations item (nil for a single
+// question): each of subject, action and resource the item leaves out is
+// taken from it, and so is the context. Properties are always checked to be
+// objects, and decoded when pr says so.
+func (r *evalIn) toAccess(def *evalIn, w which, pr *prep, p *parser, top *topProps, q *decision.AccessRequest) error {
+	*q = decision.AccessRequest{}
+	subject, action, resource, ctx := &r.subject, &r.action, &r.resource, r.context
+	var inherited [3]bool // subject, resource, action
+	if def != nil {
+		if !subject.set {
+			subject, inherited[0] = &def.subject, true
 		}
-		if err := checkObject("action.properties", r.action.props); err != nil {
-			return q, err
+		if !resource.set {
+			resource, inherited[1] = &def.resource, true
+		}
+		if !action.set {
+			action, inherited[2] = &def.action, true
+		}
+		if ctx == nil {
+			ctx = def.context
+		}
+	}
+	if !subject.set {
+		return badRequest("subject is required")
+	}
+	if !resource.set {
+		return badRequest("resource is required")
+	}
+	if w != searchAction && !action.set {
+		return badRequest("action is required")
+	}
+	if err := subject.check("subject", "subject.properties", w != searchSubject); err != nil {
+		return err
+	}
+	if err := resource.check("resource", "resource.properties", w != searchResource); err != nil {
+		return err
+	}
+	q.Subject = decision.Entity{Type: subject.typ, ID: subject.id}
+	q.Resource = decision.Entity{Type: resource.typ, ID: resource.id}
+	if action.set {
+		if w != searchAction && action.name == "" {
+			return badRequest("action.name is required")
+		}
+		if err := checkObject("action.properties", action.props); err != nil {
+			return err
 		}
 		if w != searchAction {
-			q.Action.Name = r.action.name
+			q.Action.Name = action.name
 		}
 	}
-	q.Context = r.context
-	if !pr.apply(&q) {
-		return q, nil
+	q.Context = ctx
+	if !pr.apply(q) {
+		return nil
 	}
 	var err error
-	if q.Subject.Properties, err = p.props(top, 0, r.subject.fromTop, "subject.properties", r.subject.props); err != nil {
-		return q, err
+	if q.Subject.Properties, err = p.props(top, 0, inherited[0], "subject.properties", subject.props); err != nil {
+		return err
 	}
-	if q.Resource.Properties, err = p.props(top, 1, r.resource.fromTop, "resource.properties", r.resource.props); err != nil {
-		return q, err
+	if q.Resource.Properties, err = p.props(top, 1, inherited[1], "resource.properties", resource.props); err != nil {
+		return err
 	}
-	if q.Action.Properties, err = p.props(top, 2, r.action.fromTop, "action.properties", r.action.props); err != nil {
-		return q, err
+	if q.Action.Properties, err = p.props(top, 2, inherited[2], "action.properties", action.props); err != nil {
+		return err
 	}
-	return q, nil
+	return nil
 }
 
 // props decodes properties; those of the top level once per request.
@@ -199,26 +218,4 @@ func (p *parser) decodeObject(what, raw string) (map[string]any, error) {
 	}
 	m, _ := v.(map[string]any)
 	return m, nil
-}
-
-// merge fills an evaluations item from the request's defaults, field by
-// field.
-func (it *evalIn) merge(def *evalIn) evalIn {
-	out := *it
-	if !out.subject.set {
-		out.subject = def.subject
-		out.subject.fromTop = true
-	}
-	if !out.action.set {
-		out.action = def.action
-		out.action.fromTop = true
-	}
-	if !out.resource.set {
-		out.resource = def.resource
-		out.resource.fromTop = true
-	}
-	if out.context == nil {
-		out.context = def.context
-	}
-	return out
 }

@@ -14,7 +14,8 @@ import (
 // arrays, generic values, and where in the document an error lies.
 
 func (p *parser) ws() {
-	for p.pos < len(p.s) {
+	// Every white space byte is at most ' ': most calls end at the first test.
+	for p.pos < len(p.s) && p.s[p.pos] <= ' ' {
 		switch p.s[p.pos] {
 		case ' ', '\t', '\n', '\r':
 			p.pos++

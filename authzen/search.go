@@ -44,10 +44,11 @@ func (c *call) search(ctx context.Context, snap *decision.Snapshot, sc *scratch,
 		return 0, nil, err
 	}
 	req := &sc.req
-	q, err := req.toAccess(w, &prep{c: c, snap: snap, all: true}, &sc.p, nil)
-	if err != nil {
+	var q decision.AccessRequest
+	if err := req.toAccess(nil, w, &prep{c: c, snap: snap, all: true}, &sc.p, nil, &q); err != nil {
 		return 0, nil, err
 	}
+	var err error
 	limit := defaultPageLimit
 	if req.hasLimit {
 		limit = req.limit
