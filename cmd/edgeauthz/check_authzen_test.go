@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,38 @@ func TestCheckAccess(t *testing.T) {
 		if code != exitUsage || stdout != "" || !strings.Contains(stderr, c.msg) {
 			t.Errorf("%v: exit %d stdout %q stderr %q, want %q", c.args, code, stdout, stderr, c.msg)
 		}
+	}
+}
+
+// TestCheckAccessTrustRules: with --config, the server's
+// authzen.trust_subject_properties rules decide, per resource type, whether
+// the subject's properties vouch for it, as they do in the API.
+func TestCheckAccessTrustRules(t *testing.T) {
+	policy, err := filepath.Abs("../../examples/authzen/todo/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("policy: {source: \"file://"+policy+"\"}\n"+
+		"authzen:\n  enabled: true\n  api_key_files: [key]\n  trust_subject_properties:\n    - resource_types: [todo]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stranger := []string{"--config", cfg, "--subject", "user:stranger", "--subject-properties", `{"roles":["viewer"]}`}
+	for _, c := range []struct {
+		name   string
+		action string
+		res    string
+		code   int
+		out    string
+	}{
+		{"trusted on todo resources", "can_read_todos", "todo:1", exitOK, "ALLOW"},
+		{"not on user resources", "can_read_user", "user:beth@the-smiths.com", exitFail, "missing_role"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, append(append([]string{"check"}, stranger...), "--action", c.action, "--resource", c.res)...)
+			if code != c.code || !strings.Contains(stdout, c.out) {
+				t.Errorf("exit %d, want %d; stdout %q lacks %q; stderr %q", code, c.code, stdout, c.out, stderr)
+			}
+		})
 	}
 }
