@@ -77,9 +77,15 @@ const (
 	fieldPage
 )
 
+// keyRef is an object key: the span [start, end) of parser.s, or, for a
+// key with escapes or invalid UTF-8 (start < 0), parser.decoded[-start-1].
+// The stacks of a body hold many keys; without pointers they cost the
+// garbage collector nothing.
+type keyRef struct{ start, end int }
+
 // pathElem is one step into a document: an object key or an array index.
 type pathElem struct {
-	key string
+	key keyRef
 	idx int // -1 for a key
 }
 
@@ -90,8 +96,10 @@ type parser struct {
 	pos   int
 	depth int
 	// keys holds the keys of the open objects, innermost last.
-	keys []string
-	path []pathElem
+	keys    []keyRef
+	decoded []string // keys that are not spans of s
+	path    []pathElem
+	prefix  string // names the document in errors: "" for the body
 	// The first duplicate key and the first value of a wrong type: reported
 	// once the whole body is known to be well-formed JSON, so that a syntax
 	// error always wins, as it does with encoding/json.
@@ -108,7 +116,7 @@ type object struct {
 // starting with '{') into r.
 func (p *parser) decodeRequest(body string, known fields, r *requestIn) error {
 	p.s, p.pos, p.depth = body, 0, 0
-	p.keys, p.path = p.keys[:0], p.path[:0]
+	p.keys, p.path, p.decoded, p.prefix = p.keys[:0], p.path[:0], p.decoded[:0], ""
 	p.dupErr, p.typeErr = nil, nil
 	if err := p.request(known, r); err != nil {
 		return err

@@ -34,9 +34,8 @@ func (s *scratch) reset() {
 	s.req = requestIn{items: s.req.items[:0]}
 	s.top = topProps{}
 	s.q = decision.AccessRequest{}
-	clear(s.p.keys[:cap(s.p.keys)])
-	clear(s.p.path[:cap(s.p.path)])
-	s.p = parser{keys: s.p.keys[:0], path: s.p.path[:0]}
+	clear(s.p.decoded[:cap(s.p.decoded)])
+	s.p = parser{keys: s.p.keys[:0], path: s.p.path[:0], decoded: s.p.decoded[:0]}
 	s.out = s.out[:0]
 }
 
@@ -207,7 +206,7 @@ func (p *parser) decodeObject(what, raw string) (map[string]any, error) {
 		return nil, nil
 	}
 	p.s, p.pos, p.depth = raw, 0, 0
-	p.keys, p.path = p.keys[:0], append(p.path[:0], pathElem{key: what, idx: -1})
+	p.keys, p.path, p.decoded, p.prefix = p.keys[:0], p.path[:0], p.decoded[:0], what
 	p.dupErr, p.typeErr = nil, nil
 	v, err := p.anyValue()
 	if err == nil {

@@ -358,20 +358,37 @@ func (p *parser) next(o *object) (string, bool, error) {
 	if c != '"' {
 		return "", false, p.syntax("looking for beginning of object key string")
 	}
-	key, err := p.str()
+	start := p.pos
+	key, plain, err := p.scanString()
 	if err != nil {
 		return "", false, err
+	}
+	ref := keyRef{start + 1, p.pos - 1}
+	if !plain {
+		if key, err = p.unquote(start); err != nil {
+			return "", false, err
+		}
+		p.decoded = append(p.decoded, key)
+		ref = keyRef{start: -len(p.decoded)}
 	}
 	if p.dupErr == nil && p.seen(o, key) {
 		p.dupErr = badRequest("duplicate key %q in %s: a key may appear once per object (keys that differ only in case are the same key)", key, p.where())
 	}
-	p.keys = append(p.keys, key)
+	p.keys = append(p.keys, ref)
 	if p.peek() != ':' {
 		return "", false, p.syntax("after object key")
 	}
 	p.pos++
-	p.path = append(p.path, pathElem{key: key, idx: -1})
+	p.path = append(p.path, pathElem{key: ref, idx: -1})
 	return key, true, nil
+}
+
+// text returns a key.
+func (p *parser) text(k keyRef) string {
+	if k.start < 0 {
+		return p.decoded[-k.start-1]
+	}
+	return p.s[k.start:k.end]
 }
 
 // seen reports whether the object already has a key that folds to key.
@@ -382,16 +399,16 @@ func (p *parser) seen(o *object, key string) bool {
 		o.many[f] = struct{}{}
 		return dup
 	}
-	for _, k := range p.keys[o.mark:] {
-		if mayFoldEqual(k, key) && decision.FoldEqual(k, key) {
+	for _, ref := range p.keys[o.mark:] {
+		if k := p.text(ref); mayFoldEqual(k, key) && decision.FoldEqual(k, key) {
 			return true
 		}
 	}
 	if len(p.keys)-o.mark >= 16 {
 		// Past a few keys, comparing with each would be quadratic.
 		o.many = make(map[string]struct{}, 32)
-		for _, k := range p.keys[o.mark:] {
-			o.many[decision.FoldKey(k)] = struct{}{}
+		for _, ref := range p.keys[o.mark:] {
+			o.many[decision.FoldKey(p.text(ref))] = struct{}{}
 		}
 		o.many[decision.FoldKey(key)] = struct{}{}
 	}
@@ -437,19 +454,20 @@ func (p *parser) nextElem(i int) (bool, error) {
 // where names the value being read: "the request", "subject",
 // "evaluations[2].resource.properties".
 func (p *parser) where() string {
-	if len(p.path) == 0 {
+	if len(p.path) == 0 && p.prefix == "" {
 		return "the request"
 	}
 	var b strings.Builder
-	for i, e := range p.path {
+	b.WriteString(p.prefix)
+	for _, e := range p.path {
 		if e.idx >= 0 {
 			b.WriteString("[" + strconv.Itoa(e.idx) + "]")
 			continue
 		}
-		if i > 0 {
+		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(e.key)
+		b.WriteString(p.text(e.key))
 	}
 	return b.String()
 }
