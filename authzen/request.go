@@ -79,7 +79,7 @@ type prep struct {
 }
 
 func (pr *prep) apply(q *decision.AccessRequest) bool {
-	q.TrustProperties = pr.c.h.o.TrustSubjectProperties.Allows(q.Subject.Type, q.Resource.Type)
+	q.TrustProperties = pr.c.h.o.TrustSubjectProperties.Allows(pr.c.caller, q.Subject.Type, q.Resource.Type)
 	if pr.all || q.TrustProperties {
 		return true
 	}

@@ -46,7 +46,7 @@ func trustHandler(t *testing.T, rules config.TrustRules) http.Handler {
 	}
 	eng := decision.NewEngine(0)
 	eng.Swap(snap)
-	auth, err := authzen.NewAuthenticator(authzen.AuthOptions{APIKeys: []string{"k"}})
+	auth, err := authzen.NewAuthenticator(authzen.AuthOptions{APIKeys: []string{"k", "k2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +54,13 @@ func trustHandler(t *testing.T, rules config.TrustRules) http.Handler {
 }
 
 func postTo(t *testing.T, h http.Handler, path, body string) (int, string) {
+	return postWithKey(t, h, "k", path, body)
+}
+
+func postWithKey(t *testing.T, h http.Handler, key, path, body string) (int, string) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -65,8 +69,8 @@ func postTo(t *testing.T, h http.Handler, path, body string) (int, string) {
 
 // TestTrustSubjectPropertiesPerType: a caller's subject.properties vouch
 // for the subject's roles, scopes and org only in the questions the trust
-// rules name (resource type, subject type), never by default; the policy's
-// own subject data counts everywhere.
+// rules name (resource type, subject type, caller), never by default; the
+// policy's own subject data counts everywhere.
 func TestTrustSubjectPropertiesPerType(t *testing.T) {
 	const (
 		claimsAdmin = `"properties":{"roles":["admin"],"scopes":["export"],"org":"acme"}`
@@ -79,27 +83,35 @@ func TestTrustSubjectPropertiesPerType(t *testing.T) {
 	}
 	perType := config.TrustRules{{ResourceTypes: []string{"todo"}, SubjectTypes: []string{"user"}}}
 	everything := config.TrustRules{{ResourceTypes: []string{"*"}}}
+	secondKey := config.TrustRules{{ResourceTypes: []string{"todo"}, Callers: []string{"api-key-2"}}}
 	cases := []struct {
 		name  string
 		rules config.TrustRules
+		key   string // "": k, the first key
 		body  string
 		want  bool
 	}{
-		{"untrusted by default: roles", nil, ask(userAdmin, "delete", "todo"), false},
-		{"untrusted by default: scopes", nil, ask(userAdmin, "export", "todo"), false},
-		{"untrusted by default: org", nil, ask(userAdmin, "audit", "todo"), false},
-		{"the policy's own data needs no trust", nil, ask(alice, "read", "todo"), true},
-		{"trusted resource and subject type: roles", perType, ask(userAdmin, "delete", "todo"), true},
-		{"trusted resource and subject type: scopes", perType, ask(userAdmin, "export", "todo"), true},
-		{"trusted resource and subject type: org", perType, ask(userAdmin, "audit", "todo"), true},
-		{"another resource type is not trusted", perType, ask(userAdmin, "delete", "report"), false},
-		{"another subject type is not trusted", perType, ask(svcAdmin, "delete", "todo"), false},
-		{"trust everywhere", everything, ask(svcAdmin, "delete", "report"), true},
+		{"untrusted by default: roles", nil, "", ask(userAdmin, "delete", "todo"), false},
+		{"untrusted by default: scopes", nil, "", ask(userAdmin, "export", "todo"), false},
+		{"untrusted by default: org", nil, "", ask(userAdmin, "audit", "todo"), false},
+		{"the policy's own data needs no trust", nil, "", ask(alice, "read", "todo"), true},
+		{"trusted resource and subject type: roles", perType, "", ask(userAdmin, "delete", "todo"), true},
+		{"trusted resource and subject type: scopes", perType, "", ask(userAdmin, "export", "todo"), true},
+		{"trusted resource and subject type: org", perType, "", ask(userAdmin, "audit", "todo"), true},
+		{"another resource type is not trusted", perType, "", ask(userAdmin, "delete", "report"), false},
+		{"another subject type is not trusted", perType, "", ask(svcAdmin, "delete", "todo"), false},
+		{"trust everywhere", everything, "", ask(svcAdmin, "delete", "report"), true},
+		{"the trusted caller", secondKey, "k2", ask(userAdmin, "delete", "todo"), true},
+		{"another caller is not trusted", secondKey, "k", ask(userAdmin, "delete", "todo"), false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := trustHandler(t, c.rules)
-			status, got := postTo(t, h, authzen.PathEvaluation, c.body)
+			key := c.key
+			if key == "" {
+				key = "k"
+			}
+			status, got := postWithKey(t, h, key, authzen.PathEvaluation, c.body)
 			want := `{"decision":false}`
 			if c.want {
 				want = `{"decision":true}`

@@ -39,10 +39,13 @@ type TrustRules []TrustRule
 
 // TrustRule trusts the subject properties of questions about resources of
 // ResourceTypes asked for subjects of SubjectTypes ("*": any type; no
-// SubjectTypes: any subject type).
+// SubjectTypes: any subject type) by Callers (named as the decision log
+// names them: "api-key-N" for the key of the N-th api_key_files entry,
+// "sub:SUBJECT" for a bearer token's subject; none: any admitted caller).
 type TrustRule struct {
 	ResourceTypes []string `yaml:"resource_types"`
 	SubjectTypes  []string `yaml:"subject_types"`
+	Callers       []string `yaml:"callers"`
 }
 
 // UnmarshalYAML accepts a list of rules, or a boolean: false trusts
@@ -61,11 +64,11 @@ func (t *TrustRules) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	case n.Kind == yaml.SequenceNode:
 		// A rule's unknown key is refused like any other: a misspelt
-		// subject_types would otherwise widen the trust to every type.
+		// subject_types or callers would otherwise widen the trust.
 		for _, item := range n.Content {
 			for i := 0; item.Kind == yaml.MappingNode && i+1 < len(item.Content); i += 2 {
-				if k := item.Content[i]; k.Value != "resource_types" && k.Value != "subject_types" {
-					return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in authzen.trust_subject_properties (resource_types, subject_types)", k.Line, k.Value)}}
+				if k := item.Content[i]; k.Value != "resource_types" && k.Value != "subject_types" && k.Value != "callers" {
+					return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in authzen.trust_subject_properties (resource_types, subject_types, callers)", k.Line, k.Value)}}
 				}
 			}
 		}
@@ -76,17 +79,19 @@ func (t *TrustRules) UnmarshalYAML(n *yaml.Node) error {
 		*t = rules
 		return nil
 	}
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: authzen.trust_subject_properties must be a list of {resource_types, subject_types} or a boolean", n.Line)}}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: authzen.trust_subject_properties must be a list of {resource_types, subject_types, callers} or a boolean", n.Line)}}
 }
 
-// Allows reports whether a caller may vouch for the properties of a
-// subject of subjectType in questions about resources of resourceType. It
-// does not allocate.
-func (t TrustRules) Allows(subjectType, resourceType string) bool {
+// Allows reports whether caller may vouch for the properties of a subject
+// of subjectType in questions about resources of resourceType. An unknown
+// caller ("") is trusted only by rules that name no callers. It does not
+// allocate.
+func (t TrustRules) Allows(caller, subjectType, resourceType string) bool {
 	for i := range t {
 		r := &t[i]
 		if (slices.Contains(r.ResourceTypes, resourceType) || slices.Contains(r.ResourceTypes, "*")) &&
-			(len(r.SubjectTypes) == 0 || slices.Contains(r.SubjectTypes, subjectType) || slices.Contains(r.SubjectTypes, "*")) {
+			(len(r.SubjectTypes) == 0 || slices.Contains(r.SubjectTypes, subjectType) || slices.Contains(r.SubjectTypes, "*")) &&
+			(len(r.Callers) == 0 || caller != "" && slices.Contains(r.Callers, caller)) {
 			return true
 		}
 	}
@@ -140,6 +145,9 @@ func (s *Server) validateAuthZEN(errs *List, lines map[string]int) {
 		}
 		if slices.Contains(r.ResourceTypes, "") || slices.Contains(r.SubjectTypes, "") {
 			errs.Add(lines[key], "authzen.trust_subject_properties: empty type")
+		}
+		if slices.Contains(r.Callers, "") {
+			errs.Add(lines[key], "authzen.trust_subject_properties: empty caller")
 		}
 	}
 	if a.MaxBodyBytes < 0 {

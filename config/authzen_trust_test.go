@@ -8,28 +8,36 @@ import (
 )
 
 // TestAuthZENTrustRules: trust of caller-sent subject properties is
-// configured per resource type and subject type, trusts nothing by default,
+// configured per resource type, subject type and caller, trusts nothing by default,
 // and a mistake in a rule is refused with its line.
 func TestAuthZENTrustRules(t *testing.T) {
 	base := "listen: {http: \"127.0.0.1:8181\"}\nauthzen:\n  enabled: true\n  api_key_files: [k]\n"
 	type ask struct {
-		subject, resource string
-		want              bool
+		caller, subject, resource string
+		want                      bool
 	}
 	cases := []struct {
 		name, yaml string
 		err        string // a substring of the error; "" for none
 		asks       []ask
 	}{
-		{name: "closed by default", yaml: "", asks: []ask{{"user", "todo", false}, {"", "", false}}},
-		{name: "false trusts nothing", yaml: "  trust_subject_properties: false\n", asks: []ask{{"user", "todo", false}}},
-		{name: "true trusts every question", yaml: "  trust_subject_properties: true\n", asks: []ask{{"user", "todo", true}, {"service", "route", true}}},
+		{name: "closed by default", yaml: "", asks: []ask{{"api-key-1", "user", "todo", false}, {"api-key-1", "", "", false}}},
+		{name: "false trusts nothing", yaml: "  trust_subject_properties: false\n", asks: []ask{{"api-key-1", "user", "todo", false}}},
+		{name: "true trusts every question", yaml: "  trust_subject_properties: true\n", asks: []ask{{"api-key-1", "user", "todo", true}, {"api-key-1", "service", "route", true}}},
 		{name: "per resource type, any subject type",
 			yaml: "  trust_subject_properties:\n    - resource_types: [todo]\n",
-			asks: []ask{{"user", "todo", true}, {"service", "todo", true}, {"user", "report", false}, {"user", "Todo", false}}},
+			asks: []ask{{"api-key-1", "user", "todo", true}, {"api-key-1", "service", "todo", true}, {"api-key-1", "user", "report", false}, {"api-key-1", "user", "Todo", false}}},
 		{name: "per resource and subject type",
 			yaml: "  trust_subject_properties:\n    - {resource_types: [todo, report], subject_types: [user]}\n    - {resource_types: [\"*\"], subject_types: [service]}\n",
-			asks: []ask{{"user", "todo", true}, {"user", "report", true}, {"group", "todo", false}, {"user", "route", false}, {"service", "route", true}}},
+			asks: []ask{{"api-key-1", "user", "todo", true}, {"api-key-1", "user", "report", true}, {"api-key-1", "group", "todo", false}, {"api-key-1", "user", "route", false}, {"api-key-1", "service", "route", true}}},
+		{name: "per caller",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [api-key-2, \"sub:pep\"]}\n",
+			asks: []ask{{"api-key-2", "user", "todo", true}, {"sub:pep", "user", "todo", true}, {"api-key-1", "user", "todo", false}, {"", "user", "todo", false}, {"api-key-2", "user", "report", false}}},
+		{name: "an unknown caller only where no callers are named",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo]}\n",
+			asks: []ask{{"", "user", "todo", true}}},
+		{name: "an empty caller is refused",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [\"\"]}\n", err: "empty caller"},
 		{name: "a rule names its resource types",
 			yaml: "  trust_subject_properties:\n    - subject_types: [user]\n", err: "config.yaml:6: authzen.trust_subject_properties: a rule names its resource_types"},
 		{name: "a misspelt key is refused",
@@ -51,8 +59,8 @@ func TestAuthZENTrustRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, a := range c.asks {
-				if got := s.AuthZEN.TrustSubjectProperties.Allows(a.subject, a.resource); got != a.want {
-					t.Errorf("Allows(%q, %q) = %v, want %v", a.subject, a.resource, got, a.want)
+				if got := s.AuthZEN.TrustSubjectProperties.Allows(a.caller, a.subject, a.resource); got != a.want {
+					t.Errorf("Allows(%q, %q, %q) = %v, want %v", a.caller, a.subject, a.resource, got, a.want)
 				}
 			}
 		})
