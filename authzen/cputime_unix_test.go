@@ -1,6 +1,6 @@
 //go:build unix
 
-package authzen_test
+package authzen
 
 import (
 	"syscall"

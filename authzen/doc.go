@@ -6,5 +6,11 @@
 //
 // The API is closed to anyone who does not present a configured API key or
 // a bearer token with a required scope or role. A Handler is safe for
-// concurrent use; it holds no per-request state.
+// concurrent use: each request takes its working memory (body, decoder
+// stacks, decoded items, answer) from the Handler's pool and hands it back
+// emptied, so no two requests share any of it.
+//
+// Bodies are decoded in one pass by a decoder made for the request shape
+// (decode.go, scan.go), which checks the JSON syntax as encoding/json does
+// and refuses duplicate keys while it decodes.
 package authzen

@@ -1,14 +1,16 @@
 package authzen
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -43,9 +45,10 @@ type Options struct {
 	Engine *decision.Engine
 	Auth   *Authenticator
 	Log    *extauthz.DecisionLog // nil: no decision log
-	// TrustSubjectProperties lets every admitted caller vouch for the
-	// subject's roles, scopes and org in its properties.
-	TrustSubjectProperties bool
+	// TrustSubjectProperties says in which questions an admitted caller
+	// vouches for the subject's roles, scopes and org in its properties;
+	// none by default.
+	TrustSubjectProperties config.TrustRules
 	MaxBodyBytes           int64
 	MaxBatch               int
 	// BaseURL names the PDP in the metadata; empty: the request's own
@@ -56,7 +59,8 @@ type Options struct {
 
 // Handler serves the API.
 type Handler struct {
-	o Options
+	o       Options
+	scratch sync.Pool // of *scratch
 }
 
 // NewHandler builds a Handler. Zero limits take the configuration defaults.
@@ -71,8 +75,14 @@ func NewHandler(o Options) *Handler {
 		o.Now = time.Now
 	}
 	o.BaseURL = strings.TrimSuffix(o.BaseURL, "/")
-	return &Handler{o: o}
+	h := &Handler{o: o}
+	h.scratch.New = func() any { return new(scratch) }
+	return h
 }
+
+// maxPooledBody bounds the bodies whose memory is kept for the next
+// request, so that one large request does not stay resident.
+const maxPooledBody = 256 << 10
 
 // call is one API request's state.
 type call struct {
@@ -97,7 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.metadata(w, r)
 		return
 	}
-	var serve func(*call, context.Context, *decision.Snapshot, []byte) (int, []byte, error)
+	var serve func(*call, context.Context, *decision.Snapshot, *scratch) (int, []byte, error)
 	switch r.URL.Path {
 	case PathEvaluation:
 		serve = (*call).evaluation
@@ -131,8 +141,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes))
-	if err != nil {
+	sc := h.scratch.Get().(*scratch)
+	defer func() {
+		if sc.body.Cap() <= maxPooledBody {
+			sc.reset()
+			h.scratch.Put(sc)
+		}
+	}()
+	sc.reset()
+	if n := r.ContentLength; n > 0 && n <= h.o.MaxBodyBytes {
+		sc.body.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead free for the read that sees the end
+	}
+	if _, err := sc.body.ReadFrom(http.MaxBytesReader(w, r.Body, h.o.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.o.MaxBodyBytes, 10)+" bytes")
@@ -147,7 +167,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, res.Reason.Message())
 		return
 	}
-	status, out, err := serve(c, r.Context(), snap, body)
+	status, out, err := serve(c, r.Context(), snap, sc)
 	if err != nil {
 		code := http.StatusBadRequest
 		if !errors.Is(err, ErrBadRequest) {
@@ -186,36 +206,23 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func (c *call) evaluation(_ context.Context, snap *decision.Snapshot, body []byte) (int, []byte, error) {
-	var req struct {
-		evaluationRequest
-		Options *options `json:"options"`
-	}
-	if _, err := decode(body, &req); err != nil {
+func (c *call) evaluation(_ context.Context, snap *decision.Snapshot, sc *scratch) (int, []byte, error) {
+	if err := sc.decode(fieldOptions); err != nil {
 		return 0, nil, err
 	}
-	q, err := req.toAccess(needAll, c.readsProperties(snap))
-	if err != nil {
+	req := &sc.req
+	q := &sc.q
+	if err := req.toAccess(nil, needAll, &prep{c: c, snap: snap}, &sc.p, nil, q); err != nil {
 		return 0, nil, err
 	}
-	res := c.decide(snap, &q)
-	out := make([]byte, 0, 64)
-	out = appendDecision(out, &res, req.Options != nil && req.Options.IncludeReasons, "")
-	return http.StatusOK, append(out, '\n'), nil
+	res := c.decide(snap, q)
+	out := appendDecision(sc.out, &res, req.reasons, "")
+	sc.out = append(out, '\n')
+	return http.StatusOK, sc.out, nil
 }
 
-// readsProperties says which questions need the entities' properties
-// decoded: those whose rule reads them, and all of them when the caller
-// vouches for subjects through properties.
-func (c *call) readsProperties(snap *decision.Snapshot) func(string, string) bool {
-	if c.h.o.TrustSubjectProperties {
-		return func(string, string) bool { return true }
-	}
-	return snap.AccessReadsProperties
-}
-
+// decide answers q; q.TrustProperties is already settled (prep.apply).
 func (c *call) decide(snap *decision.Snapshot, q *decision.AccessRequest) decision.Result {
-	q.TrustProperties = c.h.o.TrustSubjectProperties
 	res := snap.DecideAccess(q)
 	c.log(q, &res)
 	return res
@@ -266,48 +273,46 @@ func appendDecision(out []byte, res *decision.Result, reasons bool, errMsg strin
 	return append(out, '}')
 }
 
-func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []byte) (int, []byte, error) {
-	var req evaluationsRequest
-	nulls, err := decode(body, &req)
-	if err != nil {
+func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, sc *scratch) (int, []byte, error) {
+	if err := sc.decode(fieldEvaluations | fieldOptions); err != nil {
 		return 0, nil, err
 	}
-	semantic, reasons := ExecuteAll, false
-	if req.Options != nil {
-		reasons = req.Options.IncludeReasons
-		if req.Options.Semantic != "" {
-			semantic = req.Options.Semantic
-		}
+	req := &sc.req
+	semantic, reasons := ExecuteAll, req.reasons
+	if req.semantic != "" {
+		semantic = req.semantic
 	}
 	switch semantic {
 	case ExecuteAll, DenyOnFirstDeny, PermitOnFirstPermit:
 	default:
 		return 0, nil, badRequest("options.evaluations_semantic %q is not execute_all, deny_on_first_deny or permit_on_first_permit", semantic)
 	}
-	items := req.Evaluations
+	items := req.items
 	if len(items) == 0 {
 		// No items: the request is a single evaluation.
-		items = []evaluationRequest{{}}
+		items = append(items, evalIn{})
 	}
 	if len(items) > c.h.o.MaxBatch {
 		return 0, nil, badRequest("%d evaluations; at most %d are answered in one request", len(items), c.h.o.MaxBatch)
 	}
-	props := c.readsProperties(snap)
-	out := make([]byte, 0, 16+len(items)*20)
+	pr := prep{c: c, snap: snap}
+	out := slices.Grow(sc.out[:0], 16+len(items)*20)
 	out = append(out, `{"evaluations":[`...)
 	for i := range items {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		var q decision.AccessRequest
+		// The question lives in the scratch: the decision core keeps a
+		// pointer to it while it decides, so a local would move to the
+		// heap on every item.
+		q := &sc.q
 		var err error
-		if field, null := nulls[i]; null && len(req.Evaluations) > 0 {
+		if field := items[i].null; field != "" {
 			// An explicit null is no "use the default": the caller meant
 			// something, and a fallback would decide another question.
 			err = badRequest("evaluations[%d].%s is null: leave it out to use the top-level %s", i, field, field)
 		} else {
-			it := items[i].merge(&req.evaluationRequest)
-			q, err = it.toAccess(needAll, props)
+			err = items[i].toAccess(&req.evalIn, needAll, &pr, &sc.p, &sc.top, q)
 		}
 		if err != nil {
 			// Under every semantic an unanswerable item is a deny; the
@@ -319,7 +324,7 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []by
 			}
 			continue
 		}
-		res := c.decide(snap, &q)
+		res := c.decide(snap, q)
 		stop := (semantic == DenyOnFirstDeny && !res.Allowed) || (semantic == PermitOnFirstPermit && res.Allowed)
 		if stop && i < len(items)-1 && !reasons {
 			out = appendShortCircuit(out, res.Allowed, semantic)
@@ -330,8 +335,8 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, body []by
 			break
 		}
 	}
-	out = append(out, "]}\n"...)
-	return http.StatusOK, out, nil
+	sc.out = append(out, "]}\n"...)
+	return http.StatusOK, sc.out, nil
 }
 
 // appendShortCircuit writes the decision that ended a batch early, with the
@@ -371,8 +376,8 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 }
 
 // searchFor returns the server of one search endpoint.
-func searchFor(w which) func(*call, context.Context, *decision.Snapshot, []byte) (int, []byte, error) {
-	return func(c *call, ctx context.Context, snap *decision.Snapshot, body []byte) (int, []byte, error) {
-		return c.search(ctx, snap, body, w)
+func searchFor(w which) func(*call, context.Context, *decision.Snapshot, *scratch) (int, []byte, error) {
+	return func(c *call, ctx context.Context, snap *decision.Snapshot, sc *scratch) (int, []byte, error) {
+		return c.search(ctx, snap, sc, w)
 	}
 }

@@ -2,13 +2,8 @@ package authzen
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"reflect"
-
-	gojson "github.com/goccy/go-json"
 
 	"github.com/edgeauthz/edgeauthz/decision"
 )
@@ -20,107 +15,43 @@ func badRequest(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, a...))
 }
 
-// entity is a subject or resource as sent. An empty type or id counts as
-// absent. Properties stay raw JSON until a rule reads them: role and scope
-// rules never pay for decoding them.
-type entity struct {
-	Type       string          `json:"type"`
-	ID         string          `json:"id"`
-	Properties json.RawMessage `json:"properties"`
+// scratch is one request's memory, reused between requests: the body, the
+// decoder's stacks, the decoded items and the answer.
+type scratch struct {
+	body bytes.Buffer
+	p    parser
+	req  requestIn
+	top  topProps
+	q    decision.AccessRequest
+	out  []byte
 }
 
-type action struct {
-	Name       string          `json:"name"`
-	Properties json.RawMessage `json:"properties"`
+// reset forgets a request, keeping the memory. Decoded values are dropped
+// so that a pooled scratch holds nothing of an earlier request.
+func (s *scratch) reset() {
+	s.body.Reset()
+	clear(s.req.items)
+	s.req = requestIn{items: s.req.items[:0]}
+	s.top = topProps{}
+	s.q = decision.AccessRequest{}
+	clear(s.p.decoded[:cap(s.p.decoded)])
+	s.p = parser{keys: s.p.keys[:0], path: s.p.path[:0], decoded: s.p.decoded[:0]}
+	s.out = s.out[:0]
 }
 
-// evaluationRequest is the body of evaluation, and each item of evaluations.
-type evaluationRequest struct {
-	Subject  *entity        `json:"subject"`
-	Action   *action        `json:"action"`
-	Resource *entity        `json:"resource"`
-	Context  map[string]any `json:"context"`
-}
-
-type options struct {
-	Semantic string `json:"evaluations_semantic"`
-	// IncludeReasons asks for the reason of each decision in its context.
-	IncludeReasons bool `json:"include_reasons"`
-}
-
-type evaluationsRequest struct {
-	evaluationRequest
-	Evaluations []evaluationRequest `json:"evaluations"`
-	Options     *options            `json:"options"`
-}
-
-type page struct {
-	Token *string `json:"token"`
-	Limit *int    `json:"limit"`
-}
-
-type searchRequest struct {
-	evaluationRequest
-	Page *page `json:"page"`
-}
-
-// decode reads one JSON object into v: unknown fields are ignored; a
-// second value, a non-object, a duplicate key or a type mismatch is a bad
-// request. It returns the evaluations items whose subject, action or
-// resource is an explicit null (see scanBody).
-func decode(body []byte, v any) (map[int]string, error) {
-	body = bytes.TrimSpace(body)
+// decode reads the body as one JSON object into s.req: unknown fields are
+// ignored; an empty body, a non-object, a second value, a syntax error, a
+// duplicate key or a value of the wrong type is a bad request.
+func (s *scratch) decode(known fields) error {
+	body := bytes.TrimSpace(s.body.Bytes())
 	if len(body) == 0 {
-		return nil, badRequest("the body is empty")
+		return badRequest("the body is empty")
 	}
 	if body[0] != '{' {
-		return nil, badRequest("the body must be a JSON object")
+		return badRequest("the body must be a JSON object")
 	}
-	var nulls map[int]string
-	valid := json.Valid(body)
-	if valid {
-		var err error
-		if nulls, err = scanBody(body); err != nil {
-			return nil, err
-		}
-	}
-	// go-json decodes a batch several times faster than encoding/json,
-	// which is most of a batch's server time. It skips unknown fields
-	// without checking them, so encoding/json's validator vets the body
-	// first. When go-json refuses a body, encoding/json decides and words the
-	// error: it names the field.
-	if valid && gojson.UnmarshalNoEscape(body, v) == nil {
-		return nulls, nil
-	}
-	reflect.ValueOf(v).Elem().SetZero() // nothing of the failed attempt stays
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, badRequest("%s: must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-		}
-		return nil, badRequest("malformed JSON: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, badRequest("trailing data after the JSON object")
-	}
-	return nulls, nil
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "ptr", "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice":
-		return "an array"
-	case "int", "float64":
-		return "a number"
-	case "bool":
-		return "a boolean"
-	}
-	return k
+	// One copy: every string the request holds is a slice of it.
+	return s.p.decodeRequest(string(body), known, &s.req)
 }
 
 // which says which fields a request must carry: search requests leave out
@@ -134,103 +65,156 @@ const (
 	searchAction
 )
 
-// toAccess checks the required fields and builds the decision input.
-// props says whether properties are decoded (a rule reads them); they are
-// always checked to be objects.
-func (r *evaluationRequest) toAccess(w which, props func(resourceType, action string) bool) (decision.AccessRequest, error) {
-	var q decision.AccessRequest
-	if r.Subject == nil {
-		return q, badRequest("subject is required")
-	}
-	if r.Resource == nil {
-		return q, badRequest("resource is required")
-	}
-	if w != searchAction && r.Action == nil {
-		return q, badRequest("action is required")
-	}
-	if err := r.Subject.check("subject", "subject.properties", w != searchSubject); err != nil {
-		return q, err
-	}
-	if err := r.Resource.check("resource", "resource.properties", w != searchResource); err != nil {
-		return q, err
-	}
-	q.Subject = decision.Entity{Type: r.Subject.Type, ID: r.Subject.ID}
-	q.Resource = decision.Entity{Type: r.Resource.Type, ID: r.Resource.ID}
-	var actionProps json.RawMessage
-	if r.Action != nil {
-		if w != searchAction && r.Action.Name == "" {
-			return q, badRequest("action.name is required")
-		}
-		if err := checkObject("action.properties", r.Action.Properties); err != nil {
-			return q, err
-		}
-		if w != searchAction {
-			q.Action.Name = r.Action.Name
-		}
-		actionProps = r.Action.Properties
-	}
-	q.Context = r.Context
-	if props(q.Resource.Type, q.Action.Name) {
-		var err error
-		if q.Subject.Properties, err = decodeObject("subject.properties", r.Subject.Properties); err != nil {
-			return q, err
-		}
-		if q.Resource.Properties, err = decodeObject("resource.properties", r.Resource.Properties); err != nil {
-			return q, err
-		}
-		if q.Action.Properties, err = decodeObject("action.properties", actionProps); err != nil {
-			return q, err
-		}
-	}
-	return q, nil
+// prep settles, for one question, whether the subject's properties are
+// trusted and whether the entities' properties need decoding.
+type prep struct {
+	c    *call
+	snap *decision.Snapshot
+	all  bool // decode properties whatever the rule
+	// The last rule asked about: a batch's items mostly share their
+	// resource type and action.
+	known                bool
+	lastType, lastAction string
+	lastReads            bool
 }
 
-func (e *entity) check(what, propsName string, needID bool) error {
-	if e.Type == "" {
+func (pr *prep) apply(q *decision.AccessRequest) bool {
+	q.TrustProperties = pr.c.h.o.TrustSubjectProperties.Allows(pr.c.caller, q.Subject.Type, q.Resource.Type)
+	if pr.all || q.TrustProperties {
+		return true
+	}
+	if !pr.known || q.Resource.Type != pr.lastType || q.Action.Name != pr.lastAction {
+		pr.known, pr.lastType, pr.lastAction = true, q.Resource.Type, q.Action.Name
+		pr.lastReads = pr.snap.AccessReadsProperties(q.Resource.Type, q.Action.Name)
+	}
+	return pr.lastReads
+}
+
+// topProps holds the decoded properties of the top-level subject, action
+// and resource of an evaluations request, decoded once for all the items
+// that take them.
+type topProps struct {
+	done [3]bool
+	m    [3]map[string]any
+	err  [3]error
+}
+
+// toAccess checks the required fields and builds the decision input in q.
+// def holds the defaults of an evaluations item (nil for a single
+// question): each of subject, action and resource the item leaves out is
+// taken from it, and so is the context. Properties are always checked to be
+// objects, and decoded when pr says so.
+func (r *evalIn) toAccess(def *evalIn, w which, pr *prep, p *parser, top *topProps, q *decision.AccessRequest) error {
+	*q = decision.AccessRequest{}
+	subject, action, resource, ctx := &r.subject, &r.action, &r.resource, r.context
+	var inherited [3]bool // subject, resource, action
+	if def != nil {
+		if !subject.set {
+			subject, inherited[0] = &def.subject, true
+		}
+		if !resource.set {
+			resource, inherited[1] = &def.resource, true
+		}
+		if !action.set {
+			action, inherited[2] = &def.action, true
+		}
+		if ctx == nil {
+			ctx = def.context
+		}
+	}
+	if !subject.set {
+		return badRequest("subject is required")
+	}
+	if !resource.set {
+		return badRequest("resource is required")
+	}
+	if w != searchAction && !action.set {
+		return badRequest("action is required")
+	}
+	if err := subject.check("subject", "subject.properties", w != searchSubject); err != nil {
+		return err
+	}
+	if err := resource.check("resource", "resource.properties", w != searchResource); err != nil {
+		return err
+	}
+	q.Subject = decision.Entity{Type: subject.typ, ID: subject.id}
+	q.Resource = decision.Entity{Type: resource.typ, ID: resource.id}
+	if action.set {
+		if w != searchAction && action.name == "" {
+			return badRequest("action.name is required")
+		}
+		if err := checkObject("action.properties", action.props); err != nil {
+			return err
+		}
+		if w != searchAction {
+			q.Action.Name = action.name
+		}
+	}
+	q.Context = ctx
+	if !pr.apply(q) {
+		return nil
+	}
+	var err error
+	if q.Subject.Properties, err = p.props(top, 0, inherited[0], "subject.properties", subject.props); err != nil {
+		return err
+	}
+	if q.Resource.Properties, err = p.props(top, 1, inherited[1], "resource.properties", resource.props); err != nil {
+		return err
+	}
+	if q.Action.Properties, err = p.props(top, 2, inherited[2], "action.properties", action.props); err != nil {
+		return err
+	}
+	return nil
+}
+
+// props decodes properties; those of the top level once per request.
+func (p *parser) props(top *topProps, i int, fromTop bool, what, raw string) (map[string]any, error) {
+	if !fromTop || top == nil {
+		return p.decodeObject(what, raw)
+	}
+	if !top.done[i] {
+		top.m[i], top.err[i] = p.decodeObject(what, raw)
+		top.done[i] = true
+	}
+	return top.m[i], top.err[i]
+}
+
+func (e *entityIn) check(what, propsName string, needID bool) error {
+	if e.typ == "" {
 		return badRequest("%s.type is required", what)
 	}
-	if needID && e.ID == "" {
+	if needID && e.id == "" {
 		return badRequest("%s.id is required", what)
 	}
-	return checkObject(propsName, e.Properties)
+	return checkObject(propsName, e.props)
 }
 
 // checkObject accepts an absent value, null or an object. The decoder has
 // already checked that the value is well-formed JSON.
-func checkObject(what string, raw json.RawMessage) error {
-	if len(raw) == 0 || raw[0] == '{' || string(raw) == "null" {
+func checkObject(what string, raw string) error {
+	if raw == "" || raw[0] == '{' || raw == "null" {
 		return nil
 	}
 	return badRequest("%s must be an object", what)
 }
 
-func decodeObject(what string, raw json.RawMessage) (map[string]any, error) {
-	if len(raw) == 0 || string(raw) == "null" {
+// decodeObject decodes properties the decoder has already checked and
+// kept raw. Only a number too large for a float64 fails here, as with
+// encoding/json.
+func (p *parser) decodeObject(what, raw string) (map[string]any, error) {
+	if raw == "" || raw == "null" {
 		return nil, nil
 	}
-	var m map[string]any
-	if err := gojson.Unmarshal(raw, &m); err != nil {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, badRequest("%s: %v", what, err)
-		}
+	p.s, p.pos, p.depth = raw, 0, 0
+	p.keys, p.path, p.decoded, p.prefix = p.keys[:0], p.path[:0], p.decoded[:0], what
+	p.dupErr, p.typeErr = nil, nil
+	v, err := p.anyValue()
+	if err == nil {
+		err = p.typeErr
 	}
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
 	return m, nil
-}
-
-// merge fills an evaluations item from the request's defaults, key by key.
-func (it *evaluationRequest) merge(def *evaluationRequest) evaluationRequest {
-	out := *it
-	if out.Subject == nil {
-		out.Subject = def.Subject
-	}
-	if out.Action == nil {
-		out.Action = def.Action
-	}
-	if out.Resource == nil {
-		out.Resource = def.Resource
-	}
-	if out.Context == nil {
-		out.Context = def.Context
-	}
-	return out
 }

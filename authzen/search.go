@@ -39,19 +39,19 @@ type searchResponse struct {
 	Results []searchEntity `json:"results"`
 }
 
-func (c *call) search(ctx context.Context, snap *decision.Snapshot, body []byte, w which) (int, []byte, error) {
-	var req searchRequest
-	if _, err := decode(body, &req); err != nil {
+func (c *call) search(ctx context.Context, snap *decision.Snapshot, sc *scratch, w which) (int, []byte, error) {
+	if err := sc.decode(fieldPage); err != nil {
 		return 0, nil, err
 	}
-	q, err := req.toAccess(w, func(string, string) bool { return true })
-	if err != nil {
+	req := &sc.req
+	var q decision.AccessRequest
+	if err := req.toAccess(nil, w, &prep{c: c, snap: snap, all: true}, &sc.p, nil, &q); err != nil {
 		return 0, nil, err
 	}
-	q.TrustProperties = c.h.o.TrustSubjectProperties
+	var err error
 	limit := defaultPageLimit
-	if req.Page != nil && req.Page.Limit != nil {
-		limit = *req.Page.Limit
+	if req.hasLimit {
+		limit = req.limit
 		if limit <= 0 || limit > maxPageLimit {
 			return 0, nil, badRequest("page.limit must be between 1 and %d", maxPageLimit)
 		}
@@ -60,8 +60,8 @@ func (c *call) search(ctx context.Context, snap *decision.Snapshot, body []byte,
 	// query (or limit) is refused rather than answered with a wrong page.
 	fp := fingerprint(&q, w, limit)
 	offset := 0
-	if req.Page != nil && req.Page.Token != nil && *req.Page.Token != "" {
-		if offset, err = readToken(*req.Page.Token, fp); err != nil {
+	if req.hasToken && req.token != "" {
+		if offset, err = readToken(req.token, fp); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -3,6 +3,9 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+
+	"gopkg.in/yaml.v3"
 )
 
 // AuthZEN configures the AuthZEN Authorization API on the HTTP listener.
@@ -17,10 +20,10 @@ type AuthZEN struct {
 	// empty: tokens are not accepted at all.
 	RequiredScopes []string `yaml:"required_scopes"`
 	RequiredRoles  []string `yaml:"required_roles"`
-	// TrustSubjectProperties lets authenticated callers vouch for the
-	// subject: its properties' roles, scopes and org then count like the
-	// policy's own subject data.
-	TrustSubjectProperties bool `yaml:"trust_subject_properties"`
+	// TrustSubjectProperties says for which questions callers vouch for
+	// the subject: its properties' roles, scopes and org then count like
+	// the policy's own subject data. Empty: for none.
+	TrustSubjectProperties TrustRules `yaml:"trust_subject_properties"`
 	// MaxBodyBytes bounds a request body (default 1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxBatch bounds the items of one evaluations request (default 1000).
@@ -28,6 +31,71 @@ type AuthZEN struct {
 	// BaseURL is the public URL the metadata document names its endpoints
 	// under; empty: derived from each request's Host.
 	BaseURL string `yaml:"base_url"`
+}
+
+// TrustRules lists the questions whose subject properties an admitted
+// caller may vouch for. No rule trusts nothing.
+type TrustRules []TrustRule
+
+// TrustRule trusts the subject properties of questions about resources of
+// ResourceTypes asked for subjects of SubjectTypes ("*": any type; no
+// SubjectTypes: any subject type) by Callers (named as the decision log
+// names them: "api-key-N" for the key of the N-th api_key_files entry,
+// "sub:SUBJECT" for a bearer token's subject; none: any admitted caller).
+type TrustRule struct {
+	ResourceTypes []string `yaml:"resource_types"`
+	SubjectTypes  []string `yaml:"subject_types"`
+	Callers       []string `yaml:"callers"`
+}
+
+// UnmarshalYAML accepts a list of rules, or a boolean: false trusts
+// nothing, true every question (the form of earlier releases).
+func (t *TrustRules) UnmarshalYAML(n *yaml.Node) error {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!bool":
+		var all bool
+		if err := n.Decode(&all); err != nil {
+			return err
+		}
+		*t = nil
+		if all {
+			*t = TrustRules{{ResourceTypes: []string{"*"}}}
+		}
+		return nil
+	case n.Kind == yaml.SequenceNode:
+		// A rule's unknown key is refused like any other: a misspelt
+		// subject_types or callers would otherwise widen the trust.
+		for _, item := range n.Content {
+			for i := 0; item.Kind == yaml.MappingNode && i+1 < len(item.Content); i += 2 {
+				if k := item.Content[i]; k.Value != "resource_types" && k.Value != "subject_types" && k.Value != "callers" {
+					return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in authzen.trust_subject_properties (resource_types, subject_types, callers)", k.Line, k.Value)}}
+				}
+			}
+		}
+		var rules []TrustRule
+		if err := n.Decode(&rules); err != nil {
+			return err
+		}
+		*t = rules
+		return nil
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: authzen.trust_subject_properties must be a list of {resource_types, subject_types, callers} or a boolean", n.Line)}}
+}
+
+// Allows reports whether caller may vouch for the properties of a subject
+// of subjectType in questions about resources of resourceType. An unknown
+// caller ("") is trusted only by rules that name no callers. It does not
+// allocate.
+func (t TrustRules) Allows(caller, subjectType, resourceType string) bool {
+	for i := range t {
+		r := &t[i]
+		if (slices.Contains(r.ResourceTypes, resourceType) || slices.Contains(r.ResourceTypes, "*")) &&
+			(len(r.SubjectTypes) == 0 || slices.Contains(r.SubjectTypes, subjectType) || slices.Contains(r.SubjectTypes, "*")) &&
+			(len(r.Callers) == 0 || caller != "" && slices.Contains(r.Callers, caller)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults for the AuthZEN API.
@@ -68,6 +136,18 @@ func (s *Server) validateAuthZEN(errs *List, lines map[string]int) {
 	for i, f := range a.APIKeyFiles {
 		if f == "" {
 			errs.Add(lines[fmt.Sprintf("authzen.api_key_files.%d", i)], "authzen.api_key_files: empty path")
+		}
+	}
+	for i, r := range a.TrustSubjectProperties {
+		key := fmt.Sprintf("authzen.trust_subject_properties.%d", i)
+		if len(r.ResourceTypes) == 0 {
+			errs.Add(lines[key], "authzen.trust_subject_properties: a rule names its resource_types (\"*\" for every type)")
+		}
+		if slices.Contains(r.ResourceTypes, "") || slices.Contains(r.SubjectTypes, "") {
+			errs.Add(lines[key], "authzen.trust_subject_properties: empty type")
+		}
+		if slices.Contains(r.Callers, "") {
+			errs.Add(lines[key], "authzen.trust_subject_properties: empty caller")
 		}
 	}
 	if a.MaxBodyBytes < 0 {

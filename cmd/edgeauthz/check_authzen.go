@@ -12,7 +12,7 @@ import (
 )
 
 // checkAccessUsage is the AuthZEN form of `check`.
-const checkAccessUsage = "check (--config FILE | --policy FILE) --subject TYPE:ID --action NAME --resource TYPE:ID [--subject-properties JSON] [--resource-properties JSON] [--action-properties JSON] [--context JSON] [--trust-properties]"
+const checkAccessUsage = "check (--config FILE | --policy FILE) --subject TYPE:ID --action NAME --resource TYPE:ID [--subject-properties JSON] [--resource-properties JSON] [--action-properties JSON] [--context JSON] [--trust-properties] [--caller NAME]"
 
 // wantsAccessCheck reports whether check's arguments ask an AuthZEN
 // question (they name a subject) rather than an HTTP request.
@@ -38,6 +38,7 @@ func runCheckAccess(_ context.Context, args []string, stdout, stderr io.Writer) 
 	actionProps := fs.String("action-properties", "", "the action's properties, a JSON object")
 	ctxJSON := fs.String("context", "", "the request context, a JSON object")
 	trust := fs.Bool("trust-properties", false, "let the subject's properties vouch for its roles, scopes and org")
+	caller := fs.String("caller", "", "with --config: the caller whose trust_subject_properties rules apply (api-key-N, sub:SUBJECT)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
@@ -92,7 +93,7 @@ func runCheckAccess(_ context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		*policyPath = strings.TrimPrefix(src, "file://")
 		opts.TenantMismatchStatus = cfg.TenantMismatchStatus
-		req.TrustProperties = req.TrustProperties || cfg.AuthZEN.TrustSubjectProperties
+		req.TrustProperties = req.TrustProperties || cfg.AuthZEN.TrustSubjectProperties.Allows(*caller, req.Subject.Type, req.Resource.Type)
 	}
 	snap, err := loadSnapshot(*policyPath, opts)
 	if err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,47 @@ func TestCheckAccess(t *testing.T) {
 		if code != exitUsage || stdout != "" || !strings.Contains(stderr, c.msg) {
 			t.Errorf("%v: exit %d stdout %q stderr %q, want %q", c.args, code, stdout, stderr, c.msg)
 		}
+	}
+}
+
+// TestCheckAccessTrustRules: with --config, the server's
+// authzen.trust_subject_properties rules decide, per resource type and
+// caller (--caller), whether the subject's properties vouch for it, as they
+// do in the API.
+func TestCheckAccessTrustRules(t *testing.T) {
+	policy, err := filepath.Abs("../../examples/authzen/todo/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := func(rule string) string {
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(cfg, []byte("policy: {source: \"file://"+policy+"\"}\n"+
+			"authzen:\n  enabled: true\n  api_key_files: [key]\n  trust_subject_properties:\n    - "+rule+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	anyCaller := config("{resource_types: [todo]}")
+	firstKey := config("{resource_types: [todo], callers: [api-key-1]}")
+	for _, c := range []struct {
+		name   string
+		args   []string
+		action string
+		res    string
+		code   int
+		out    string
+	}{
+		{"trusted on todo resources", []string{"--config", anyCaller}, "can_read_todos", "todo:1", exitOK, "ALLOW"},
+		{"not on user resources", []string{"--config", anyCaller}, "can_read_user", "user:beth@the-smiths.com", exitFail, "missing_role"},
+		{"a rule for a caller, asked as that caller", []string{"--config", firstKey, "--caller", "api-key-1"}, "can_read_todos", "todo:1", exitOK, "ALLOW"},
+		{"a rule for a caller, asked by no caller", []string{"--config", firstKey}, "can_read_todos", "todo:1", exitFail, "missing_role"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"check", "--subject", "user:stranger", "--subject-properties", `{"roles":["viewer"]}`}, c.args...)
+			code, stdout, stderr := run(t, append(args, "--action", c.action, "--resource", c.res)...)
+			if code != c.code || !strings.Contains(stdout, c.out) {
+				t.Errorf("exit %d, want %d; stdout %q lacks %q; stderr %q", code, c.code, stdout, c.out, stderr)
+			}
+		})
 	}
 }
