@@ -9,6 +9,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 	"github.com/edgeauthz/edgeauthz/internal/tracing"
 )
 
@@ -52,6 +53,11 @@ type Authorizer struct {
 	tracer    *tracing.Tracer
 	now       func() time.Time
 	seeds     keySeeds
+	ids       *decisionid.Source
+	// idHeader is the decision-id header: the identity prefix and
+	// "decision-id"; idFrags encode it for cached replies.
+	idHeader string
+	idFrags  [2]idFragment
 }
 
 // NewAuthorizer builds an Authorizer.
@@ -67,6 +73,7 @@ func NewAuthorizer(opts Options) *Authorizer {
 		tracer:    opts.Tracer,
 		now:       opts.Now,
 		seeds:     newKeySeeds(),
+		ids:       decisionid.New(),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -77,6 +84,8 @@ func NewAuthorizer(opts Options) *Authorizer {
 	if a.headers.Prefix == "" {
 		a.headers.Prefix = "x-auth-"
 	}
+	a.idHeader = a.headers.Prefix + "decision-id"
+	a.idFrags = idFragments(a.idHeader)
 	if opts.TokenCacheBytes > 0 {
 		a.tokens = cache.NewTokens[*decision.Principal](opts.TokenCacheBytes, cache.AdmitRepeated)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 )
 
 // MetadataNamespace is where Envoy files the dynamic metadata edgeauthz
@@ -38,7 +39,20 @@ func (a *Authorizer) upstreamHeaders(res *decision.Result) [4]identityHeader {
 // response builds the CheckResponse for a decision. clientHeaders are the
 // request's headers: every one with the identity prefix that this response
 // does not overwrite is removed, so a client can never speak for edgeauthz.
-func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]string) *authv3.CheckResponse {
+// The decision id, unless zero (a cached decision's shared parts), is the
+// last header, upstream on an allow and to the client on a deny, and the
+// metadata's decision_id.
+func (a *Authorizer) response(res *decision.Result, id decisionid.ID, clientHeaders map[string]string) *authv3.CheckResponse {
+	md := metadata(res)
+	var idHeader *corev3.HeaderValueOption
+	if !id.IsZero() {
+		s := id.String()
+		md.Fields[MetadataDecisionID] = structpb.NewStringValue(s)
+		idHeader = &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: a.idHeader, Value: s},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}
+	}
 	if res.Allowed {
 		ok := &authv3.OkHttpResponse{}
 		set := map[string]bool{}
@@ -51,6 +65,12 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 				Header:       &corev3.HeaderValue{Key: h.name, Value: h.value},
 				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 			})
+		}
+		// Without an id (the shared parts of a cached decision), a client's
+		// id header is still overwritten: each reply adds its own.
+		set[a.idHeader] = true
+		if idHeader != nil {
+			ok.Headers = append(ok.Headers, idHeader)
 		}
 		for k := range clientHeaders {
 			if strings.HasPrefix(strings.ToLower(k), a.headers.Prefix) && !set[strings.ToLower(k)] {
@@ -68,7 +88,7 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 		return &authv3.CheckResponse{
 			Status:          &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-			DynamicMetadata: metadata(res),
+			DynamicMetadata: md,
 		}
 	}
 	denied := &authv3.DeniedHttpResponse{
@@ -85,6 +105,9 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		})
 	}
+	if idHeader != nil {
+		denied.Headers = append(denied.Headers, idHeader)
+	}
 	code := codes.PermissionDenied
 	switch res.Status {
 	case http.StatusUnauthorized:
@@ -97,12 +120,13 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 	return &authv3.CheckResponse{
 		Status:          &rpcstatus.Status{Code: int32(code), Message: res.Reason.String()},
 		HttpResponse:    &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
-		DynamicMetadata: metadata(res),
+		DynamicMetadata: md,
 	}
 }
 
 // metadata is what Envoy's access log can print with
-// %DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)% and the like.
+// %DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)% and the like
+// (response adds decision_id).
 func metadata(res *decision.Result) *structpb.Struct {
 	f := map[string]*structpb.Value{
 		"decision": structpb.NewStringValue(verdict(res)),
