@@ -63,8 +63,8 @@ func idFragments(header string) [2]idFragment {
 }
 
 // Field numbers of envoy.service.auth.v3 and google.protobuf.Struct that
-// appendIDFragment writes (TestIDFragmentMergesAsResponse holds them to
-// the generated code).
+// appendIDFragment and metadata write (TestIDFragmentMergesAsResponse and
+// TestMetadataEncoding hold them to the generated code).
 const (
 	fieldDeniedResponse  = 2 // CheckResponse.denied_response
 	fieldOkResponse      = 3 // CheckResponse.ok_response
@@ -77,6 +77,7 @@ const (
 	fieldStructFields    = 1 // Struct.fields (map entries)
 	fieldEntryKey        = 1
 	fieldEntryValue      = 2
+	fieldValueNumber     = 2 // Value.number_value
 	fieldValueString     = 3 // Value.string_value
 )
 
