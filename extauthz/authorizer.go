@@ -58,6 +58,8 @@ type Authorizer struct {
 	// "decision-id"; idFrags encode it for cached replies.
 	idHeader string
 	idFrags  [2]idFragment
+	// identityNames are the identity headers' names (upstreamHeaders).
+	identityNames [4]string
 }
 
 // NewAuthorizer builds an Authorizer.
@@ -86,6 +88,9 @@ func NewAuthorizer(opts Options) *Authorizer {
 	}
 	a.idHeader = a.headers.Prefix + "decision-id"
 	a.idFrags = idFragments(a.idHeader)
+	for i, n := range [...]string{"subject", "org", "roles", "rule"} {
+		a.identityNames[i] = a.headers.Prefix + n
+	}
 	if opts.TokenCacheBytes > 0 {
 		a.tokens = cache.NewTokens[*decision.Principal](opts.TokenCacheBytes, cache.AdmitRepeated)
 	}

@@ -1,8 +1,11 @@
 package extauthz
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/proto"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 )
 
@@ -108,5 +112,32 @@ func BenchmarkUncachedResponse(b *testing.B) {
 		if _, err := proto.Marshal(a.response(&res, a.ids.Next(), headers)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCheckNewToken drives the whole gRPC Check with a token never
+// seen before on every call (ES256: the signature is not what it measures).
+func BenchmarkCheckNewToken(b *testing.B) {
+	clk := &clock{t: time.Now()}
+	a, key := newTestAuthorizer(b, clk, 1<<20)
+	toks := make([]*authv3.CheckRequest, 20000)
+	for i := range toks {
+		tok, err := identity.Mint(key, map[string]any{"iss": internalIssuer, "aud": "api", "sub": "usr_1",
+			"oid": "org_1", "roles": []string{"editor"}, "jti": strconv.Itoa(i)}, time.Hour, "", clk.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = docCheck(tok)
+	}
+	g := NewGRPC(a)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		res, _ := g.Check(ctx, toks[i%len(toks)])
+		if _, err := proto.Marshal(res); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

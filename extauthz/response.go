@@ -29,8 +29,8 @@ type identityHeader struct{ name, value string }
 // upstreamHeaders lists the identity headers for an allow. Values that are
 // unknown are empty; callers either omit or blank them.
 func (a *Authorizer) upstreamHeaders(res *decision.Result) [4]identityHeader {
-	p := a.headers.Prefix
-	h := [4]identityHeader{{p + "subject", ""}, {p + "org", ""}, {p + "roles", ""}, {p + "rule", res.Rule}}
+	n := &a.identityNames
+	h := [4]identityHeader{{n[0], ""}, {n[1], ""}, {n[2], ""}, {n[3], res.Rule}}
 	if res.Principal != nil {
 		h[0].value = res.Principal.Subject
 		h[1].value = res.Principal.Org
@@ -47,35 +47,30 @@ func (a *Authorizer) upstreamHeaders(res *decision.Result) [4]identityHeader {
 // metadata's decision_id.
 func (a *Authorizer) response(res *decision.Result, id decisionid.ID, clientHeaders map[string]string) *authv3.CheckResponse {
 	md := metadata(res, id)
-	var idHeader *corev3.HeaderValueOption
-	if !id.IsZero() {
-		idHeader = &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: a.idHeader, Value: id.String()},
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		}
-	}
 	if res.Allowed {
-		ok := &authv3.OkHttpResponse{}
-		set := map[string]bool{}
-		for _, h := range a.upstreamHeaders(res) {
-			if h.value == "" {
-				continue
-			}
-			set[h.name] = true
-			ok.Headers = append(ok.Headers, &corev3.HeaderValueOption{
-				Header:       &corev3.HeaderValue{Key: h.name, Value: h.value},
-				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-			})
+		hs := a.upstreamHeaders(res)
+		// The options and their values are allocated together, not one
+		// by one: this is a new token's first answer.
+		opts := make([]corev3.HeaderValueOption, len(hs)+1)
+		vals := make([]corev3.HeaderValue, len(hs)+1)
+		ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, len(hs)+1)}
+		add := func(name, value string) {
+			i := len(ok.Headers)
+			vals[i].Key, vals[i].Value = name, value
+			opts[i].Header, opts[i].AppendAction = &vals[i], corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+			ok.Headers = append(ok.Headers, &opts[i])
 		}
-		// Without an id (the shared parts of a cached decision), a client's
-		// id header is still overwritten: each reply adds its own.
-		set[a.idHeader] = true
-		if idHeader != nil {
-			ok.Headers = append(ok.Headers, idHeader)
+		for _, h := range hs {
+			if h.value != "" {
+				add(h.name, h.value)
+			}
+		}
+		if !id.IsZero() {
+			add(a.idHeader, id.String())
 		}
 		for k := range clientHeaders {
-			if strings.HasPrefix(strings.ToLower(k), a.headers.Prefix) && !set[strings.ToLower(k)] {
-				ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(k))
+			if k = strings.ToLower(k); strings.HasPrefix(k, a.headers.Prefix) && !overwritten(k, &hs, a.idHeader) {
+				ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 			}
 		}
 		if a.headers.StripAuthorization {
@@ -106,8 +101,11 @@ func (a *Authorizer) response(res *decision.Result, id decisionid.ID, clientHead
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		})
 	}
-	if idHeader != nil {
-		denied.Headers = append(denied.Headers, idHeader)
+	if !id.IsZero() {
+		denied.Headers = append(denied.Headers, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: a.idHeader, Value: id.String()},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
 	}
 	code := codes.PermissionDenied
 	switch res.Status {
@@ -123,6 +121,22 @@ func (a *Authorizer) response(res *decision.Result, id decisionid.ID, clientHead
 		HttpResponse:    &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
 		DynamicMetadata: md,
 	}
+}
+
+// overwritten reports whether an allow sets the client's header name: an
+// identity header it gives a value, or the decision id, which it always
+// overwrites (without an id, the shared parts of a cached decision, each
+// reply adds its own).
+func overwritten(name string, hs *[4]identityHeader, idHeader string) bool {
+	if name == idHeader {
+		return true
+	}
+	for _, h := range hs {
+		if h.name == name && h.value != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // metadata is what Envoy's access log can print with
