@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,9 @@ func TestDecisionsLogged(t *testing.T) {
 				if !bytes.Contains(b, []byte(want)) {
 					t.Errorf("log %s lacks %s", b, want)
 				}
+			}
+			if !regexp.MustCompile(`"decision_id":"[0-9a-f]{12}-[0-9a-f]{16}"`).Match(b) {
+				t.Errorf("log %s lacks a decision_id", b)
 			}
 			return
 		}

@@ -400,9 +400,9 @@ func TestEnvoyBootstraps(t *testing.T) {
 		grpc     bool
 		metadata []string // keys read from envoy.filters.http.ext_authz in the access log
 	}{
-		{"envoy/envoy-grpc.yaml", true, []string{"rule", "reason", "subject", "org", "revision"}},
-		{"envoy/envoy-grpc-mtls.yaml", true, []string{"rule", "reason", "subject", "org", "revision"}},
-		{"envoy/envoy-http.yaml", false, []string{"x-auth-rule", "x-auth-subject", "x-auth-org"}},
+		{"envoy/envoy-grpc.yaml", true, []string{"decision_id", "rule", "reason", "subject", "org", "revision"}},
+		{"envoy/envoy-grpc-mtls.yaml", true, []string{"decision_id", "rule", "reason", "subject", "org", "revision"}},
+		{"envoy/envoy-http.yaml", false, []string{"x-auth-decision-id", "x-auth-rule", "x-auth-subject", "x-auth-org"}},
 	} {
 		t.Run(path.Base(tc.file), func(t *testing.T) {
 			c := loadEnvoy(t, tc.file)

@@ -9,6 +9,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 	"github.com/edgeauthz/edgeauthz/internal/tracing"
 )
 
@@ -56,6 +57,13 @@ type Authorizer struct {
 	shadow    *Shadow
 	now       func() time.Time
 	seeds     keySeeds
+	ids       *decisionid.Source
+	// idHeader is the decision-id header: the identity prefix and
+	// "decision-id"; idFrags encode it for cached replies.
+	idHeader string
+	idFrags  [2]idFragment
+	// identityNames are the identity headers' names (upstreamHeaders).
+	identityNames [4]string
 }
 
 // NewAuthorizer builds an Authorizer.
@@ -72,6 +80,7 @@ func NewAuthorizer(opts Options) *Authorizer {
 		shadow:    opts.Shadow,
 		now:       opts.Now,
 		seeds:     newKeySeeds(),
+		ids:       decisionid.New(),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -81,6 +90,11 @@ func NewAuthorizer(opts Options) *Authorizer {
 	}
 	if a.headers.Prefix == "" {
 		a.headers.Prefix = "x-auth-"
+	}
+	a.idHeader = a.headers.Prefix + "decision-id"
+	a.idFrags = idFragments(a.idHeader)
+	for i, n := range [...]string{"subject", "org", "roles", "rule"} {
+		a.identityNames[i] = a.headers.Prefix + n
 	}
 	if opts.TokenCacheBytes > 0 {
 		a.tokens = cache.NewTokens[*decision.Principal](opts.TokenCacheBytes, cache.AdmitRepeated)

@@ -13,36 +13,59 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/cache"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 )
 
 // cachedDecision is what a decision cache hit returns: the decision and,
-// once a gRPC caller asked for it, its CheckResponse already encoded.
+// once a gRPC caller asked for it, its CheckResponse (without a decision
+// id) with every part already encoded.
 type cachedDecision struct {
 	res  decision.Result
 	grpc atomic.Pointer[authv3.CheckResponse]
 }
 
-// grpcResponse returns the cached decision's CheckResponse, building and
-// encoding it on first use.
+// grpcResponse returns the cached decision's CheckResponse parts, building
+// and encoding them on first use. A reply shares them and adds its own
+// decision id (grpcCall.reply).
 func (c *cachedDecision) grpcResponse(a *Authorizer) *authv3.CheckResponse {
 	if r := c.grpc.Load(); r != nil {
 		return r
 	}
-	r := preEncoded(a.response(&c.res, nil))
+	r := preEncodedParts(a.response(&c.res, decisionid.ID{}, nil))
 	c.grpc.Store(r)
 	return r
 }
 
-// preEncoded returns a message that marshals to exactly m's bytes at the
-// cost of a copy: m's encoding is carried as the unknown fields of an empty
-// CheckResponse, which protobuf writes out verbatim. Envoy reads the same
-// wire bytes; a cache hit no longer re-encodes headers and metadata.
-func preEncoded(m *authv3.CheckResponse) *authv3.CheckResponse {
+// preEncodedParts returns a message whose parts (status, HTTP response,
+// metadata) each marshal to exactly m's bytes for them at the cost of a
+// copy: a part's encoding is carried as the unknown fields of an empty
+// message of its type, which protobuf writes out verbatim. A cache hit so
+// re-encodes no headers or metadata, and its reply can still add fields of
+// its own (protobuf merges a repeated message field).
+func preEncodedParts(m *authv3.CheckResponse) *authv3.CheckResponse {
+	w := &authv3.CheckResponse{Status: encodedAs(m.Status), DynamicMetadata: encodedAs(m.DynamicMetadata)}
+	switch h := m.HttpResponse.(type) {
+	case *authv3.CheckResponse_OkResponse:
+		w.HttpResponse = &authv3.CheckResponse_OkResponse{OkResponse: encodedAs(h.OkResponse)}
+	case *authv3.CheckResponse_DeniedResponse:
+		w.HttpResponse = &authv3.CheckResponse_DeniedResponse{DeniedResponse: encodedAs(h.DeniedResponse)}
+	default:
+		w.HttpResponse = m.HttpResponse
+	}
+	return w
+}
+
+// encodedAs returns an empty M carrying m's encoding, or m when it has none
+// to carry.
+func encodedAs[M proto.Message](m M) M {
+	if !m.ProtoReflect().IsValid() {
+		return m
+	}
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return m
 	}
-	w := &authv3.CheckResponse{}
+	w := m.ProtoReflect().New().Interface().(M)
 	w.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
 	return w
 }
@@ -55,6 +78,8 @@ type outcome struct {
 	start  time.Time
 	method string
 	path   string
+	// id names the decision in the log, the metadata and the headers.
+	id decisionid.ID
 	// tokenErr is identity.ErrorCode of a refused token, else "".
 	tokenErr string
 	// req and snap are what was decided from, for the log's inputs and
@@ -72,7 +97,7 @@ func newKeySeeds() keySeeds { return keySeeds{lo: maphash.MakeSeed(), hi: maphas
 // decideOnce runs one authorization: principal, cache, decision, metrics,
 // log. check (trace.go) calls it, in a span when tracing is on.
 func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outcome {
-	o := outcome{start: a.now(), method: req.Method, path: req.Target}
+	o := outcome{start: a.now(), method: req.Method, path: req.Target, id: a.ids.Next()}
 	snap, unavailable, ok := a.engine.Acquire()
 	if !ok {
 		o.res = unavailable
@@ -117,7 +142,7 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 // refuse records a deny decided by the transport before the policy is asked
 // (a request it cannot describe unambiguously).
 func (a *Authorizer) refuse(req *decision.Request, r decision.Reason, detail string) outcome {
-	o := outcome{start: a.now(), method: req.Method, path: req.Target}
+	o := outcome{start: a.now(), method: req.Method, path: req.Target, id: a.ids.Next()}
 	o.res = decision.Result{Reason: r, Status: r.Status(0), Detail: detail}
 	if snap, _ := a.engine.Snapshot(); snap != nil {
 		o.res.Revision = snap.Revision()

@@ -24,10 +24,13 @@ func (g *GRPC) Register(s *grpc.Server) { authv3.RegisterAuthorizationServer(s, 
 // Check decides one request. Decisions never fail the RPC: a malformed
 // request is answered with a deny, so Envoy's failure mode never applies.
 func (g *GRPC) Check(ctx context.Context, cr *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	req := requestFromCheck(cr)
-	o := g.a.check(ctx, req)
+	// One allocation holds the decision input and, on a cache hit, the
+	// reply: the request escapes anyway, so the reply costs none.
+	c := &grpcCall{}
+	requestFromCheck(cr, &c.req)
+	o := g.a.check(ctx, &c.req)
 	if o.cached != nil {
-		return o.cached.grpcResponse(g.a), nil
+		return c.reply(o.cached.grpcResponse(g.a), &g.a.idFrags, o.id), nil
 	}
-	return g.a.response(&o.res, req.Headers), nil
+	return g.a.response(&o.res, o.id, c.req.Headers), nil
 }

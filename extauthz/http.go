@@ -35,6 +35,9 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o = h.a.check(r.Context(), req)
 	}
 	res := &o.res
+	// The decision id goes upstream on an allow (the proxy copies it) and
+	// to the client on a deny.
+	w.Header()[http.CanonicalHeaderKey(h.a.idHeader)] = []string{o.id.String()}
 	if res.Allowed {
 		for _, ih := range h.a.upstreamHeaders(res) {
 			// Blank values are sent too: proxies copy these headers over the

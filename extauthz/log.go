@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 )
 
 // DecisionLog writes one JSON line per logged decision: every deny, and
@@ -24,6 +25,7 @@ type DecisionLog struct {
 	maxField     int
 	mask         *Mask
 	recordInputs bool
+	ids          *decisionid.Source // for lines that come without an id
 	stop         chan struct{}
 	done         chan struct{}
 }
@@ -54,7 +56,7 @@ func NewDecisionLog(out io.Writer, o LogOptions) *DecisionLog {
 		o.MaxFieldBytes = DefaultMaxFieldBytes
 	}
 	l := &DecisionLog{w: bufio.NewWriterSize(out, 64<<10), out: out, sampleAllows: o.SampleAllows,
-		maxField: o.MaxFieldBytes, recordInputs: o.RecordInputs, stop: make(chan struct{}), done: make(chan struct{})}
+		maxField: o.MaxFieldBytes, recordInputs: o.RecordInputs, ids: decisionid.New(), stop: make(chan struct{}), done: make(chan struct{})}
 	if len(o.Mask.Drop)+len(o.Mask.Hash) > 0 {
 		l.mask = &o.Mask
 	}
@@ -92,18 +94,21 @@ func (l *DecisionLog) Close() error {
 // string field is bounded before it is written: one request cannot write an
 // unbounded line.
 type Entry struct {
-	Time     time.Time `json:"time"`
-	Decision string    `json:"decision"`
-	Status   int       `json:"status"`
-	Reason   string    `json:"reason"`
-	Rule     string    `json:"rule,omitempty"`
-	Package  string    `json:"package,omitempty"`
-	Subject  string    `json:"sub,omitempty"`
-	Org      string    `json:"org,omitempty"`
-	Method   string    `json:"method"`
-	Path     string    `json:"path"`
-	Required string    `json:"required,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
+	Time time.Time `json:"time"`
+	// DecisionID is also in the response's metadata and headers, to join
+	// this line with the proxy's access log.
+	DecisionID string `json:"decision_id"`
+	Decision   string `json:"decision"`
+	Status     int    `json:"status"`
+	Reason     string `json:"reason"`
+	Rule       string `json:"rule,omitempty"`
+	Package    string `json:"package,omitempty"`
+	Subject    string `json:"sub,omitempty"`
+	Org        string `json:"org,omitempty"`
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	Required   string `json:"required,omitempty"`
+	Detail     string `json:"detail,omitempty"`
 	// TokenError is the refused token's error code (identity.ErrorCode).
 	TokenError string  `json:"token_error,omitempty"`
 	Revision   string  `json:"revision,omitempty"`
@@ -197,7 +202,7 @@ func (a *Authorizer) record(o *outcome) {
 		Time: o.start.UTC(), Decision: verdict(&o.res), Status: o.res.Status, Reason: o.res.Reason.String(),
 		Rule: o.res.Rule, Package: o.res.Package, Method: o.method, Path: pathOnly(o.path), Required: o.res.Requirement, Detail: o.res.Detail,
 		Revision: o.res.Revision, Cached: o.hit, LatencyUS: float64(d.Nanoseconds()) / 1e3,
-		TokenError: o.tokenErr,
+		TokenError: o.tokenErr, DecisionID: o.id.String(),
 	}
 	if p := o.res.Principal; p != nil {
 		e.Subject, e.Org = p.Subject, p.Org

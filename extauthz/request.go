@@ -9,20 +9,19 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 )
 
-// requestFromCheck turns Envoy's CheckRequest into the decision input. Envoy
+// requestFromCheck fills req, a zero Request, with Envoy's CheckRequest as
+// the decision input. Envoy
 // sends header names lower-cased; the map is used as it is, without a copy.
 // A request Envoy sent with encode_raw_headers carries header_map instead,
 // whose repeated names are joined with commas as Envoy does for headers.
-func requestFromCheck(cr *authv3.CheckRequest) *decision.Request {
+func requestFromCheck(cr *authv3.CheckRequest, req *decision.Request) {
 	attrs := cr.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
-	req := &decision.Request{
-		Method:  h.GetMethod(),
-		Host:    h.GetHost(),
-		Target:  h.GetPath(),
-		Headers: h.GetHeaders(),
-		Context: attrs.GetContextExtensions(),
-	}
+	req.Method = h.GetMethod()
+	req.Host = h.GetHost()
+	req.Target = h.GetPath()
+	req.Headers = h.GetHeaders()
+	req.Context = attrs.GetContextExtensions()
 	// Envoy's source is the downstream peer as Envoy trusts it (after its
 	// own X-Forwarded-For handling). Anything that is not a plain IP address
 	// leaves the source unbound, so a rule that reads it denies.
@@ -59,5 +58,4 @@ func requestFromCheck(cr *authv3.CheckRequest) *decision.Request {
 	} else if s := h.GetBody(); s != "" {
 		req.Body = []byte(s)
 	}
-	return req
 }

@@ -2,6 +2,7 @@ package extauthz
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strings"
 
@@ -10,9 +11,12 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/decisionid"
 )
 
 // MetadataNamespace is where Envoy files the dynamic metadata edgeauthz
@@ -25,8 +29,8 @@ type identityHeader struct{ name, value string }
 // upstreamHeaders lists the identity headers for an allow. Values that are
 // unknown are empty; callers either omit or blank them.
 func (a *Authorizer) upstreamHeaders(res *decision.Result) [4]identityHeader {
-	p := a.headers.Prefix
-	h := [4]identityHeader{{p + "subject", ""}, {p + "org", ""}, {p + "roles", ""}, {p + "rule", res.Rule}}
+	n := &a.identityNames
+	h := [4]identityHeader{{n[0], ""}, {n[1], ""}, {n[2], ""}, {n[3], res.Rule}}
 	if res.Principal != nil {
 		h[0].value = res.Principal.Subject
 		h[1].value = res.Principal.Org
@@ -38,23 +42,35 @@ func (a *Authorizer) upstreamHeaders(res *decision.Result) [4]identityHeader {
 // response builds the CheckResponse for a decision. clientHeaders are the
 // request's headers: every one with the identity prefix that this response
 // does not overwrite is removed, so a client can never speak for edgeauthz.
-func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]string) *authv3.CheckResponse {
+// The decision id, unless zero (a cached decision's shared parts), is the
+// last header, upstream on an allow and to the client on a deny, and the
+// metadata's decision_id.
+func (a *Authorizer) response(res *decision.Result, id decisionid.ID, clientHeaders map[string]string) *authv3.CheckResponse {
+	md := metadata(res, id)
 	if res.Allowed {
-		ok := &authv3.OkHttpResponse{}
-		set := map[string]bool{}
-		for _, h := range a.upstreamHeaders(res) {
-			if h.value == "" {
-				continue
+		hs := a.upstreamHeaders(res)
+		// The options and their values are allocated together, not one
+		// by one: this is a new token's first answer.
+		opts := make([]corev3.HeaderValueOption, len(hs)+1)
+		vals := make([]corev3.HeaderValue, len(hs)+1)
+		ok := &authv3.OkHttpResponse{Headers: make([]*corev3.HeaderValueOption, 0, len(hs)+1)}
+		add := func(name, value string) {
+			i := len(ok.Headers)
+			vals[i].Key, vals[i].Value = name, value
+			opts[i].Header, opts[i].AppendAction = &vals[i], corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+			ok.Headers = append(ok.Headers, &opts[i])
+		}
+		for _, h := range hs {
+			if h.value != "" {
+				add(h.name, h.value)
 			}
-			set[h.name] = true
-			ok.Headers = append(ok.Headers, &corev3.HeaderValueOption{
-				Header:       &corev3.HeaderValue{Key: h.name, Value: h.value},
-				AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-			})
+		}
+		if !id.IsZero() {
+			add(a.idHeader, id.String())
 		}
 		for k := range clientHeaders {
-			if strings.HasPrefix(strings.ToLower(k), a.headers.Prefix) && !set[strings.ToLower(k)] {
-				ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(k))
+			if k = strings.ToLower(k); strings.HasPrefix(k, a.headers.Prefix) && !overwritten(k, &hs, a.idHeader) {
+				ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 			}
 		}
 		if a.headers.StripAuthorization {
@@ -68,7 +84,7 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 		return &authv3.CheckResponse{
 			Status:          &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-			DynamicMetadata: metadata(res),
+			DynamicMetadata: md,
 		}
 	}
 	denied := &authv3.DeniedHttpResponse{
@@ -85,6 +101,12 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		})
 	}
+	if !id.IsZero() {
+		denied.Headers = append(denied.Headers, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: a.idHeader, Value: id.String()},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
+	}
 	code := codes.PermissionDenied
 	switch res.Status {
 	case http.StatusUnauthorized:
@@ -97,25 +119,82 @@ func (a *Authorizer) response(res *decision.Result, clientHeaders map[string]str
 	return &authv3.CheckResponse{
 		Status:          &rpcstatus.Status{Code: int32(code), Message: res.Reason.String()},
 		HttpResponse:    &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied},
-		DynamicMetadata: metadata(res),
+		DynamicMetadata: md,
 	}
 }
 
+// overwritten reports whether an allow sets the client's header name: an
+// identity header it gives a value, or the decision id, which it always
+// overwrites (without an id, the shared parts of a cached decision, each
+// reply adds its own).
+func overwritten(name string, hs *[4]identityHeader, idHeader string) bool {
+	if name == idHeader {
+		return true
+	}
+	for _, h := range hs {
+		if h.name == name && h.value != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // metadata is what Envoy's access log can print with
-// %DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)% and the like.
-func metadata(res *decision.Result) *structpb.Struct {
-	f := map[string]*structpb.Value{
-		"decision": structpb.NewStringValue(verdict(res)),
-		"reason":   structpb.NewStringValue(res.Reason.String()),
-		"status":   structpb.NewNumberValue(float64(res.Status)),
-		"rule":     structpb.NewStringValue(res.Rule),
-		"revision": structpb.NewStringValue(res.Revision),
+// %DYNAMIC_METADATA(envoy.filters.http.ext_authz:reason)% and the like,
+// with the decision id unless it is zero. It is written straight in
+// protobuf's encoding, carried as the unknown fields of an empty Struct
+// (written out verbatim): building and encoding a map of Values cost a
+// new token's first request about fifty allocations.
+func metadata(res *decision.Result, id decisionid.ID) *structpb.Struct {
+	b := make([]byte, 0, 192+len(res.Rule)+len(res.Revision))
+	b = appendStringEntry(b, "decision", verdict(res))
+	if !id.IsZero() {
+		b = appendEntryHeader(b, MetadataDecisionID, decisionid.Len)
+		b = id.AppendTo(b)
 	}
+	b = appendStringEntry(b, "reason", res.Reason.String())
+	b = appendNumberEntry(b, "status", float64(res.Status))
+	b = appendStringEntry(b, "rule", res.Rule)
+	b = appendStringEntry(b, "revision", res.Revision)
 	if res.Principal != nil {
-		f["subject"] = structpb.NewStringValue(res.Principal.Subject)
-		f["org"] = structpb.NewStringValue(res.Principal.Org)
+		b = appendStringEntry(b, "subject", res.Principal.Subject)
+		b = appendStringEntry(b, "org", res.Principal.Org)
 	}
-	return &structpb.Struct{Fields: f}
+	md := &structpb.Struct{}
+	md.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
+	return md
+}
+
+// appendEntryHeader appends a Struct.fields entry up to the bytes of a
+// string Value of n bytes, which the caller appends.
+func appendEntryHeader(b []byte, key string, n int) []byte {
+	val := 1 + protowire.SizeBytes(n) // Value.string_value
+	entry := 1 + protowire.SizeBytes(len(key)) + 1 + protowire.SizeBytes(val)
+	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(entry))
+	b = protowire.AppendTag(b, fieldEntryKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, fieldEntryValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(val))
+	b = protowire.AppendTag(b, fieldValueString, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(n))
+}
+
+func appendStringEntry(b []byte, key, v string) []byte {
+	return append(appendEntryHeader(b, key, len(v)), v...)
+}
+
+func appendNumberEntry(b []byte, key string, v float64) []byte {
+	const val = 1 + 8 // Value.number_value, a double
+	entry := 1 + protowire.SizeBytes(len(key)) + 1 + protowire.SizeBytes(val)
+	b = protowire.AppendTag(b, fieldStructFields, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(entry))
+	b = protowire.AppendTag(b, fieldEntryKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, fieldEntryValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, val)
+	b = protowire.AppendTag(b, fieldValueNumber, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, math.Float64bits(v))
 }
 
 func verdict(res *decision.Result) string {

@@ -157,7 +157,8 @@ func BenchmarkCheckShadow(b *testing.B) {
 				a.decisions.Wait()
 				a.tokens.Wait()
 			}
-			req := requestFromCheck(cr)
+			req := new(decision.Request)
+			requestFromCheck(cr, req)
 			_ = a.check(ctx, req) // fills the principal for the inline decision
 			b.ReportAllocs()
 			cpu0 := cpuTime()

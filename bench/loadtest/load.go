@@ -10,7 +10,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 )
 
 // verdict is what the harness makes of one response.
@@ -76,10 +76,10 @@ type client struct {
 	stubs []authv3.AuthorizationClient
 }
 
-func dial(addr string, n int) (*client, error) {
+func dial(addr string, n int, creds credentials.TransportCredentials) (*client, error) {
 	c := &client{}
 	for range n {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			c.close()
 			return nil, err

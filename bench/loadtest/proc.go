@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,13 +174,18 @@ func servingLine(line string, grpcAddr, httpAddr *string) bool {
 	return true
 }
 
-// waitReady polls edgeauthz's /readyz until a policy snapshot serves.
-func waitReady(ctx context.Context, httpAddr string) error {
+// waitReady polls edgeauthz's /readyz until a policy snapshot serves; over
+// https when tlsConf (which trusts the server) is set.
+func waitReady(ctx context.Context, httpAddr string, tlsConf *tls.Config) error {
 	deadline := time.Now().Add(15 * time.Second)
 	var last string
+	hc, scheme := http.DefaultClient, "http://"
+	if tlsConf != nil {
+		hc, scheme = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}, "https://"
+	}
 	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, scheme+httpAddr+"/readyz", nil)
+		resp, err := hc.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

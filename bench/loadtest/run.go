@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 var osPID = os.Getpid()
@@ -45,7 +49,7 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 	fs.BoolVar(&o.open, "open", true, "also run open-loop at half the peak for trivial and (a)")
 	fs.Float64Var(&o.openFraction, "open-fraction", 0.5, "open-loop rate as a fraction of the measured closed-loop peak")
 	fs.IntVar(&o.rounds, "rounds", 4, "trivial and (a) alternate in this many slices of the measured time")
-	fs.StringVar(&o.only, "scenarios", "trivial,a,verify-rs,b-rs,b,c", "scenarios to run, comma-separated, of trivial, a, verify-rs, b-rs, b, c and c-hit")
+	fs.StringVar(&o.only, "scenarios", "trivial,a,a-tls,verify-rs,b-rs,b,c", "scenarios to run, comma-separated, of trivial, a, a-tls, verify-rs, b-rs, b, c and c-hit")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "run edgeauthz in-process (loadtest edgeauthz) and write its CPU profile here, the baselines' to FILE.trivial and FILE.verify-rs256")
 	fs.DurationVar(&o.timeout, "timeout", 8*time.Minute, "hard limit for the whole run (minting included)")
 	if err := fs.Parse(args); err != nil {
@@ -145,28 +149,36 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		defer p.stop()
 		baselines[name] = p
 	}
-	var edge *proc
-	var grpcAddr, httpAddr string
-	if need[serverEdge] {
-		argv := []string{o.bin, "serve", "--config", st.config, "--log-level", "info"}
+	// edgeauthz, and when a scenario needs it a second one on TLS listeners.
+	edges := map[string]*proc{}
+	for _, e := range []struct {
+		name, config, profile string
+		tls                   *tls.Config
+	}{{serverEdge, st.config, o.cpuprofile, nil}, {serverEdgeTLS, st.tlsConfig, o.cpuprofile + ".tls", st.clientTLS}} {
+		if !need[e.name] {
+			continue
+		}
+		argv := []string{o.bin, "serve", "--config", e.config, "--log-level", "info"}
 		if o.cpuprofile != "" {
-			prof, err := filepath.Abs(o.cpuprofile)
+			prof, err := filepath.Abs(e.profile)
 			if err != nil {
 				return false, err
 			}
-			argv = []string{self, "edgeauthz", "--config", st.config, "--cpuprofile", prof}
+			argv = []string{self, "edgeauthz", "--config", e.config, "--cpuprofile", prof}
 		}
-		edge, err = startProc(ctx, "edgeauthz", pin, argv, func(line string) bool {
+		var grpcAddr, httpAddr string
+		p, err := startProc(ctx, e.name, pin, argv, func(line string) bool {
 			return servingLine(line, &grpcAddr, &httpAddr)
 		})
 		if err != nil {
 			return false, err
 		}
-		defer edge.stop()
-		if err := waitReady(ctx, httpAddr); err != nil {
+		defer p.stop()
+		if err := waitReady(ctx, httpAddr, e.tls); err != nil {
 			return false, err
 		}
-		fmt.Printf("  edgeauthz: %s (pid %d), gRPC %s\n", strings.Join(argv, " "), edge.pid(), grpcAddr)
+		edges[e.name], addrs[e.name] = p, grpcAddr
+		fmt.Printf("  %s: %s (pid %d), gRPC %s\n", e.name, strings.Join(argv, " "), p.pid(), grpcAddr)
 	}
 	for _, name := range []string{serverTrivial, serverVerify} {
 		if p := baselines[name]; p != nil {
@@ -190,11 +202,14 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		}
 	}()
 	for _, s := range scens {
-		addr, pr := grpcAddr, edge
-		if s.server != serverEdge {
-			addr, pr = addrs[s.server], baselines[s.server]
+		pr, creds := edges[s.server], insecure.NewCredentials()
+		if pr == nil {
+			pr = baselines[s.server]
 		}
-		c, err := dial(addr, o.conns)
+		if s.server == serverEdgeTLS {
+			creds = credentials.NewTLS(st.clientTLS)
+		}
+		c, err := dial(addrs[s.server], o.conns, creds)
 		if err != nil {
 			return false, err
 		}
@@ -277,10 +292,16 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 			}
 		}
 	}
-	if edge != nil {
+	if edge := edges[serverEdge]; edge != nil {
 		edge.stop()
 		if o.cpuprofile != "" {
 			fmt.Printf("\nCPU profile of edgeauthz: go tool pprof -top %s %s\n", self, o.cpuprofile)
+		}
+	}
+	if edge := edges[serverEdgeTLS]; edge != nil {
+		edge.stop()
+		if o.cpuprofile != "" {
+			fmt.Printf("CPU profile of edgeauthz on TLS: go tool pprof -top %s %s.tls\n", self, o.cpuprofile)
 		}
 	}
 	for _, name := range []string{serverTrivial, serverVerify} {
@@ -298,7 +319,7 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		"srv/cli CPU is the share of a core the server/client used; req/CPU-s = requests per server CPU-second.\n", o.concurrency, o.duration)
 	fmt.Fprintf(w, "%-48s %9s %8s %8s %8s %11s %9s %8s %8s %9s %7s %7s\n", "scenario", "req/s", "p50", "p90", "p99", "CPU µs/req", "req/CPU-s", "srv CPU", "cli CPU", "peak RSS", "errors", "bad")
 	line(w)
-	var trivialRow, aRow, verifyRow, bRSRow *row
+	var trivialRow, aRow, aTLSRow, verifyRow, bRSRow *row
 	for _, r := range rows {
 		c := r.closed
 		fmt.Fprintf(w, "%-48s %9.0f %8s %8s %8s %11.1f %9.0f %7.0f%% %7.0f%% %9s %7d %7d%s\n", r.s.title, c.rps(),
@@ -311,6 +332,8 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 			trivialRow = r
 		case "a":
 			aRow = r
+		case "a-tls":
+			aTLSRow = r
 		case "verify-rs":
 			verifyRow = r
 		case "b-rs":
@@ -352,6 +375,14 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 			p99 := pct(aRow.open.lat, .99)
 			fmt.Fprintf(w, "  p99 of (a) at %.0f%% peak   = %s   target < 2 ms at 50%%   %s\n", 100*o.openFraction, ms(p99), verdictText(p99 < 2*time.Millisecond))
 		}
+	}
+
+	if aRow != nil && aTLSRow != nil && aRow.closed.requests > 0 && aTLSRow.closed.requests > 0 {
+		fmt.Fprintln(w, "\nThe cached path over TLS, (a-tls) against (a) in this run (TLS 1.3, connections already established):")
+		tput := aTLSRow.closed.rps() / aRow.closed.rps()
+		cpu := float64(aTLSRow.closed.cpuPerReq()) / float64(aRow.closed.cpuPerReq())
+		fmt.Fprintf(w, "  req/s  (a-tls) ÷ (a)     = %5.1f%%\n", 100*tput)
+		fmt.Fprintf(w, "  CPU/req (a-tls) ÷ (a)    = %5.2f×   (req per server CPU-second ratio %.1f%%)\n", cpu, 100/cpu)
 	}
 
 	if verifyRow != nil && bRSRow != nil && verifyRow.closed.requests > 0 && bRSRow.closed.cpuPerReq() > 0 {
