@@ -108,11 +108,11 @@ func ChunkIndex(name string) int {
 	return i
 }
 
-// Check reports whether the manifest names the chunks 0..n-1 and nothing
-// else, the shape Bucket assumes.
+// Check reports whether the manifest names the chunks 0..n-1 (n ≥ 1) and
+// nothing else, the shape Bucket assumes.
 func (m *Manifest) Check() error {
-	if m.Seq < 0 {
-		return fmt.Errorf("%w: manifest seq %d", ErrMalformed, m.Seq)
+	if m.Seq < 0 || len(m.Chunks) == 0 {
+		return fmt.Errorf("%w: manifest seq %d with %d chunks", ErrMalformed, m.Seq, len(m.Chunks))
 	}
 	for name := range m.Chunks {
 		if i := ChunkIndex(name); i < 0 || i >= len(m.Chunks) {
