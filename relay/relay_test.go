@@ -153,11 +153,20 @@ type edge struct {
 
 func startEdge(t testing.TB, node string, addrs []string, edgeCheck func(policysync.Bundle) error) *edge {
 	t.Helper()
-	if edgeCheck == nil {
-		edgeCheck = func(b policysync.Bundle) error { _, err := compile(b); return err }
+	return startEdgeWith(t, "xds://"+strings.Join(addrs, ","), policysync.XDSOptions{NodeID: node, Check: edgeCheck})
+}
+
+// startEdgeWith starts an edge on source with opts, short reconnect delays
+// and a compiling Check unless opts set them.
+func startEdgeWith(t testing.TB, source string, opts policysync.XDSOptions) *edge {
+	t.Helper()
+	if opts.Check == nil {
+		opts.Check = func(b policysync.Bundle) error { _, err := compile(b); return err }
 	}
-	src, err := policysync.NewXDSSource("xds://"+strings.Join(addrs, ","), policysync.XDSOptions{
-		NodeID: node, Check: edgeCheck, ReconnectBase: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond})
+	if opts.ReconnectBase == 0 {
+		opts.ReconnectBase, opts.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
+	}
+	src, err := policysync.NewXDSSource(source, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
