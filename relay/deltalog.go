@@ -21,6 +21,11 @@ import (
 // responses an edge applies separately.
 const maxLogResponse = 1 << 20
 
+// maxLogSplit is where even one publication is split, so that a store
+// transaction written around the relay's write API (which refuses batches
+// of more than 4 MiB of tuples) cannot make a response no edge accepts.
+const maxLogSplit = 8 << 20
+
 // deltaLog is the go-control-plane cache of the DeltasType: the deltas since
 // the fold before the last, in changelog order. An edge subscribes to the
 // one name wire.AfterName(seq) for the position it holds and is answered
@@ -158,6 +163,9 @@ func (l *deltaLog) after(seq int64) batch {
 		e := l.entries[j]
 		if len(res) > 0 && e.pub != l.entries[j-1].pub && size+l.pubSize(j) > maxLogResponse {
 			break
+		}
+		if len(res) > 0 && size+e.size > maxLogSplit {
+			break // a transaction too large for one message
 		}
 		res = append(res, e.res)
 		size += e.size

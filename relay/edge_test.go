@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"golang.org/x/net/dns/dnsmessage"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -15,6 +17,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	"github.com/edgeauthz/edgeauthz/relay"
+	"github.com/edgeauthz/edgeauthz/relay/wire"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
@@ -175,5 +178,63 @@ func TestDNSNameFailover(t *testing.T) {
 	})
 	if !connectedTo(second) {
 		t.Fatal("the edge is not on the surviving relay")
+	}
+}
+
+// TestOneTransactionOneResponse: the rows of one store transaction (a
+// write API call's writes and deletes) reach an edge in one response, which
+// the edge applies whole, and a follower names its position to get them.
+func TestOneTransactionOneResponse(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, dsn, "", relay.Options{}, false)
+	<-r.relay.Loaded()
+	conn, err := grpc.NewClient(r.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	if err := pool.QueryRow(ctx, `SELECT max(seq) FROM edgeauthz_tuple_changelog`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: &core.Node{Id: "raw"}, TypeUrl: wire.DeltasType,
+		ResourceNamesSubscribe: []string{wire.AfterName(seq)}}); err != nil {
+		t.Fatal(err)
+	}
+	write := make([]string, 10_000) // several deltas of one publication
+	for i := range write {
+		write[i] = fmt.Sprintf("document:a-longer-document-name-%d#viewer@user:bob", i)
+	}
+	if _, _, err := pgstore.ChangeTuplesAs(ctx, pool, "test", write, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []wire.Change
+	for _, res := range resp.GetResources() {
+		var d wire.Delta
+		if err := wire.Decode(res.GetResource(), &d); err != nil {
+			t.Fatal(err)
+		}
+		changes = append(changes, d.Changes...)
+	}
+	if len(resp.GetResources()) < 2 || len(changes) != 10_001 || changes[0].Seq != seq+1 || changes[10_000].Write {
+		t.Fatalf("the first response after %d holds %d changes in %d deltas, want the transaction's 10,001", seq, len(changes), len(resp.GetResources()))
 	}
 }
