@@ -112,6 +112,15 @@ func (f *Fleet) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequ
 	if n := req.GetNode().GetId(); n != "" {
 		e.Node = n
 	}
+	if req.GetTypeUrl() == wire.DeltasType {
+		// Subscribing to the deltas after a position says the edge holds
+		// the store as of it (after a bootstrap, before any delta).
+		for _, name := range req.GetResourceNamesSubscribe() {
+			if seq, ok := wire.ParseAfter(name); ok {
+				e.Seq = seq
+			}
+		}
+	}
 	nonce := req.GetResponseNonce()
 	if nonce == "" {
 		return nil
