@@ -9,14 +9,25 @@
 //
 // # Resources
 //
-// A tuple write becomes one small delta resource, named by the changelog
-// range it covers; the changelog sequence is the version an edge reports. A
-// new edge receives the base (hash-bucketed chunks and a manifest) plus the
-// deltas after it in one response. When the deltas add up to FoldAfter
-// changes, the relay folds them into the base: only the chunks whose content
-// changed are replaced, and the deltas are removed, in one cache update, so
-// that every response is a consistent state. A new policy revision touches
-// only the policy resource; the tuples are not resent.
+// The tuples are a base plus a log of deltas. The base (TuplesType) is
+// hash-bucketed chunks, each under Options.MaxChunkBytes, and a manifest
+// naming the base's changelog seq and every chunk's content hash; a new
+// edge subscribes to the manifest and then to a few chunks at a time, and
+// asks for the next ones when it ACKs those, so a bootstrap is many small
+// responses. The deltas (DeltasType) are served by deltaLog, not a linear
+// cache: an edge subscribes to the one name "after/SEQ" for the position it
+// holds and is answered with the deltas after it, in order, one store
+// transaction never split between two responses; its ACK subscribes to the
+// next position. The changelog sequence is the version: there is no gap
+// and no reordering to get wrong.
+//
+// When the deltas add up to FoldAfter changes (or FoldAfterBytes), the
+// relay folds them into the base: it replaces the chunks whose content
+// changed and the manifest in one cache update, then forgets the deltas the
+// previous base already held. Edges that follow the deltas never fetch
+// chunks; one the log no longer reaches is told so (its subscription is
+// removed) and fetches only the chunks whose hash differs from its own
+// state. A new policy revision touches only the policy resource.
 //
 // # Concurrency
 //

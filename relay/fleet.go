@@ -40,16 +40,16 @@ type FleetStatus struct {
 }
 
 // Fleet tracks the edges connected to this relay from the xDS stream
-// callbacks: a response's cache version names the revision or changelog
-// position it carried, and the edge's next request with that nonce ACKs or
-// NACKs it. Safe for concurrent use.
+// callbacks: a response's version names the revision (the policy cache's
+// version) or changelog position (the delta log's) it carried, and the
+// edge's next request with that nonce ACKs or NACKs it. Safe for concurrent
+// use.
 type Fleet struct {
-	mu        gosync.Mutex
-	edges     map[int64]*edge
-	policyAt  map[uint64]int64 // policy cache version -> revision
-	tuplesAt  map[uint64]int64 // tuple cache version -> seq
-	latestTup uint64
-	revision  int64
+	mu       gosync.Mutex
+	edges    map[int64]*edge
+	policyAt map[uint64]int64 // policy cache version -> revision
+	seq      int64            // the relay's changelog position
+	revision int64
 }
 
 type edge struct {
@@ -65,7 +65,7 @@ type sent struct {
 var _ delta.Callbacks = (*Fleet)(nil)
 
 func newFleet() *Fleet {
-	return &Fleet{edges: map[int64]*edge{}, policyAt: map[uint64]int64{}, tuplesAt: map[uint64]int64{}}
+	return &Fleet{edges: map[int64]*edge{}, policyAt: map[uint64]int64{}}
 }
 
 // versionsKept bounds the cache-version maps: an edge that ACKs a response
@@ -80,12 +80,10 @@ func (f *Fleet) notePolicyVersion(v uint64, rev int64) {
 	delete(f.policyAt, v-versionsKept)
 }
 
-func (f *Fleet) noteTupleVersion(v uint64, seq int64) {
+func (f *Fleet) noteSeq(seq int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.tuplesAt[v] = seq
-	f.latestTup = v
-	delete(f.tuplesAt, v-versionsKept)
+	f.seq = seq
 }
 
 // OnDeltaStreamOpen records a new edge stream.
@@ -113,6 +111,15 @@ func (f *Fleet) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequ
 	}
 	if n := req.GetNode().GetId(); n != "" {
 		e.Node = n
+	}
+	if req.GetTypeUrl() == wire.DeltasType {
+		// Subscribing to the deltas after a position says the edge holds
+		// the store as of it (after a bootstrap, before any delta).
+		for _, name := range req.GetResourceNamesSubscribe() {
+			if seq, ok := wire.ParseAfter(name); ok {
+				e.Seq = seq
+			}
+		}
 	}
 	nonce := req.GetResponseNonce()
 	if nonce == "" {
@@ -159,12 +166,10 @@ func (f *Fleet) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryReque
 			return
 		}
 		s = sent{policy: true, value: rev}
-	case wire.TuplesType:
-		seq, ok := f.tuplesAt[v]
-		if !ok {
-			return
-		}
-		s = sent{value: seq}
+	case wire.DeltasType:
+		// The delta log's version is the changelog seq the response
+		// brings the edge to.
+		s = sent{value: int64(v)}
 	default:
 		return
 	}
@@ -178,7 +183,7 @@ func (f *Fleet) OnStreamDeltaResponse(id int64, _ *discovery.DeltaDiscoveryReque
 func (f *Fleet) Status() FleetStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := FleetStatus{Revision: f.revision, Seq: f.tuplesAt[f.latestTup], Edges: make([]EdgeStatus, 0, len(f.edges))}
+	st := FleetStatus{Revision: f.revision, Seq: f.seq, Edges: make([]EdgeStatus, 0, len(f.edges))}
 	for _, e := range f.edges {
 		st.Edges = append(st.Edges, e.EdgeStatus)
 	}

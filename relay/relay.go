@@ -18,6 +18,7 @@ import (
 	delta "github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/relay/wire"
@@ -45,13 +46,19 @@ type Options struct {
 	// PollInterval is the changelog poll when no notification arrives
 	// (default 5 s): the fallback for a store without LISTEN/NOTIFY.
 	PollInterval time.Duration
-	// Chunks is how many buckets the base is split into (default 256);
-	// every relay of a fleet must use the same value for edges to fail
-	// over without a new bootstrap.
+	// Chunks is the least number of buckets the base is split into
+	// (default 256); the relay uses more when a chunk would pass
+	// MaxChunkBytes. Edges that follow the deltas never fetch chunks, so
+	// relays need not agree on it.
 	Chunks int
+	// MaxChunkBytes bounds one chunk's encoded size (default 512 KiB,
+	// well under gRPC's 4 MiB default message limit).
+	MaxChunkBytes int
 	// FoldAfter is how many changes pile up in deltas before they are
-	// folded into the base (default 10,000).
-	FoldAfter int
+	// folded into the base (default 10,000); FoldAfterBytes bounds their
+	// encoded size likewise (default 2 MiB).
+	FoldAfter      int
+	FoldAfterBytes int
 	// DB, when set with Retention, is where the relay prunes changelog
 	// rows older than Retention that it has read, every PruneEvery
 	// (default 1 min). Edges never read the changelog through the relay, so
@@ -72,22 +79,22 @@ type Relay struct {
 	opts   Options
 	log    *slog.Logger
 	policy *cache.LinearCache
-	tuples *cache.LinearCache
+	tuples *cache.LinearCache // the manifest and the chunks
+	deltas *deltaLog
 	fleet  *Fleet
 	loaded chan struct{}
 
 	// Owned by Run.
-	buckets    []map[string]string // key -> tuple, the store as of seq
-	dirty      map[int]bool        // buckets changed since the last fold
-	manifest   wire.Manifest
-	deltas     []string // delta resource names since the base
-	pending    int      // changes in deltas
-	seq        int64
-	policyRev  int64 // serving revision
-	checkedRev int64 // newest revision checked (served or refused)
-	lastPrune  time.Time
-	tupleVer   uint64
-	policyVer  uint64
+	buckets      []map[string]string // key -> tuple, the store as of seq
+	dirty        map[int]bool        // buckets changed since the last fold
+	manifest     wire.Manifest
+	pending      int // changes in deltas since the base
+	pendingBytes int
+	seq          int64
+	policyRev    int64 // serving revision
+	checkedRev   int64 // newest revision checked (served or refused)
+	lastPrune    time.Time
+	policyVer    uint64
 
 	model atomic.Pointer[decision.Snapshot] // the serving revision's
 
@@ -111,8 +118,14 @@ func New(opts Options) *Relay {
 	if opts.Chunks <= 0 {
 		opts.Chunks = 256
 	}
+	if opts.MaxChunkBytes <= 0 {
+		opts.MaxChunkBytes = 512 << 10
+	}
 	if opts.FoldAfter <= 0 {
 		opts.FoldAfter = 10_000
+	}
+	if opts.FoldAfterBytes <= 0 {
+		opts.FoldAfterBytes = 2 << 20
 	}
 	if opts.PruneEvery <= 0 {
 		opts.PruneEvery = time.Minute
@@ -125,6 +138,7 @@ func New(opts Options) *Relay {
 		log:     opts.Logger,
 		policy:  cache.NewLinearCache(wire.PolicyType),
 		tuples:  cache.NewLinearCache(wire.TuplesType),
+		deltas:  newDeltaLog(),
 		loaded:  make(chan struct{}),
 		dirty:   map[int]bool{},
 		refused: map[int64]string{},
@@ -170,7 +184,7 @@ func (r *Relay) Register(ctx context.Context, s *grpc.Server) {
 	mux := &cache.MuxCache{
 		Classify:      func(req *cache.Request) string { return req.GetTypeUrl() },
 		ClassifyDelta: func(req *cache.DeltaRequest) string { return req.GetTypeUrl() },
-		Caches:        map[string]cache.Cache{wire.PolicyType: r.policy, wire.TuplesType: r.tuples},
+		Caches:        map[string]cache.Cache{wire.PolicyType: r.policy, wire.TuplesType: r.tuples, wire.DeltasType: r.deltas},
 	}
 	discovery.RegisterAggregatedDiscoveryServiceServer(s, &ads{srv: delta.NewServer(ctx, mux, r.fleet)})
 }
@@ -243,34 +257,32 @@ func (r *Relay) load(ctx context.Context) error {
 	if err := r.checkFrom(ctx, revID, b.Policy); err != nil {
 		return err
 	}
-	r.deltas, r.pending, r.dirty = nil, 0, map[int]bool{}
-	r.buckets = make([]map[string]string, r.opts.Chunks)
+	r.pending, r.pendingBytes, r.dirty = 0, 0, map[int]bool{}
+	size := 0
+	for _, t := range b.Tuples {
+		size += len(t) + 3 // quotes and comma in a chunk's JSON
+	}
+	n := r.opts.Chunks
+	for size/n > r.opts.MaxChunkBytes/2 {
+		n *= 2
+	}
+	r.buckets = make([]map[string]string, n)
 	for i := range r.buckets {
 		r.buckets[i] = map[string]string{}
 	}
 	for _, t := range b.Tuples {
 		k := wire.TupleKey(t)
-		r.buckets[wire.Bucket(k, r.opts.Chunks)][k] = t
+		r.buckets[wire.Bucket(k, n)][k] = t
 	}
-	r.manifest = wire.Manifest{Seq: seq, Chunks: make(map[string]string, r.opts.Chunks)}
-	res := make(map[string]types.Resource, r.opts.Chunks+1)
-	for i := range r.buckets {
-		name, msg, hash, err := r.chunk(i)
-		if err != nil {
-			return err
-		}
-		res[name], r.manifest.Chunks[name] = msg, hash
-	}
-	m, err := wire.Encode(r.manifest)
+	res, err := r.base(seq)
 	if err != nil {
 		return err
 	}
-	res[wire.ManifestName] = m
 	r.setSeq(seq)
-	r.tupleVer++
-	r.fleet.noteTupleVersion(r.tupleVer, seq)
+	r.fleet.noteSeq(seq)
 	r.tuples.SetResources(res)
-	r.log.Info("relay loaded the store", "revision", r.policyRev, "seq", seq, "tuples", len(b.Tuples))
+	r.deltas.reset(seq)
+	r.log.Info("relay loaded the store", "revision", r.policyRev, "seq", seq, "tuples", len(b.Tuples), "chunks", n)
 	return nil
 }
 
@@ -329,19 +341,10 @@ func (r *Relay) check(id int64, doc []byte) bool {
 
 // step brings the relay up to the store: changelog first, then the policy.
 func (r *Relay) step(ctx context.Context) error {
-	for {
-		changes, err := r.opts.Store.Changes(ctx, r.seq)
-		if err != nil {
-			return err
-		}
-		if len(changes) == 0 {
-			break
-		}
-		if err := r.addDelta(changes); err != nil {
-			return err
-		}
+	if err := r.follow(ctx); err != nil {
+		return err
 	}
-	if r.pending >= r.opts.FoldAfter {
+	if r.pending >= r.opts.FoldAfter || r.pendingBytes >= r.opts.FoldAfterBytes {
 		if err := r.fold(); err != nil {
 			return err
 		}
@@ -364,41 +367,77 @@ func (r *Relay) step(ctx context.Context) error {
 	return nil
 }
 
-// addDelta publishes a changelog batch as one delta resource.
-func (r *Relay) addDelta(changes []policysync.TupleChange) error {
-	d := wire.Delta{From: r.seq, To: changes[len(changes)-1].Seq, Changes: make([]wire.Change, len(changes))}
-	for i, c := range changes {
-		d.Changes[i] = wire.Change{Seq: c.Seq, Write: c.Write, Tuple: c.Tuple}
+// follow reads the changelog up to its end and publishes what it read as
+// one publication of deltas, so that an edge applies every row of one
+// store transaction at once. A delta is cut at maxDeltaBytes so that no
+// resource comes near a message limit.
+func (r *Relay) follow(ctx context.Context) error {
+	var ds []wire.Delta
+	var err error
+	for {
+		var changes []policysync.TupleChange
+		if changes, err = r.opts.Store.Changes(ctx, r.seq); err != nil || len(changes) == 0 {
+			break
+		}
+		ds = r.apply(ds, changes)
+	}
+	if len(ds) > 0 {
+		if perr := r.deltas.publish(ds); perr != nil {
+			return perr
+		}
+		r.fleet.noteSeq(r.seq)
+	}
+	return err
+}
+
+// maxDeltaBytes is the size at which a delta resource is cut.
+const maxDeltaBytes = 256 << 10
+
+// apply brings the buckets forward by changes and appends them to ds as
+// deltas.
+func (r *Relay) apply(ds []wire.Delta, changes []policysync.TupleChange) []wire.Delta {
+	d := wire.Delta{From: r.seq}
+	size := 0
+	for _, c := range changes {
 		k := wire.TupleKey(c.Tuple)
-		b := wire.Bucket(k, r.opts.Chunks)
+		b := wire.Bucket(k, len(r.buckets))
 		if c.Write {
 			r.buckets[b][k] = c.Tuple
 		} else {
 			delete(r.buckets[b], k)
 		}
 		r.dirty[b] = true
+		d.Changes = append(d.Changes, wire.Change{Seq: c.Seq, Write: c.Write, Tuple: c.Tuple})
+		d.To = c.Seq
+		size += len(c.Tuple) + 32
+		r.pendingBytes += len(c.Tuple) + 32
+		if size >= maxDeltaBytes {
+			ds, d, size = append(ds, d), wire.Delta{From: c.Seq}, 0
+		}
+		r.pending++
 	}
-	msg, err := wire.Encode(d)
-	if err != nil {
-		return err
+	if len(d.Changes) > 0 {
+		ds = append(ds, d)
 	}
-	name := wire.DeltaName(d.From, d.To)
-	r.deltas = append(r.deltas, name)
-	r.pending += len(changes)
-	r.setSeq(d.To)
-	r.tupleVer++
-	r.fleet.noteTupleVersion(r.tupleVer, d.To)
-	return r.tuples.UpdateResources(map[string]types.Resource{name: msg}, nil)
+	r.setSeq(changes[len(changes)-1].Seq)
+	return ds
 }
 
-// fold replaces the changed chunks and the manifest and drops the deltas,
-// in one cache update.
+// fold replaces the changed chunks and the manifest in one cache update,
+// then forgets the deltas that the previous base already held: the deltas
+// since then stay, so that an edge a little behind at the fold still
+// follows without a bootstrap. When a chunk outgrows MaxChunkBytes, the
+// base is split into twice as many buckets.
 func (r *Relay) fold() error {
+	prev := r.manifest.Seq
 	res := make(map[string]types.Resource, len(r.dirty)+1)
 	for b := range r.dirty {
 		name, msg, hash, err := r.chunk(b)
 		if err != nil {
 			return err
+		}
+		if r.chunkBytes(msg) > r.opts.MaxChunkBytes {
+			return r.rechunk(2*len(r.buckets), prev)
 		}
 		if r.manifest.Chunks[name] == hash {
 			continue // written and deleted again
@@ -411,12 +450,59 @@ func (r *Relay) fold() error {
 		return err
 	}
 	res[wire.ManifestName] = m
-	drop := r.deltas
-	r.deltas, r.pending, r.dirty = nil, 0, map[int]bool{}
-	r.tupleVer++
-	r.fleet.noteTupleVersion(r.tupleVer, r.seq)
-	r.log.Info("deltas folded into the base", "seq", r.seq, "chunks", len(res)-1, "deltas", len(drop))
-	return r.tuples.UpdateResources(res, drop)
+	r.pending, r.pendingBytes, r.dirty = 0, 0, map[int]bool{}
+	r.log.Info("deltas folded into the base", "seq", r.seq, "chunks", len(res)-1)
+	if err := r.tuples.UpdateResources(res, nil); err != nil {
+		return err
+	}
+	r.deltas.truncate(prev)
+	return nil
+}
+
+// rechunk splits the base into n buckets and replaces every chunk.
+func (r *Relay) rechunk(n int, prev int64) error {
+	old := r.buckets
+	r.buckets = make([]map[string]string, n)
+	for i := range r.buckets {
+		r.buckets[i] = map[string]string{}
+	}
+	for _, b := range old {
+		for k, t := range b {
+			r.buckets[wire.Bucket(k, n)][k] = t
+		}
+	}
+	res, err := r.base(r.seq)
+	if err != nil {
+		return err
+	}
+	r.pending, r.pendingBytes, r.dirty = 0, 0, map[int]bool{}
+	r.log.Info("base split into more chunks", "seq", r.seq, "chunks", n)
+	r.tuples.SetResources(res)
+	r.deltas.truncate(prev)
+	return nil
+}
+
+// base encodes every chunk and the manifest of the buckets as of seq.
+func (r *Relay) base(seq int64) (map[string]types.Resource, error) {
+	r.manifest = wire.Manifest{Seq: seq, Chunks: make(map[string]string, len(r.buckets))}
+	res := make(map[string]types.Resource, len(r.buckets)+1)
+	for i := range r.buckets {
+		name, msg, hash, err := r.chunk(i)
+		if err != nil {
+			return nil, err
+		}
+		res[name], r.manifest.Chunks[name] = msg, hash
+	}
+	m, err := wire.Encode(r.manifest)
+	if err != nil {
+		return nil, err
+	}
+	res[wire.ManifestName] = m
+	return res, nil
+}
+
+func (r *Relay) chunkBytes(msg types.Resource) int {
+	return proto.Size(msg)
 }
 
 func (r *Relay) chunk(b int) (name string, msg types.Resource, hash string, err error) {

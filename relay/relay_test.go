@@ -153,11 +153,20 @@ type edge struct {
 
 func startEdge(t testing.TB, node string, addrs []string, edgeCheck func(policysync.Bundle) error) *edge {
 	t.Helper()
-	if edgeCheck == nil {
-		edgeCheck = func(b policysync.Bundle) error { _, err := compile(b); return err }
+	return startEdgeWith(t, "xds://"+strings.Join(addrs, ","), policysync.XDSOptions{NodeID: node, Check: edgeCheck})
+}
+
+// startEdgeWith starts an edge on source with opts, short reconnect delays
+// and a compiling Check unless opts set them.
+func startEdgeWith(t testing.TB, source string, opts policysync.XDSOptions) *edge {
+	t.Helper()
+	if opts.Check == nil {
+		opts.Check = func(b policysync.Bundle) error { _, err := compile(b); return err }
 	}
-	src, err := policysync.NewXDSSource("xds://"+strings.Join(addrs, ","), policysync.XDSOptions{
-		NodeID: node, Check: edgeCheck, ReconnectBase: 10 * time.Millisecond, ReconnectMax: 100 * time.Millisecond})
+	if opts.ReconnectBase == 0 {
+		opts.ReconnectBase, opts.ReconnectMax = 10*time.Millisecond, 100*time.Millisecond
+	}
+	src, err := policysync.NewXDSSource(source, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,8 +499,9 @@ func TestDatabaseRestart(t *testing.T) {
 }
 
 // TestRandomizedConvergence interleaves random writes and deletes with relay
-// kills and restarts (while edges are being pushed to); at the end every
-// edge's tuple set equals the store's.
+// kills and restarts (while edges are being pushed to, and while late edges
+// bootstrap in chunks); at the end every edge's tuple set equals the
+// store's.
 func TestRandomizedConvergence(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
@@ -502,16 +512,25 @@ func TestRandomizedConvergence(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, 1))
-	opts := relay.Options{Chunks: 8, FoldAfter: 7}
+	// Tiny chunks: the base is split again and again as it grows, and
+	// every fold replaces chunks under edges that are bootstrapping.
+	opts := relay.Options{Chunks: 2, MaxChunkBytes: 256, FoldAfter: 7}
 	relays := []*runningRelay{startRelay(t, dsn, "", opts, false), startRelay(t, dsn, "", opts, false)}
 	addrs := []string{relays[0].addr, relays[1].addr}
 	var edges []*edge
-	for i := range 6 {
+	addEdge := func(i int) {
 		order := []string{addrs[i%2], addrs[(i+1)%2]}
-		edges = append(edges, startEdge(t, fmt.Sprintf("e%d", i), order, nil))
+		edges = append(edges, startEdgeWith(t, "xds://"+strings.Join(order, ","),
+			policysync.XDSOptions{NodeID: fmt.Sprintf("e%d", i), ChunksInFlight: 1 + i%3}))
+	}
+	for i := range 6 {
+		addEdge(i)
 	}
 	down := map[int]int{} // relay -> ops until it restarts
 	for op := range 300 {
+		if op%100 == 50 { // a late edge bootstraps while writes go on
+			addEdge(len(edges))
+		}
 		tuple := fmt.Sprintf("document:d%d#viewer@user:u%d", rnd.IntN(6), rnd.IntN(8))
 		var err error
 		if rnd.IntN(3) == 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/edgeauthz/edgeauthz/identity"
@@ -136,6 +137,9 @@ func (f FirstOf) Authenticate(r *http.Request) (string, error) {
 const (
 	maxPolicyBytes = 4 << 20
 	maxTupleBytes  = 16 << 20
+	// maxBatchBytes bounds the tuples of one batch, which edges receive
+	// in one response (their limit is sync.MaxXDSMessage).
+	maxBatchBytes = 4 << 20
 )
 
 // TupleBatch is the body of POST /v1/tuples: tuples to write, then tuples
@@ -238,6 +242,13 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 	if len(b.Write)+len(b.Delete) == 0 {
 		return WriteResult{}, http.StatusBadRequest, errors.New("tuple batch: nothing to write or delete")
 	}
+	size := 0
+	for _, t := range slices.Concat(b.Write, b.Delete) {
+		size += len(t)
+	}
+	if size > maxBatchBytes {
+		return WriteResult{}, http.StatusRequestEntityTooLarge, fmt.Errorf("tuple batch: %d bytes of tuples, over %d: split it", size, maxBatchBytes)
+	}
 	var bad []error
 	for _, t := range b.Delete {
 		o, rest, ok := strings.Cut(t, "#")
@@ -264,17 +275,11 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 			return WriteResult{}, http.StatusBadRequest, fmt.Errorf("not written: %w", err)
 		}
 	}
+	// One transaction: edges see the whole batch at once or not at all.
 	var res WriteResult
 	var err error
-	if len(b.Write) > 0 {
-		if res.Written, err = pgstore.WriteTuplesAs(ctx, w.db, writer, b.Write); err != nil {
-			return WriteResult{}, http.StatusServiceUnavailable, err
-		}
-	}
-	if len(b.Delete) > 0 {
-		if res.Deleted, err = pgstore.DeleteTuplesAs(ctx, w.db, writer, b.Delete); err != nil {
-			return res, http.StatusServiceUnavailable, fmt.Errorf("the writes were stored, the deletes not: %w", err)
-		}
+	if res.Written, res.Deleted, err = pgstore.ChangeTuplesAs(ctx, w.db, writer, b.Write, b.Delete); err != nil {
+		return WriteResult{}, http.StatusServiceUnavailable, err
 	}
 	return res, http.StatusOK, nil
 }

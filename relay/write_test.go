@@ -152,6 +152,8 @@ func TestWriteAPI(t *testing.T) {
 		{"a policy that does not compile", plain, "/v1/policy", mint("edgeauthz:write"), badPolicy, 400, "not published"},
 		{"write with a token", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:a","document:d#viewer@user:b"]}`, 200, `"written":2`},
 		{"delete with a client certificate", withCert, "/v1/tuples", "", `{"delete":["document:d#viewer@user:b"]}`, 200, `"deleted":1`},
+		{"a batch too large for one edge response", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["` + strings.Repeat("x", 5<<20) + `"]}`, 413, "split it"},
+		{"writes and deletes in one call", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:c"],"delete":["document:d#viewer@user:a"]}`, 200, `"written":1,"deleted":1`},
 		{"publish with a client certificate", withCert, "/v1/policy", "", relPolicyV2, 200, `"revision":2`},
 		{"GET is not a write", plain, "/v1/tuples", mint("edgeauthz:write"), "", 405, "method"},
 	}
@@ -177,9 +179,17 @@ func TestWriteAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"w user:a by bot (https://writers.test)", "w user:b by bot (https://writers.test)", "d user:b by x509:CN=ops-team"}
+	want := []string{"w user:a by bot (https://writers.test)", "w user:b by bot (https://writers.test)", "d user:b by x509:CN=ops-team",
+		"w user:c by bot (https://writers.test)", "d user:a by bot (https://writers.test)"}
 	if got, _ := json.Marshal(log); string(got) != mustJSON(want) {
 		t.Errorf("changelog %s, want %s", got, mustJSON(want))
+	}
+	// The call's write and delete are one transaction: consecutive rows
+	// that became visible together.
+	var txs int
+	var first, last int64
+	if err := pool.QueryRow(ctx, `SELECT count(DISTINCT xmin::text), min(seq), max(seq) FROM edgeauthz_tuple_changelog WHERE subject IN ('user:c', 'user:a') AND seq > 2`).Scan(&txs, &first, &last); err != nil || txs != 1 || last != first+1 {
+		t.Errorf("the write and delete of one call: %d transactions, seqs %d..%d, %v", txs, first, last, err)
 	}
 	var by string
 	if err := pool.QueryRow(ctx, `SELECT published_by FROM edgeauthz_policy_revisions WHERE id = 2`).Scan(&by); err != nil || by != "x509:CN=ops-team" {

@@ -205,10 +205,12 @@ func (s *PostgresSource) Fetch(ctx context.Context, have string) (Bundle, error)
 		var revID, pkgID *int64
 		var seq int64
 		// Never a position past the sequence: a reader there would wait
-		// for rows that come before it.
+		// for rows that come before it. Never one before the checkpoint
+		// either: with every row pruned, the tuples are still as of it.
 		err := tx.QueryRow(ctx, `SELECT (SELECT max(id) FROM edgeauthz_policy_revisions),
 			(SELECT max(id) FROM edgeauthz_package_revisions),
-			least((SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog), edgeauthz_changelog_last_seq())`).Scan(&revID, &pkgID, &seq)
+			least(greatest((SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog),
+				(SELECT pruned_through FROM edgeauthz_changelog_checkpoint)), edgeauthz_changelog_last_seq())`).Scan(&revID, &pkgID, &seq)
 		if err != nil {
 			return err
 		}
@@ -324,15 +326,6 @@ func loadTuples(ctx context.Context, tx pgx.Tx) ([]string, error) {
 // Changes returns the changelog rows after since, in seq order, at most
 // ChangesBatch of them.
 func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChange, error) {
-	// Rows up to the checkpoint may be pruned: a reader behind it would
-	// miss them, so it reloads in full instead.
-	var pruned int64
-	if err := s.pool.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
-		return nil, fmt.Errorf("postgres changes: %w", err)
-	}
-	if since < pruned {
-		return nil, fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
-	}
 	rows, err := s.pool.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
 			|| CASE WHEN op = 'w' AND condition_name <> ''
 				THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END
@@ -347,6 +340,16 @@ func (s *PostgresSource) Changes(ctx context.Context, since int64) ([]TupleChang
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres changes: %w", err)
+	}
+	// Rows up to the checkpoint may be pruned: a reader behind it would
+	// miss them, so it reloads in full instead. Read after the rows, so a
+	// prune that committed before they were read is seen.
+	var pruned int64
+	if err := s.pool.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
+		return nil, fmt.Errorf("postgres changes: %w", err)
+	}
+	if since < pruned {
+		return nil, fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
 	}
 	// Read after the rows: a committed row took its seq from the sequence
 	// before, so it is at most this unless its seq went around it.

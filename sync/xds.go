@@ -36,9 +36,11 @@ var ErrXDSNotReady = errors.New("xds: no policy from a relay yet")
 // the bundle in full.
 var errXDSBehind = errors.New("xds: changes no longer held; reload in full")
 
-// MaxXDSMessage bounds one relay response. A bootstrap response carries the
-// whole tuple base (about 40 MB for a million tuples).
-const MaxXDSMessage = 1 << 30
+// MaxXDSMessage bounds one relay response. The relay keeps each chunk of
+// the base under 512 KiB and each response of deltas near 1 MiB (one store
+// transaction is never split), and the edge asks for a few chunks at a
+// time (XDSOptions.ChunksInFlight), so responses stay far below it.
+const MaxXDSMessage = 16 << 20
 
 // XDSOptions configure an XDSSource. The zero value works.
 type XDSOptions struct {
@@ -59,6 +61,10 @@ type XDSOptions struct {
 	// KeepChanges is how many recent tuple changes are held for Changes
 	// (default 100,000); a loader further behind reloads in full.
 	KeepChanges int
+	// ChunksInFlight is how many base chunks the edge subscribes to at
+	// once while it bootstraps (default 8): the next ones are asked for
+	// when it ACKs those, so a bootstrap is many small responses.
+	ChunksInFlight int
 	// DialOptions replace the default options (plaintext, responses up to
 	// MaxXDSMessage).
 	DialOptions []grpc.DialOption
@@ -67,11 +73,15 @@ type XDSOptions struct {
 
 // XDSSource follows one of several relays over incremental (delta) xDS: the
 // source for policy.source "xds://host:port[,host:port…]". A goroutine owns
-// the stream: it connects to the addresses in turn with jittered backoff,
-// resumes with the versions it holds (initial_resource_versions) so that a
-// reconnect sends only what changed, and ACKs or NACKs every response. The
-// loader reads the state through Fetch (policy plus the full tuple set) and
-// Changes (tuple changes since a position), as it reads PostgreSQL.
+// the stream: it connects to the addresses in turn with jittered backoff
+// and ACKs or NACKs every response. The policy resumes with the version it
+// holds (initial_resource_versions). The tuples follow the relay's deltas
+// from the changelog position the edge holds, so a reconnect, to the same
+// relay or another, sends only the changes after it; a new edge, or one the
+// relay holds no deltas for, fetches the base chunks it lacks a few at a
+// time. The loader reads the state through Fetch (policy plus the full
+// tuple set) and Changes (tuple changes since a position), as it reads
+// PostgreSQL.
 //
 // Safe for concurrent use; Close stops the goroutine and waits for it.
 type XDSSource struct {
@@ -89,21 +99,25 @@ type XDSSource struct {
 	st        xdsTuples
 }
 
-// xdsTuples is the tuple state as of seq: the base chunks (with the
-// manifest naming them) overlaid with the latest change of each tuple
-// since the base.
+// xdsTuples is the tuple state as of seq: a base of chunks as of baseSeq
+// overlaid with the latest change of each tuple since, plus what the
+// current relay offers (its manifest, and the chunks fetched from it for a
+// new base).
 type xdsTuples struct {
-	versions   map[string]string   // every tuple resource the relay knows we hold
-	chunks     map[string][]string // chunk name -> tuples
+	n          int                 // buckets of the base
+	chunks     map[string][]string // chunk name -> sorted tuples
 	hashes     map[string]string   // chunk name -> content hash
-	manifest   *wire.Manifest
-	deltas     map[string]wire.Delta // received, not applied yet
 	overlay    map[string]overlayEntry
 	ready      bool
 	baseSeq    int64
 	seq        int64
 	recent     []TupleChange // changes after recentFrom, in order
 	recentFrom int64
+
+	manifest   *wire.Manifest      // the current relay's newest base
+	staged     map[string][]string // chunks fetched for a new base
+	stagedHash map[string]string
+	gone       bool // the relay holds no deltas after seq
 }
 
 type overlayEntry struct {
@@ -149,10 +163,11 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 	if opts.KeepChanges <= 0 {
 		opts.KeepChanges = 100_000
 	}
+	if opts.ChunksInFlight <= 0 {
+		opts.ChunksInFlight = 8
+	}
 	if opts.DialOptions == nil {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
-			// go-control-plane sends every changed resource of a type in one
-			// response: a bootstrap is all base chunks in one message.
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
 	}
 	if opts.Logger == nil {
@@ -169,8 +184,8 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 }
 
 func (t *xdsTuples) reset() {
-	*t = xdsTuples{versions: map[string]string{}, chunks: map[string][]string{}, hashes: map[string]string{},
-		deltas: map[string]wire.Delta{}, overlay: map[string]overlayEntry{}}
+	*t = xdsTuples{chunks: map[string][]string{}, hashes: map[string]string{}, overlay: map[string]overlayEntry{},
+		staged: map[string][]string{}, stagedHash: map[string]string{}}
 }
 
 // Notify is signalled after every applied relay response.
@@ -267,13 +282,18 @@ func (s *XDSSource) session(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
+	subs := xdsSubscriptions{chunks: map[string]bool{}, after: -1}
 	s.mu.Lock()
+	s.st.newRelay()
 	reqs := []*discovery.DeltaDiscoveryRequest{
 		{Node: &core.Node{Id: s.opts.NodeID}, TypeUrl: wire.PolicyType, InitialResourceVersions: maps.Clone(s.policyVer)},
-		{Node: &core.Node{Id: s.opts.NodeID}, TypeUrl: wire.TuplesType, InitialResourceVersions: maps.Clone(s.st.versions)},
 	}
+	tuplesReq, deltasReq := subs.update(&s.st, s.opts.ChunksInFlight)
 	s.mu.Unlock()
-	for _, r := range reqs {
+	for _, r := range append(reqs, tuplesReq, deltasReq) {
+		if r == nil {
+			continue
+		}
 		if err := stream.Send(r); err != nil {
 			return err
 		}
@@ -286,29 +306,91 @@ func (s *XDSSource) session(ctx context.Context, addr string) error {
 		s.mu.Lock()
 		s.connected = addr
 		var herr error
-		restart := false
 		switch resp.GetTypeUrl() {
 		case wire.PolicyType:
 			herr = s.applyPolicy(resp)
 		case wire.TuplesType:
-			restart, herr = s.applyTuples(resp)
+			herr = s.st.applyBase(resp)
+		case wire.DeltasType:
+			herr = s.st.applyDeltas(resp, s.opts.KeepChanges)
 		default:
 			herr = fmt.Errorf("unknown type %q", resp.GetTypeUrl())
 		}
+		tuplesReq, deltasReq := subs.update(&s.st, s.opts.ChunksInFlight)
 		s.mu.Unlock()
-		ack := &discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl(), ResponseNonce: resp.GetNonce()}
+		// The ACK carries the subscription change of its own type; the
+		// other type's change goes in a request of its own.
+		ack := &discovery.DeltaDiscoveryRequest{TypeUrl: resp.GetTypeUrl()}
+		switch resp.GetTypeUrl() {
+		case wire.TuplesType:
+			if tuplesReq != nil {
+				ack, tuplesReq = tuplesReq, nil
+			}
+		case wire.DeltasType:
+			if deltasReq != nil {
+				ack, deltasReq = deltasReq, nil
+			}
+		}
+		ack.ResponseNonce = resp.GetNonce()
 		if herr != nil {
 			s.opts.Logger.Error("relay response refused (NACK)", "relay", addr, "type", resp.GetTypeUrl(), "err", herr)
 			ack.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: herr.Error()}
 		}
-		if err := stream.Send(ack); err != nil {
-			return err
-		}
-		if restart {
-			return errors.New("the relay holds an older base than this edge; bootstrapping from it")
+		for _, r := range []*discovery.DeltaDiscoveryRequest{ack, tuplesReq, deltasReq} {
+			if r == nil {
+				continue
+			}
+			if err := stream.Send(r); err != nil {
+				return err
+			}
 		}
 		s.signal()
 	}
+}
+
+// xdsSubscriptions is what one stream is subscribed to: the manifest and
+// the chunks being fetched (TuplesType), and the position the deltas
+// follow from (DeltasType; -1 for none).
+type xdsSubscriptions struct {
+	chunks map[string]bool
+	after  int64
+}
+
+// update brings the subscriptions to what the state wants now and returns
+// the requests that say so (nil when a type's subscription is unchanged).
+func (x *xdsSubscriptions) update(t *xdsTuples, inFlight int) (tuples, deltas *discovery.DeltaDiscoveryRequest) {
+	want := map[string]bool{wire.ManifestName: true}
+	for _, name := range t.missing(inFlight) {
+		want[name] = true
+	}
+	var sub, unsub []string
+	for name := range want {
+		if !x.chunks[name] {
+			sub = append(sub, name)
+		}
+	}
+	for name := range x.chunks {
+		if !want[name] {
+			unsub = append(unsub, name)
+		}
+	}
+	if len(sub)+len(unsub) > 0 {
+		slices.Sort(sub)
+		slices.Sort(unsub)
+		x.chunks = want
+		tuples = &discovery.DeltaDiscoveryRequest{TypeUrl: wire.TuplesType, ResourceNamesSubscribe: sub, ResourceNamesUnsubscribe: unsub}
+	}
+	if after := t.follow(); after != x.after {
+		deltas = &discovery.DeltaDiscoveryRequest{TypeUrl: wire.DeltasType}
+		if after >= 0 {
+			deltas.ResourceNamesSubscribe = []string{wire.AfterName(after)}
+		}
+		if x.after >= 0 {
+			deltas.ResourceNamesUnsubscribe = []string{wire.AfterName(x.after)}
+		}
+		x.after = after
+	}
+	return tuples, deltas
 }
 
 // applyPolicy takes a policy revision that passes Check; the last good one
@@ -333,108 +415,156 @@ func (s *XDSSource) applyPolicy(resp *discovery.DeltaDiscoveryResponse) error {
 	return nil
 }
 
-// applyTuples decodes a whole response before changing anything, then
-// brings the state forward. restart asks for a fresh bootstrap.
-func (s *XDSSource) applyTuples(resp *discovery.DeltaDiscoveryResponse) (restart bool, err error) {
+// newRelay forgets what the previous relay said: its manifest, and that
+// it did not hold the deltas this edge needs. Chunks fetched but not used
+// yet stay; they are named by content hash.
+func (t *xdsTuples) newRelay() {
+	t.manifest, t.gone = nil, false
+}
+
+// rebasing reports whether the state waits for a base: none yet, or the
+// relay no longer holds the deltas after seq and has a newer base.
+func (t *xdsTuples) rebasing() bool {
+	return t.manifest != nil && (!t.ready || (t.gone && t.manifest.Seq > t.seq))
+}
+
+// follow is the position to follow the deltas from, -1 while there is no
+// base to apply them to or the relay has none after it.
+func (t *xdsTuples) follow() int64 {
+	if !t.ready || t.gone {
+		return -1
+	}
+	return t.seq
+}
+
+// missing names the first n chunks of the relay's manifest that this edge
+// holds neither in its base nor among the fetched ones.
+func (t *xdsTuples) missing(n int) []string {
+	if !t.rebasing() {
+		return nil
+	}
+	m := t.manifest
+	if t.ready {
+		// Compare the current state, in the manifest's buckets, so that
+		// only chunks that differ are fetched.
+		t.foldLocal(len(m.Chunks))
+	}
+	var out []string
+	for i := range len(m.Chunks) {
+		name := wire.ChunkName(i)
+		want := m.Chunks[name]
+		if t.stagedHash[name] == want || (t.ready && t.hashes[name] == want) {
+			continue
+		}
+		if out = append(out, name); len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+// applyBase takes the manifest and chunks of a response, and installs the
+// manifest's base once every chunk of it is at hand.
+func (t *xdsTuples) applyBase(resp *discovery.DeltaDiscoveryResponse) error {
 	var manifest *wire.Manifest
 	chunks := map[string][]string{}
-	deltas := map[string]wire.Delta{}
 	for _, r := range resp.GetResources() {
 		name := r.GetName()
+		var err error
 		switch {
 		case name == wire.ManifestName:
 			manifest = new(wire.Manifest)
-			err = wire.Decode(r.GetResource(), manifest)
-		case wire.IsChunk(name):
+			if err = wire.Decode(r.GetResource(), manifest); err == nil {
+				err = manifest.Check()
+			}
+		case wire.ChunkIndex(name) >= 0:
 			var c wire.Chunk
 			err = wire.Decode(r.GetResource(), &c)
-			chunks[name] = c.Tuples
-		case wire.IsDelta(name):
-			var d wire.Delta
-			if err = wire.Decode(r.GetResource(), &d); err == nil && (d.To <= d.From || !ordered(d)) {
-				err = fmt.Errorf("%w: delta %s out of order", wire.ErrMalformed, name)
-			}
-			deltas[name] = d
+			chunks[name] = compact(c.Tuples)
 		default:
 			err = fmt.Errorf("%w: unknown resource %q", wire.ErrMalformed, name)
 		}
 		if err != nil {
-			return false, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	t := &s.st
-	if manifest != nil && t.ready && manifest.Seq < t.baseSeq {
-		t.reset()
-		return true, nil
-	}
-	for _, name := range resp.GetRemovedResources() {
-		delete(t.versions, name)
-		delete(t.chunks, name)
-		delete(t.hashes, name)
-		delete(t.deltas, name)
-	}
-	for _, r := range resp.GetResources() {
-		t.versions[r.GetName()] = r.GetVersion()
-	}
-	for name, c := range chunks {
-		t.chunks[name], t.hashes[name] = c, wire.Hash(c)
-	}
-	maps.Copy(t.deltas, deltas)
+	// Removed chunks mean nothing: the edge unsubscribes from a chunk once
+	// it has it, and the manifest says which chunks a base has.
 	if manifest != nil {
 		t.manifest = manifest
+		maps.DeleteFunc(t.staged, func(name string, _ []string) bool {
+			return manifest.Chunks[name] != t.stagedHash[name]
+		})
+		maps.DeleteFunc(t.stagedHash, func(name, _ string) bool { return t.staged[name] == nil })
+	}
+	for name, c := range chunks {
+		if !slices.IsSorted(c) {
+			return fmt.Errorf("%s: %w: tuples not sorted", name, wire.ErrMalformed)
+		}
+		t.staged[name], t.stagedHash[name] = c, wire.Hash(c)
 	}
 	t.rebase()
-	t.applyDeltas(s.opts.KeepChanges)
-	return false, nil
+	return nil
 }
 
-func ordered(d wire.Delta) bool {
-	prev := d.From
-	for _, c := range d.Changes {
-		if c.Seq <= prev || c.Seq > d.To {
-			return false
-		}
-		prev = c.Seq
-	}
-	return true
-}
-
-// rebase takes up a newer complete base.
+// rebase installs the relay's base when every chunk of it is at hand. The
+// changes in between are in the base, not in Changes: the loader reloads.
 func (t *xdsTuples) rebase() {
-	m := t.manifest
-	if m == nil || (t.ready && m.Seq <= t.baseSeq) {
+	if !t.rebasing() || len(t.missing(1)) > 0 {
 		return
 	}
-	for name, h := range m.Chunks {
-		if t.hashes[name] != h {
-			return // not complete yet
+	m := t.manifest
+	chunks := make(map[string][]string, len(m.Chunks))
+	for name, want := range m.Chunks {
+		if t.stagedHash[name] == want {
+			chunks[name] = t.staged[name]
+		} else {
+			chunks[name] = t.chunks[name]
 		}
 	}
-	if !t.ready || m.Seq > t.seq {
-		// Bootstrap, or a base past what this edge has applied: the
-		// changes in between are in the base, not in Changes.
-		t.seq, t.recent, t.recentFrom = m.Seq, nil, m.Seq
-		clear(t.overlay)
-	}
-	t.ready, t.baseSeq = true, m.Seq
-	maps.DeleteFunc(t.overlay, func(_ string, e overlayEntry) bool { return e.seq <= m.Seq })
+	t.chunks, t.hashes, t.n = chunks, maps.Clone(m.Chunks), len(m.Chunks)
+	clear(t.staged)
+	clear(t.stagedHash)
+	clear(t.overlay)
+	t.ready, t.gone = true, false
+	t.baseSeq, t.seq, t.recent, t.recentFrom = m.Seq, m.Seq, nil, m.Seq
 }
 
-// applyDeltas applies the deltas that continue from seq, in order, and
-// drops those already covered. A delta that starts past seq waits.
-func (t *xdsTuples) applyDeltas(keep int) {
-	if !t.ready {
-		return
+// applyDeltas applies the deltas after seq, all or none. The relay
+// removing this edge's subscription means it holds no deltas after seq.
+func (t *xdsTuples) applyDeltas(resp *discovery.DeltaDiscoveryResponse, keep int) error {
+	if slices.Contains(resp.GetRemovedResources(), wire.AfterName(t.seq)) {
+		t.gone = true
+		t.rebase()
+		return nil
 	}
-	names := slices.SortedFunc(maps.Keys(t.deltas), func(a, b string) int {
-		return cmp.Compare(t.deltas[a].From, t.deltas[b].From)
-	})
-	for _, name := range names {
-		d := t.deltas[name]
-		if d.From > t.seq {
-			break // a gap: wait for the delta that fills it
+	ds := make([]wire.Delta, 0, len(resp.GetResources()))
+	for _, r := range resp.GetResources() {
+		var d wire.Delta
+		err := wire.Decode(r.GetResource(), &d)
+		if err == nil && (!wire.IsDelta(r.GetName()) || d.To <= d.From || !ordered(d)) {
+			err = fmt.Errorf("%w: delta out of order", wire.ErrMalformed)
 		}
-		delete(t.deltas, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.GetName(), err)
+		}
+		ds = append(ds, d)
+	}
+	if !t.ready || len(ds) == 0 {
+		return nil
+	}
+	slices.SortFunc(ds, func(a, b wire.Delta) int { return cmp.Compare(a.From, b.From) })
+	at := t.seq
+	for _, d := range ds {
+		if d.From > at {
+			// Never sent by a relay; start over from its next base
+			// rather than apply around a hole.
+			t.gone = true
+			return fmt.Errorf("%w: deltas skip (%d, %d]", wire.ErrMalformed, at, d.From)
+		}
+		at = max(at, d.To)
+	}
+	for _, d := range ds {
 		for _, c := range d.Changes {
 			if c.Seq <= t.seq {
 				continue
@@ -448,18 +578,99 @@ func (t *xdsTuples) applyDeltas(keep int) {
 		t.recentFrom = t.recent[n-1].Seq
 		t.recent = slices.Delete(t.recent, 0, n)
 	}
+	if len(t.overlay) > maxOverlay {
+		t.foldLocal(t.n)
+	}
+	return nil
+}
+
+// maxOverlay is how many changed tuples the edge keeps beside its base
+// before it folds them in.
+const maxOverlay = 50_000
+
+// compact copies a chunk's tuples into one allocation: a base of a
+// million tuples is then a few hundred allocations the edge keeps, not a
+// million (less heap, less for the collector to scan).
+func compact(tuples []string) []string {
+	n := 0
+	for _, t := range tuples {
+		n += len(t)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, t := range tuples {
+		b.WriteString(t)
+	}
+	all := b.String()
+	for i, t := range tuples {
+		tuples[i], all = all[:len(t)], all[len(t):]
+	}
+	return tuples
+}
+
+func ordered(d wire.Delta) bool {
+	prev := d.From
+	for _, c := range d.Changes {
+		if c.Seq <= prev || c.Seq > d.To {
+			return false
+		}
+		prev = c.Seq
+	}
+	return true
+}
+
+// foldLocal folds the overlay into the base and splits it into n buckets:
+// the base becomes the state as of seq.
+func (t *xdsTuples) foldLocal(n int) {
+	if n == t.n && len(t.overlay) == 0 {
+		return
+	}
+	changed := map[int]map[string]string{}
+	if n != t.n {
+		for i := range n {
+			changed[i] = map[string]string{}
+		}
+		for _, tu := range t.materialize() {
+			k := wire.TupleKey(tu)
+			changed[wire.Bucket(k, n)][k] = tu
+		}
+		t.chunks, t.hashes = map[string][]string{}, map[string]string{}
+	} else {
+		for k, e := range t.overlay {
+			b := wire.Bucket(k, n)
+			m := changed[b]
+			if m == nil {
+				m = map[string]string{}
+				for _, tu := range t.chunks[wire.ChunkName(b)] {
+					m[wire.TupleKey(tu)] = tu
+				}
+				changed[b] = m
+			}
+			if e.write {
+				m[k] = e.tuple
+			} else {
+				delete(m, k)
+			}
+		}
+	}
+	for b, m := range changed {
+		name := wire.ChunkName(b)
+		c := slices.Sorted(maps.Values(m))
+		t.chunks[name], t.hashes[name] = c, wire.Hash(c)
+	}
+	t.n, t.baseSeq = n, t.seq
+	clear(t.overlay)
 }
 
 // materialize is the full tuple set as of seq.
 func (t *xdsTuples) materialize() []string {
-	names := slices.Sorted(maps.Keys(t.manifest.Chunks))
 	n := len(t.overlay)
-	for _, name := range names {
-		n += len(t.chunks[name])
+	for _, c := range t.chunks {
+		n += len(c)
 	}
 	out := make([]string, 0, n)
-	for _, name := range names {
-		for _, tu := range t.chunks[name] {
+	for i := range t.n {
+		for _, tu := range t.chunks[wire.ChunkName(i)] {
 			if _, ok := t.overlay[wire.TupleKey(tu)]; !ok {
 				out = append(out, tu)
 			}

@@ -36,7 +36,7 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	httpAddr := fs.String("http", "127.0.0.1:18001", "HTTP address of /fleet, /metrics and /healthz")
 	poll := fs.Duration("poll", 5*time.Second, "changelog poll interval (the fallback when no NOTIFY arrives)")
 	foldAfter := fs.Int("fold-after", 10_000, "changes in deltas before they are folded into the base")
-	chunks := fs.Int("chunks", 256, "base chunks (the same on every relay of a fleet)")
+	chunks := fs.Int("chunks", 256, "least number of base chunks (more when a chunk would pass 512 KiB)")
 	retention := fs.Duration("retention", 7*24*time.Hour, "prune changelog rows older than this (0: keep them all)")
 	writeIssuer := fs.String("write-issuer", "", "enable the write API (/v1/policy, /v1/tuples): the iss of writers' tokens")
 	writeJWKS := fs.String("write-jwks", "", "JWKS file with the write issuer's keys")

@@ -19,6 +19,7 @@ import (
 const (
 	PolicyType = "type.edgeauthz.dev/edgeauthz.relay.v1.Policy"
 	TuplesType = "type.edgeauthz.dev/edgeauthz.relay.v1.Tuples"
+	DeltasType = "type.edgeauthz.dev/edgeauthz.relay.v1.Deltas"
 )
 
 // Resource names.
@@ -27,6 +28,7 @@ const (
 	ManifestName = "manifest"
 	chunkPrefix  = "chunk/"
 	deltaPrefix  = "delta/"
+	afterPrefix  = "after/"
 )
 
 // ErrMalformed marks a resource that does not decode.
@@ -73,11 +75,52 @@ func DeltaName(from, to int64) string {
 	return deltaPrefix + strconv.FormatInt(from, 10) + "-" + strconv.FormatInt(to, 10)
 }
 
-// IsChunk and IsDelta classify a TuplesType resource name.
+// IsChunk reports whether name is a chunk's.
 func IsChunk(name string) bool { return strings.HasPrefix(name, chunkPrefix) }
 
 // IsDelta reports whether name is a delta's.
 func IsDelta(name string) bool { return strings.HasPrefix(name, deltaPrefix) }
+
+// AfterName is the DeltasType subscription of an edge that holds the store
+// as of seq: the relay answers it with the deltas after seq.
+func AfterName(seq int64) string { return afterPrefix + strconv.FormatInt(seq, 10) }
+
+// ParseAfter reads the position an AfterName names.
+func ParseAfter(name string) (seq int64, ok bool) {
+	rest, ok := strings.CutPrefix(name, afterPrefix)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(rest, 10, 64)
+	return seq, err == nil && seq >= 0 && strconv.FormatInt(seq, 10) == rest
+}
+
+// ChunkIndex reads the bucket a ChunkName names, -1 when it names none.
+func ChunkIndex(name string) int {
+	rest, ok := strings.CutPrefix(name, chunkPrefix)
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(rest)
+	if err != nil || i < 0 || strconv.Itoa(i) != rest {
+		return -1
+	}
+	return i
+}
+
+// Check reports whether the manifest names the chunks 0..n-1 (n ≥ 1) and
+// nothing else, the shape Bucket assumes.
+func (m *Manifest) Check() error {
+	if m.Seq < 0 || len(m.Chunks) == 0 {
+		return fmt.Errorf("%w: manifest seq %d with %d chunks", ErrMalformed, m.Seq, len(m.Chunks))
+	}
+	for name := range m.Chunks {
+		if i := ChunkIndex(name); i < 0 || i >= len(m.Chunks) {
+			return fmt.Errorf("%w: manifest names %q among %d chunks", ErrMalformed, name, len(m.Chunks))
+		}
+	}
+	return nil
+}
 
 // TupleKey is the part of a tuple that identifies it: object#relation@user,
 // without its condition (a user has no white space, a condition follows one).
