@@ -149,6 +149,39 @@ func (l *lister) condHolds(obj, rel int32, cs *condSubject) (follow, ok bool) {
 	return false, false
 }
 
+// subjectsOfType calls fn with the name of every object of type typ that is
+// the subject of a stored or contextual tuple, until fn returns false.
+func (l *lister) subjectsOfType(typ int32, fn func(name string) bool) bool {
+	c := l.c
+	if c.hasCtx && l.ctxRev == nil {
+		l.indexContextual()
+	}
+	visit := func(id int32) bool {
+		if !l.tick() {
+			return false
+		}
+		if c.objType(id) != typ {
+			return true
+		}
+		subject := false
+		l.revKeys(id, func(uint64) bool { subject = true; return false })
+		return !subject || fn(c.objName(id))
+	}
+	for id := range c.g.nextObj() {
+		if !visit(id) {
+			return false
+		}
+	}
+	if c.hasCtx {
+		for i := range c.local.name {
+			if !visit(c.local.first + int32(i)) {
+				return false
+			}
+		}
+	}
+	return !l.res.Truncated
+}
+
 // revKeys adds the contextual tuples to the graph's reverse index.
 func (l *lister) revKeys(obj int32, fn func(uint64) bool) bool {
 	if !l.c.g.revKeys(obj, fn) {
@@ -493,10 +526,20 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		o.wildBlind = true
 		return o
 	}
+	var plain func(user string) bool
 	candidate := func(user string) bool {
 		n := len(l.res.Items)
 		ok := l.decide(object, relation, user, user)
-		if t, wild := strings.CutSuffix(user, ":*"); wild && len(l.res.Items) > n {
+		t, wild := strings.CutSuffix(user, ":*")
+		if wild && ok && l.err == nil && len(l.res.Items) == n {
+			// The wildcard grants on the way but not in the end (a "but
+			// not" that holds for the wildcard, or a cycle met only by
+			// it): a user of its type that is a subject of some tuple may
+			// still be granted through it, as its own check says, while
+			// a user in no tuple is answered as the wildcard is.
+			return l.subjectsOfType(m.typeIdx[t], plain)
+		}
+		if wild && len(l.res.Items) > n {
 			wildListed[t] = true
 			kept := l.res.Items[:0]
 			for _, it := range l.res.Items {
@@ -511,7 +554,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		return ok
 	}
-	plain := func(user string) bool {
+	plain = func(user string) bool {
 		if l.seen[user] {
 			return true
 		}

@@ -243,10 +243,14 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]
 	}
 	// Every relation must be satisfiable by some tuple, as OpenFGA requires
 	// ("no entrypoint"): a definition that only refers to itself is a mistake.
-	reachable := make(map[int32]bool)
 	for i := range m.rels {
-		if !m.entrypoint(int32(i), make(map[int32]bool), reachable) {
-			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "no entrypoint: no tuple can ever satisfy this relation (it only refers to itself or to relations without one)")
+		r := &m.rels[i]
+		if ok, loop := m.hasEntrypoint(r.typ, int32(i), r.rewrite, nil); !ok {
+			msg := "no entrypoint: no tuple can ever satisfy this relation (it only refers to itself or to relations without one)"
+			if loop {
+				msg = "no entrypoint: potential loop (an operand of \"and\" or \"but not\" is reached only through a relation already being resolved)"
+			}
+			return nil, m.relErr(m.types[r.typ].name, r.name, msg)
 		}
 	}
 	// Relations that rewrite to each other only through computed relations
@@ -279,61 +283,87 @@ func (m *Model) computedCycle(ri int32, n *node, path map[int32]bool) bool {
 	return false
 }
 
-// entrypoint reports whether relation ri can be reached from a directly
-// assigned plain object or wildcard.
-// Positive answers are kept in reachable; negative ones depend on the path.
-func (m *Model) entrypoint(ri int32, visiting, reachable map[int32]bool) bool {
-	if reachable[ri] {
-		return true
-	}
-	if visiting[ri] {
-		return false
-	}
-	visiting[ri] = true
-	ok := m.nodeEntrypoint(ri, m.rels[ri].rewrite, visiting, reachable)
-	delete(visiting, ri)
-	if ok {
-		reachable[ri] = true
-	}
-	return ok
-}
+// visits records, per type, the relations an entrypoint search has entered,
+// and for each whether it was found to have a direct entrypoint.
+type visits map[int32]map[int32]bool
 
-func (m *Model) nodeEntrypoint(ri int32, n *node, visiting, reachable map[int32]bool) bool {
+// hasEntrypoint reports whether rewrite n of relation ri (on type ti) can
+// be satisfied by some tuple: every operand of an intersection or an
+// exclusion must be, and one of a union. loop reports that the answer was
+// cut short by a relation already entered.
+//
+// The search answers exactly as OpenFGA's model validation does, which
+// decides which models are accepted, including its bookkeeping: entering a
+// relation copies the per-type table but not the per-relation tables in
+// it, so a relation entered under an operand of "and" or "but not" stays
+// marked (as unresolved) for the operands after it. A model whose second
+// operand repeats a relation resolved under the first is refused that way
+// ("a: [user:*] and m and m", a "potential loop" for relations computed
+// from a); so is "a: [user] but not a from p" with p's type that of a.
+func (m *Model) hasEntrypoint(ti, ri int32, n *node, visited visits) (ok, loop bool) {
+	v := make(visits, len(visited)+1)
+	for t, rels := range visited {
+		v[t] = rels
+	}
+	if v[ti] == nil {
+		v[ti] = map[int32]bool{}
+	}
+	v[ti][ri] = false
 	switch n.op {
 	case opThis:
 		for _, res := range m.rels[ri].restrictions {
-			if res.rel < 0 || m.entrypoint(res.rel, visiting, reachable) {
-				return true
+			if res.rel < 0 {
+				v[ti][ri] = true
+				return true, false
+			}
+			if _, seen := v[res.typ][res.rel]; seen {
+				continue
+			}
+			if ok, _ := m.hasEntrypoint(res.typ, res.rel, m.rels[res.rel].rewrite, v); ok {
+				return true, false
 			}
 		}
-		return false
+		return false, false
 	case opComputed:
-		return m.entrypoint(n.rel, visiting, reachable)
+		if ok, seen := v[ti][n.rel]; seen {
+			return ok, true
+		}
+		return m.hasEntrypoint(ti, n.rel, m.rels[n.rel].rewrite, v)
 	case opTTU:
 		for _, res := range m.rels[n.rel].restrictions {
-			if cr := n.perType[res.typ]; cr >= 0 && m.entrypoint(cr, visiting, reachable) {
-				return true
+			cr := n.perType[res.typ]
+			if cr < 0 {
+				continue
+			}
+			if ok, seen := v[res.typ][cr]; seen {
+				if ok {
+					return true, false
+				}
+				continue
+			}
+			if ok, _ := m.hasEntrypoint(res.typ, cr, m.rels[cr].rewrite, v); ok {
+				return true, false
 			}
 		}
-		return false
+		return false, false
 	case opUnion:
 		for _, c := range n.children {
-			if m.nodeEntrypoint(ri, c, visiting, reachable) {
-				return true
+			ok, l := m.hasEntrypoint(ti, ri, c, visited)
+			if ok {
+				return true, false
 			}
+			loop = loop || l
 		}
-		return false
-	case opIntersection:
+		return false, loop
+	case opIntersection, opDifference:
 		for _, c := range n.children {
-			if !m.nodeEntrypoint(ri, c, visiting, reachable) {
-				return false
+			if ok, l := m.hasEntrypoint(ti, ri, c, visited); !ok {
+				return false, l
 			}
 		}
-		return true
-	case opDifference:
-		return m.nodeEntrypoint(ri, n.children[0], visiting, reachable)
+		return true, false
 	}
-	return false
+	return false, false
 }
 
 func (m *Model) restriction(ref *openfgav1.RelationReference) (restriction, error) {
