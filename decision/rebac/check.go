@@ -38,6 +38,11 @@ type CheckOptions struct {
 	// (ListUsers, list.go, asks whether a user is granted other than
 	// through a wildcard it already lists).
 	wildBlind bool
+	// bothKeys: the user's own tuple is read from a stored tuple that a
+	// contextual tuple of the same key replaced, as well as from the
+	// contextual one. OpenFGA's list queries read both, where its check
+	// reads the contextual one alone (list.go).
+	bothKeys bool
 }
 
 // Result is the answer to a Check. Err is nil or wraps ErrDepth,
@@ -95,6 +100,7 @@ type checker struct {
 	b1, b2    int
 	unprune   int  // > 0 while evaluating the subtracted side of "but not"
 	wildBlind bool // CheckOptions.wildBlind
+	bothKeys  bool // CheckOptions.bothKeys
 
 	// closed relations the user holds (prune.go), built on first need
 	closure      map[uint64]int32 // pair → userset steps down to the user
@@ -167,7 +173,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	c := checkerPool.Get().(*checker)
 	defer c.release()
 	c.g, c.m, c.explain, c.user = g, m, opts.Explain, user
-	c.wildBlind = opts.wildBlind
+	c.wildBlind, c.bothKeys = opts.wildBlind, opts.bothKeys
 	c.reqCtx = opts.Context
 	c.maxDepth = opts.MaxDepth
 	if c.maxDepth <= 0 {
@@ -596,7 +602,7 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	}
 	var u union
 	u.add(r)
-	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, false)
+	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, c.bothKeys)
 	if r == oTrue {
 		return oTrue
 	}

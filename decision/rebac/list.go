@@ -72,6 +72,9 @@ func newLister(ctx context.Context, g *Graph, opts ListOptions) (*lister, error)
 		l.limit = DefaultMaxResults
 	}
 	l.opts.Explain = false
+	// A contextual tuple with the key of a stored one does not hide it from
+	// a list query: OpenFGA's list queries read both.
+	l.opts.bothKeys = true
 	return l, nil
 }
 
@@ -147,6 +150,22 @@ func (l *lister) condHolds(obj, rel int32, cs *condSubject) (follow, ok bool) {
 		l.err = l.c.condErr
 	}
 	return false, false
+}
+
+// read returns the tuples of (obj, rel): the graph's with the contextual
+// ones merged in, and the stored tuples that contextual tuples of the same
+// key replaced there, which OpenFGA's list queries read too.
+func (l *lister) read(obj, rel int32) []*edges {
+	var out []*edges
+	if e := l.c.edgesOf(obj, rel); e != nil {
+		out = append(out, e)
+	}
+	if l.c.hasCtx {
+		if sh := l.c.shadowed[edgeKey(obj, rel)]; sh != nil {
+			out = append(out, sh)
+		}
+	}
+	return out
 }
 
 // subjectsOfType calls fn with the name of every object of type typ that is
@@ -614,70 +633,22 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 	visited[edgeKey(root, start)] = true
 	queue = append(queue, item{edgeKey(root, start), 0})
 	var walk func(obj, rel int32, n *node) bool
+	var walkDirect func(obj, rel int32, e *edges) bool
+	var walkTupleset func(obj int32, n *node, e *edges) bool
 	walk = func(obj, rel int32, n *node) bool {
 		switch n.op {
 		case opThis:
-			e := c.edgesOf(obj, rel)
-			if e == nil {
-				return true
-			}
-			for _, s := range e.direct {
-				if wantsPlain(c.objType(s)) && !plain(c.objName(s)) {
+			for _, e := range l.read(obj, rel) {
+				if !walkDirect(obj, rel, e) {
 					return false
-				}
-			}
-			for _, t := range e.wildcards {
-				if wantsPlain(t) && !candidate(m.types[t].name+":*") {
-					return false
-				}
-			}
-			for _, us := range e.usersets {
-				push(us.obj, us.rel)
-			}
-			// Conditional tuples are followed when their condition holds. As
-			// in OpenFGA's ListUsers, a condition that cannot be evaluated
-			// anywhere on the walk fails the list, even where another path
-			// would grant.
-			for i := range e.cond {
-				cs := &e.cond[i]
-				if follow, ok := l.condHolds(obj, rel, cs); !ok {
-					return false
-				} else if !follow {
-					continue
-				}
-				switch cs.kind {
-				case subjObject:
-					if wantsPlain(cs.typ) && !plain(c.objName(cs.obj)) {
-						return false
-					}
-				case subjWildcard:
-					if wantsPlain(cs.typ) && !candidate(m.types[cs.typ].name+":*") {
-						return false
-					}
-				default:
-					push(cs.obj, cs.rel)
 				}
 			}
 		case opComputed:
 			push(obj, n.rel)
 		case opTTU:
-			if e := c.edgesOf(obj, n.rel); e != nil {
-				for _, p := range e.direct {
-					if pr := n.perType[c.objType(p)]; pr >= 0 {
-						push(p, pr)
-					}
-				}
-				for i := range e.cond {
-					cs := &e.cond[i]
-					pr := n.perType[cs.typ]
-					if cs.kind != subjObject || pr < 0 {
-						continue
-					}
-					if follow, ok := l.condHolds(obj, n.rel, cs); !ok {
-						return false
-					} else if follow {
-						push(cs.obj, pr)
-					}
+			for _, e := range l.read(obj, n.rel) {
+				if !walkTupleset(obj, n, e) {
+					return false
 				}
 			}
 		case opUnion, opIntersection:
@@ -688,6 +659,66 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 			}
 		case opDifference:
 			return walk(obj, rel, n.children[0])
+		}
+		return true
+	}
+	walkDirect = func(obj, rel int32, e *edges) bool {
+		for _, s := range e.direct {
+			if wantsPlain(c.objType(s)) && !plain(c.objName(s)) {
+				return false
+			}
+		}
+		for _, t := range e.wildcards {
+			if wantsPlain(t) && !candidate(m.types[t].name+":*") {
+				return false
+			}
+		}
+		for _, us := range e.usersets {
+			push(us.obj, us.rel)
+		}
+		// Conditional tuples are followed when their condition holds. As
+		// in OpenFGA's ListUsers, a condition that cannot be evaluated
+		// anywhere on the walk fails the list, even where another path
+		// would grant.
+		for i := range e.cond {
+			cs := &e.cond[i]
+			if follow, ok := l.condHolds(obj, rel, cs); !ok {
+				return false
+			} else if !follow {
+				continue
+			}
+			switch cs.kind {
+			case subjObject:
+				if wantsPlain(cs.typ) && !plain(c.objName(cs.obj)) {
+					return false
+				}
+			case subjWildcard:
+				if wantsPlain(cs.typ) && !candidate(m.types[cs.typ].name+":*") {
+					return false
+				}
+			default:
+				push(cs.obj, cs.rel)
+			}
+		}
+		return true
+	}
+	walkTupleset = func(obj int32, n *node, e *edges) bool {
+		for _, p := range e.direct {
+			if pr := n.perType[c.objType(p)]; pr >= 0 {
+				push(p, pr)
+			}
+		}
+		for i := range e.cond {
+			cs := &e.cond[i]
+			pr := n.perType[cs.typ]
+			if cs.kind != subjObject || pr < 0 {
+				continue
+			}
+			if follow, ok := l.condHolds(obj, n.rel, cs); !ok {
+				return false
+			} else if follow {
+				push(cs.obj, pr)
+			}
 		}
 		return true
 	}

@@ -114,5 +114,46 @@ type doc
 			object: "doc:1", relation: "reader", filter: UserFilter{Type: "user"},
 			want: []string{"user:u2"},
 		},
+		{
+			// The contextual tuple (u 1) does not satisfy "big", the stored
+			// one of the same key (u 3) does: a list reads both.
+			name:       "objects: contextual tuple with a stored tuple's key",
+			model:      sameKeyModel,
+			tuples:     []string{`folder:2#blocked@user:3 with big {"u":3}`},
+			contextual: []string{`folder:2#blocked@user:3 with big {"u":1}`},
+			context:    map[string]any{"d": 1},
+			typ:        "folder", relation: "blocked", user: "user:3",
+			want: []string{"folder:2"},
+		},
+		{
+			name:       "users: contextual tuple with a stored tuple's key",
+			model:      sameKeyModel,
+			tuples:     []string{`folder:2#blocked@user:3 with big {"u":3}`},
+			contextual: []string{`folder:2#blocked@user:3 with big {"u":1}`},
+			context:    map[string]any{"d": 1},
+			object:     "folder:2", relation: "blocked", filter: UserFilter{Type: "user"},
+			want: []string{"user:3"},
+		},
+		{
+			// And the other way round: the contextual tuple grants.
+			name:       "users: contextual tuple granting over a stored tuple's key",
+			model:      sameKeyModel,
+			tuples:     []string{`folder:2#blocked@user:3 with big {"u":1}`},
+			contextual: []string{`folder:2#blocked@user:3 with big {"u":3}`},
+			context:    map[string]any{"d": 1},
+			object:     "folder:2", relation: "blocked", filter: UserFilter{Type: "user"},
+			want: []string{"user:3"},
+		},
 	})
 }
+
+const sameKeyModel = `model
+  schema 1.1
+type user
+type folder
+  relations
+    define blocked: [user with big]
+condition big(d: double, u: uint) {
+  d > 1.5 || u > 2u
+}
+`

@@ -116,26 +116,6 @@ var knownClasses = []knownClass{
 		},
 	},
 	{
-		// A contextual tuple with the key of a stored tuple but another
-		// condition context, in a list query: OpenFGA reads both tuples
-		// (either grants); edgeauthz's lists let the contextual tuple
-		// replace the stored one. Checks read both, as OpenFGA does.
-		name: "list_contextual_tuple_same_key_as_stored",
-		match: func(d *Disagreement) bool {
-			if d.Kind != KindList {
-				return false
-			}
-			for _, c := range d.List.Contextual {
-				for _, t := range d.Tuples {
-					if c.Object == t.Object && c.Relation == t.Relation && c.User == t.User && c != t {
-						return true
-					}
-				}
-			}
-			return false
-		},
-	},
-	{
 		// "member: owner from parent" to a "doc#owner: [user:* with
 		// listed]" whose tuple on the parent lacks a parameter the request
 		// does not give either: edgeauthz fails with the condition error, as
