@@ -292,6 +292,19 @@ func feeders(m *Model, target int32) []bool {
 	return feeds
 }
 
+// hasAndOrBut reports whether a rewrite has an intersection or an exclusion.
+func hasAndOrBut(n *node) bool {
+	if n.op == opIntersection || n.op == opDifference {
+		return true
+	}
+	for _, c := range n.children {
+		if hasAndOrBut(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // parents are the model's reverse edges: which relations a relation feeds.
 type parents struct {
 	computed [][]int32   // relation → relations of the same type that use it directly
@@ -370,6 +383,15 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	l.indexContextual()
 	par := reverseEdges(m)
 	feeds := feeders(m, target)
+	// OpenFGA's ListObjects settles a candidate reached through "and" or
+	// "but not" with its check, which reads a contextual tuple alone where
+	// a stored one has its key.
+	for r, f := range feeds {
+		if f && hasAndOrBut(m.rels[r].rewrite) {
+			l.opts.bothKeys = false
+			break
+		}
+	}
 
 	maxDepth := opts.MaxDepth
 	if maxDepth <= 0 {
@@ -386,6 +408,25 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	visited := make(map[uint64]bool)
 	var queue []item
 	depth := -1 // seeds are at depth 0
+	// leads reports whether a tuple of (obj, rel) names s and leads on. A
+	// conditional one leads when its condition holds; one that cannot be
+	// evaluated fails the list, as it fails OpenFGA's, which evaluates the
+	// condition of every tuple its walk from the user reads.
+	leads := func(obj, rel int32, s subject) bool {
+		on := false
+		for _, e := range l.read(obj, rel) {
+			if e.hasPlain(s) {
+				on = true
+			} else if cs := e.condFor(s); cs != nil {
+				follow, ok := l.condHolds(obj, rel, cs)
+				if !ok {
+					return false
+				}
+				on = on || follow
+			}
+		}
+		return on
+	}
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
 		// Only relations the target is defined through can lead to it.
@@ -402,10 +443,10 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	switch {
 	case u.wildcard:
 		l.wildKeys(utyp, func(k uint64) bool {
-			if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjWildcard, typ: utyp}) {
-				push(int32(k>>32), int32(uint32(k)))
+			if o, r := int32(k>>32), int32(uint32(k)); feeds[r] && leads(o, r, subject{kind: subjWildcard, typ: utyp}) {
+				push(o, r)
 			}
-			return true
+			return l.err == nil
 		})
 	case u.rel != "":
 		uname := user[:strings.IndexByte(user, '#')]
@@ -422,17 +463,17 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	default:
 		if uobj := c.objID(user); uobj >= 0 {
 			l.revKeys(uobj, func(k uint64) bool {
-				if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjObject, typ: utyp, obj: uobj}) {
-					push(int32(k>>32), int32(uint32(k)))
+				if o, r := int32(k>>32), int32(uint32(k)); feeds[r] && leads(o, r, subject{kind: subjObject, typ: utyp, obj: uobj}) {
+					push(o, r)
 				}
-				return true
+				return l.err == nil
 			})
 		}
 		l.wildKeys(utyp, func(k uint64) bool {
-			if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjWildcard, typ: utyp}) {
-				push(int32(k>>32), int32(uint32(k)))
+			if o, r := int32(k>>32), int32(uint32(k)); feeds[r] && leads(o, r, subject{kind: subjWildcard, typ: utyp}) {
+				push(o, r)
 			}
-			return true
+			return l.err == nil
 		})
 	}
 	// Walk up: from "the user may have rel on obj" to every (object,
@@ -456,16 +497,22 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 		otyp2 := c.objType(obj)
 		l.revKeys(obj, func(pk uint64) bool {
 			pobj, prel := int32(pk>>32), int32(uint32(pk))
-			e := c.edgesOf(pobj, prel)
-			if e.hasSubject(subject{kind: subjUserset, typ: otyp2, obj: obj, rel: rel}) {
+			if feeds[prel] && leads(pobj, prel, subject{kind: subjUserset, typ: otyp2, obj: obj, rel: rel}) {
 				push(pobj, prel)
 			}
+			parent, asked := false, false
 			for _, t := range ttu {
-				if t.tupleset == prel && e.hasSubject(subject{kind: subjObject, typ: otyp2, obj: obj}) {
+				if t.tupleset != prel || !feeds[t.rel] {
+					continue
+				}
+				if !asked {
+					parent, asked = leads(pobj, prel, subject{kind: subjObject, typ: otyp2, obj: obj}), true
+				}
+				if parent {
 					push(pobj, t.rel)
 				}
 			}
-			return true
+			return l.err == nil
 		})
 	}
 	return l.finish()
@@ -583,6 +630,19 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		return l.check(object, relation, user, user, o)
 	}
 
+	// OpenFGA answers nothing at once where the model gives the relation
+	// no way to hold a user of the filter's kind (a plain object of the
+	// filter's type under a filter with a relation is then not listed
+	// either), unless the relation itself is the filter's userset.
+	possible := false
+	for _, f := range fs {
+		if f.typ == otyp && f.rel == start || m.canReach(start, f.typ, f.rel) {
+			possible = true
+		}
+	}
+	if !possible {
+		return l.finish()
+	}
 	root := c.objID(object)
 	if root < 0 {
 		// An object in no tuple has no users but its own usersets.
@@ -737,5 +797,88 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 			break
 		}
 	}
+	if l.err == nil && !l.res.Truncated && len(m.conds) > 0 {
+		l.probeConditions(root, start, maxDepth)
+	}
 	return l.finish()
+}
+
+// probeConditions fails the list, as OpenFGA's ListUsers fails, when a
+// conditional tuple that its walk from (root, start) reads cannot be
+// evaluated. That walk reads more than ListUsers needs to: both sides of
+// "but not", every operand of "and", and relations that cannot lead to the
+// filter's users. Tuples whose condition is false are not followed.
+func (l *lister) probeConditions(root, start int32, maxDepth int) {
+	c, m := l.c, l.c.m
+	type item struct {
+		k     uint64
+		depth int
+	}
+	visited := map[uint64]bool{edgeKey(root, start): true}
+	queue := []item{{edgeKey(root, start), 0}}
+	var depth int
+	push := func(obj, rel int32) {
+		k := edgeKey(obj, rel)
+		if !visited[k] && depth+1 < maxDepth {
+			visited[k] = true
+			queue = append(queue, item{k, depth + 1})
+		}
+	}
+	var walk func(obj, rel int32, n *node) bool
+	walk = func(obj, rel int32, n *node) bool {
+		switch n.op {
+		case opThis:
+			for _, e := range l.read(obj, rel) {
+				for _, us := range e.usersets {
+					push(us.obj, us.rel)
+				}
+				for i := range e.cond {
+					cs := &e.cond[i]
+					follow, ok := l.condHolds(obj, rel, cs)
+					if !ok {
+						return false
+					}
+					if follow && cs.kind == subjUserset {
+						push(cs.obj, cs.rel)
+					}
+				}
+			}
+		case opComputed:
+			push(obj, n.rel)
+		case opTTU:
+			for _, e := range l.read(obj, n.rel) {
+				for _, p := range e.direct {
+					if pr := n.perType[c.objType(p)]; pr >= 0 {
+						push(p, pr)
+					}
+				}
+				for i := range e.cond {
+					cs := &e.cond[i]
+					follow, ok := l.condHolds(obj, n.rel, cs)
+					if !ok {
+						return false
+					}
+					if pr := n.perType[cs.typ]; follow && cs.kind == subjObject && pr >= 0 {
+						push(cs.obj, pr)
+					}
+				}
+			}
+		default:
+			for _, ch := range n.children {
+				if !walk(obj, rel, ch) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for len(queue) > 0 && l.tick() {
+		k := queue[0].k
+		depth = queue[0].depth
+		queue = queue[1:]
+		obj, rel := int32(k>>32), int32(uint32(k))
+		if !walk(obj, rel, m.rels[rel].rewrite) {
+			return
+		}
+	}
 }

@@ -542,3 +542,56 @@ func syntaxError(err error) error {
 	}
 	return &ModelError{Msg: "syntax error: " + strings.TrimSpace(msg)}
 }
+
+// canReach reports whether relation target can hold a user of type typ
+// (with relation rel, or a plain object when rel is -1) by the model alone,
+// as OpenFGA's ListUsers decides whether to search at all: through type
+// restrictions (a wildcard of typ counts for any rel), computed relations
+// and tuple-to-usersets, the first operand of "and" and the base of "but
+// not" only.
+func (m *Model) canReach(target, typ, rel int32) bool {
+	visited := make([]bool, len(m.rels))
+	var reach func(r int32) bool
+	var rewrite func(r int32, n *node) bool
+	reach = func(r int32) bool {
+		if visited[r] {
+			return false
+		}
+		visited[r] = true
+		return rewrite(r, m.rels[r].rewrite)
+	}
+	rewrite = func(r int32, n *node) bool {
+		switch n.op {
+		case opThis:
+			for _, res := range m.rels[r].restrictions {
+				if res.typ == typ && (res.wildcard || res.rel == rel) {
+					return true
+				}
+			}
+			for _, res := range m.rels[r].restrictions {
+				if res.rel >= 0 && reach(res.rel) {
+					return true
+				}
+			}
+		case opComputed:
+			return n.rel == rel || reach(n.rel)
+		case opTTU:
+			for _, res := range m.rels[n.rel].restrictions {
+				cr := n.perType[res.typ]
+				if cr >= 0 && (cr == rel || reach(cr)) {
+					return true
+				}
+			}
+		case opUnion:
+			for _, ch := range n.children {
+				if rewrite(r, ch) {
+					return true
+				}
+			}
+		case opIntersection, opDifference:
+			return rewrite(r, n.children[0])
+		}
+		return false
+	}
+	return reach(target)
+}

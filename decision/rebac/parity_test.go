@@ -144,8 +144,121 @@ type doc
 			object:     "folder:2", relation: "blocked", filter: UserFilter{Type: "user"},
 			want: []string{"user:3"},
 		},
+		{
+			// The relation is the filter's own userset: the plain group in
+			// its tuple is listed with the userset itself.
+			name: "users: plain object under the filter's own userset",
+			model: `model
+  schema 1.1
+type user
+type group
+  relations
+    define blocked: [group]
+`,
+			tuples: []string{"group:2#blocked@group:1"},
+			object: "group:2", relation: "blocked", filter: UserFilter{Type: "group", Relation: "blocked"},
+			want: []string{"group:1", "group:2#blocked"},
+		},
+		{
+			// doc#editor cannot hold group#owner: nothing is listed, not
+			// even the plain group of its tuple.
+			name:   "users: no way to the filter's userset",
+			model:  filterModel,
+			tuples: []string{"doc:2#editor@group:3"},
+			object: "doc:2", relation: "editor", filter: UserFilter{Type: "group", Relation: "owner"},
+			want: []string{},
+		},
+		{
+			// doc#viewer can (through group#owner); the plain group of
+			// its tuple is listed, as OpenFGA lists it.
+			name:   "users: plain object where the filter's userset is reachable",
+			model:  filterModel,
+			tuples: []string{"doc:2#viewer@group:3", "doc:2#viewer@group:4#owner"},
+			object: "doc:2", relation: "viewer", filter: UserFilter{Type: "group", Relation: "owner"},
+			want: []string{"group:3", "group:4#owner"},
+		},
+		{
+			// Through "but not", OpenFGA's ListObjects settles group:1 with
+			// its check, which reads the contextual tuple alone (id a is
+			// not listed); the stored one (id b) would grant.
+			name: "objects: contextual tuple with a stored tuple's key under an exclusion",
+			model: `model
+  schema 1.1
+type user
+type group
+  relations
+    define viewer: [user with listed]
+    define editor: (viewer but not viewer) or viewer
+condition listed(id: string, allowed: list<string>) {
+  id in allowed
+}
+`,
+			tuples:     []string{`group:1#viewer@user:2 with listed {"id":"b"}`},
+			contextual: []string{`group:1#viewer@user:2 with listed {"allowed":["b","c"]}`},
+			context:    map[string]any{"allowed": []any{"b", "c"}, "id": "a"},
+			typ:        "group", relation: "editor", user: "user:2",
+			want: []string{},
+		},
+		{
+			// A conditional tuple the walk from the user reads fails the
+			// list, even though the candidate's own check grants through
+			// another tuple.
+			name:    "objects: a condition error on the walk fails the list",
+			model:   listCondModel,
+			tuples:  []string{"doc:1#viewer@user:1", "doc:1#editor@user:1 with lt"},
+			context: map[string]any{"limit": 3},
+			typ:     "doc", relation: "viewer", user: "user:1",
+			wantErr: ErrCondition,
+		},
+		{
+			// ListUsers reads every tuple of the relations it walks,
+			// the subtracted side of "but not" too.
+			name:    "users: a condition error on the subtracted side fails the list",
+			model:   listCondModel,
+			tuples:  []string{"doc:1#owner@user:1", "doc:1#blocked@user:2 with lt"},
+			context: map[string]any{"limit": 3},
+			object:  "doc:1", relation: "reader", filter: UserFilter{Type: "user"},
+			wantErr: ErrCondition,
+		},
+		{
+			// But where the model gives the relation no way to a user of
+			// the filter's type, OpenFGA answers at once, reading nothing.
+			name:    "users: no way to the filter's type reads nothing",
+			model:   listCondModel,
+			tuples:  []string{"doc:1#editor@user:1 with lt"},
+			context: map[string]any{"limit": 3},
+			object:  "doc:1", relation: "editor", filter: UserFilter{Type: "doc"},
+			want: []string{},
+		},
 	})
 }
+
+const listCondModel = `model
+  schema 1.1
+type user
+type doc
+  relations
+    define owner: [user]
+    define editor: [user with lt]
+    define viewer: [user] or editor
+    define blocked: [user with lt]
+    define reader: owner but not blocked
+condition lt(x: int, limit: int) {
+  x < limit
+}
+`
+
+const filterModel = `model
+  schema 1.1
+type user
+type group
+  relations
+    define owner: [group]
+type doc
+  relations
+    define editor: [group]
+    define viewer: [group, group#owner]
+`
 
 const sameKeyModel = `model
   schema 1.1
