@@ -16,7 +16,7 @@ var (
 	// by default TestDifferentialRandom runs them in child processes, since
 	// OpenFGA's check can hang beyond its context (seed 1796078710191363096
 	// at times spawns work that ignores cancellation for minutes).
-	flagTime  = flag.Duration("oracle.time", 0, "time for random cases when -oracle.n is 0 (make oracle)")
+	flagTime  = flag.Duration("oracle.time", 0, "time for random cases in this process when -oracle.n is 0 (TestDifferentialRandom runs them in child processes)")
 	flagBase  = flag.Int64("oracle.base", 0, "first random seed (0: from the clock), for TestDifferentialCheck and TestDifferentialRandom")
 	flagTrace = flag.Bool("oracle.trace", false, "print each seed to stderr before running it (for the parent of a child run)")
 	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
