@@ -101,6 +101,7 @@ type checker struct {
 	unprune   int  // > 0 while evaluating the subtracted side of "but not"
 	wildBlind bool // CheckOptions.wildBlind
 	bothKeys  bool // CheckOptions.bothKeys
+	freeHop   bool // the one hop of a recursive chain that costs no depth was taken
 
 	// closed relations the user holds (prune.go), built on first need
 	closure      map[uint64]int32 // pair → userset steps down to the user
@@ -455,7 +456,7 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		// resolves a computed userset without counting resolution depth.
 		return c.dispatch(obj, n.rel, depth)
 	case opTTU:
-		r := c.ttu(obj, n, c.edgesOf(obj, n.rel), depth)
+		r := c.ttu(obj, rel, n, c.edgesOf(obj, n.rel), depth)
 		if r == oTrue || !c.hasCtx || c.shadowed[edgeKey(obj, n.rel)] == nil {
 			return r
 		}
@@ -463,7 +464,7 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		// of the same key.
 		var u union
 		u.add(r)
-		r = c.ttu(obj, n, c.shadowed[edgeKey(obj, n.rel)], depth)
+		r = c.ttu(obj, rel, n, c.shadowed[edgeKey(obj, n.rel)], depth)
 		if r == oTrue {
 			return oTrue
 		}
@@ -537,13 +538,13 @@ func (c *checker) evalQuiet(obj, rel int32, n *node, depth int) outcome {
 }
 
 // ttu follows the tupleset tuples of e to their parents.
-func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
+func (c *checker) ttu(obj, rel int32, n *node, e *edges, depth int) outcome {
 	if e == nil {
 		return oFalse
 	}
 	var u union
 	for _, p := range e.direct {
-		if c.parent(obj, n, p, "", depth, &u) {
+		if c.parent(obj, rel, n, p, "", depth, &u) {
 			return oTrue
 		}
 	}
@@ -566,7 +567,7 @@ func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
 			continue
 		}
 		passed = true
-		if c.parent(obj, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
+		if c.parent(obj, rel, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
 			return oTrue
 		}
 	}
@@ -577,13 +578,20 @@ func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
 }
 
 // parent follows one tuple-to-userset parent p; it reports a grant.
-func (c *checker) parent(obj int32, n *node, p int32, cond string, depth int, u *union) bool {
+func (c *checker) parent(obj, rel int32, n *node, p int32, cond string, depth int, u *union) bool {
 	pr := n.perType[c.objType(p)]
 	if pr < 0 {
 		return false
 	}
 	mark := len(c.path)
-	r := c.dispatch(p, pr, depth+1)
+	step := 1
+	if pr == rel && !c.freeHop && c.ukind != subjUserset && c.m.recursive(rel, c.utyp, recTTU) {
+		// OpenFGA resolves "rel from tupleset" back to rel level by level,
+		// which reaches one level further (see recursive).
+		step, c.freeHop = 0, true
+		defer func() { c.freeHop = false }()
+	}
+	r := c.dispatch(p, pr, depth+step)
 	if r == oTrue {
 		c.step(obj, n.rel, c.objName(p), cond)
 		return true
@@ -646,7 +654,11 @@ func (c *checker) directIn(e *edges, obj, rel int32, depth int, exact bool) outc
 	// A closed relation is answered from the user's side (prune.go)
 	// rather than by expanding every userset below it.
 	if exact && len(e.usersets) > 0 && c.closedShortcut(rel) {
-		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
+		if v, ok := c.closure[edgeKey(obj, rel)]; ok {
+			steps := v >> 1
+			if v&1 == 1 && !c.freeHop {
+				steps-- // the one hop of a recursive chain that costs no depth
+			}
 			if depth+int(steps) < c.maxDepth {
 				return oTrue
 			}
@@ -736,7 +748,14 @@ func (c *checker) directCond(obj, rel int32, e *edges, exact bool) outcome {
 // viaUserset follows one userset tuple; it reports a grant.
 func (c *checker) viaUserset(obj, rel int32, s userset, cond string, depth int, u *union) bool {
 	mark := len(c.path)
-	r := c.dispatch(s.obj, s.rel, depth+1)
+	step := 1
+	if s.rel == rel && !c.freeHop && c.ukind != subjUserset && c.m.recursive(rel, c.utyp, recUserset) {
+		// OpenFGA resolves a relation's own userset level by level, which
+		// reaches one level further (see recursive).
+		step, c.freeHop = 0, true
+		defer func() { c.freeHop = false }()
+	}
+	r := c.dispatch(s.obj, s.rel, depth+step)
 	if r == oTrue {
 		c.step(obj, rel, c.objName(s.obj)+"#"+c.m.rels[s.rel].name, cond)
 		return true

@@ -85,6 +85,7 @@ type Model struct {
 	dsl     string
 	sources map[string]string // a modular model's files by name
 	schema  string
+	rec     [2][]bool // recursive relations by kind, [rel*len(types)+user type] (recursive.go)
 }
 
 // Conditions lists the model's condition names, sorted.
@@ -260,6 +261,7 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]
 			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "cycle: the relation refers back to itself through computed relations")
 		}
 	}
+	m.computeRecursive()
 	return m, nil
 }
 

@@ -3,6 +3,7 @@ package rebac
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -270,3 +271,43 @@ condition big(d: double, u: uint) {
   d > 1.5 || u > 2u
 }
 `
+
+// TestRecursiveChainDepth: a chain through a relation's own userset (or
+// "rel from parent" back to rel) reaches one level further than other
+// chains when every other operand of the relation is one tuple from the
+// user, as OpenFGA's recursive strategy does; the answers are OpenFGA's.
+func TestRecursiveChainDepth(t *testing.T) {
+	cases := []struct {
+		name, defs string
+		ttu        bool // chain through "editor from parent" instead of usersets
+		allowed    int  // the longest chain allowed; one more is ErrDepth
+	}{
+		{"own userset alone", "define editor: [user, group#editor]", false, 25},
+		{"own userset or a one-tuple relation", "define member: [user]\n    define editor: [user, group#editor] or member", false, 25},
+		{"own userset or a recursive relation", "define member: [user, group#member]\n    define editor: [user, group#editor] or member", false, 24},
+		{"rel from parent", "define parent: [group]\n    define editor: [user] or editor from parent", true, 25},
+		{"own userset and rel from parent", "define parent: [group]\n    define editor: [user, group#editor] or editor from parent", false, 24},
+	}
+	for _, tc := range cases {
+		dsl := "model\n  schema 1.1\ntype user\ntype group\n  relations\n    " + tc.defs + "\n"
+		for _, n := range []int{tc.allowed - 1, tc.allowed, tc.allowed + 1} {
+			t.Run(fmt.Sprintf("%s/%d hops", tc.name, n), func(t *testing.T) {
+				var ts []string
+				for i := 0; i < n; i++ {
+					if tc.ttu {
+						ts = append(ts, fmt.Sprintf("group:%d#parent@group:%d", i, i+1))
+					} else {
+						ts = append(ts, fmt.Sprintf("group:%d#editor@group:%d#editor", i, i+1))
+					}
+				}
+				ts = append(ts, fmt.Sprintf("group:%d#editor@user:3", n))
+				g := mustGraph(t, dsl, ts...)
+				want := checkCase{"chain", "group:0", "editor", "user:3", nil, true, nil}
+				if n > tc.allowed {
+					want.allow, want.err = false, ErrDepth
+				}
+				runChecks(t, g, []checkCase{want})
+			})
+		}
+	}
+}

@@ -50,19 +50,6 @@ var knownClasses = []knownClass{
 		},
 	},
 	{
-		// A check that needs exactly one more resolution step than
-		// edgeauthz allows: OpenFGA (resolve depth 25) still answers it,
-		// edgeauthz (MaxDepth 25) reports ErrDepth. Seen on chains of 26
-		// hops through one self-recursive relation ([user, group#editor],
-		// alone or in a union, or "editor from parent"), which OpenFGA's
-		// recursive strategies walk level by level and so reach one level
-		// further than its default strategy, which edgeauthz counts as.
-		name: "depth_limit_one_step_early",
-		match: func(d *Disagreement) bool {
-			return d.Kind == KindCheck && d.Oracle.Verdict == Allow && d.Edge.Verdict == Depth
-		},
-	},
-	{
 		// "member: [group#parent, user:*, group#member]" with
 		// group:3#member@group:2#parent and group:2#member@user:*: no tuple
 		// gives group:2#parent anything, yet OpenFGA answers
