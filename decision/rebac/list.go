@@ -292,17 +292,52 @@ func feeders(m *Model, target int32) []bool {
 	return feeds
 }
 
-// hasAndOrBut reports whether a rewrite has an intersection or an exclusion.
-func hasAndOrBut(n *node) bool {
-	if n.op == opIntersection || n.op == opDifference {
-		return true
-	}
-	for _, c := range n.children {
-		if hasAndOrBut(c) {
-			return true
+// underAndOrBut marks the relations target is defined through by way of an
+// operand of "and" or "but not" (either side).
+func underAndOrBut(m *Model, target int32) []bool {
+	under := make([]bool, len(m.rels))
+	seen := make([][2]bool, len(m.rels))
+	var visit func(r int32, passed bool)
+	var walk func(r int32, n *node, passed bool)
+	visit = func(r int32, passed bool) {
+		i := 0
+		if passed {
+			i = 1
+			under[r] = true
+		}
+		if !seen[r][i] {
+			seen[r][i] = true
+			walk(r, m.rels[r].rewrite, passed)
 		}
 	}
-	return false
+	walk = func(r int32, n *node, passed bool) {
+		switch n.op {
+		case opThis:
+			for _, res := range m.rels[r].restrictions {
+				if res.rel >= 0 {
+					visit(res.rel, passed)
+				}
+			}
+		case opComputed:
+			visit(n.rel, passed)
+		case opTTU:
+			for _, res := range m.rels[n.rel].restrictions {
+				if cr := n.perType[res.typ]; cr >= 0 {
+					visit(cr, passed)
+				}
+			}
+		case opUnion:
+			for _, c := range n.children {
+				walk(r, c, passed)
+			}
+		default:
+			for _, c := range n.children {
+				walk(r, c, true)
+			}
+		}
+	}
+	visit(target, false)
+	return under
 }
 
 // parents are the model's reverse edges: which relations a relation feeds.
@@ -385,11 +420,15 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	feeds := feeders(m, target)
 	// OpenFGA's ListObjects settles a candidate reached through "and" or
 	// "but not" with its check, which reads a contextual tuple alone where
-	// a stored one has its key.
-	for r, f := range feeds {
-		if f && hasAndOrBut(m.rels[r].rewrite) {
-			l.opts.bothKeys = false
-			break
+	// a stored one has its key: so do the checks here when such a pair of
+	// tuples is on a relation the target reaches through "and" or "but not".
+	if len(c.shadowed) > 0 {
+		under := underAndOrBut(m, target)
+		for k := range c.shadowed {
+			if under[int32(uint32(k))] {
+				l.opts.bothKeys = false
+				break
+			}
 		}
 	}
 

@@ -201,6 +201,29 @@ condition listed(id: string, allowed: list<string>) {
 			want: []string{},
 		},
 		{
+			// The same pair of tuples on a relation reached without "and"
+			// or "but not" is read as both, though the target has an "and"
+			// elsewhere.
+			name: "objects: contextual tuple with a stored tuple's key beside an intersection",
+			model: `model
+  schema 1.1
+type user
+type folder
+type group
+  relations
+    define member: [folder with keyed]
+    define blocked: [user with keyed, user] or (member and member)
+condition keyed(m: map<int>, k: string) {
+  k in m && m[k] > 1
+}
+`,
+			tuples:     []string{"group:2#blocked@user:1"},
+			contextual: []string{"group:2#blocked@user:1 with keyed"},
+			context:    map[string]any{"k": "b", "m": map[string]any{"b": 1}},
+			typ:        "group", relation: "blocked", user: "user:1",
+			want: []string{"group:2"},
+		},
+		{
 			// A conditional tuple the walk from the user reads fails the
 			// list, even though the candidate's own check grants through
 			// another tuple.
