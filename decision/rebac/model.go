@@ -261,7 +261,7 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]
 			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "cycle: the relation refers back to itself through computed relations")
 		}
 	}
-	m.computeRecursive()
+	m.computeRecursive(pm)
 	return m, nil
 }
 
