@@ -120,12 +120,17 @@ var knownClasses = []knownClass{
 		// of the same wildcard satisfies the condition, OpenFGA's
 		// tuple-to-userset strategy answers a plain deny. Both deny.
 		// The same through a chain of usersets of a recursive relation
-		// "parent: [user, user with is_a, group#parent]" (-2).
+		// "parent: [user, user with is_a, group#parent]" (-2), and through
+		// a plain userset "viewer: [folder#blocked]" whose
+		// folder:1#blocked@user:3 lacks its parameter while
+		// folder:2#blocked@user:3 satisfies it (-3): OpenFGA's strategy
+		// for such usersets reads the user's tuples of every folder and
+		// loses the error.
 		name:    "openfga_condition_error_lost",
 		byShape: true,
 		match: func(d *Disagreement) bool {
 			return d.Kind == KindCheck && d.Oracle.Verdict == Deny && d.Edge.Verdict == CondErr &&
-				strings.Contains(d.Edge.Detail, "missing context parameters") && (hasOp(d.Model, OpTTU) || hasSelfUserset(d.Model))
+				strings.Contains(d.Edge.Detail, "missing context parameters") && (hasOp(d.Model, OpTTU) || hasUserset(d.Model))
 		},
 	},
 	{
@@ -191,6 +196,20 @@ func hasSelfUserset(m *Model) bool {
 		for _, r := range t.Relations {
 			for _, res := range directOf(r.Expr) {
 				if res.Type == t.Name && res.Relation == r.Name {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// hasUserset reports whether some type restriction is a userset.
+func hasUserset(m *Model) bool {
+	for _, t := range m.Types {
+		for _, r := range t.Relations {
+			for _, res := range directOf(r.Expr) {
+				if res.Relation != "" {
 					return true
 				}
 			}
