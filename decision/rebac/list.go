@@ -155,15 +155,11 @@ func (l *lister) condHolds(obj, rel int32, cs *condSubject) (follow, ok bool) {
 // read returns the tuples of (obj, rel): the graph's with the contextual
 // ones merged in, and the stored tuples that contextual tuples of the same
 // key replaced there, which OpenFGA's list queries read too.
-func (l *lister) read(obj, rel int32) []*edges {
-	var out []*edges
-	if e := l.c.edgesOf(obj, rel); e != nil {
-		out = append(out, e)
-	}
+func (l *lister) read(obj, rel int32) [2]*edges {
+	var out [2]*edges
+	out[0] = l.c.edgesOf(obj, rel)
 	if l.c.hasCtx {
-		if sh := l.c.shadowed[edgeKey(obj, rel)]; sh != nil {
-			out = append(out, sh)
-		}
+		out[1] = l.c.shadowed[edgeKey(obj, rel)]
 	}
 	return out
 }
@@ -454,6 +450,9 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	leads := func(obj, rel int32, s subject) bool {
 		on := false
 		for _, e := range l.read(obj, rel) {
+			if e == nil {
+				continue
+			}
 			if e.hasPlain(s) {
 				on = true
 			} else if cs := e.condFor(s); cs != nil {
@@ -738,7 +737,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		switch n.op {
 		case opThis:
 			for _, e := range l.read(obj, rel) {
-				if !walkDirect(obj, rel, e) {
+				if e != nil && !walkDirect(obj, rel, e) {
 					return false
 				}
 			}
@@ -746,7 +745,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 			push(obj, n.rel)
 		case opTTU:
 			for _, e := range l.read(obj, n.rel) {
-				if !walkTupleset(obj, n, e) {
+				if e != nil && !walkTupleset(obj, n, e) {
 					return false
 				}
 			}
@@ -868,6 +867,9 @@ func (l *lister) probeConditions(root, start int32, maxDepth int) {
 		switch n.op {
 		case opThis:
 			for _, e := range l.read(obj, rel) {
+				if e == nil {
+					continue
+				}
 				for _, us := range e.usersets {
 					push(us.obj, us.rel)
 				}
@@ -886,6 +888,9 @@ func (l *lister) probeConditions(root, start int32, maxDepth int) {
 			push(obj, n.rel)
 		case opTTU:
 			for _, e := range l.read(obj, n.rel) {
+				if e == nil {
+					continue
+				}
 				for _, p := range e.direct {
 					if pr := n.perType[c.objType(p)]; pr >= 0 {
 						push(p, pr)
