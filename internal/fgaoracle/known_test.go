@@ -190,20 +190,6 @@ var knownClasses = []knownClass{
 	},
 }
 
-// hasSelfUserset reports whether a relation allows its own userset.
-func hasSelfUserset(m *Model) bool {
-	for _, t := range m.Types {
-		for _, r := range t.Relations {
-			for _, res := range directOf(r.Expr) {
-				if res.Type == t.Name && res.Relation == r.Name {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // hasUserset reports whether some type restriction is a userset.
 func hasUserset(m *Model) bool {
 	for _, t := range m.Types {
