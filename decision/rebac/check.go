@@ -610,7 +610,9 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	}
 	var u union
 	u.add(r)
-	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, c.bothKeys)
+	// OpenFGA reads a wildcard's tuples from both when the user is the
+	// wildcard itself, too.
+	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, c.bothKeys || c.ukind == subjWildcard)
 	if r == oTrue {
 		return oTrue
 	}

@@ -295,6 +295,28 @@ condition big(d: double, u: uint) {
 }
 `
 
+// TestWildcardUserSameKey: checking the wildcard itself reads a stored
+// wildcard tuple beside a contextual one of its key, as OpenFGA does (the
+// stored one satisfies its condition, the contextual one misses k).
+func TestWildcardUserSameKey(t *testing.T) {
+	g := mustGraph(t, `model
+  schema 1.1
+type user
+type group
+  relations
+    define viewer: [user:* with keyed]
+condition keyed(m: map<int>, k: string) {
+  k in m && m[k] > 1
+}
+`, `group:3#viewer@user:* with keyed {"k":"a"}`)
+	opts := CheckOptions{Contextual: mustTuples(t, "group:3#viewer@user:* with keyed"), Context: map[string]any{"m": map[string]any{"a": 2}}}
+	for _, user := range []string{"user:*", "user:1"} {
+		if res := g.Check("group:3", "viewer", user, opts); !res.Allowed || res.Err != nil {
+			t.Errorf("group:3#viewer@%s = %+v, want allowed", user, res)
+		}
+	}
+}
+
 // TestRecursiveChainDepth: a chain through a relation's own userset (or
 // "rel from parent" back to rel) reaches one level further than other
 // chains when every other operand of the relation is one tuple from the
