@@ -62,7 +62,7 @@ fuzz: ## run each fuzz target for a short while (FUZZTIME=30s)
 	./scripts/fuzz.sh $${FUZZTIME:-20s}
 
 oracle: ## the OpenFGA differential test for longer (ORACLETIME=5m, or ORACLEFLAGS=-oracle.seed=N)
-	cd internal/fgaoracle && $(GO) test -count=1 -timeout 0 -run TestDifferential -v ./... -oracle.time $${ORACLETIME:-5m} $(ORACLEFLAGS)
+	cd internal/fgaoracle && $(GO) test -count=1 -timeout 0 -run TestDifferential -v ./... -oracle.random 1000000000 -oracle.budget $${ORACLETIME:-5m} $(ORACLEFLAGS)
 
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := bin/tools/staticcheck-$(STATICCHECK_VERSION)

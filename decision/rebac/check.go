@@ -38,6 +38,11 @@ type CheckOptions struct {
 	// (ListUsers, list.go, asks whether a user is granted other than
 	// through a wildcard it already lists).
 	wildBlind bool
+	// bothKeys: the user's own tuple is read from a stored tuple that a
+	// contextual tuple of the same key replaced, as well as from the
+	// contextual one. OpenFGA's list queries read both, where its check
+	// reads the contextual one alone (list.go).
+	bothKeys bool
 }
 
 // Result is the answer to a Check. Err is nil or wraps ErrDepth,
@@ -95,6 +100,8 @@ type checker struct {
 	b1, b2    int
 	unprune   int  // > 0 while evaluating the subtracted side of "but not"
 	wildBlind bool // CheckOptions.wildBlind
+	bothKeys  bool // CheckOptions.bothKeys
+	freeHop   bool // the one hop of a recursive chain that costs no depth was taken
 
 	// closed relations the user holds (prune.go), built on first need
 	closure      map[uint64]int32 // pair → userset steps down to the user
@@ -167,7 +174,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	c := checkerPool.Get().(*checker)
 	defer c.release()
 	c.g, c.m, c.explain, c.user = g, m, opts.Explain, user
-	c.wildBlind = opts.wildBlind
+	c.wildBlind, c.bothKeys = opts.wildBlind, opts.bothKeys
 	c.reqCtx = opts.Context
 	c.maxDepth = opts.MaxDepth
 	if c.maxDepth <= 0 {
@@ -449,7 +456,7 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		// resolves a computed userset without counting resolution depth.
 		return c.dispatch(obj, n.rel, depth)
 	case opTTU:
-		r := c.ttu(obj, n, c.edgesOf(obj, n.rel), depth)
+		r := c.ttu(obj, rel, n, c.edgesOf(obj, n.rel), depth)
 		if r == oTrue || !c.hasCtx || c.shadowed[edgeKey(obj, n.rel)] == nil {
 			return r
 		}
@@ -457,7 +464,7 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		// of the same key.
 		var u union
 		u.add(r)
-		r = c.ttu(obj, n, c.shadowed[edgeKey(obj, n.rel)], depth)
+		r = c.ttu(obj, rel, n, c.shadowed[edgeKey(obj, n.rel)], depth)
 		if r == oTrue {
 			return oTrue
 		}
@@ -531,13 +538,13 @@ func (c *checker) evalQuiet(obj, rel int32, n *node, depth int) outcome {
 }
 
 // ttu follows the tupleset tuples of e to their parents.
-func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
+func (c *checker) ttu(obj, rel int32, n *node, e *edges, depth int) outcome {
 	if e == nil {
 		return oFalse
 	}
 	var u union
 	for _, p := range e.direct {
-		if c.parent(obj, n, p, "", depth, &u) {
+		if c.parent(obj, rel, n, p, "", depth, &u) {
 			return oTrue
 		}
 	}
@@ -560,7 +567,7 @@ func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
 			continue
 		}
 		passed = true
-		if c.parent(obj, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
+		if c.parent(obj, rel, n, cs.obj, c.m.conds[cs.cond].name, depth, &u) {
 			return oTrue
 		}
 	}
@@ -571,13 +578,20 @@ func (c *checker) ttu(obj int32, n *node, e *edges, depth int) outcome {
 }
 
 // parent follows one tuple-to-userset parent p; it reports a grant.
-func (c *checker) parent(obj int32, n *node, p int32, cond string, depth int, u *union) bool {
+func (c *checker) parent(obj, rel int32, n *node, p int32, cond string, depth int, u *union) bool {
 	pr := n.perType[c.objType(p)]
 	if pr < 0 {
 		return false
 	}
 	mark := len(c.path)
-	r := c.dispatch(p, pr, depth+1)
+	step := 1
+	if pr == rel && !c.freeHop && c.ukind != subjUserset && c.m.recursive(rel, c.utyp, recTTU) {
+		// OpenFGA resolves "rel from tupleset" back to rel level by level,
+		// which reaches one level further (see recursive).
+		step, c.freeHop = 0, true
+		defer func() { c.freeHop = false }()
+	}
+	r := c.dispatch(p, pr, depth+step)
 	if r == oTrue {
 		c.step(obj, n.rel, c.objName(p), cond)
 		return true
@@ -596,7 +610,9 @@ func (c *checker) direct(obj, rel int32, depth int) outcome {
 	}
 	var u union
 	u.add(r)
-	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, false)
+	// OpenFGA reads a wildcard's tuples from both when the user is the
+	// wildcard itself, too.
+	r = c.directIn(c.shadowed[edgeKey(obj, rel)], obj, rel, depth, c.bothKeys || c.ukind == subjWildcard)
 	if r == oTrue {
 		return oTrue
 	}
@@ -640,7 +656,11 @@ func (c *checker) directIn(e *edges, obj, rel int32, depth int, exact bool) outc
 	// A closed relation is answered from the user's side (prune.go)
 	// rather than by expanding every userset below it.
 	if exact && len(e.usersets) > 0 && c.closedShortcut(rel) {
-		if steps, ok := c.closure[edgeKey(obj, rel)]; ok {
+		if v, ok := c.closure[edgeKey(obj, rel)]; ok {
+			steps := v >> 1
+			if v&1 == 1 && !c.freeHop {
+				steps-- // the one hop of a recursive chain that costs no depth
+			}
 			if depth+int(steps) < c.maxDepth {
 				return oTrue
 			}
@@ -730,7 +750,14 @@ func (c *checker) directCond(obj, rel int32, e *edges, exact bool) outcome {
 // viaUserset follows one userset tuple; it reports a grant.
 func (c *checker) viaUserset(obj, rel int32, s userset, cond string, depth int, u *union) bool {
 	mark := len(c.path)
-	r := c.dispatch(s.obj, s.rel, depth+1)
+	step := 1
+	if s.rel == rel && !c.freeHop && c.ukind != subjUserset && c.m.recursive(rel, c.utyp, recUserset) {
+		// OpenFGA resolves a relation's own userset level by level, which
+		// reaches one level further (see recursive).
+		step, c.freeHop = 0, true
+		defer func() { c.freeHop = false }()
+	}
+	r := c.dispatch(s.obj, s.rel, depth+step)
 	if r == oTrue {
 		c.step(obj, rel, c.objName(s.obj)+"#"+c.m.rels[s.rel].name, cond)
 		return true

@@ -6,7 +6,10 @@
 // ParseModel parses a model with github.com/openfga/language and checks it
 // as OpenFGA's model validation does (undefined types, relations and
 // conditions, tuple-to-userset rules, relations without an entrypoint,
-// computed-relation cycles); errors are *ModelError with the DSL line.
+// computed-relation cycles); errors are *ModelError with the DSL line. The
+// entrypoint search answers as OpenFGA's does, its bookkeeping included: an
+// operand of "and" or "but not" needs an entrypoint of its own, and some
+// models that repeat an operand are refused as a "potential loop".
 // ParseModules does the same for the files an fga.mod lists (ReadModFile),
 // combined by the language's module transformer; its errors name the file.
 //
@@ -37,7 +40,11 @@
 // Check follows OpenFGA's check API: direct type restrictions, usersets,
 // wildcards, computed relations, tuple-to-userset, union, intersection and
 // exclusion. A cycle evaluates to false (never to true, also under "but
-// not"); exceeding the depth limit (default 25) is ErrDepth; a check or a
+// not"); exceeding the depth limit (default 25) is ErrDepth, counted in
+// userset and tuple-to-userset hops as OpenFGA counts them, including the
+// one level further that its recursive strategy reaches along a relation's
+// own userset or "rel from parent" (recursive.go, from the language
+// library's weighted graph); a check or a
 // contextual tuple that does not fit the model is ErrInvalidCheck. Answers
 // are memoized within one check only. With Explain, Result.Path lists the
 // tuples that granted access, from the object to the user.
@@ -54,7 +61,13 @@
 // the object down its relations; both decide every candidate with Check,
 // so they return exactly the objects or users Check would allow, with
 // OpenFGA's wildcard and userset rules, bounded by a context deadline and a
-// result limit (list.go).
+// result limit (list.go). Where OpenFGA's list queries read differently
+// from its check, they follow OpenFGA: a condition that cannot be evaluated
+// on a tuple the walk reads fails the list (ListUsers reads both sides of
+// "but not" and every operand of "and"); a contextual tuple does not hide a
+// stored tuple of its key (ListObjects: unless reached through "and" or
+// "but not"); ListUsers answers nothing when the model gives the relation
+// no way to the filter's users.
 //
 // Concurrency: a Graph is immutable. Check may be called from any number of
 // goroutines without locks (per-check state comes from a sync.Pool). Apply

@@ -72,6 +72,9 @@ func newLister(ctx context.Context, g *Graph, opts ListOptions) (*lister, error)
 		l.limit = DefaultMaxResults
 	}
 	l.opts.Explain = false
+	// A contextual tuple with the key of a stored one does not hide it from
+	// a list query: OpenFGA's list queries read both.
+	l.opts.bothKeys = true
 	return l, nil
 }
 
@@ -147,6 +150,51 @@ func (l *lister) condHolds(obj, rel int32, cs *condSubject) (follow, ok bool) {
 		l.err = l.c.condErr
 	}
 	return false, false
+}
+
+// read returns the tuples of (obj, rel): the graph's with the contextual
+// ones merged in, and the stored tuples that contextual tuples of the same
+// key replaced there, which OpenFGA's list queries read too.
+func (l *lister) read(obj, rel int32) [2]*edges {
+	var out [2]*edges
+	out[0] = l.c.edgesOf(obj, rel)
+	if l.c.hasCtx {
+		out[1] = l.c.shadowed[edgeKey(obj, rel)]
+	}
+	return out
+}
+
+// subjectsOfType calls fn with the name of every object of type typ that is
+// the subject of a stored or contextual tuple, until fn returns false.
+func (l *lister) subjectsOfType(typ int32, fn func(name string) bool) bool {
+	c := l.c
+	if c.hasCtx && l.ctxRev == nil {
+		l.indexContextual()
+	}
+	visit := func(id int32) bool {
+		if !l.tick() {
+			return false
+		}
+		if c.objType(id) != typ {
+			return true
+		}
+		subject := false
+		l.revKeys(id, func(uint64) bool { subject = true; return false })
+		return !subject || fn(c.objName(id))
+	}
+	for id := range c.g.nextObj() {
+		if !visit(id) {
+			return false
+		}
+	}
+	if c.hasCtx {
+		for i := range c.local.name {
+			if !visit(c.local.first + int32(i)) {
+				return false
+			}
+		}
+	}
+	return !l.res.Truncated
 }
 
 // revKeys adds the contextual tuples to the graph's reverse index.
@@ -240,6 +288,54 @@ func feeders(m *Model, target int32) []bool {
 	return feeds
 }
 
+// underAndOrBut marks the relations target is defined through by way of an
+// operand of "and" or "but not" (either side).
+func underAndOrBut(m *Model, target int32) []bool {
+	under := make([]bool, len(m.rels))
+	seen := make([][2]bool, len(m.rels))
+	var visit func(r int32, passed bool)
+	var walk func(r int32, n *node, passed bool)
+	visit = func(r int32, passed bool) {
+		i := 0
+		if passed {
+			i = 1
+			under[r] = true
+		}
+		if !seen[r][i] {
+			seen[r][i] = true
+			walk(r, m.rels[r].rewrite, passed)
+		}
+	}
+	walk = func(r int32, n *node, passed bool) {
+		switch n.op {
+		case opThis:
+			for _, res := range m.rels[r].restrictions {
+				if res.rel >= 0 {
+					visit(res.rel, passed)
+				}
+			}
+		case opComputed:
+			visit(n.rel, passed)
+		case opTTU:
+			for _, res := range m.rels[n.rel].restrictions {
+				if cr := n.perType[res.typ]; cr >= 0 {
+					visit(cr, passed)
+				}
+			}
+		case opUnion:
+			for _, c := range n.children {
+				walk(r, c, passed)
+			}
+		default:
+			for _, c := range n.children {
+				walk(r, c, true)
+			}
+		}
+	}
+	visit(target, false)
+	return under
+}
+
 // parents are the model's reverse edges: which relations a relation feeds.
 type parents struct {
 	computed [][]int32   // relation → relations of the same type that use it directly
@@ -318,6 +414,19 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	l.indexContextual()
 	par := reverseEdges(m)
 	feeds := feeders(m, target)
+	// OpenFGA's ListObjects settles a candidate reached through "and" or
+	// "but not" with its check, which reads a contextual tuple alone where
+	// a stored one has its key: so do the checks here when such a pair of
+	// tuples is on a relation the target reaches through "and" or "but not".
+	if len(c.shadowed) > 0 {
+		under := underAndOrBut(m, target)
+		for k := range c.shadowed {
+			if under[int32(uint32(k))] {
+				l.opts.bothKeys = false
+				break
+			}
+		}
+	}
 
 	maxDepth := opts.MaxDepth
 	if maxDepth <= 0 {
@@ -334,6 +443,28 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	visited := make(map[uint64]bool)
 	var queue []item
 	depth := -1 // seeds are at depth 0
+	// leads reports whether a tuple of (obj, rel) names s and leads on. A
+	// conditional one leads when its condition holds; one that cannot be
+	// evaluated fails the list, as it fails OpenFGA's, which evaluates the
+	// condition of every tuple its walk from the user reads.
+	leads := func(obj, rel int32, s subject) bool {
+		on := false
+		for _, e := range l.read(obj, rel) {
+			if e == nil {
+				continue
+			}
+			if e.hasPlain(s) {
+				on = true
+			} else if cs := e.condFor(s); cs != nil {
+				follow, ok := l.condHolds(obj, rel, cs)
+				if !ok {
+					return false
+				}
+				on = on || follow
+			}
+		}
+		return on
+	}
 	push := func(obj, rel int32) {
 		k := edgeKey(obj, rel)
 		// Only relations the target is defined through can lead to it.
@@ -350,10 +481,10 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	switch {
 	case u.wildcard:
 		l.wildKeys(utyp, func(k uint64) bool {
-			if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjWildcard, typ: utyp}) {
-				push(int32(k>>32), int32(uint32(k)))
+			if o, r := int32(k>>32), int32(uint32(k)); feeds[r] && leads(o, r, subject{kind: subjWildcard, typ: utyp}) {
+				push(o, r)
 			}
-			return true
+			return l.err == nil
 		})
 	case u.rel != "":
 		uname := user[:strings.IndexByte(user, '#')]
@@ -370,17 +501,17 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	default:
 		if uobj := c.objID(user); uobj >= 0 {
 			l.revKeys(uobj, func(k uint64) bool {
-				if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjObject, typ: utyp, obj: uobj}) {
-					push(int32(k>>32), int32(uint32(k)))
+				if o, r := int32(k>>32), int32(uint32(k)); feeds[r] && leads(o, r, subject{kind: subjObject, typ: utyp, obj: uobj}) {
+					push(o, r)
 				}
-				return true
+				return l.err == nil
 			})
 		}
 		l.wildKeys(utyp, func(k uint64) bool {
-			if e := c.edgesOf(int32(k>>32), int32(uint32(k))); e.hasSubject(subject{kind: subjWildcard, typ: utyp}) {
-				push(int32(k>>32), int32(uint32(k)))
+			if o, r := int32(k>>32), int32(uint32(k)); feeds[r] && leads(o, r, subject{kind: subjWildcard, typ: utyp}) {
+				push(o, r)
 			}
-			return true
+			return l.err == nil
 		})
 	}
 	// Walk up: from "the user may have rel on obj" to every (object,
@@ -404,16 +535,22 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 		otyp2 := c.objType(obj)
 		l.revKeys(obj, func(pk uint64) bool {
 			pobj, prel := int32(pk>>32), int32(uint32(pk))
-			e := c.edgesOf(pobj, prel)
-			if e.hasSubject(subject{kind: subjUserset, typ: otyp2, obj: obj, rel: rel}) {
+			if feeds[prel] && leads(pobj, prel, subject{kind: subjUserset, typ: otyp2, obj: obj, rel: rel}) {
 				push(pobj, prel)
 			}
+			parent, asked := false, false
 			for _, t := range ttu {
-				if t.tupleset == prel && e.hasSubject(subject{kind: subjObject, typ: otyp2, obj: obj}) {
+				if t.tupleset != prel || !feeds[t.rel] {
+					continue
+				}
+				if !asked {
+					parent, asked = leads(pobj, prel, subject{kind: subjObject, typ: otyp2, obj: obj}), true
+				}
+				if parent {
 					push(pobj, t.rel)
 				}
 			}
-			return true
+			return l.err == nil
 		})
 	}
 	return l.finish()
@@ -493,10 +630,20 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		o.wildBlind = true
 		return o
 	}
+	var plain func(user string) bool
 	candidate := func(user string) bool {
 		n := len(l.res.Items)
 		ok := l.decide(object, relation, user, user)
-		if t, wild := strings.CutSuffix(user, ":*"); wild && len(l.res.Items) > n {
+		t, wild := strings.CutSuffix(user, ":*")
+		if wild && ok && l.err == nil && len(l.res.Items) == n {
+			// The wildcard grants on the way but not in the end (a "but
+			// not" that holds for the wildcard, or a cycle met only by
+			// it): a user of its type that is a subject of some tuple may
+			// still be granted through it, as its own check says, while
+			// a user in no tuple is answered as the wildcard is.
+			return l.subjectsOfType(m.typeIdx[t], plain)
+		}
+		if wild && len(l.res.Items) > n {
 			wildListed[t] = true
 			kept := l.res.Items[:0]
 			for _, it := range l.res.Items {
@@ -511,7 +658,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		return ok
 	}
-	plain := func(user string) bool {
+	plain = func(user string) bool {
 		if l.seen[user] {
 			return true
 		}
@@ -521,6 +668,19 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		return l.check(object, relation, user, user, o)
 	}
 
+	// OpenFGA answers nothing at once where the model gives the relation
+	// no way to hold a user of the filter's kind (a plain object of the
+	// filter's type under a filter with a relation is then not listed
+	// either), unless the relation itself is the filter's userset.
+	possible := false
+	for _, f := range fs {
+		if f.typ == otyp && f.rel == start || m.canReach(start, f.typ, f.rel) {
+			possible = true
+		}
+	}
+	if !possible {
+		return l.finish()
+	}
 	root := c.objID(object)
 	if root < 0 {
 		// An object in no tuple has no users but its own usersets.
@@ -571,70 +731,22 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 	visited[edgeKey(root, start)] = true
 	queue = append(queue, item{edgeKey(root, start), 0})
 	var walk func(obj, rel int32, n *node) bool
+	var walkDirect func(obj, rel int32, e *edges) bool
+	var walkTupleset func(obj int32, n *node, e *edges) bool
 	walk = func(obj, rel int32, n *node) bool {
 		switch n.op {
 		case opThis:
-			e := c.edgesOf(obj, rel)
-			if e == nil {
-				return true
-			}
-			for _, s := range e.direct {
-				if wantsPlain(c.objType(s)) && !plain(c.objName(s)) {
+			for _, e := range l.read(obj, rel) {
+				if e != nil && !walkDirect(obj, rel, e) {
 					return false
-				}
-			}
-			for _, t := range e.wildcards {
-				if wantsPlain(t) && !candidate(m.types[t].name+":*") {
-					return false
-				}
-			}
-			for _, us := range e.usersets {
-				push(us.obj, us.rel)
-			}
-			// Conditional tuples are followed when their condition holds. As
-			// in OpenFGA's ListUsers, a condition that cannot be evaluated
-			// anywhere on the walk fails the list, even where another path
-			// would grant.
-			for i := range e.cond {
-				cs := &e.cond[i]
-				if follow, ok := l.condHolds(obj, rel, cs); !ok {
-					return false
-				} else if !follow {
-					continue
-				}
-				switch cs.kind {
-				case subjObject:
-					if wantsPlain(cs.typ) && !plain(c.objName(cs.obj)) {
-						return false
-					}
-				case subjWildcard:
-					if wantsPlain(cs.typ) && !candidate(m.types[cs.typ].name+":*") {
-						return false
-					}
-				default:
-					push(cs.obj, cs.rel)
 				}
 			}
 		case opComputed:
 			push(obj, n.rel)
 		case opTTU:
-			if e := c.edgesOf(obj, n.rel); e != nil {
-				for _, p := range e.direct {
-					if pr := n.perType[c.objType(p)]; pr >= 0 {
-						push(p, pr)
-					}
-				}
-				for i := range e.cond {
-					cs := &e.cond[i]
-					pr := n.perType[cs.typ]
-					if cs.kind != subjObject || pr < 0 {
-						continue
-					}
-					if follow, ok := l.condHolds(obj, n.rel, cs); !ok {
-						return false
-					} else if follow {
-						push(cs.obj, pr)
-					}
+			for _, e := range l.read(obj, n.rel) {
+				if e != nil && !walkTupleset(obj, n, e) {
+					return false
 				}
 			}
 		case opUnion, opIntersection:
@@ -645,6 +757,66 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 			}
 		case opDifference:
 			return walk(obj, rel, n.children[0])
+		}
+		return true
+	}
+	walkDirect = func(obj, rel int32, e *edges) bool {
+		for _, s := range e.direct {
+			if wantsPlain(c.objType(s)) && !plain(c.objName(s)) {
+				return false
+			}
+		}
+		for _, t := range e.wildcards {
+			if wantsPlain(t) && !candidate(m.types[t].name+":*") {
+				return false
+			}
+		}
+		for _, us := range e.usersets {
+			push(us.obj, us.rel)
+		}
+		// Conditional tuples are followed when their condition holds. As
+		// in OpenFGA's ListUsers, a condition that cannot be evaluated
+		// anywhere on the walk fails the list, even where another path
+		// would grant.
+		for i := range e.cond {
+			cs := &e.cond[i]
+			if follow, ok := l.condHolds(obj, rel, cs); !ok {
+				return false
+			} else if !follow {
+				continue
+			}
+			switch cs.kind {
+			case subjObject:
+				if wantsPlain(cs.typ) && !plain(c.objName(cs.obj)) {
+					return false
+				}
+			case subjWildcard:
+				if wantsPlain(cs.typ) && !candidate(m.types[cs.typ].name+":*") {
+					return false
+				}
+			default:
+				push(cs.obj, cs.rel)
+			}
+		}
+		return true
+	}
+	walkTupleset = func(obj int32, n *node, e *edges) bool {
+		for _, p := range e.direct {
+			if pr := n.perType[c.objType(p)]; pr >= 0 {
+				push(p, pr)
+			}
+		}
+		for i := range e.cond {
+			cs := &e.cond[i]
+			pr := n.perType[cs.typ]
+			if cs.kind != subjObject || pr < 0 {
+				continue
+			}
+			if follow, ok := l.condHolds(obj, n.rel, cs); !ok {
+				return false
+			} else if follow {
+				push(cs.obj, pr)
+			}
 		}
 		return true
 	}
@@ -663,5 +835,94 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 			break
 		}
 	}
+	if l.err == nil && !l.res.Truncated && len(m.conds) > 0 {
+		l.probeConditions(root, start, maxDepth)
+	}
 	return l.finish()
+}
+
+// probeConditions fails the list, as OpenFGA's ListUsers fails, when a
+// conditional tuple that its walk from (root, start) reads cannot be
+// evaluated. That walk reads more than ListUsers needs to: both sides of
+// "but not", every operand of "and", and relations that cannot lead to the
+// filter's users. Tuples whose condition is false are not followed.
+func (l *lister) probeConditions(root, start int32, maxDepth int) {
+	c, m := l.c, l.c.m
+	type item struct {
+		k     uint64
+		depth int
+	}
+	visited := map[uint64]bool{edgeKey(root, start): true}
+	queue := []item{{edgeKey(root, start), 0}}
+	var depth int
+	push := func(obj, rel int32) {
+		k := edgeKey(obj, rel)
+		if !visited[k] && depth+1 < maxDepth {
+			visited[k] = true
+			queue = append(queue, item{k, depth + 1})
+		}
+	}
+	var walk func(obj, rel int32, n *node) bool
+	walk = func(obj, rel int32, n *node) bool {
+		switch n.op {
+		case opThis:
+			for _, e := range l.read(obj, rel) {
+				if e == nil {
+					continue
+				}
+				for _, us := range e.usersets {
+					push(us.obj, us.rel)
+				}
+				for i := range e.cond {
+					cs := &e.cond[i]
+					follow, ok := l.condHolds(obj, rel, cs)
+					if !ok {
+						return false
+					}
+					if follow && cs.kind == subjUserset {
+						push(cs.obj, cs.rel)
+					}
+				}
+			}
+		case opComputed:
+			push(obj, n.rel)
+		case opTTU:
+			for _, e := range l.read(obj, n.rel) {
+				if e == nil {
+					continue
+				}
+				for _, p := range e.direct {
+					if pr := n.perType[c.objType(p)]; pr >= 0 {
+						push(p, pr)
+					}
+				}
+				for i := range e.cond {
+					cs := &e.cond[i]
+					follow, ok := l.condHolds(obj, n.rel, cs)
+					if !ok {
+						return false
+					}
+					if pr := n.perType[cs.typ]; follow && cs.kind == subjObject && pr >= 0 {
+						push(cs.obj, pr)
+					}
+				}
+			}
+		default:
+			for _, ch := range n.children {
+				if !walk(obj, rel, ch) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for len(queue) > 0 && l.tick() {
+		k := queue[0].k
+		depth = queue[0].depth
+		queue = queue[1:]
+		obj, rel := int32(k>>32), int32(uint32(k))
+		if !walk(obj, rel, m.rels[rel].rewrite) {
+			return
+		}
+	}
 }

@@ -112,9 +112,10 @@ func TestListUsers(t *testing.T) {
 		{"userset reached through a parent", "document:d1", "viewer", []UserFilter{{Type: "folder", Relation: "viewer"}}, nil, []string{"folder:f1#viewer"}},
 		{"userset of the object itself", "document:d3", "editor", []UserFilter{{Type: "document", Relation: "owner"}}, nil, []string{"document:d3#owner"}},
 		{"plain objects of a non-user type are not users", "document:d1", "viewer", []UserFilter{{Type: "folder"}}, nil, []string{}},
-		// OpenFGA lists a directly assigned object of the filter's type even
-		// when the filter names a relation.
-		{"direct object of the filter's type", "document:d1", "parent", []UserFilter{{Type: "folder", Relation: "viewer"}}, nil, []string{"folder:f1"}},
+		// OpenFGA answers nothing where the model gives the relation no way
+		// to hold the filter's userset, even for a directly assigned object
+		// of the filter's type (parent holds folders, never folder#viewer).
+		{"no way to the filter's userset", "document:d1", "parent", []UserFilter{{Type: "folder", Relation: "viewer"}}, nil, []string{}},
 		{"two filters", "document:d3", "editor", []UserFilter{{Type: "user"}, {Type: "group", Relation: "member"}}, nil, []string{"group:fe#member", "user:bob", "user:dora"}},
 		{"object in no tuple", "document:none", "viewer", []UserFilter{{Type: "user"}}, nil, []string{}},
 		{"contextual tuple", "document:d4", "viewer", []UserFilter{{Type: "user"}}, []string{"document:d4#owner@user:finn"}, []string{"user:erin", "user:finn"}},

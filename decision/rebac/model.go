@@ -85,6 +85,7 @@ type Model struct {
 	dsl     string
 	sources map[string]string // a modular model's files by name
 	schema  string
+	rec     [2][]bool // recursive relations by kind, [rel*len(types)+user type] (recursive.go)
 }
 
 // Conditions lists the model's condition names, sorted.
@@ -243,10 +244,14 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]
 	}
 	// Every relation must be satisfiable by some tuple, as OpenFGA requires
 	// ("no entrypoint"): a definition that only refers to itself is a mistake.
-	reachable := make(map[int32]bool)
 	for i := range m.rels {
-		if !m.entrypoint(int32(i), make(map[int32]bool), reachable) {
-			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "no entrypoint: no tuple can ever satisfy this relation (it only refers to itself or to relations without one)")
+		r := &m.rels[i]
+		if ok, loop := m.hasEntrypoint(r.typ, int32(i), r.rewrite, nil); !ok {
+			msg := "no entrypoint: no tuple can ever satisfy this relation (it only refers to itself or to relations without one)"
+			if loop {
+				msg = "no entrypoint: potential loop (an operand of \"and\" or \"but not\" is reached only through a relation already being resolved)"
+			}
+			return nil, m.relErr(m.types[r.typ].name, r.name, msg)
 		}
 	}
 	// Relations that rewrite to each other only through computed relations
@@ -256,6 +261,7 @@ func fromProto(pm *openfgav1.AuthorizationModel, dsl string, sources map[string]
 			return nil, m.relErr(m.types[m.rels[i].typ].name, m.rels[i].name, "cycle: the relation refers back to itself through computed relations")
 		}
 	}
+	m.computeRecursive(pm)
 	return m, nil
 }
 
@@ -279,61 +285,87 @@ func (m *Model) computedCycle(ri int32, n *node, path map[int32]bool) bool {
 	return false
 }
 
-// entrypoint reports whether relation ri can be reached from a directly
-// assigned plain object or wildcard.
-// Positive answers are kept in reachable; negative ones depend on the path.
-func (m *Model) entrypoint(ri int32, visiting, reachable map[int32]bool) bool {
-	if reachable[ri] {
-		return true
-	}
-	if visiting[ri] {
-		return false
-	}
-	visiting[ri] = true
-	ok := m.nodeEntrypoint(ri, m.rels[ri].rewrite, visiting, reachable)
-	delete(visiting, ri)
-	if ok {
-		reachable[ri] = true
-	}
-	return ok
-}
+// visits records, per type, the relations an entrypoint search has entered,
+// and for each whether it was found to have a direct entrypoint.
+type visits map[int32]map[int32]bool
 
-func (m *Model) nodeEntrypoint(ri int32, n *node, visiting, reachable map[int32]bool) bool {
+// hasEntrypoint reports whether rewrite n of relation ri (on type ti) can
+// be satisfied by some tuple: every operand of an intersection or an
+// exclusion must be, and one of a union. loop reports that the answer was
+// cut short by a relation already entered.
+//
+// The search answers exactly as OpenFGA's model validation does, which
+// decides which models are accepted, including its bookkeeping: entering a
+// relation copies the per-type table but not the per-relation tables in
+// it, so a relation entered under an operand of "and" or "but not" stays
+// marked (as unresolved) for the operands after it. A model whose second
+// operand repeats a relation resolved under the first is refused that way
+// ("a: [user:*] and m and m", a "potential loop" for relations computed
+// from a); so is "a: [user] but not a from p" with p's type that of a.
+func (m *Model) hasEntrypoint(ti, ri int32, n *node, visited visits) (ok, loop bool) {
+	v := make(visits, len(visited)+1)
+	for t, rels := range visited {
+		v[t] = rels
+	}
+	if v[ti] == nil {
+		v[ti] = map[int32]bool{}
+	}
+	v[ti][ri] = false
 	switch n.op {
 	case opThis:
 		for _, res := range m.rels[ri].restrictions {
-			if res.rel < 0 || m.entrypoint(res.rel, visiting, reachable) {
-				return true
+			if res.rel < 0 {
+				v[ti][ri] = true
+				return true, false
+			}
+			if _, seen := v[res.typ][res.rel]; seen {
+				continue
+			}
+			if ok, _ := m.hasEntrypoint(res.typ, res.rel, m.rels[res.rel].rewrite, v); ok {
+				return true, false
 			}
 		}
-		return false
+		return false, false
 	case opComputed:
-		return m.entrypoint(n.rel, visiting, reachable)
+		if ok, seen := v[ti][n.rel]; seen {
+			return ok, true
+		}
+		return m.hasEntrypoint(ti, n.rel, m.rels[n.rel].rewrite, v)
 	case opTTU:
 		for _, res := range m.rels[n.rel].restrictions {
-			if cr := n.perType[res.typ]; cr >= 0 && m.entrypoint(cr, visiting, reachable) {
-				return true
+			cr := n.perType[res.typ]
+			if cr < 0 {
+				continue
+			}
+			if ok, seen := v[res.typ][cr]; seen {
+				if ok {
+					return true, false
+				}
+				continue
+			}
+			if ok, _ := m.hasEntrypoint(res.typ, cr, m.rels[cr].rewrite, v); ok {
+				return true, false
 			}
 		}
-		return false
+		return false, false
 	case opUnion:
 		for _, c := range n.children {
-			if m.nodeEntrypoint(ri, c, visiting, reachable) {
-				return true
+			ok, l := m.hasEntrypoint(ti, ri, c, visited)
+			if ok {
+				return true, false
 			}
+			loop = loop || l
 		}
-		return false
-	case opIntersection:
+		return false, loop
+	case opIntersection, opDifference:
 		for _, c := range n.children {
-			if !m.nodeEntrypoint(ri, c, visiting, reachable) {
-				return false
+			if ok, l := m.hasEntrypoint(ti, ri, c, visited); !ok {
+				return false, l
 			}
 		}
-		return true
-	case opDifference:
-		return m.nodeEntrypoint(ri, n.children[0], visiting, reachable)
+		return true, false
 	}
-	return false
+	return false, false
 }
 
 func (m *Model) restriction(ref *openfgav1.RelationReference) (restriction, error) {
@@ -511,4 +543,57 @@ func syntaxError(err error) error {
 		return &ModelError{Line: line + 1, Col: col + 1, Msg: "syntax error: " + sm[3]}
 	}
 	return &ModelError{Msg: "syntax error: " + strings.TrimSpace(msg)}
+}
+
+// canReach reports whether relation target can hold a user of type typ
+// (with relation rel, or a plain object when rel is -1) by the model alone,
+// as OpenFGA's ListUsers decides whether to search at all: through type
+// restrictions (a wildcard of typ counts for any rel), computed relations
+// and tuple-to-usersets, the first operand of "and" and the base of "but
+// not" only.
+func (m *Model) canReach(target, typ, rel int32) bool {
+	visited := make([]bool, len(m.rels))
+	var reach func(r int32) bool
+	var rewrite func(r int32, n *node) bool
+	reach = func(r int32) bool {
+		if visited[r] {
+			return false
+		}
+		visited[r] = true
+		return rewrite(r, m.rels[r].rewrite)
+	}
+	rewrite = func(r int32, n *node) bool {
+		switch n.op {
+		case opThis:
+			for _, res := range m.rels[r].restrictions {
+				if res.typ == typ && (res.wildcard || res.rel == rel) {
+					return true
+				}
+			}
+			for _, res := range m.rels[r].restrictions {
+				if res.rel >= 0 && reach(res.rel) {
+					return true
+				}
+			}
+		case opComputed:
+			return n.rel == rel || reach(n.rel)
+		case opTTU:
+			for _, res := range m.rels[n.rel].restrictions {
+				cr := n.perType[res.typ]
+				if cr >= 0 && (cr == rel || reach(cr)) {
+					return true
+				}
+			}
+		case opUnion:
+			for _, ch := range n.children {
+				if rewrite(r, ch) {
+					return true
+				}
+			}
+		case opIntersection, opDifference:
+			return rewrite(r, n.children[0])
+		}
+		return false
+	}
+	return reach(target)
 }

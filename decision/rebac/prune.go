@@ -339,10 +339,22 @@ func (c *checker) buildClosure() {
 		c.closure = make(map[uint64]int32, 16)
 	}
 	q := c.closureQ[:0]
-	add := func(k uint64, dist int32) {
-		if _, ok := c.closure[k]; !ok {
-			c.closure[k] = dist
+	// A value is steps<<1 | free: free marks that a path of that many
+	// steps passes a recursive relation's own userset, whose one hop costs
+	// no depth (viaUserset). Breadth first, a pair's shortest paths are
+	// all seen before the pair is expanded.
+	add := func(k uint64, dist int32, free bool) {
+		v := dist << 1
+		if free {
+			v |= 1
+		}
+		old, ok := c.closure[k]
+		switch {
+		case !ok:
+			c.closure[k] = v
 			q = append(q, k)
+		case old>>1 == dist && free:
+			c.closure[k] = v
 		}
 	}
 	uobj := c.uobj
@@ -357,7 +369,7 @@ func (c *checker) buildClosure() {
 			return true
 		}
 		if _, ok := slices.BinarySearch(e.direct, uobj); ok {
-			add(k, 0)
+			add(k, 0, false)
 			return true
 		}
 		// A conditional tuple naming the user counts when its condition
@@ -366,7 +378,7 @@ func (c *checker) buildClosure() {
 		if cs := e.condFor(subject{kind: subjObject, typ: c.utyp, obj: uobj}); cs != nil {
 			switch c.evalCond(obj, rel, cs) {
 			case oTrue:
-				add(k, 0)
+				add(k, 0, false)
 			case oCond:
 				failed = true
 				return false
@@ -384,13 +396,14 @@ func (c *checker) buildClosure() {
 			return
 		}
 		obj, rel := int32(q[i]>>32), int32(uint32(q[i]))
-		dist := c.closure[q[i]] + 1
+		v := c.closure[q[i]]
+		dist, free := v>>1+1, v&1 == 1
 		c.g.revKeys(obj, func(pk uint64) bool {
 			prel := int32(uint32(pk))
 			if c.rs.closed[prel] {
 				if e := c.g.edgesOf(int32(pk>>32), prel); e != nil {
 					if _, ok := slices.BinarySearchFunc(e.usersets, userset{obj, rel}, cmpUserset); ok {
-						add(pk, dist)
+						add(pk, dist, free || prel == rel && c.m.recursive(rel, c.utyp, recUserset))
 					}
 				}
 			}

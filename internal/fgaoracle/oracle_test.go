@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 )
@@ -11,9 +12,13 @@ import (
 var (
 	flagFixed = flag.Int("oracle.fixed", 1200, "cases from the fixed seeds 1..N")
 	flagN     = flag.Int("oracle.n", 0, "random cases after the fixed ones (0: as many as -oracle.time allows)")
-	// The random part is off by default: one random seed
-	// (1796078710191363096) was seen to hang the run inside OpenFGA's check.
-	flagTime  = flag.Duration("oracle.time", 0, "time for random cases when -oracle.n is 0 (make oracle)")
+	// Random cases run in this process only when asked for (make oracle);
+	// by default TestDifferentialRandom runs them in child processes, since
+	// OpenFGA's check can hang beyond its context (seed 1796078710191363096
+	// at times spawns work that ignores cancellation for minutes).
+	flagTime  = flag.Duration("oracle.time", 0, "time for random cases in this process when -oracle.n is 0 (TestDifferentialRandom runs them in child processes)")
+	flagBase  = flag.Int64("oracle.base", 0, "first random seed (0: from the clock), for TestDifferentialCheck and TestDifferentialRandom")
+	flagTrace = flag.Bool("oracle.trace", false, "print each seed to stderr before running it (for the parent of a child run)")
 	flagSeed  = flag.Int64("oracle.seed", 0, "run only this seed (a failure prints its seed)")
 	flagShow  = flag.Int("oracle.show", 3, "unknown disagreements shrunk and printed per run")
 	flagLimit = flag.Int("oracle.shrink", 40, "disagreements shrunk per run to match them to known classes")
@@ -39,6 +44,9 @@ func TestDifferentialCheck(t *testing.T) {
 	shown, shrunk, shrinkTime := 0, 0, time.Duration(0)
 	knownSeen := map[string]int{}
 	run := func(seed int64) {
+		if *flagTrace {
+			fmt.Fprintf(os.Stderr, "%s%d\n", seedMark, seed)
+		}
 		c := Generate(seed, DefaultSizes)
 		ds, err := df.Run(ctx, c, &st)
 		if err != nil {
@@ -54,6 +62,11 @@ func TestDifferentialCheck(t *testing.T) {
 				continue
 			}
 			shrunk++
+			if *flagTrace {
+				// Shrinking is bounded by -oracle.shrinktime; the parent
+				// must not take it for OpenFGA hanging.
+				fmt.Fprintf(os.Stderr, "%s%d\n", shrinkMark, seed)
+			}
 			t0 := time.Now()
 			// The deadline stops shrinking between candidates.
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -82,6 +95,9 @@ func TestDifferentialCheck(t *testing.T) {
 		// The random part: fresh seeds each run, printed with any failure.
 		randStart := time.Now()
 		base := randStart.UnixNano()
+		if *flagBase != 0 {
+			base = *flagBase
+		}
 		for i := int64(0); *flagN > 0 || *flagTime > 0; i++ {
 			if *flagN > 0 && i >= int64(*flagN) || *flagN == 0 && time.Since(randStart) > *flagTime {
 				break
