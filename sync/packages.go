@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/policyload"
 )
 
 // PackageCompiler compiles bundles that hold one policy document or a
@@ -56,14 +57,7 @@ func (c *PackageCompiler) Compile(b Bundle) (*decision.Snapshot, error) {
 	opts := c.opts
 	opts.Revision, opts.Tuples = b.Revision, b.Tuples
 	if !config.IsPolicySet(b.Policy) {
-		p, err := config.ParsePolicy(b.Name, b.Policy)
-		if err != nil {
-			return nil, err
-		}
-		if p.ModelFile != "" && b.Modules != nil {
-			p.Modules, p.ModulePaths = b.Modules, b.ModulePaths
-		}
-		return decision.Compile(p, opts)
+		return policyload.Load(b.Name, b.Policy, policyload.Options{Compile: opts, Modules: b.Modules, ModulePaths: b.ModulePaths})
 	}
 	set, err := config.DecodePolicySet(b.Policy)
 	if err != nil {

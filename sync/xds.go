@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"time"
@@ -192,6 +193,16 @@ func (s *XDSSource) Fetch(_ context.Context, have string) (Bundle, error) {
 	}
 	return Bundle{Revision: rev, Name: s.policy.Name + " via relay " + s.connected, Policy: []byte(s.policy.Document),
 		Tuples: s.st.materialize(), Seq: s.st.seq}, nil
+}
+
+// Advance is the revision of a bundle of revision rev ("revision.seq")
+// with the changes through seq applied.
+func (s *XDSSource) Advance(rev string, seq int64) string {
+	policy, _, ok := strings.Cut(rev, ".")
+	if !ok {
+		return rev
+	}
+	return policy + "." + strconv.FormatInt(seq, 10)
 }
 
 // Changes returns the tuple changes after since, in order.

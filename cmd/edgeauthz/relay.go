@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
-	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/policyload"
 	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/relay"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
@@ -177,9 +177,5 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 // checkPolicy compiles a revision as an edge does, without tuples: one that
 // does not compile is never pushed.
 func checkPolicy(name string, doc []byte) (*decision.Snapshot, error) {
-	p, err := config.ParsePolicy(name, doc)
-	if err != nil {
-		return nil, err
-	}
-	return decision.Compile(p, decision.Options{})
+	return policyload.Load(name, doc, policyload.Options{})
 }
