@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
@@ -218,10 +219,8 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 	}
 	var bad []error
 	for _, t := range b.Delete {
-		o, rest, ok := strings.Cut(t, "#")
-		rel, sub, ok2 := strings.Cut(rest, "@")
-		if !ok || !ok2 || o == "" || rel == "" || sub == "" {
-			bad = append(bad, fmt.Errorf("tuple %q: want object#relation@user", t))
+		if _, err := rebac.ParseTupleKey(t); err != nil {
+			bad = append(bad, err)
 		}
 	}
 	if err := errors.Join(bad...); err != nil {
@@ -242,17 +241,11 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 			return WriteResult{}, http.StatusBadRequest, fmt.Errorf("not written: %w", err)
 		}
 	}
+	// One transaction: a batch is stored whole or not at all.
 	var res WriteResult
 	var err error
-	if len(b.Write) > 0 {
-		if res.Written, err = pgstore.WriteTuplesAs(ctx, w.db, writer, b.Write); err != nil {
-			return WriteResult{}, http.StatusServiceUnavailable, err
-		}
-	}
-	if len(b.Delete) > 0 {
-		if res.Deleted, err = pgstore.DeleteTuplesAs(ctx, w.db, writer, b.Delete); err != nil {
-			return res, http.StatusServiceUnavailable, fmt.Errorf("the writes were stored, the deletes not: %w", err)
-		}
+	if res.Written, res.Deleted, err = pgstore.ChangeTuplesAs(ctx, w.db, writer, b.Write, b.Delete); err != nil {
+		return WriteResult{}, http.StatusServiceUnavailable, err
 	}
 	return res, http.StatusOK, nil
 }

@@ -83,6 +83,21 @@ func ParseTuple(s string) (Tuple, error) {
 	return t, nil
 }
 
+// ParseTupleKey splits "object#relation@user" at its first '#' and the
+// first '@' after it, requiring only that the three parts are non-empty. It
+// does not judge them: it names a row to delete that ParseTuple refuses
+// (one written by an older edgeauthz, or by hand), so that such a row can
+// still be removed. Everything a store keeps or an edge applies goes
+// through ParseTuple.
+func ParseTupleKey(s string) (Tuple, error) {
+	o, rest, ok := strings.Cut(s, "#")
+	r, u, ok2 := strings.Cut(rest, "@")
+	if !ok || !ok2 || o == "" || r == "" || u == "" {
+		return Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", s)
+	}
+	return Tuple{Object: o, Relation: r, User: u}, nil
+}
+
 // userRef is a user string split into its parts.
 type userRef struct {
 	typ, id, rel string
