@@ -236,10 +236,11 @@ func (r *Relay) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	revID, seq, ok := policysync.ParsePostgresRevision(b.Revision)
+	pos, ok := pgstore.ParsePosition(b.Revision)
 	if !ok {
 		return fmt.Errorf("load: unexpected store revision %q", b.Revision)
 	}
+	revID, seq := pos.Policy, pos.Seq
 	if err := r.checkFrom(ctx, revID, b.Policy); err != nil {
 		return err
 	}

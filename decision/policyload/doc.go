@@ -12,9 +12,10 @@
 //     Options.Modules (a source that read them with the policy), or, for a
 //     policy that travelled without them, refused with the model_file line;
 //   - a policy set's encoding (a base and packages, config.PolicySet),
-//     compiled whole: any failing part refuses the set. Edges that keep a
-//     failing package at its last good revision use sync.PackageCompiler,
-//     which compiles single documents through Load;
+//     compiled whole by Load and LoadSet: any failing part refuses the set
+//     (validate, test, publish). LoadSetIsolated compiles a set the way an
+//     edge serves it: a failing package is refused alone and keeps its
+//     last good revision (sync.PackageCompiler remembers those);
 //   - on disk (File): a policy file, a set bundle, a policy directory, or a
 //     package checked against one base.
 //

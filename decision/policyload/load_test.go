@@ -173,3 +173,33 @@ func TestPortable(t *testing.T) {
 		t.Fatalf("Portable of a document without model_file = %q, %v; want it unchanged", got, err)
 	}
 }
+
+// LoadSetIsolated refuses a failing package alone: it keeps serving its
+// last good revision while the base and the other packages update.
+func TestLoadSetIsolated(t *testing.T) {
+	t.Parallel()
+	base := config.SetPart{Revision: "1", File: "base revision 1", Document: string(readFile(t, "testdata/dir/base.yaml"))}
+	good := config.SetPart{Name: "billing", Revision: "2", File: "package billing revision 2", Document: string(readFile(t, "testdata/dir/billing.yaml"))}
+	snap, used, refused, err := policyload.LoadSetIsolated(&config.PolicySet{Base: base, Packages: []config.SetPart{good}}, decision.Options{}, nil)
+	if err != nil || len(refused) != 0 || used["billing"].Revision != "2" || snap.RouteCount() != 2 {
+		t.Fatalf("first load: %v, refused %v, used %v", err, refused, used)
+	}
+	bad := config.SetPart{Name: "billing", Revision: "3", File: "package billing revision 3",
+		Document: "package: billing\nowns: {paths: [/billing]}\nroutes:\n  - name: x\n    match: GET /elsewhere\n"}
+	snap, used, refused, err = policyload.LoadSetIsolated(&config.PolicySet{Base: base, Packages: []config.SetPart{bad}}, decision.Options{Revision: "7"}, used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pe *decision.PackageError
+	if !errors.As(refused["billing"], &pe) || used["billing"].Revision != "2" || snap.RouteCount() != 2 {
+		t.Fatalf("a failing package revision: refused %v, used %v, %d routes; want billing kept at revision 2", refused, used, snap.RouteCount())
+	}
+	if got, want := snap.Revision(), "7 base@1 billing@2(refused newer)"; got != want {
+		t.Fatalf("revision %q, want %q", got, want)
+	}
+	// Without a last good revision the failing package is left out.
+	snap, used, refused, err = policyload.LoadSetIsolated(&config.PolicySet{Base: base, Packages: []config.SetPart{bad}}, decision.Options{}, nil)
+	if err != nil || refused["billing"] == nil || len(used) != 0 || snap.RouteCount() != 1 {
+		t.Fatalf("a failing new package: %v, refused %v, used %v", err, refused, used)
+	}
+}
