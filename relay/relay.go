@@ -236,11 +236,10 @@ func (r *Relay) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	pos, ok := pgstore.ParsePosition(b.Revision)
+	revID, seq, ok := policysync.ParsePostgresRevision(b.Revision)
 	if !ok {
 		return fmt.Errorf("load: unexpected store revision %q", b.Revision)
 	}
-	revID, seq := pos.Policy, pos.Seq
 	if err := r.checkFrom(ctx, revID, b.Policy); err != nil {
 		return err
 	}

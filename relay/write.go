@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/edgeauthz/edgeauthz/decision/rebac"
 	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
@@ -219,8 +218,10 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 	}
 	var bad []error
 	for _, t := range b.Delete {
-		if _, err := rebac.ParseTupleKey(t); err != nil {
-			bad = append(bad, err)
+		o, rest, ok := strings.Cut(t, "#")
+		rel, sub, ok2 := strings.Cut(rest, "@")
+		if !ok || !ok2 || o == "" || rel == "" || sub == "" {
+			bad = append(bad, fmt.Errorf("tuple %q: want object#relation@user", t))
 		}
 	}
 	if err := errors.Join(bad...); err != nil {
@@ -241,11 +242,17 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 			return WriteResult{}, http.StatusBadRequest, fmt.Errorf("not written: %w", err)
 		}
 	}
-	// One transaction: a batch is stored whole or not at all.
 	var res WriteResult
 	var err error
-	if res.Written, res.Deleted, err = pgstore.ChangeTuplesAs(ctx, w.db, writer, b.Write, b.Delete); err != nil {
-		return WriteResult{}, http.StatusServiceUnavailable, err
+	if len(b.Write) > 0 {
+		if res.Written, err = pgstore.WriteTuplesAs(ctx, w.db, writer, b.Write); err != nil {
+			return WriteResult{}, http.StatusServiceUnavailable, err
+		}
+	}
+	if len(b.Delete) > 0 {
+		if res.Deleted, err = pgstore.DeleteTuplesAs(ctx, w.db, writer, b.Delete); err != nil {
+			return res, http.StatusServiceUnavailable, fmt.Errorf("the writes were stored, the deletes not: %w", err)
+		}
 	}
 	return res, http.StatusOK, nil
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	gosync "sync"
 	"time"
@@ -21,6 +21,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/edgeauthz/edgeauthz/relay/wire"
@@ -44,6 +45,10 @@ type XDSOptions struct {
 	// NodeID names the edge to the relay's fleet status (default: the
 	// host name).
 	NodeID string
+	// TLS, when set, secures the stream in place of the default plaintext:
+	// relays are verified against its roots (and name or SPIFFE ID), and
+	// its client certificate, if any, is presented (mutual TLS).
+	TLS *tls.Config
 	// Check judges a policy document before it is ACKed; a revision it
 	// refuses is NACKed with the error and never handed to the loader.
 	// The serve command compiles the document without tuples here.
@@ -130,6 +135,11 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 	if opts.NodeID == "" {
 		opts.NodeID, _ = os.Hostname()
 	}
+	if opts.DialOptions == nil && opts.TLS != nil {
+		// The defaults below, over TLS.
+		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(opts.TLS)),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
+	}
 	if opts.ReconnectBase <= 0 {
 		opts.ReconnectBase = 100 * time.Millisecond
 	}
@@ -193,16 +203,6 @@ func (s *XDSSource) Fetch(_ context.Context, have string) (Bundle, error) {
 	}
 	return Bundle{Revision: rev, Name: s.policy.Name + " via relay " + s.connected, Policy: []byte(s.policy.Document),
 		Tuples: s.st.materialize(), Seq: s.st.seq}, nil
-}
-
-// Advance is the revision of a bundle of revision rev ("revision.seq")
-// with the changes through seq applied.
-func (s *XDSSource) Advance(rev string, seq int64) string {
-	policy, _, ok := strings.Cut(rev, ".")
-	if !ok {
-		return rev
-	}
-	return policy + "." + strconv.FormatInt(seq, 10)
 }
 
 // Changes returns the tuple changes after since, in order.

@@ -103,96 +103,6 @@ INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject, written_by
 SELECT 'd', i.o, i.r, i.s, $4 FROM del JOIN input i ON i.o = del.object AND i.r = del.relation AND i.s = del.subject
 ORDER BY i.n`
 
-// ChangeTuplesAs writes and deletes tuples in one transaction: either every
-// write and delete is stored, or none is. Writes apply before deletes, so a
-// tuple in both ends up deleted. Each list is taken as WriteTuples and
-// DeleteTuples take it (the same parser, the same refusals: any malformed
-// tuple refuses the whole call). It returns the changelog rows appended for
-// each list; the edges are notified once.
-func ChangeTuplesAs(ctx context.Context, db DB, writer string, writes, deletes []string) (written, deleted int, err error) {
-	w, werr := tupleColumns(writes, true)
-	d, derr := tupleColumns(deletes, false)
-	if err := errors.Join(werr, derr); err != nil {
-		return 0, 0, fmt.Errorf("change tuples: %w", err)
-	}
-	err = inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
-			return err
-		}
-		var err error
-		if written, err = w.apply(ctx, tx, writer); err != nil {
-			return err
-		}
-		if deleted, err = d.apply(ctx, tx, writer); err != nil {
-			return err
-		}
-		if written+deleted == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'tuples')`, Channel)
-		return err
-	}, "change tuples")
-	if err != nil {
-		return 0, 0, err
-	}
-	return written, deleted, nil
-}
-
-// columns are parsed tuples as the statements' array parameters.
-type columns struct {
-	write                       bool
-	objs, rels, subs, conds, xs []string
-}
-
-// tupleColumns parses tuples into columns, one row per key, the last write
-// of a key winning, as in a sequence of writes (one statement cannot change
-// a row twice). Every malformed tuple is named in the error.
-func tupleColumns(tuples []string, write bool) (columns, error) {
-	c := columns{write: write}
-	seen := make(map[rebac.Tuple]int, len(tuples))
-	var bad []error
-	for _, t := range tuples {
-		// The relationship engine's own parser: a tuple the store takes
-		// is one every edge can apply.
-		tp, err := rebac.ParseTuple(t)
-		if err != nil && !write {
-			// A row the engine cannot parse may still be in the store
-			// (written by an older edgeauthz, or by hand); deleting it
-			// must stay possible. Edges skip the deletion like the write.
-			tp, err = rebac.ParseTupleKey(t)
-		}
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		if i, dup := seen[tp.Key()]; dup {
-			c.conds[i], c.xs[i] = tp.Condition, tp.Context
-			continue
-		}
-		seen[tp.Key()] = len(c.objs)
-		c.objs, c.rels, c.subs = append(c.objs, tp.Object), append(c.rels, tp.Relation), append(c.subs, tp.User)
-		c.conds, c.xs = append(c.conds, tp.Condition), append(c.xs, tp.Context)
-	}
-	return c, errors.Join(bad...)
-}
-
-// apply runs the write or delete statement for c in tx and returns the
-// changelog rows it appended.
-func (c columns) apply(ctx context.Context, tx pgx.Tx, writer string) (int, error) {
-	if len(c.objs) == 0 {
-		return 0, nil
-	}
-	query, args := writeTuplesSQL, []any{c.objs, c.rels, c.subs, c.conds, c.xs, writer}
-	if !c.write {
-		query, args = deleteTuplesSQL, []any{c.objs, c.rels, c.subs, writer}
-	}
-	tag, err := tx.Exec(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return int(tag.RowsAffected()), nil
-}
-
 func changeTuples(ctx context.Context, db DB, tuples []string, write bool, writer string) (int, error) {
 	op := "write tuples"
 	if !write {
@@ -205,17 +115,29 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool, write
 	if len(c.objs) == 0 {
 		return 0, nil
 	}
-	var changed int
+	query, args := writeTuplesSQL, []any{c.objs, c.rels, c.subs, c.conds, c.ctxs, writer}
+	if !write {
+		query, args = deleteTuplesSQL, []any{c.objs, c.rels, c.subs, writer}
+	}
+	var changed int64
 	err = inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 			return err
 		}
-		var err error
-		if changed, err = c.apply(ctx, tx, writer); err != nil || changed == 0 {
+		tag, err := tx.Exec(ctx, query, args...)
+		if err != nil {
 			return err
+		}
+		if changed = tag.RowsAffected(); changed == 0 {
+			return nil
 		}
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, 'tuples')`, Channel)
 		return err
 	}, op)
-	return changed, err
+	return int(changed), err
 }
+
+// splitTuple names a row to delete that rebac.ParseTuple refuses (written
+// by an older edgeauthz, or by hand): rebac.ParseTupleKey, the one lenient
+// split.
+func splitTuple(t string) (rebac.Tuple, error) { return rebac.ParseTupleKey(t) }
