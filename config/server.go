@@ -28,6 +28,7 @@ type Server struct {
 	Readiness            Readiness   `yaml:"readiness"`
 	Admin                Admin       `yaml:"admin"`
 	Tracing              Tracing     `yaml:"tracing"`
+	Shadow               Shadow      `yaml:"shadow"`
 }
 
 // Limits bounds what callers of the two ports may hold open. The defaults
@@ -122,8 +123,8 @@ type PolicyStore struct {
 	SigningKey string `yaml:"signing_key"`
 	// BearerTokenFile, for HTTP bundles, holds a credential for the store.
 	BearerTokenFile string `yaml:"bearer_token_file"`
-	// TLS, for https bundles: the CA bundle the store is verified against
-	// and the client certificate presented to it.
+	// TLS, for https bundles and xds:// relays: the CA bundle the store is
+	// verified against and the client certificate presented to it.
 	TLS TLS `yaml:"tls"`
 }
 
@@ -193,6 +194,9 @@ type DecisionLog struct {
 	Mask LogMask `yaml:"mask"`
 	// HTTP ships the lines to a collector as well (see DecisionLogHTTP).
 	HTTP DecisionLogHTTP `yaml:"http"`
+	// RecordInputs adds to each edge decision what it was decided from,
+	// for `edgeauthz replay` (README "Replaying a decision log").
+	RecordInputs bool `yaml:"record_inputs"`
 }
 
 // CacheSizes bounds the caches by their estimated bytes (0 disables one).
@@ -230,6 +234,74 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: expected a size in bytes like 32Mi, 64Ki or 1048576, found %q", n.Line, n.Value)}}
+}
+
+// resolve makes a policy source's file paths relative to the
+// configuration's folder; a bare path is a file source.
+func (p *PolicyStore) resolve(abs func(string) string) {
+	src := p.Source
+	switch {
+	case len(src) >= 7 && strings.EqualFold(src[:7], "file://"):
+		p.Source = "file://" + abs(src[7:])
+	case !strings.Contains(src, "://"):
+		p.Source = "file://" + abs(src)
+	}
+	p.TLS.resolve(abs)
+	p.PersistDir = abs(p.PersistDir)
+	p.PersistKeyFile = abs(p.PersistKeyFile)
+	p.SigningKey = abs(p.SigningKey)
+	p.BearerTokenFile = abs(p.BearerTokenFile)
+}
+
+// validate checks a policy source's settings; key names it in errors
+// ("policy", or "shadow" for the shadow policy).
+func (p *PolicyStore) validate(errs *List, lines map[string]int, key string) {
+	u, err := url.Parse(p.Source)
+	switch {
+	case strings.HasPrefix(p.Source, "xds://"):
+		// Relays: xds://host:port[,host:port…] (sync.NewXDSSource).
+		for a := range strings.SplitSeq(strings.TrimPrefix(p.Source, "xds://"), ",") {
+			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
+				errs.Add(lines[key+".source"], "%s.source: relay %q is not host:port", key, a)
+			}
+		}
+	case err != nil:
+		errs.Add(lines[key+".source"], "%s.source: %v", key, err)
+	case u.Scheme != "file" && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "postgres" && u.Scheme != "postgresql":
+		errs.Add(lines[key+".source"], "%s.source: scheme %q is not file, http, https, postgres or xds", key, u.Scheme)
+	}
+	if p.PollInterval <= 0 {
+		errs.Add(lines[key+".poll_interval"], "%s.poll_interval must be positive", key)
+	}
+	switch {
+	case p.PersistDir != "" && p.PersistKeyFile == "":
+		errs.Add(lines[key+".persist_dir"], "%s.persist_dir needs %[1]s.persist_key_file: a file of at least 32 random bytes, outside persist_dir, that authenticates the persisted policy", key)
+	case p.PersistDir == "" && p.PersistKeyFile != "":
+		errs.Add(lines[key+".persist_key_file"], "%s.persist_key_file applies only with %[1]s.persist_dir", key)
+	case p.PersistDir != "" && isWithin(p.PersistKeyFile, p.PersistDir):
+		errs.Add(lines[key+".persist_key_file"], "%s.persist_key_file must not be inside %[1]s.persist_dir: whoever can edit the persisted policy could read it", key)
+	}
+	if p.MaxStaleness < 0 {
+		errs.Add(lines[key+".max_staleness"], "%s.max_staleness must not be negative", key)
+	}
+	// Freshness is confirmed at each poll, which is jittered by up to 10%:
+	// a staleness bound below 1.5 polls would make healthy edges refuse.
+	if p.MaxStaleness > 0 && p.MaxStaleness < p.PollInterval*3/2 {
+		errs.Add(lines[key+".max_staleness"], "%s.max_staleness (%s) must be at least 1.5 × %s.poll_interval (%s): freshness is confirmed at each poll",
+			key, p.MaxStaleness, key, p.PollInterval)
+	}
+	if src := strings.ToLower(p.Source); !strings.HasPrefix(src, "http") {
+		if p.SigningKey != "" {
+			errs.Add(lines[key+".signing_key"], "%s.signing_key applies to http(s) bundles only; %s cannot be verified with it", key, p.Source)
+		}
+		if p.BearerTokenFile != "" {
+			errs.Add(lines[key+".bearer_token_file"], "%s.bearer_token_file applies to http(s) bundles only", key)
+		}
+		if p.TLS.Enabled() && !strings.HasPrefix(src, "xds://") {
+			errs.Add(lines[key+".tls"], "%s.tls applies to https bundles and xds:// relays only", key)
+		}
+	}
+	p.TLS.validateClient(errs, lines[key+".tls"], key+".tls")
 }
 
 // DefaultClaimNames are the claim names used when a configuration names none.
@@ -306,7 +378,9 @@ func ParseServer(name string, data []byte) (*Server, error) {
 	}
 	s.resolve(filepath.Dir(name))
 	s.AuthZEN.resolve(filepath.Dir(name))
+	s.resolveShadow(filepath.Dir(name))
 	s.validate(errs, lines)
+	s.validateShadow(errs, lines)
 	s.validateAuthZEN(errs, lines)
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -322,26 +396,15 @@ func (s *Server) resolve(dir string) {
 		}
 		return filepath.Join(dir, p)
 	}
-	src := s.Policy.Source
-	switch {
-	case len(src) >= 7 && strings.EqualFold(src[:7], "file://"):
-		s.Policy.Source = "file://" + abs(src[7:])
-	case !strings.Contains(src, "://"):
-		s.Policy.Source = "file://" + abs(src)
-	}
+	s.Policy.resolve(abs)
 	switch s.DecisionLog.Output {
 	case "stdout", "stderr", "off", "none", "":
 	default:
 		s.DecisionLog.Output = abs(s.DecisionLog.Output)
 	}
 	s.Listen.TLS.resolve(abs)
-	s.Policy.TLS.resolve(abs)
 	s.DecisionLog.HTTP.TLS.resolve(abs)
 	s.Tracing.TLS.resolve(abs)
-	s.Policy.PersistDir = abs(s.Policy.PersistDir)
-	s.Policy.PersistKeyFile = abs(s.Policy.PersistKeyFile)
-	s.Policy.SigningKey = abs(s.Policy.SigningKey)
-	s.Policy.BearerTokenFile = abs(s.Policy.BearerTokenFile)
 	for i := range s.Tokens.Issuers {
 		s.Tokens.Issuers[i].JWKSFile = abs(s.Tokens.Issuers[i].JWKSFile)
 		s.Tokens.Issuers[i].HMACSecretFile = abs(s.Tokens.Issuers[i].HMACSecretFile)
@@ -361,52 +424,7 @@ func (s *Server) validate(errs *List, lines map[string]int) {
 	if !strings.HasPrefix(s.Listen.AuthzPrefix, "/") {
 		errs.Add(lines["listen.authz_prefix"], "listen.authz_prefix must start with /")
 	}
-	u, err := url.Parse(s.Policy.Source)
-	switch {
-	case strings.HasPrefix(s.Policy.Source, "xds://"):
-		// Relays: xds://host:port[,host:port…] (sync.NewXDSSource).
-		for a := range strings.SplitSeq(strings.TrimPrefix(s.Policy.Source, "xds://"), ",") {
-			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
-				errs.Add(lines["policy.source"], "policy.source: relay %q is not host:port", a)
-			}
-		}
-	case err != nil:
-		errs.Add(lines["policy.source"], "policy.source: %v", err)
-	case u.Scheme != "file" && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "postgres" && u.Scheme != "postgresql":
-		errs.Add(lines["policy.source"], "policy.source: scheme %q is not file, http, https, postgres or xds", u.Scheme)
-	}
-	if s.Policy.PollInterval <= 0 {
-		errs.Add(lines["policy.poll_interval"], "policy.poll_interval must be positive")
-	}
-	switch {
-	case s.Policy.PersistDir != "" && s.Policy.PersistKeyFile == "":
-		errs.Add(lines["policy.persist_dir"], "policy.persist_dir needs policy.persist_key_file: a file of at least 32 random bytes, outside persist_dir, that authenticates the persisted policy")
-	case s.Policy.PersistDir == "" && s.Policy.PersistKeyFile != "":
-		errs.Add(lines["policy.persist_key_file"], "policy.persist_key_file applies only with policy.persist_dir")
-	case s.Policy.PersistDir != "" && isWithin(s.Policy.PersistKeyFile, s.Policy.PersistDir):
-		errs.Add(lines["policy.persist_key_file"], "policy.persist_key_file must not be inside policy.persist_dir: whoever can edit the persisted policy could read it")
-	}
-	if s.Policy.MaxStaleness < 0 {
-		errs.Add(lines["policy.max_staleness"], "policy.max_staleness must not be negative")
-	}
-	// Freshness is confirmed at each poll, which is jittered by up to 10%:
-	// a staleness bound below 1.5 polls would make healthy edges refuse.
-	if s.Policy.MaxStaleness > 0 && s.Policy.MaxStaleness < s.Policy.PollInterval*3/2 {
-		errs.Add(lines["policy.max_staleness"], "policy.max_staleness (%s) must be at least 1.5 × policy.poll_interval (%s): freshness is confirmed at each poll",
-			s.Policy.MaxStaleness, s.Policy.PollInterval)
-	}
-	if !strings.HasPrefix(strings.ToLower(s.Policy.Source), "http") {
-		if s.Policy.SigningKey != "" {
-			errs.Add(lines["policy.signing_key"], "policy.signing_key applies to http(s) bundles only; %s cannot be verified with it", s.Policy.Source)
-		}
-		if s.Policy.BearerTokenFile != "" {
-			errs.Add(lines["policy.bearer_token_file"], "policy.bearer_token_file applies to http(s) bundles only")
-		}
-		if s.Policy.TLS.Enabled() {
-			errs.Add(lines["policy.tls"], "policy.tls applies to https bundles only")
-		}
-	}
-	s.Policy.TLS.validateClient(errs, lines["policy.tls"], "policy.tls")
+	s.Policy.validate(errs, lines, "policy")
 	if s.Tokens.Header == "" && s.Tokens.Cookie == "" {
 		errs.Add(lines["tokens"], "tokens: set header or cookie")
 	}

@@ -22,11 +22,15 @@ type TLS struct {
 	// ReloadInterval is how often, at most, the files are checked for a
 	// rotation (on the next handshake); 0 means 5s.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// ServerName, on a client, is the name the server's certificate must
+	// carry when it is not the dialled host (an IP address, or several
+	// relays behind one certificate name). Listeners refuse it.
+	ServerName string `yaml:"server_name"`
 }
 
 // Enabled reports whether any TLS key is set.
 func (t TLS) Enabled() bool {
-	return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || len(t.AllowSPIFFEIDs) > 0 || len(t.AllowDNSNames) > 0
+	return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || len(t.AllowSPIFFEIDs) > 0 || len(t.AllowDNSNames) > 0 || t.ServerName != ""
 }
 
 func (t *TLS) resolve(abs func(string) string) {
@@ -47,6 +51,9 @@ func (t TLS) validateServer(errs *List, lines map[string]int, key string) {
 	}
 	if t.ReloadInterval < 0 {
 		errs.Add(lines[key+".reload_interval"], "%s.reload_interval must not be negative", key)
+	}
+	if t.ServerName != "" {
+		errs.Add(lines[key+".server_name"], "%s.server_name is for outgoing connections; a listener has no server to name", key)
 	}
 	for _, id := range t.AllowSPIFFEIDs {
 		if !strings.HasPrefix(id, "spiffe://") || len(id) <= len("spiffe://") {

@@ -91,14 +91,29 @@ type serviceMonitor struct {
 			MatchNames []string `json:"matchNames,omitempty"`
 		} `json:"namespaceSelector,omitempty"`
 		Endpoints []struct {
-			Port          string `json:"port,omitempty"`
-			TargetPort    string `json:"targetPort,omitempty"`
-			Path          string `json:"path,omitempty"`
-			Scheme        string `json:"scheme,omitempty"`
-			Interval      string `json:"interval,omitempty"`
-			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
+			Port          string       `json:"port,omitempty"`
+			TargetPort    string       `json:"targetPort,omitempty"`
+			Path          string       `json:"path,omitempty"`
+			Scheme        string       `json:"scheme,omitempty"`
+			Interval      string       `json:"interval,omitempty"`
+			ScrapeTimeout string       `json:"scrapeTimeout,omitempty"`
+			TLSConfig     *smTLSConfig `json:"tlsConfig,omitempty"`
 		} `json:"endpoints"`
 	} `json:"spec"`
+}
+
+// smTLSConfig is the CRD's SafeTLSConfig: each file from a Secret or a ConfigMap key.
+type smTLSConfig struct {
+	CA                 *smSecretOrConfigMap      `json:"ca,omitempty"`
+	Cert               *smSecretOrConfigMap      `json:"cert,omitempty"`
+	KeySecret          *corev1.SecretKeySelector `json:"keySecret,omitempty"`
+	ServerName         string                    `json:"serverName,omitempty"`
+	InsecureSkipVerify bool                      `json:"insecureSkipVerify,omitempty"`
+}
+
+type smSecretOrConfigMap struct {
+	Secret    *corev1.SecretKeySelector    `json:"secret,omitempty"`
+	ConfigMap *corev1.ConfigMapKeySelector `json:"configMap,omitempty"`
 }
 
 // promDuration is the CRD's pattern for interval and scrapeTimeout.
@@ -118,6 +133,16 @@ type rendered struct {
 	sm        *serviceMonitor
 	metas     map[string]metav1.ObjectMeta // "Kind/name" → metadata
 	pod       *corev1.PodTemplateSpec
+	relay     renderedRelay // the objects labelled app.kubernetes.io/component=relay
+}
+
+type renderedRelay struct {
+	deploy  *appsv1.Deployment
+	svc     *corev1.Service
+	pdb     *policyv1.PodDisruptionBudget
+	sm      *serviceMonitor
+	configs map[string]*corev1.ConfigMap
+	metas   map[string]metav1.ObjectMeta
 }
 
 func renderChart(t *testing.T, values string) *rendered {
@@ -134,6 +159,16 @@ func renderChart(t *testing.T, values string) *rendered {
 			t.Fatalf("document %d: %v", i, err)
 		}
 		where := fmt.Sprintf("%s document %d (%s/%s)", values, i, tm.APIVersion, tm.Kind)
+		var om struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+		}
+		if err := sigsyaml.Unmarshal(doc, &om); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		if om.Metadata.Labels["app.kubernetes.io/component"] == "relay" {
+			decodeRelayObject(t, where, tm, doc, &r.relay)
+			continue
+		}
 		var meta *metav1.ObjectMeta
 		switch tm.APIVersion + "/" + tm.Kind {
 		case "apps/v1/Deployment":
@@ -189,6 +224,44 @@ func renderChart(t *testing.T, values string) *rendered {
 	return r
 }
 
+func decodeRelayObject(t *testing.T, where string, tm metav1.TypeMeta, doc []byte, rr *renderedRelay) {
+	t.Helper()
+	if rr.metas == nil {
+		rr.metas, rr.configs = map[string]metav1.ObjectMeta{}, map[string]*corev1.ConfigMap{}
+	}
+	var meta *metav1.ObjectMeta
+	switch tm.APIVersion + "/" + tm.Kind {
+	case "apps/v1/Deployment":
+		rr.deploy = &appsv1.Deployment{}
+		decodeStrict(t, where, doc, rr.deploy)
+		meta = &rr.deploy.ObjectMeta
+	case "v1/Service":
+		rr.svc = &corev1.Service{}
+		decodeStrict(t, where, doc, rr.svc)
+		meta = &rr.svc.ObjectMeta
+	case "policy/v1/PodDisruptionBudget":
+		rr.pdb = &policyv1.PodDisruptionBudget{}
+		decodeStrict(t, where, doc, rr.pdb)
+		meta = &rr.pdb.ObjectMeta
+	case "monitoring.coreos.com/v1/ServiceMonitor":
+		rr.sm = &serviceMonitor{}
+		decodeStrict(t, where, doc, rr.sm)
+		meta = &rr.sm.Metadata
+	case "v1/ConfigMap":
+		var cm corev1.ConfigMap
+		decodeStrict(t, where, doc, &cm)
+		rr.configs[cm.Name] = &cm
+		meta = &cm.ObjectMeta
+	default:
+		t.Fatalf("%s: a relay kind this test does not know", where)
+	}
+	key := tm.Kind + "/" + meta.Name
+	if _, dup := rr.metas[key]; dup {
+		t.Errorf("%s: %s rendered twice", where, key)
+	}
+	rr.metas[key] = *meta
+}
+
 // helmCase is one value set under helm/edgeauthz/ci and what it must render.
 type helmCase struct {
 	values                 string // "" for the chart's defaults
@@ -198,6 +271,8 @@ type helmCase struct {
 	internalTrafficPolicy  corev1.ServiceInternalTrafficPolicy
 	check                  func(t *testing.T, r *rendered, cfg *config.Server)
 	wantEnv, wantNoEnvKeys []string
+	// relay: this release runs relays; relayTLS: on their ports, mutual.
+	relay, relayTLS bool
 }
 
 var helmCases = []helmCase{
@@ -222,6 +297,15 @@ var helmCases = []helmCase{
 	{values: "postgres-values.yaml", kind: "Deployment", pdb: true, persist: true, source: "postgres",
 		wantEnv: []string{"PGPASSWORD", "SSL_CERT_FILE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"}},
 	{values: "existing-policy-values.yaml", kind: "Deployment", pdb: true, source: "file", internalTrafficPolicy: corev1.ServiceInternalTrafficPolicyCluster},
+	{values: "relay-values.yaml", kind: "Deployment", pdb: true, persist: true, source: "relay", relay: true},
+	{values: "relay-mtls-values.yaml", kind: "DaemonSet", pdb: true, sm: true, persist: true, source: "relay", relay: true, relayTLS: true,
+		internalTrafficPolicy: corev1.ServiceInternalTrafficPolicyLocal, wantNoEnvKeys: []string{"PGPASSWORD", "SSL_CERT_FILE"},
+		check: func(t *testing.T, r *rendered, cfg *config.Server) {
+			if len(cfg.Policy.TLS.AllowSPIFFEIDs) != 1 {
+				t.Errorf("config.yaml: policy.tls pins no relay SPIFFE ID: %+v", cfg.Policy.TLS)
+			}
+		}},
+	{values: "external-relay-values.yaml", kind: "Deployment", pdb: true, persist: true, source: "relay"},
 }
 
 // TestHelmLint: helm lint --strict passes with the defaults and every value set.
@@ -259,6 +343,7 @@ func TestHelmTemplate(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, r, cfg)
 			}
+			checkHelmRelay(t, r, tc, cfg)
 		})
 	}
 }
@@ -550,6 +635,18 @@ func checkHelmConfig(t *testing.T, r *rendered, tc helmCase) *config.Server {
 				t.Errorf("rendered signing key: %v", err)
 			}
 		}
+	case "relay":
+		if u.Scheme != "xds" {
+			t.Errorf("policy source %q, want xds://", cfg.Policy.Source)
+		}
+		for key, f := range map[string]string{"ca_file": cfg.Policy.TLS.CAFile, "cert_file": cfg.Policy.TLS.CertFile, "key_file": cfg.Policy.TLS.KeyFile} {
+			if vol, ok := mountedFile(t, r, f); f != "" && (!ok || vol.Secret == nil) {
+				t.Errorf("config.yaml: policy.tls.%s %s is not in a mounted Secret", key, f)
+			}
+		}
+		if tc.relayTLS != cfg.Policy.TLS.Enabled() {
+			t.Errorf("config.yaml: policy.tls %+v, want set: %v (the relays' TLS)", cfg.Policy.TLS, tc.relayTLS)
+		}
 	case "postgres":
 		if u.Scheme != "postgres" {
 			t.Errorf("policy source %q, want postgres://", cfg.Policy.Source)
@@ -681,6 +778,18 @@ func TestHelmRefusesBadValues(t *testing.T) {
 		{"tls key without secret", []string{"tls.caKey=ca.crt"}, "tls.secretName"},
 		{"client cert without key", []string{"tls.secretName=x", "tls.clientCertKey=tls.crt"}, "together"},
 		{"bad duration", []string{"policy.pollInterval=5 seconds"}, "pollInterval"},
+		{"relay without a store", []string{"relay.enabled=true"}, "relay.store.dsn"},
+		{"relay DSN with a password", []string{"relay.enabled=true", "relay.store.dsn=postgres://u:secret@db/x"}, "holds a password"},
+		{"edges follow no relay", []string{"policy.source=relay"}, "relay.enabled=true"},
+		{"relay address not xds", []string{"policy.source=relay", "policy.relay.address=http://relay:18000"}, "policy.relay.address"},
+		{"relay TLS, edges without a certificate", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "policy.source=relay", "relay.tls.secretName=relay-tls"}, "policy.relay.tls.secretName"},
+		{"relay pdb blocks drains", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "relay.pdb.minAvailable=2"}, "relay.pdb.minAvailable"},
+		{"relay allow-list without TLS", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "relay.tls.allowSpiffeIds={spiffe://td/x}"}, "need relay.tls.secretName"},
+		{"relay allow-list entry not SPIFFE", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "relay.tls.secretName=t", "relay.tls.allowSpiffeIds={td/x}"}, "is not a SPIFFE ID"},
+		{"relay scrape over TLS without tlsConfig", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "relay.tls.secretName=t", "metrics.serviceMonitor.enabled=true"}, "relay.serviceMonitor.tlsConfig"},
+		{"relay writers by certificate without TLS", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "relay.write.clientCASecret.name=w"}, "need relay.tls.secretName"},
+		{"relay write issuer without keys", []string{"relay.enabled=true", "relay.store.dsn=postgres://edgeauthz@db/edgeauthz", "relay.write.issuer=https://ci"}, "issuer and jwks together"},
+		{"unknown relay value", []string{"relay.replicaz=3"}, "replicaz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", helmRelease, chartDir, "--namespace", namespace, "--kube-version", kubeVersion}

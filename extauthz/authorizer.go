@@ -32,7 +32,10 @@ type Options struct {
 	Log                *DecisionLog    // nil: no decision log
 	Metrics            *Metrics        // nil: no metrics
 	Tracer             *tracing.Tracer // nil: no tracing, and no cost
-	Now                func() time.Time
+	// Shadow compares a candidate policy's decisions with the enforced
+	// ones (shadow.go); nil: none. The Authorizer does not close it.
+	Shadow *Shadow
+	Now    func() time.Time
 }
 
 // Authorizer is the transport-independent part of a Check: it finds the
@@ -50,6 +53,7 @@ type Authorizer struct {
 	log       *DecisionLog
 	metrics   *Metrics
 	tracer    *tracing.Tracer
+	shadow    *Shadow
 	now       func() time.Time
 	seeds     keySeeds
 }
@@ -65,6 +69,7 @@ func NewAuthorizer(opts Options) *Authorizer {
 		log:       opts.Log,
 		metrics:   opts.Metrics,
 		tracer:    opts.Tracer,
+		shadow:    opts.Shadow,
 		now:       opts.Now,
 		seeds:     newKeySeeds(),
 	}

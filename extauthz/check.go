@@ -57,6 +57,10 @@ type outcome struct {
 	path   string
 	// tokenErr is identity.ErrorCode of a refused token, else "".
 	tokenErr string
+	// req and snap are what was decided from, for the log's inputs and
+	// the shadow policy; nil when no policy was asked.
+	req  *decision.Request
+	snap *decision.Snapshot
 }
 
 // seeds are per process: keys are unpredictable to clients, so they cannot
@@ -77,6 +81,7 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 	}
 	tokenHash, _ := a.authenticate(ctx, req)
 	o.tokenErr = req.TokenErrorCode
+	o.req, o.snap = req, snap
 
 	var key cache.Key
 	// The key leaves out headers no rule reads: a method override, which
@@ -91,6 +96,7 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 			a.metrics.cacheHit("decision")
 			o.res, o.cached, o.hit = c.res, c, true
 			a.record(&o)
+			a.shadow.offer(&o)
 			return o
 		}
 		a.metrics.cacheMiss("decision")
@@ -104,6 +110,7 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 		o.cached = c
 	}
 	a.record(&o)
+	a.shadow.offer(&o)
 	return o
 }
 

@@ -23,6 +23,7 @@ type DecisionLog struct {
 	sampleAllows float64
 	maxField     int
 	mask         *Mask
+	recordInputs bool
 	stop         chan struct{}
 	done         chan struct{}
 }
@@ -42,6 +43,9 @@ type LogOptions struct {
 	MaxFieldBytes int
 	// Mask drops or hashes named fields of every line.
 	Mask Mask
+	// RecordInputs adds each edge decision's inputs (Input), so that the
+	// log can be replayed against another policy.
+	RecordInputs bool
 }
 
 // NewDecisionLog writes to out (which it does not close).
@@ -50,7 +54,7 @@ func NewDecisionLog(out io.Writer, o LogOptions) *DecisionLog {
 		o.MaxFieldBytes = DefaultMaxFieldBytes
 	}
 	l := &DecisionLog{w: bufio.NewWriterSize(out, 64<<10), out: out, sampleAllows: o.SampleAllows,
-		maxField: o.MaxFieldBytes, stop: make(chan struct{}), done: make(chan struct{})}
+		maxField: o.MaxFieldBytes, recordInputs: o.RecordInputs, stop: make(chan struct{}), done: make(chan struct{})}
 	if len(o.Mask.Drop)+len(o.Mask.Hash) > 0 {
 		l.mask = &o.Mask
 	}
@@ -111,6 +115,9 @@ type Entry struct {
 	WouldDeny string `json:"would_deny,omitempty"`
 	// Truncated names the fields cut to the log's field bound.
 	Truncated []string `json:"truncated,omitempty"`
+	// Input is what the decision was made from, when the log records
+	// inputs (loginput.go).
+	Input *Input `json:"input,omitempty"`
 }
 
 // bound cuts every free-text field to max bytes and records which were cut.
@@ -165,6 +172,8 @@ func (l *DecisionLog) wants(res *decision.Result) bool {
 func (l *DecisionLog) write(e *Entry) {
 	e.mask(l.mask)
 	e.bound(l.maxField)
+	e.Input.mask(l.mask)
+	e.Input.bound(l.maxField)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return
@@ -198,6 +207,9 @@ func (a *Authorizer) record(o *outcome) {
 		if o.res.Reason == decision.ReasonMonitor {
 			e.WouldDeny = o.res.MonitoredReason.String()
 		}
+	}
+	if a.log.recordInputs && o.req != nil {
+		e.Input = newInput(o.req, o.snap, a.extractor.Header)
 	}
 	a.log.write(e)
 }

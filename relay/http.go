@@ -18,7 +18,16 @@ func (r *Relay) Handler(gatherer prometheus.Gatherer, write http.Handler) http.H
 	}
 	mux.Handle("/fleet", r.fleet)
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("/healthz", r.HealthHandler())
+	return mux
+}
+
+// HealthHandler answers 200 once the relay serves the store and 503 before.
+// It reveals nothing else, so it may be served on a plain-text probe port
+// beside listeners that require client certificates (which kubelet's
+// probes cannot present).
+func (r *Relay) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		select {
 		case <-r.loaded:
 			w.Write([]byte("ok\n"))
@@ -26,5 +35,4 @@ func (r *Relay) Handler(gatherer prometheus.Gatherer, write http.Handler) http.H
 			http.Error(w, "the relay has not loaded the store yet", http.StatusServiceUnavailable)
 		}
 	})
-	return mux
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,24 +77,44 @@ func hasScope(claims map[string]any, want string) bool {
 	return false
 }
 
-// MTLSAuth accepts a request whose client certificate the TLS server
-// verified against its client CAs (tls.VerifyClientCertIfGiven or
-// RequireAndVerifyClientCert). The writer is "x509:" and the certificate's
-// subject.
-type MTLSAuth struct{}
+// MTLSAuth accepts a request whose client certificate chains to CAs (for
+// client authentication); the writer is "x509:" and the certificate's
+// subject. The check is its own, apart from the listener's: a listener with
+// mutual TLS admits every edge, and an edge's certificate must not make it a
+// writer. With CAs nil it trusts what the TLS server verified instead
+// (tls.VerifyClientCertIfGiven or RequireAndVerifyClientCert).
+type MTLSAuth struct {
+	CAs *x509.CertPool
+}
 
 var _ Authenticator = MTLSAuth{}
 
 // Authenticate implements Authenticator.
-func (MTLSAuth) Authenticate(r *http.Request) (string, error) {
-	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
-		return "", fmt.Errorf("%w: no verified client certificate", ErrUnauthenticated)
+func (a MTLSAuth) Authenticate(r *http.Request) (string, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", fmt.Errorf("%w: no client certificate", ErrUnauthenticated)
 	}
-	return "x509:" + r.TLS.VerifiedChains[0][0].Subject.String(), nil
+	if a.CAs == nil {
+		if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+			return "", fmt.Errorf("%w: no verified client certificate", ErrUnauthenticated)
+		}
+		return "x509:" + r.TLS.VerifiedChains[0][0].Subject.String(), nil
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	opts := x509.VerifyOptions{Roots: a.CAs, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := leaf.Verify(opts); err != nil {
+		return "", fmt.Errorf("%w: the client certificate is not a writer's: %w", ErrUnauthenticated, err)
+	}
+	return "x509:" + leaf.Subject.String(), nil
 }
 
-// FirstOf authenticates a request with a verified client certificate by
-// MTLS, and any other by Bearer (nil: refused).
+// FirstOf authenticates a request that presents a client certificate and no
+// Authorization header by MTLS, and any other by Bearer. Under mutual TLS
+// every caller has a certificate, so the header, not the certificate,
+// decides which credential is meant. Either nil refuses its kind.
 type FirstOf struct {
 	MTLS   Authenticator
 	Bearer Authenticator
@@ -101,11 +122,12 @@ type FirstOf struct {
 
 // Authenticate implements Authenticator.
 func (f FirstOf) Authenticate(r *http.Request) (string, error) {
-	if f.MTLS != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+	hasCert := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+	if f.MTLS != nil && hasCert && r.Header.Get("Authorization") == "" {
 		return f.MTLS.Authenticate(r)
 	}
 	if f.Bearer == nil {
-		return "", fmt.Errorf("%w: a verified client certificate is required", ErrUnauthenticated)
+		return "", fmt.Errorf("%w: a writer's client certificate is required", ErrUnauthenticated)
 	}
 	return f.Bearer.Authenticate(r)
 }

@@ -82,6 +82,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /loglevel", s.getLevel)
 	mux.HandleFunc("PUT /loglevel", s.putLevel)
 	mux.HandleFunc("GET /snapshot", s.snapshotSummary)
+	mux.HandleFunc("GET /shadow", s.shadowSummary)
 	return mux
 }
 

@@ -20,7 +20,7 @@ import (
 // DecisionLog's own Close has flushed into them.
 func decisionLog(c config.DecisionLog, reg prometheus.Registerer, log *slog.Logger) (*extauthz.DecisionLog, io.Closer, error) {
 	o := extauthz.LogOptions{SampleAllows: c.SampleAllows, MaxFieldBytes: c.MaxFieldBytes,
-		Mask: extauthz.Mask{Drop: c.Mask.Drop, Hash: c.Mask.Hash}}
+		Mask: extauthz.Mask{Drop: c.Mask.Drop, Hash: c.Mask.Hash}, RecordInputs: c.RecordInputs}
 	if err := o.Mask.Validate(); err != nil {
 		return nil, nil, err
 	}

@@ -60,6 +60,8 @@ type Server struct {
 	adminLis net.Listener    // nil: admin listener off
 	adminSrv *http.Server
 	level    *slog.LevelVar
+
+	shadow shadowParts // zero: no shadow policy
 }
 
 // New builds a server and binds its listeners (so that a port in use is an
@@ -138,6 +140,9 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		DecisionCacheBytes: int64(cfg.Cache.DecisionsBytes),
 		Log:                s.declog,
 		Metrics:            extauthz.NewMetrics(s.reg),
+	}
+	if opts.Shadow, err = s.newShadow(); err != nil {
+		return nil, err
 	}
 	if s.tracer, err = newTracer(ctx, cfg.Tracing); err != nil {
 		return nil, err
@@ -225,6 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer close(loaderDone)
 		_ = s.loader.Run(ctx)
 	}()
+	shadowDone := s.runShadow(ctx)
 	// The sweeper outlives ctx until the gRPC server has stopped: a graceful
 	// stop waits for streams, stalled ones included.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
@@ -279,6 +285,7 @@ func (s *Server) Run(ctx context.Context) error {
 	stopSweep()
 	cancel()
 	<-loaderDone
+	<-shadowDone
 	<-sweeperDone
 	s.log.Info("stopped")
 	return runErr
@@ -337,6 +344,7 @@ func (s *Server) close() {
 	if s.declog != nil {
 		_ = s.declog.Close()
 	}
+	s.shadow.close()
 	if s.tracer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.tracer.Shutdown(ctx) // exports the spans still batched

@@ -17,6 +17,12 @@ import (
 // NewSource opens the store named by policy.source, with the credentials
 // and signing key the configuration gives.
 func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) {
+	return openSource(cfg, cfg.Policy, "policy", log)
+}
+
+// openSource opens one policy store (policy's or shadow's, which key names
+// in errors) with the server's compiler for xDS checks.
+func openSource(cfg *config.Server, ps config.PolicyStore, key string, log *slog.Logger) (policysync.Source, error) {
 	opts := policysync.Options{Postgres: policysync.PostgresOptions{Logger: log}}
 	// A relay's policy revision is compiled (without tuples) before it is
 	// ACKed; one that does not compile is NACKed with its error.
@@ -25,26 +31,32 @@ func NewSource(cfg *config.Server, log *slog.Logger) (policysync.Source, error) 
 		_, err := compile(b)
 		return err
 	}}
-	if f := cfg.Policy.BearerTokenFile; f != "" {
+	if key != "policy" {
+		// A relay's fleet status tells the edge's two streams apart.
+		host, _ := os.Hostname()
+		opts.XDS.NodeID = host + "/" + key
+	}
+	if f := ps.BearerTokenFile; f != "" {
 		// Read now to fail fast, and again before every fetch.
 		if _, err := os.ReadFile(f); err != nil {
-			return nil, fmt.Errorf("policy.bearer_token_file: %w", err)
+			return nil, fmt.Errorf("%s.bearer_token_file: %w", key, err)
 		}
 		opts.HTTP.BearerTokenFile = f
 	}
-	if cfg.Policy.SigningKey != "" {
-		keys, err := policysync.ReadVerificationKeys(cfg.Policy.SigningKey)
+	if ps.SigningKey != "" {
+		keys, err := policysync.ReadVerificationKeys(ps.SigningKey)
 		if err != nil {
-			return nil, fmt.Errorf("policy.signing_key: %w", err)
+			return nil, fmt.Errorf("%s.signing_key: %w", key, err)
 		}
 		opts.HTTP.Keys = keys
 	}
-	tc, err := clientTLS(cfg.Policy.TLS, "policy.tls")
+	tc, err := clientTLS(ps.TLS, key+".tls")
 	if err != nil {
 		return nil, err
 	}
 	opts.HTTP.TLS = tc
-	return policysync.Open(cfg.Policy.Source, opts)
+	opts.XDS.TLS = tc
+	return policysync.Open(ps.Source, opts)
 }
 
 // Compiler parses and compiles bundles with the server's settings: one

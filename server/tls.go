@@ -47,7 +47,9 @@ func clientTLS(c config.TLS, key string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	return r.ClientConfig(), nil
+	tc := r.ClientConfig()
+	tc.ServerName = c.ServerName
+	return tc, nil
 }
 
 // jwksHTTPClient returns the client for JWKS fetches when an issuer has a

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/decision/policyload"
@@ -25,7 +26,7 @@ import (
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
-const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--poll 5s] [--fold-after 10000] [--chunks 256] [--retention 168h] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]] [--http-tls-cert F --http-tls-key F [--write-client-ca F]]"
+const relayUsage = "relay --store DSN [--listen 127.0.0.1:18000] [--http 127.0.0.1:18001] [--health ADDR] [--poll 5s] [--fold-after 10000] [--chunks 256] [--retention 168h] [--tls-cert-file F --tls-key-file F [--tls-ca-file F [--tls-allow-spiffe-id ID]... [--tls-allow-dns-name N]...] [--tls-reload-interval 5s]] [--write-issuer ISS --write-jwks FILE [--write-scope S] [--write-audience A]] [--write-client-ca F]"
 
 // runRelay serves the store to edges over delta xDS until SIGINT or SIGTERM.
 func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -41,9 +42,9 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	writeJWKS := fs.String("write-jwks", "", "JWKS file with the write issuer's keys")
 	writeAudience := fs.String("write-audience", "edgeauthz-relay", "aud writers' tokens must contain")
 	writeScope := fs.String("write-scope", "edgeauthz:write", "scope writers' tokens must grant")
-	tlsCert := fs.String("http-tls-cert", "", "serve --http over TLS with this certificate (PEM)")
-	tlsKey := fs.String("http-tls-key", "", "the key of --http-tls-cert (PEM)")
-	clientCA := fs.String("write-client-ca", "", "also accept writers by a client certificate these CAs (PEM) issued (needs --http-tls-cert)")
+	listenTLS := addListenerTLSFlags(fs, "--listen and --http")
+	health := fs.String("health", "", "plain-HTTP address serving /healthz alone, for probes that cannot present a client certificate (off when empty)")
+	clientCA := fs.String("write-client-ca", "", "also accept writers by a client certificate these CAs (PEM) issued (needs --tls-cert-file)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if pos, err := parseArgs(fs, args); err != nil || len(pos) > 0 {
 		if err == nil {
@@ -59,6 +60,33 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if *dsn == "" {
 		fmt.Fprintln(stderr, "edgeauthz relay: --store DSN is required (postgres://…)")
 		return exitUsage
+	}
+	// One reloader for both ports: one rotation, one read of the files.
+	tlsConfig, err := listenTLS.serverConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "edgeauthz relay:", err)
+		return exitUsage
+	}
+	httpTLS := tlsConfig
+	var writeCAs *x509.CertPool
+	if *clientCA != "" {
+		if tlsConfig == nil {
+			fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca needs TLS (--tls-cert-file and --tls-key-file)")
+			return exitUsage
+		}
+		pem, err := os.ReadFile(*clientCA)
+		writeCAs = x509.NewCertPool()
+		if err != nil || !writeCAs.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca: no PEM certificates", err)
+			return exitUsage
+		}
+		// Without mutual TLS on the listener, ask for a certificate
+		// without requiring one: the write API judges it against its own
+		// CAs, and bearer writers and readers connect without one.
+		httpTLS = tlsConfig.Clone()
+		if httpTLS.ClientAuth == tls.NoClientCert {
+			httpTLS.ClientAuth = tls.RequestClientCert
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	store, err := policysync.NewPostgresSource(*dsn, policysync.PostgresOptions{Logger: log})
@@ -80,31 +108,9 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Store: store, Check: checkPolicy, PollInterval: *poll, FoldAfter: *foldAfter, Chunks: *chunks,
 		DB: pool, Retention: *retention, Logger: log, Registerer: reg,
 	})
-	var tlsConfig *tls.Config
-	if *tlsCert != "" || *tlsKey != "" || *clientCA != "" {
-		if *tlsCert == "" || *tlsKey == "" {
-			fmt.Fprintln(stderr, "edgeauthz relay: TLS needs --http-tls-cert and --http-tls-key")
-			return exitUsage
-		}
-		c, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
-		if err != nil {
-			fmt.Fprintln(stderr, "edgeauthz relay:", err)
-			return exitUsage
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
-		if *clientCA != "" {
-			pem, err := os.ReadFile(*clientCA)
-			roots := x509.NewCertPool()
-			if err != nil || !roots.AppendCertsFromPEM(pem) {
-				fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca: no PEM certificates", err)
-				return exitUsage
-			}
-			tlsConfig.ClientAuth, tlsConfig.ClientCAs = tls.VerifyClientCertIfGiven, roots
-		}
-	}
 	var auth relay.FirstOf
-	if *clientCA != "" {
-		auth.MTLS = relay.MTLSAuth{}
+	if writeCAs != nil {
+		auth.MTLS = relay.MTLSAuth{CAs: writeCAs}
 	}
 	var write http.Handler
 	if *writeIssuer != "" || *writeJWKS != "" {
@@ -125,44 +131,76 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if auth.MTLS != nil || auth.Bearer != nil {
 		write = relay.NewWriteAPI(r, pool, auth, log)
 	}
-	grpcLis, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintln(stderr, "edgeauthz relay:", err)
-		return exitFail
+	if *listen == "" || *httpAddr == "" {
+		fmt.Fprintln(stderr, "edgeauthz relay: --listen and --http need an address")
+		return exitUsage
 	}
-	httpLis, err := net.Listen("tcp", *httpAddr)
-	if err != nil {
-		grpcLis.Close()
-		fmt.Fprintln(stderr, "edgeauthz relay:", err)
-		return exitFail
+	var lis []net.Listener
+	for _, a := range []string{*listen, *httpAddr, *health} {
+		if a == "" { // --health is optional
+			continue
+		}
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lis {
+				l.Close()
+			}
+			fmt.Fprintln(stderr, "edgeauthz relay:", err)
+			return exitFail
+		}
+		lis = append(lis, l)
 	}
-	gs := grpc.NewServer()
-	r.Register(ctx, gs)
-	hs := &http.Server{Handler: r.Handler(reg, write), ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	grpcLis, httpLis := lis[0], lis[1]
+	var gopts []grpc.ServerOption
 	if tlsConfig != nil {
-		httpLis = tls.NewListener(httpLis, tlsConfig)
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
-	errc := make(chan error, 3)
+	gs := grpc.NewServer(gopts...)
+	r.Register(ctx, gs)
+	// Refused handshakes and bad requests go to the relay's log, not to
+	// the standard logger.
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	servers := []*http.Server{{Handler: r.Handler(reg, write), ReadHeaderTimeout: 10 * time.Second, TLSConfig: httpTLS, ErrorLog: errLog}}
+	if httpTLS != nil {
+		httpLis = tls.NewListener(httpLis, httpTLS)
+	}
+	httpLis2 := []net.Listener{httpLis}
+	if len(lis) == 3 {
+		servers = append(servers, &http.Server{Handler: healthOnly(r.HealthHandler()), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog})
+		httpLis2 = append(httpLis2, lis[2])
+	}
+	// Whatever ends first (a signal, or a server failing) stops the rest.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, 2+len(servers))
 	go func() { errc <- r.Run(ctx) }()
 	go func() { errc <- gs.Serve(grpcLis) }()
-	go func() {
-		if err := hs.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-			return
-		}
-		errc <- nil
-	}()
-	log.Info("relay listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+	for i, hs := range servers {
+		go func() {
+			if err := hs.Serve(httpLis2[i]); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+	}
+	log.Info("relay listening", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(),
+		"tls", tlsConfig != nil, "mutual_tls", tlsConfig != nil && tlsConfig.ClientAuth != tls.NoClientCert)
 	var first error
+	pending := 2 + len(servers)
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
+		pending--
 	}
+	stop()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	hs.Shutdown(sctx)
+	for _, hs := range servers {
+		hs.Shutdown(sctx)
+	}
 	gs.Stop()
-	for range 2 {
+	for range pending {
 		if err := <-errc; first == nil {
 			first = err
 		}
@@ -172,6 +210,13 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// healthOnly serves h at /healthz and 404 elsewhere.
+func healthOnly(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", h)
+	return mux
 }
 
 // checkPolicy compiles a revision as an edge does, without tuples: one that

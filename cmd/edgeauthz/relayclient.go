@@ -15,9 +15,10 @@ import (
 	"github.com/edgeauthz/edgeauthz/relay"
 )
 
-// relayWrite posts a write to a relay's write API with the bearer token in
-// tokenFile (or $EDGEAUTHZ_TOKEN) and returns its answer.
-func relayWrite(ctx context.Context, relayURL, tokenFile, path, contentType string, body []byte) (relay.WriteResult, error) {
+// relayWrite posts a write to a relay's write API and returns its answer.
+// The writer is named by the bearer token in tokenFile (or
+// $EDGEAUTHZ_TOKEN) or, without one, by the client certificate of tf.
+func relayWrite(ctx context.Context, relayURL, tokenFile string, tf *clientTLSFlags, path, contentType string, body []byte) (relay.WriteResult, error) {
 	token := os.Getenv("EDGEAUTHZ_TOKEN")
 	if tokenFile != "" {
 		b, err := os.ReadFile(tokenFile)
@@ -26,12 +27,19 @@ func relayWrite(ctx context.Context, relayURL, tokenFile, path, contentType stri
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	if token == "" {
-		return relay.WriteResult{}, errors.New("a relay write needs a token: --token-file FILE or $EDGEAUTHZ_TOKEN")
+	if token == "" && *tf.cert == "" {
+		return relay.WriteResult{}, errors.New("a relay write needs a credential: --token-file FILE, $EDGEAUTHZ_TOKEN, or a writer's --tls-cert-file")
+	}
+	client, err := tf.httpClient()
+	if err != nil {
+		return relay.WriteResult{}, err
 	}
 	u := strings.TrimSuffix(relayURL, "/")
 	if !strings.Contains(u, "://") {
 		u = "http://" + u
+	}
+	if err := tf.checkURL(u); err != nil {
+		return relay.WriteResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -39,9 +47,11 @@ func relayWrite(ctx context.Context, relayURL, tokenFile, path, contentType stri
 	if err != nil {
 		return relay.WriteResult{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", contentType)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return relay.WriteResult{}, err
 	}

@@ -37,6 +37,8 @@ func commands() []command {
 		{"publish", "publish (--store DSN [--package NAME] [--credential FILE] | --relay URL [--token-file F]) POLICY", runPublish},
 		{"writers", "writers add|remove --store DSN --name NAME [--scopes a,b] [--out FILE]", runWriters},
 		{"bundle", bundleUsage, runBundle},
+		{"replay", replayUsage, runReplay},
+		{"shadow", shadowUsage, runShadow},
 		{"tuples", "tuples write|delete (--store DSN | --relay URL [--token-file F]) TUPLE...", runTuples},
 		{"keygen", "keygen --out DIR [--alg RS256|ES256]", runKeygen},
 		{"token", "token --key PEM --claims JSON [--ttl 1h] [--kid KID]", runToken},

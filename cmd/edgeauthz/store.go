@@ -39,6 +39,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
 	relayURL := fs.String("relay", "", "publish through this relay's write API instead of the store (http://host:port)")
 	tokenFile := fs.String("token-file", "", "bearer token for --relay (default $EDGEAUTHZ_TOKEN)")
+	relayTLS := addClientTLSFlags(fs)
 	pkg := fs.String("package", "", "publish FILE as this policy package (default: the base policy)")
 	cred := fs.String("credential", "", "file holding a writer token (edgeauthz writers add); the store checks its scope")
 	files, err := parseArgs(fs, args)
@@ -76,7 +77,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFail
 	}
 	if *relayURL != "" {
-		res, err := relayWrite(ctx, *relayURL, *tokenFile, "/v1/policy", "application/yaml", data)
+		res, err := relayWrite(ctx, *relayURL, *tokenFile, relayTLS, "/v1/policy", "application/yaml", data)
 		if err != nil {
 			fmt.Fprintln(stderr, "edgeauthz publish:", err)
 			return exitFail
@@ -110,6 +111,7 @@ func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	dsn := fs.String("store", os.Getenv("EDGEAUTHZ_STORE"), "PostgreSQL DSN (default $EDGEAUTHZ_STORE)")
 	relayURL := fs.String("relay", "", "write through this relay's write API instead of the store (http://host:port)")
 	tokenFile := fs.String("token-file", "", "bearer token for --relay (default $EDGEAUTHZ_TOKEN)")
+	relayTLS := addClientTLSFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
@@ -125,7 +127,7 @@ func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			batch = relay.TupleBatch{Delete: tuples}
 		}
 		body, _ := json.Marshal(batch)
-		res, err := relayWrite(ctx, *relayURL, *tokenFile, "/v1/tuples", "application/json", body)
+		res, err := relayWrite(ctx, *relayURL, *tokenFile, relayTLS, "/v1/tuples", "application/json", body)
 		if err != nil {
 			fmt.Fprintln(stderr, "edgeauthz tuples:", err)
 			return exitFail

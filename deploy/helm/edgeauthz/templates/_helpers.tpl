@@ -30,6 +30,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: edge
 {{- end -}}
 
+{{- define "edgeauthz.relay.fullname" -}}
+{{- printf "%s-relay" (include "edgeauthz.fullname" . | trunc 57 | trimSuffix "-") -}}
+{{- end -}}
+
+{{- define "edgeauthz.relay.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{ include "edgeauthz.relay.selectorLabels" . }}
+{{- end -}}
+
+{{- define "edgeauthz.relay.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "edgeauthz.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: relay
+{{- end -}}
+
 {{- define "edgeauthz.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "edgeauthz.fullname" .) .Values.serviceAccount.name -}}
@@ -53,6 +70,10 @@ app.kubernetes.io/component: edge
 {{- define "edgeauthz.tlsDir" -}}/etc/edgeauthz/tls{{- end -}}
 {{- define "edgeauthz.bearerDir" -}}/etc/edgeauthz/bundle-credential{{- end -}}
 {{- define "edgeauthz.stateDir" -}}/var/lib/edgeauthz{{- end -}}
+{{- define "edgeauthz.relayClientTLSDir" -}}/etc/edgeauthz/relay-client-tls{{- end -}}
+{{- define "edgeauthz.relayTLSDir" -}}/etc/edgeauthz/relay-tls{{- end -}}
+{{- define "edgeauthz.relayConfigDir" -}}/etc/edgeauthz/relay-config{{- end -}}
+{{- define "edgeauthz.writersCADir" -}}/etc/edgeauthz/writers-ca{{- end -}}
 {{- define "edgeauthz.persistKeyDir" -}}/etc/edgeauthz/persist-key{{- end -}}
 {{- define "edgeauthz.persistKeySecret" -}}{{ default (printf "%s-persist-key" (include "edgeauthz.fullname" .)) .Values.policy.persistKeySecret.name }}{{- end -}}
 
@@ -77,7 +98,18 @@ file://{{ include "edgeauthz.policyDir" . }}/policy.yaml
 {{- fail "policy.postgres.dsn holds a password: it would be in a ConfigMap; put it in a Secret and name it in policy.postgres.passwordSecret" -}}
 {{- end -}}
 {{- $p.postgres.dsn -}}
+{{- else if eq $p.source "relay" -}}
+{{- if $p.relay.address -}}
+{{- if not (regexMatch "^xds://[^/,]+:[0-9]+(,[^/,]+:[0-9]+)*$" $p.relay.address) -}}
+{{- fail "policy.relay.address: want xds://host:port[,host:port…]" -}}
+{{- end -}}
+{{- $p.relay.address -}}
+{{- else if .Values.relay.enabled -}}
+xds://{{ include "edgeauthz.relay.fullname" . }}.{{ .Release.Namespace }}.svc:{{ .Values.relay.grpcPort }}
 {{- else -}}
-{{- fail (printf "policy.source %q: want file, http or postgres" $p.source) -}}
+{{- fail "policy.source relay: set relay.enabled=true (this release's relays) or policy.relay.address" -}}
+{{- end -}}
+{{- else -}}
+{{- fail (printf "policy.source %q: want file, http, postgres or relay" $p.source) -}}
 {{- end -}}
 {{- end -}}

@@ -1,0 +1,295 @@
+package replay
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/extauthz"
+)
+
+// Options tune a replay.
+type Options struct {
+	// Examples is how many differences are kept as examples (default 10).
+	Examples int
+	// MaxLineBytes bounds one log line (default 4 MiB); a longer line is
+	// reported as not replayable.
+	MaxLineBytes int
+}
+
+// Report is the outcome of a replay.
+type Report struct {
+	// Candidate is the candidate snapshot's revision.
+	Candidate string `json:"candidate"`
+	// Lines counts the log's non-empty lines; Replayed those decided again.
+	Lines    int `json:"lines"`
+	Replayed int `json:"replayed"`
+	// Unchanged answers were the same decision with the same reason.
+	Unchanged int `json:"unchanged"`
+	// NewlyDenied and NewlyAllowed count flipped decisions; Rereasoned
+	// counts the same decision given for another reason or status.
+	NewlyDenied  int `json:"newly_denied"`
+	NewlyAllowed int `json:"newly_allowed"`
+	Rereasoned   int `json:"rereasoned"`
+	// NotReplayable counts the lines not decided again, by cause.
+	NotReplayable map[string]int `json:"not_replayable"`
+	// Differences groups the changed answers by route and both reasons.
+	Differences []Difference `json:"differences"`
+	// Examples are the first changed answers, in log order.
+	Examples []Example `json:"examples"`
+}
+
+// Flipped reports whether any allow became a deny or the reverse.
+func (r *Report) Flipped() bool { return r.NewlyDenied+r.NewlyAllowed > 0 }
+
+// Answer is one policy's answer.
+type Answer struct {
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+	Status   int    `json:"status"`
+	Rule     string `json:"rule,omitempty"`
+}
+
+func (a Answer) String() string {
+	return fmt.Sprintf("%s (%s %d)", a.Decision, a.Reason, a.Status)
+}
+
+// Difference counts the changed answers of one route from one answer to
+// another (rules aside).
+type Difference struct {
+	Route string `json:"route"`
+	From  Answer `json:"from"`
+	To    Answer `json:"to"`
+	Count int    `json:"count"`
+}
+
+// Example is one changed answer.
+type Example struct {
+	Line     int    `json:"line"`
+	Route    string `json:"route"`
+	Method   string `json:"method"`
+	Host     string `json:"host"`
+	Target   string `json:"target"`
+	Subject  string `json:"sub,omitempty"`
+	Recorded Answer `json:"recorded"`
+	Replayed Answer `json:"replayed"`
+}
+
+// Causes of a line that is not replayed, besides Input.Missing's.
+const (
+	CauseNoInput     = "no input recorded (decision_log.record_inputs was off, or the request was refused before any policy was asked)"
+	CauseNotEdge     = "not an edge decision (AuthZEN)"
+	CauseUnparseable = "not a decision-log line"
+	CauseTooLong     = "line over the length bound"
+)
+
+// Replay reads a decision log from r and decides each recorded request
+// again against snap.
+func Replay(r io.Reader, snap *decision.Snapshot, o Options) (*Report, error) {
+	if o.Examples <= 0 {
+		o.Examples = 10
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 4 << 20
+	}
+	rep := &Report{Candidate: snap.Revision(), NotReplayable: map[string]int{}, Differences: []Difference{}, Examples: []Example{}}
+	diffs := map[Difference]int{}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		text, tooLong, err := readLine(br, o.MaxLineBytes)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("replay: line %d: %w", n, err)
+		}
+		switch {
+		case tooLong:
+			rep.Lines++
+			rep.NotReplayable[CauseTooLong]++
+		case len(bytes.TrimSpace(text)) > 0:
+			rep.Lines++
+			rep.replayLine(n, text, snap, diffs, o.Examples)
+		}
+		if err != nil {
+			break
+		}
+	}
+	for d, c := range diffs {
+		d.Count = c
+		rep.Differences = append(rep.Differences, d)
+	}
+	sort.Slice(rep.Differences, func(i, j int) bool {
+		a, b := rep.Differences[i], rep.Differences[j]
+		if a.Route != b.Route {
+			return a.Route < b.Route
+		}
+		if a.From != b.From {
+			return a.From.String() < b.From.String()
+		}
+		return a.To.String() < b.To.String()
+	})
+	return rep, nil
+}
+
+// readLine returns one line without its newline; a line over max bytes is
+// consumed and reported as tooLong instead.
+func readLine(br *bufio.Reader, max int) (text []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(text)+len(chunk) > max+1 {
+				tooLong, text = true, nil
+			} else {
+				text = append(text, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return bytes.TrimSuffix(text, []byte("\n")), tooLong, err
+	}
+}
+
+// line is what replay reads of a decision-log line.
+type line struct {
+	extauthz.Entry
+	API string `json:"api"`
+}
+
+func (rep *Report) replayLine(n int, raw []byte, snap *decision.Snapshot, diffs map[Difference]int, examples int) {
+	var e line
+	if err := json.Unmarshal(raw, &e); err != nil || e.Decision == "" {
+		rep.NotReplayable[CauseUnparseable]++
+		return
+	}
+	if e.API != "" {
+		rep.NotReplayable[CauseNotEdge]++
+		return
+	}
+	in := e.Input
+	if in == nil {
+		rep.NotReplayable[CauseNoInput]++
+		return
+	}
+	if len(in.Missing) > 0 {
+		rep.NotReplayable[in.Missing[0]]++
+		return
+	}
+	if cause := unrecordedHeader(in, snap); cause != "" {
+		rep.NotReplayable[cause]++
+		return
+	}
+	req, cause := request(in, e.Time)
+	if cause != "" {
+		rep.NotReplayable[cause]++
+		return
+	}
+	res := snap.Decide(req)
+	rep.Replayed++
+	recorded := Answer{Decision: e.Decision, Reason: e.Reason, Status: e.Status, Rule: e.Rule}
+	replayed := Answer{Decision: decisionOf(&res), Reason: res.Reason.String(), Status: res.Status, Rule: res.Rule}
+	switch {
+	case recorded.Decision != replayed.Decision && replayed.Decision == "deny":
+		rep.NewlyDenied++
+	case recorded.Decision != replayed.Decision:
+		rep.NewlyAllowed++
+	case recorded.Reason != replayed.Reason || recorded.Status != replayed.Status:
+		rep.Rereasoned++
+	default:
+		rep.Unchanged++
+		return
+	}
+	route := cmpOr(recorded.Rule, replayed.Rule, extauthz.NoRoute)
+	from, to := recorded, replayed
+	from.Rule, to.Rule = "", ""
+	diffs[Difference{Route: route, From: from, To: to}]++
+	if len(rep.Examples) < examples {
+		ex := Example{Line: n, Route: route, Method: in.Method, Host: in.Host, Target: in.Target,
+			Recorded: recorded, Replayed: replayed}
+		if in.Principal != nil {
+			ex.Subject = in.Principal.Subject
+		}
+		rep.Examples = append(rep.Examples, ex)
+	}
+}
+
+func cmpOr(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func decisionOf(r *decision.Result) string {
+	if r.Allowed {
+		return "allow"
+	}
+	return "deny"
+}
+
+// unrecordedHeader names a header the candidate reads that the record
+// cannot tell about: not among the recorded names, or withheld as a
+// credential.
+func unrecordedHeader(in *extauthz.Input, snap *decision.Snapshot) string {
+	names, all := snap.CacheKeyHeaders()
+	if all {
+		switch {
+		case !in.AllHeaders:
+			return "the candidate's conditions read any header; only some were recorded"
+		case len(in.Withheld) > 0:
+			return "the candidate's conditions read any header; " + in.Withheld[0] + " was withheld"
+		}
+		return ""
+	}
+	for _, n := range names {
+		if slices.Contains(in.Withheld, n) {
+			return "header " + n + " was withheld (credential)"
+		}
+		if !in.AllHeaders && !slices.Contains(in.HeaderNames, n) {
+			return "header " + n + " not recorded"
+		}
+	}
+	return ""
+}
+
+// request rebuilds the decision input, or names why it cannot.
+func request(in *extauthz.Input, at time.Time) (*decision.Request, string) {
+	if in.Method == "" || in.Target == "" {
+		return nil, "method or target not recorded"
+	}
+	req := &decision.Request{Method: in.Method, Host: in.Host, Target: in.Target, Headers: in.Headers,
+		Context: in.Context, SourceIP: in.SourceIP, Now: at}
+	if req.Headers == nil {
+		req.Headers = map[string]string{}
+	}
+	switch in.Token {
+	case extauthz.InputTokenAbsent:
+		req.Token = decision.TokenAbsent
+	case extauthz.InputTokenInvalid:
+		req.Token = decision.TokenInvalid
+		req.TokenErrorCode = in.TokenErrorCode
+		req.TokenError = cmpOr(in.TokenErrorCode, "invalid token")
+	case extauthz.InputTokenValid:
+		if in.Principal == nil {
+			return nil, "principal not recorded"
+		}
+		p := in.Principal
+		req.Token = decision.TokenValid
+		req.Principal = &decision.Principal{Subject: p.Subject, Org: p.Org, TokenID: p.TokenID,
+			Roles: p.Roles, Groups: p.Groups, Scopes: p.Scopes, Claims: p.Claims}
+		if req.Principal.Claims == nil {
+			req.Principal.Claims = map[string]any{}
+		}
+	default:
+		return nil, "token state " + strings.TrimSpace(in.Token) + " unknown"
+	}
+	return req, ""
+}
