@@ -83,10 +83,12 @@ func ReadState(ctx context.Context, db DB, have Position) (State, error) {
 		var revID, pkgID *int64
 		var seq int64
 		// Never a position past the sequence: a reader there would wait
-		// for rows that come before it.
+		// for rows that come before it. Never one before the checkpoint
+		// either: with every row pruned, the tuples are still as of it.
 		err := tx.QueryRow(ctx, `SELECT (SELECT max(id) FROM edgeauthz_policy_revisions),
 			(SELECT max(id) FROM edgeauthz_package_revisions),
-			least((SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog), edgeauthz_changelog_last_seq())`).Scan(&revID, &pkgID, &seq)
+			least(greatest((SELECT coalesce(max(seq), 0) FROM edgeauthz_tuple_changelog),
+				(SELECT pruned_through FROM edgeauthz_changelog_checkpoint)), edgeauthz_changelog_last_seq())`).Scan(&revID, &pkgID, &seq)
 		if err != nil {
 			return err
 		}
@@ -208,15 +210,6 @@ func Changes(ctx context.Context, db DB, since int64, limit int) ([]Change, erro
 	// READ COMMITTED: each statement sees what was committed before it, so
 	// the sequence read last bounds every row read before it.
 	err := inTx(ctx, db, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		// Rows up to the checkpoint may be pruned: a reader behind it
-		// would miss them, so it reloads in full instead.
-		var pruned int64
-		if err := tx.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
-			return err
-		}
-		if since < pruned {
-			return fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
-		}
 		rows, err := tx.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
 				|| CASE WHEN op = 'w' AND condition_name <> ''
 					THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END
@@ -231,6 +224,16 @@ func Changes(ctx context.Context, db DB, since int64, limit int) ([]Change, erro
 		})
 		if err != nil {
 			return err
+		}
+		// Rows up to the checkpoint may be pruned: a reader behind it
+		// would miss them, so it reloads in full instead. Read after the
+		// rows, so a prune that committed before they were read is seen.
+		var pruned int64
+		if err := tx.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
+			return err
+		}
+		if since < pruned {
+			return fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
 		}
 		// Read after the rows: a committed row took its seq from the
 		// sequence before, so it is at most this unless its seq went
