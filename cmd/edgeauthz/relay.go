@@ -219,8 +219,9 @@ func healthOnly(h http.Handler) http.Handler {
 	return mux
 }
 
-// checkPolicy compiles a revision as an edge does, without tuples: one that
-// does not compile is never pushed.
+// checkPolicy compiles a base revision (one policy document) as an edge
+// does, without tuples: one that does not compile is never pushed.
 func checkPolicy(name string, doc []byte) (*decision.Snapshot, error) {
-	return policyload.Load(name, doc, policyload.Options{})
+	_, snap, err := policyload.LoadPolicy(name, doc, policyload.Options{})
+	return snap, err
 }

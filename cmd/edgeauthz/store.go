@@ -69,7 +69,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// the files beside the policy.
 	data, err = policyload.Portable(files[0], data, filepath.Dir(files[0]))
 	if err == nil {
-		_, err = policyload.Load(files[0], data, policyload.Options{})
+		// One document: a store holds sets as their parts (--package).
+		_, _, err = policyload.LoadPolicy(files[0], data, policyload.Options{})
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -176,7 +177,7 @@ func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func checkAgainstModel(ctx context.Context, pool *pgxpool.Pool, tuples []string) error {
 	var snap *decision.Snapshot
 	_, _, err := pgstore.NewestCompiling(ctx, pool, 20, func(id int64, doc []byte) (err error) {
-		snap, err = policyload.Load(fmt.Sprintf("revision %d", id), doc, policyload.Options{})
+		_, snap, err = policyload.LoadPolicy(fmt.Sprintf("revision %d", id), doc, policyload.Options{})
 		return err
 	})
 	switch {

@@ -203,3 +203,20 @@ func TestLoadSetIsolated(t *testing.T) {
 		t.Fatalf("a failing new package: %v, refused %v, used %v", err, refused, used)
 	}
 }
+
+// LoadPolicy takes one policy document: a set's encoding is refused, as
+// publish and the relay refuse one offered as a base revision.
+func TestLoadPolicyRefusesASet(t *testing.T) {
+	t.Parallel()
+	set := &config.PolicySet{Base: config.SetPart{Revision: "1", File: "base", Document: plain}}
+	enc, err := config.EncodePolicySet(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policyload.Load("bundle", enc, policyload.Options{}); err != nil {
+		t.Fatalf("Load of a set: %v", err)
+	}
+	if _, _, err := policyload.LoadPolicy("bundle", enc, policyload.Options{}); !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("LoadPolicy of a set = %v, want a config error", err)
+	}
+}
