@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -121,12 +122,22 @@ func TestSkippedRowLogBounded(t *testing.T) {
 	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
 		t.Fatal(err)
 	}
-	edge := startPGLoader(t, dsn, policysync.LoaderOptions{})
+	// No polling: the edge reads the rows once, when the NOTIFY below wakes
+	// it. An edge that woke between the rows would find the store moved on
+	// and reload it in full, which counts no changelog rows.
+	edge := startPGLoader(t, dsn, policysync.LoaderOptions{PollInterval: time.Hour})
 	waitFor(t, func() bool { s, _ := edge.engine.Snapshot(); return s != nil })
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
 	for _, id := range []string{strings.Repeat("x", 100_000), "a" + strings.Repeat("é", 50_000), strings.Repeat("€", 40_000)} {
-		if _, err := pool.Exec(ctx, `INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject) VALUES ('d', $1, 'viewer', 'user:ann')`, "document:"+id); err != nil {
-			t.Fatal(err)
-		}
+		mustExec(t, tx, `INSERT INTO edgeauthz_tuple_changelog (op, object, relation, subject) VALUES ('d', $1, 'viewer', 'user:ann')`, "document:"+id)
+	}
+	mustExec(t, tx, `SELECT pg_notify($1, 'tuples')`, pgstore.Channel)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
 		return testutil.ToFloat64(counter(t, edge.reg, "edgeauthz_sync_skipped_tuples_total")) == 3

@@ -205,53 +205,54 @@ type Change struct {
 // It returns ErrChangelogPruned for a position behind the retention
 // checkpoint and ErrChangelogOrder when the rows after since may not hold
 // every later change; either way the caller reloads with ReadState.
-func Changes(ctx context.Context, db DB, since int64, limit int) ([]Change, error) {
-	var changes []Change
-	// READ COMMITTED: each statement sees what was committed before it, so
-	// the sequence read last bounds every row read before it.
-	err := inTx(ctx, db, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
-				|| CASE WHEN op = 'w' AND condition_name <> ''
-					THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END
-			FROM edgeauthz_tuple_changelog WHERE seq > $1 ORDER BY seq LIMIT $2`, since, limit)
-		if err != nil {
-			return err
-		}
-		changes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Change, error) {
-			var c Change
-			err := row.Scan(&c.Seq, &c.Write, &c.Tuple)
-			return c, err
-		})
-		if err != nil {
-			return err
-		}
-		// Rows up to the checkpoint may be pruned: a reader behind it
-		// would miss them, so it reloads in full instead. Read after the
-		// rows, so a prune that committed before they were read is seen.
-		var pruned int64
-		if err := tx.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
-			return err
-		}
-		if since < pruned {
-			return fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
-		}
-		// Read after the rows: a committed row took its seq from the
-		// sequence before, so it is at most this unless its seq went
-		// around it.
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT edgeauthz_changelog_last_seq()`).Scan(&last); err != nil {
-			return err
-		}
-		if since > last {
-			return fmt.Errorf("%w: reading after %d, the sequence is at %d", ErrChangelogOrder, since, last)
-		}
-		if n := len(changes); n > 0 && changes[n-1].Seq > last {
-			return fmt.Errorf("%w: row %d is beyond the sequence at %d", ErrChangelogOrder, changes[n-1].Seq, last)
-		}
-		return nil
-	}, "changes")
+func Changes(ctx context.Context, q Querier, since int64, limit int) ([]Change, error) {
+	changes, err := readChanges(ctx, q, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	return changes, nil
+}
+
+// readChanges runs each statement on its own, outside a transaction, as
+// the readers have always polled: each sees what was committed before it,
+// so the sequence read last bounds every row read before it.
+func readChanges(ctx context.Context, q Querier, since int64, limit int) ([]Change, error) {
+	rows, err := q.Query(ctx, `SELECT seq, op = 'w', object || '#' || relation || '@' || subject
+			|| CASE WHEN op = 'w' AND condition_name <> ''
+				THEN ' with ' || condition_name || coalesce(' ' || condition_context::text, '') ELSE '' END
+		FROM edgeauthz_tuple_changelog WHERE seq > $1 ORDER BY seq LIMIT $2`, since, limit)
 	if err != nil {
 		return nil, err
+	}
+	changes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Change, error) {
+		var c Change
+		err := row.Scan(&c.Seq, &c.Write, &c.Tuple)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Rows up to the checkpoint may be pruned: a reader behind it would
+	// miss them, so it reloads in full instead. Read after the rows, so a
+	// prune that committed before they were read is seen.
+	var pruned int64
+	if err := q.QueryRow(ctx, `SELECT pruned_through FROM edgeauthz_changelog_checkpoint`).Scan(&pruned); err != nil {
+		return nil, err
+	}
+	if since < pruned {
+		return nil, fmt.Errorf("changes after %d: %w (through %d)", since, ErrChangelogPruned, pruned)
+	}
+	// Read after the rows: a committed row took its seq from the sequence
+	// before, so it is at most this unless its seq went around it.
+	var last int64
+	if err := q.QueryRow(ctx, `SELECT edgeauthz_changelog_last_seq()`).Scan(&last); err != nil {
+		return nil, err
+	}
+	if since > last {
+		return nil, fmt.Errorf("%w: reading after %d, the sequence is at %d", ErrChangelogOrder, since, last)
+	}
+	if n := len(changes); n > 0 && changes[n-1].Seq > last {
+		return nil, fmt.Errorf("%w: row %d is beyond the sequence at %d", ErrChangelogOrder, changes[n-1].Seq, last)
 	}
 	return changes, nil
 }
