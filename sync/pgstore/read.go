@@ -259,19 +259,17 @@ func readChanges(ctx context.Context, q Querier, since int64, limit int) ([]Chan
 
 // PolicyRevision returns the newest base policy revision whose id is below
 // before (before <= 0: the newest of all). ErrNoPolicy when there is none.
-func PolicyRevision(ctx context.Context, db DB, before int64) (id int64, document []byte, err error) {
+func PolicyRevision(ctx context.Context, q Querier, before int64) (id int64, document []byte, err error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
 	var doc string
-	err = inTx(ctx, db, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT id, document FROM edgeauthz_policy_revisions WHERE id < $1 ORDER BY id DESC LIMIT 1`, before).Scan(&id, &doc)
-	}, "policy revision")
-	if errors.Is(err, pgx.ErrNoRows) {
+	err = q.QueryRow(ctx, `SELECT id, document FROM edgeauthz_policy_revisions WHERE id < $1 ORDER BY id DESC LIMIT 1`, before).Scan(&id, &doc)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return 0, nil, ErrNoPolicy
-	}
-	if err != nil {
-		return 0, nil, err
+	case err != nil:
+		return 0, nil, fmt.Errorf("policy revision: %w", err)
 	}
 	return id, []byte(doc), nil
 }
@@ -280,11 +278,11 @@ func PolicyRevision(ctx context.Context, db DB, before int64) (id int64, documen
 // that compile accepts (returns nil for): what an edge serves when newer
 // revisions are refused. ErrNoPolicy when nothing is published; when none
 // of them compiles, an error wrapping the newest one's refusal.
-func NewestCompiling(ctx context.Context, db DB, lookback int, compile func(id int64, document []byte) error) (id int64, document []byte, err error) {
+func NewestCompiling(ctx context.Context, q Querier, lookback int, compile func(id int64, document []byte) error) (id int64, document []byte, err error) {
 	var newestErr error
 	before := int64(0)
 	for range max(lookback, 1) {
-		id, document, err = PolicyRevision(ctx, db, before)
+		id, document, err = PolicyRevision(ctx, q, before)
 		if errors.Is(err, ErrNoPolicy) && newestErr != nil {
 			break
 		}
