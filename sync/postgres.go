@@ -16,8 +16,9 @@ import (
 
 // PostgresSource adapts package pgstore, which owns the PostgreSQL schema,
 // its reads and its writes, to the Source, Notifier and Changelog
-// contracts. Its revisions are pgstore.Position strings; only this file
-// and pgstore read them.
+// contracts. Its revisions are pgstore.Position strings; the Loader treats
+// them as opaque (Advance names the next one), and only PostgreSQL readers
+// (this file, pgstore, the relay) parse them.
 
 // PostgresChannel is the LISTEN/NOTIFY channel writers notify.
 const PostgresChannel = pgstore.Channel
