@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -41,4 +42,14 @@ func Jitter(interval time.Duration) time.Duration {
 		return interval
 	}
 	return interval - interval/10 + time.Duration(rand.Float64()*float64(interval/5))
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

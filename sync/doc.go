@@ -10,6 +10,7 @@
 // Notifier (the store pushes "something changed": PostgreSQL LISTEN) and
 // Changelog (incremental tuple changes). Sources do not judge the document;
 // the caller validates it and keeps its last good snapshot when a Fetch fails.
+// Compiling goes through package decision/policyload.
 // NextDelay and Jitter are the poll schedule: jittered intervals, exponential
 // backoff with a cap after failures.
 //
@@ -31,8 +32,10 @@
 // than stopping. With a persist directory the Loader keeps exactly what it
 // serves (a bundle plus a journal of applied changes, both authenticated by
 // an HMAC with a key held outside that directory) and refuses a persisted
-// state that fails its check. The PostgreSQL schema and writes live in
-// package pgstore.
+// state that fails its check. The PostgreSQL schema, reads and writes live
+// in package pgstore; PostgresSource only adapts them. The Loader treats
+// every revision as opaque: after applying changelog rows it asks the
+// source (Changelog.Advance) which revision it now holds.
 //
 // # Concurrency
 //

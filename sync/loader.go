@@ -251,9 +251,7 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 			// revocation) must not wait for the changelog.
 			l.log.Warn("tuple changes not applied; fetching the policy in full", "err", err)
 		}
-		if id, _, ok := ParsePostgresRevision(l.have); ok {
-			l.have = fmt.Sprintf("%d.%d", id, l.seq)
-		}
+		l.have = cl.Advance(l.have, l.seq)
 		if full {
 			l.have = ""
 		}

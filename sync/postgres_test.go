@@ -276,8 +276,8 @@ func TestPostgresChanges(t *testing.T) {
 	if err != nil || string(bn.Policy) != "model: y\n" || bn.Revision != fmt.Sprintf("2.%d", seq+1) {
 		t.Fatalf("after publish: %+v, %v", bn, err)
 	}
-	if id, sq, ok := ParsePostgresRevision(bn.Revision); !ok || id != 2 || sq != seq+1 {
-		t.Fatalf("ParsePostgresRevision(%q) = %d, %d, %v", bn.Revision, id, sq, ok)
+	if pos, ok := pgstore.ParsePosition(bn.Revision); !ok || pos.Policy != 2 || pos.Seq != seq+1 {
+		t.Fatalf("pgstore.ParsePosition(%q) = %+v, %v", bn.Revision, pos, ok)
 	}
 
 	// A malformed tuple refuses the whole call.

@@ -9,8 +9,9 @@ import (
 
 // Bundle is one version of the policy as the store holds it.
 type Bundle struct {
-	// Revision is opaque and store-assigned: an ETag, a content hash, or the
-	// PostgreSQL "revisionID.changelogSeq". Pass it back to Fetch as have.
+	// Revision is opaque and store-assigned (an ETag, a content hash, a
+	// store position). Pass it back to Fetch as have; after applying
+	// changelog rows, pass Changelog.Advance's revision instead.
 	Revision string
 	// Name says where the bundle came from, for error messages
 	// ("policy.yaml", "https://…", "postgres revision 7").
@@ -20,7 +21,8 @@ type Bundle struct {
 	// Tuples are relationship tuples "object#relation@subject" the store holds
 	// outside the document (PostgreSQL); nil otherwise.
 	Tuples []string
-	// Seq is the PostgreSQL changelog position the Tuples reflect; 0 otherwise.
+	// Seq is the changelog position the Tuples reflect (a Changelog
+	// source); 0 otherwise.
 	Seq int64
 	// Modules are the module files of the modular model that the policy's
 	// model_file names, keyed by the name its fga.mod gives them. Only a
@@ -62,11 +64,19 @@ type TupleChange struct {
 	Tuple string
 }
 
-// Changelog is a Source that delivers tuple changes incrementally.
+// Changelog is a Source that delivers tuple changes incrementally. Its
+// revisions stay opaque to callers: Advance names the state a bundle
+// reaches once changes are applied to it.
 type Changelog interface {
 	// Changes returns the changes after since, ordered by Seq. It may return
 	// a bounded batch: call again with the last Seq until it returns none.
 	Changes(ctx context.Context, since int64) ([]TupleChange, error)
+	// Advance returns the revision of the bundle of revision rev once the
+	// changes through seq are applied to it: what to pass to Fetch as
+	// have, so that Fetch reports ErrNotModified while neither the policy
+	// nor the tuples moved past it. A revision it does not know is
+	// returned unchanged.
+	Advance(rev string, seq int64) string
 }
 
 // contentRevision is the revision of content that carries no other version:

@@ -8,11 +8,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/policyload"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
 
@@ -82,18 +82,16 @@ func publishPart(ctx context.Context, dsn, pkg, credFile, file string, stdout, s
 // package that collides with another, or a base that breaks a package, is
 // refused here naming both, before it reaches an edge.
 func checkWithPackages(ctx context.Context, pool *pgxpool.Pool, pkg string, document []byte) error {
-	var baseID int64
-	var baseDoc string
-	err := pool.QueryRow(ctx, `SELECT id, document FROM edgeauthz_policy_revisions ORDER BY id DESC LIMIT 1`).Scan(&baseID, &baseDoc)
+	baseID, baseDoc, err := pgstore.PolicyRevision(ctx, pool, 0)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) && pkg != "":
+	case errors.Is(err, pgstore.ErrNoPolicy) && pkg != "":
 		return errors.New("no base policy is published yet: publish the base first")
-	case errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, pgstore.ErrNoPolicy):
 		return nil
 	case err != nil:
 		return err
 	}
-	set, _, err := pgstore.LoadSet(ctx, pool, baseID, baseDoc)
+	set, _, err := pgstore.LoadSet(ctx, pool, baseID, string(baseDoc))
 	if err != nil {
 		return err
 	}
@@ -101,34 +99,23 @@ func checkWithPackages(ctx context.Context, pool *pgxpool.Pool, pkg string, docu
 		if pkg == "" {
 			return nil // a single-document policy, compiled already
 		}
-		set = &config.PolicySet{Base: config.SetPart{File: fmt.Sprintf("base revision %d", baseID), Document: baseDoc}}
+		set = &config.PolicySet{Base: config.SetPart{File: fmt.Sprintf("base revision %d", baseID), Document: string(baseDoc)}}
 	}
-	base, err := config.ParsePolicy(set.Base.File, []byte(set.Base.Document))
+	// The set as it will be once document is published, compiled whole.
+	next := *set
+	next.Packages = nil
 	if pkg == "" {
-		base, err = config.ParsePolicy("the new base", document)
+		next.Base = config.SetPart{Name: set.Base.Name, File: "the new base", Document: string(document)}
 	}
-	if err != nil {
-		return err
-	}
-	var pkgs []*config.Package
 	for _, part := range set.Packages {
-		if part.Name == pkg {
-			continue
+		if part.Name != pkg {
+			next.Packages = append(next.Packages, part)
 		}
-		p, err := config.ParsePackage(part.File, []byte(part.Document))
-		if err != nil {
-			return err
-		}
-		pkgs = append(pkgs, p)
 	}
 	if pkg != "" {
-		p, err := config.ParsePackage("package "+pkg+" (new)", document)
-		if err != nil {
-			return err
-		}
-		pkgs = append(pkgs, p)
+		next.Packages = append(next.Packages, config.SetPart{Name: pkg, File: "package " + pkg + " (new)", Document: string(document)})
 	}
-	_, err = decision.CompileSet(base, pkgs, decision.Options{})
+	_, err = policyload.LoadSet(&next, decision.Options{})
 	return err
 }
 

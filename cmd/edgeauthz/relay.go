@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/policyload"
 	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/relay"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
@@ -219,12 +219,9 @@ func healthOnly(h http.Handler) http.Handler {
 	return mux
 }
 
-// checkPolicy compiles a revision as an edge does, without tuples: one that
-// does not compile is never pushed.
+// checkPolicy compiles a base revision (one policy document) as an edge
+// does, without tuples: one that does not compile is never pushed.
 func checkPolicy(name string, doc []byte) (*decision.Snapshot, error) {
-	p, err := config.ParsePolicy(name, doc)
-	if err != nil {
-		return nil, err
-	}
-	return decision.Compile(p, decision.Options{})
+	_, snap, err := policyload.LoadPolicy(name, doc, policyload.Options{})
+	return snap, err
 }

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/policyload"
 	"github.com/edgeauthz/edgeauthz/relay"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
@@ -25,12 +26,8 @@ func openStore(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgstore.Open(ctx, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	if err := pgstore.Migrate(ctx, pool); err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return pool, nil
@@ -70,14 +67,10 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// Refuse what the edges would refuse, before it reaches them. A
 	// modular model named by model_file travels inline: edges cannot read
 	// the files beside the policy.
-	p, err := config.LoadPolicy(files[0])
-	if err == nil && p.ModelFile != "" {
-		if data, err = config.InlineModules(data, p); err == nil {
-			p, err = config.ParsePolicy(files[0], data)
-		}
-	}
+	data, err = policyload.Portable(files[0], data, filepath.Dir(files[0]))
 	if err == nil {
-		_, err = decision.Compile(p, decision.Options{})
+		// One document: a store holds sets as their parts (--package).
+		_, _, err = policyload.LoadPolicy(files[0], data, policyload.Options{})
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -179,41 +172,19 @@ func runTuples(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
+// checkAgainstModel refuses tuples the model of the revision edges serve
+// (the newest that compiles) cannot hold.
 func checkAgainstModel(ctx context.Context, pool *pgxpool.Pool, tuples []string) error {
-	// Edges serve the newest revision that compiles; check against that one.
-	rows, err := pool.Query(ctx, `SELECT id, document FROM edgeauthz_policy_revisions ORDER BY id DESC LIMIT 20`)
-	if err != nil {
-		return err
-	}
 	var snap *decision.Snapshot
-	var lastErr error
-	found := false
-	for rows.Next() {
-		var id int64
-		var doc string
-		if err := rows.Scan(&id, &doc); err != nil {
-			rows.Close()
-			return err
-		}
-		found = true
-		p, err := config.ParsePolicy(fmt.Sprintf("revision %d", id), []byte(doc))
-		if err == nil {
-			snap, err = decision.Compile(p, decision.Options{})
-		}
-		if err == nil {
-			break
-		}
-		lastErr = err
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	_, _, err := pgstore.NewestCompiling(ctx, pool, 20, func(id int64, doc []byte) (err error) {
+		_, snap, err = policyload.LoadPolicy(fmt.Sprintf("revision %d", id), doc, policyload.Options{})
 		return err
-	}
+	})
 	switch {
-	case !found:
+	case errors.Is(err, pgstore.ErrNoPolicy):
 		return errors.New("no policy is published yet: publish one with a model first")
-	case snap == nil:
-		return fmt.Errorf("no recent published revision compiles: %w", lastErr)
+	case err != nil:
+		return err
 	}
 	var errs []error
 	for _, t := range tuples {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,8 +14,8 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/decision/policyload"
 	"github.com/edgeauthz/edgeauthz/internal/bundle"
-	"github.com/edgeauthz/edgeauthz/policytest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -53,7 +54,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				}
 			}
 			// A package against the base, or a policy set whole.
-			snap, err := policytest.LoadSnapshot(f, *base, decision.Options{})
+			snap, err := policyload.File(f, *base, decision.Options{})
 			if err != nil {
 				fmt.Fprintln(stderr, err)
 				code = exitFail
@@ -63,14 +64,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			printMonitored(stdout, f, snap)
 			continue
 		}
-		p, err := config.LoadPolicy(f)
-		if err == nil && keys != nil {
-			err = verifyBundle(f, keys)
-		}
-		var snap *decision.Snapshot
-		if err == nil {
-			snap, err = decision.Compile(p, decision.Options{})
-		}
+		p, snap, err := loadSigned(f, keys)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			code = exitFail
@@ -91,6 +85,21 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return code
+}
+
+// loadSigned loads a policy file, after checking its signature when keys
+// are given, as an edge checks a bundle's before it reads the policy.
+func loadSigned(path string, keys jwk.Set) (*config.Policy, *decision.Snapshot, error) {
+	if keys != nil {
+		if err := verifyBundle(path, keys); err != nil {
+			return nil, nil, err
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("policy: %w", err)
+	}
+	return policyload.LoadPolicy(path, data, policyload.Options{Dir: filepath.Dir(path)})
 }
 
 // printMonitored lists the routes in monitor mode: they allow what their
@@ -125,8 +134,8 @@ func verifyBundle(path string, keys jwk.Set) error {
 	return nil
 }
 
-// loadSnapshot compiles a policy file or a policy directory (a base and
-// packages).
+// loadSnapshot compiles a policy file, a set bundle or a policy directory
+// (a base and packages).
 func loadSnapshot(path string, opts decision.Options) (*decision.Snapshot, error) {
-	return policytest.LoadSnapshot(path, "", opts)
+	return policyload.File(path, "", opts)
 }

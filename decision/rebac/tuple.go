@@ -44,9 +44,22 @@ func (t Tuple) Key() Tuple {
 	return Tuple{Object: t.Object, Relation: t.Relation, User: t.User}
 }
 
-// ParseTuple parses "object#relation@user". The parts must satisfy OpenFGA's
-// syntax rules for types, ids and relations. A conditional tuple continues
-// with " with NAME" and optionally a JSON object holding part of the
+// ParseTuple parses "object#relation@user". It is the one tuple parser:
+// edges, the CLI, publish, the relay and the store's writers all call it,
+// and the store's CHECK constraints hold the same limits. The parts follow
+// OpenFGA's syntax rules (TestTupleRules is their table):
+//
+//   - an object is "type:id" of at most 256 bytes;
+//   - a type is 1 to 254 bytes without ':', '#', '@', '*' or white space;
+//   - an id is not empty, its first character is anything but '#', ':',
+//     '*' or white space, and the rest are ASCII letters, digits and
+//     "_|*@.+/-";
+//   - a relation is 1 to 50 bytes without ':', '#', '@', '*' or white space;
+//   - a user is an object, "type:id#relation" or the wildcard "type:*".
+//
+// A conditional tuple continues with " with NAME" (letters, digits, '_'
+// and '-', not starting with a digit or '-', at most 256 bytes) and
+// optionally a JSON object of at most MaxContextBytes holding part of the
 // condition's context:
 //
 //	document:1#viewer@user:anne with in_office_hours {"start": "09:00"}
@@ -81,6 +94,21 @@ func ParseTuple(s string) (Tuple, error) {
 		}
 	}
 	return t, nil
+}
+
+// ParseTupleKey splits "object#relation@user" at its first '#' and the
+// first '@' after it, requiring only that the three parts are non-empty. It
+// does not judge them: it names a row to delete that ParseTuple refuses
+// (one written by an older edgeauthz, or by hand), so that such a row can
+// still be removed. Everything a store keeps or an edge applies goes
+// through ParseTuple.
+func ParseTupleKey(s string) (Tuple, error) {
+	o, rest, ok := strings.Cut(s, "#")
+	r, u, ok2 := strings.Cut(rest, "@")
+	if !ok || !ok2 || o == "" || r == "" || u == "" {
+		return Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", s)
+	}
+	return Tuple{Object: o, Relation: r, User: u}, nil
 }
 
 // userRef is a user string split into its parts.

@@ -1,8 +1,18 @@
-// Package pgstore owns edgeauthz's PostgreSQL schema: the versioned
-// migrations that create and upgrade it, and the writes (publish a policy
-// revision, write and delete tuples). Edges read the store through
-// sync.PostgresSource; the CLI writes through this package; both call
-// Migrate first.
+// Package pgstore is edgeauthz's only PostgreSQL client code: the schema
+// and the versioned migrations that create and upgrade it, the writes
+// (publish a policy revision or package, write and delete tuples, scoped
+// writers, changelog pruning) and the reads (ReadState: the newest policy
+// with every tuple; Changes: the changelog after a position;
+// PolicyRevision and NewestCompiling: the newest revision that compiles;
+// Listen: LISTEN/NOTIFY with reconnects). The CLI and the relay call it;
+// edges read it through sync.PostgresSource, which turns its Positions
+// into opaque revisions, so the generic loader never parses one.
+//
+// # Reads and writes
+//
+// ReadState reads in one REPEATABLE READ snapshot, so the tuples match the
+// Position it reports. ChangeTuplesAs stores a batch of writes and deletes
+// in one transaction: all of it or none.
 //
 // # Migrations
 //

@@ -117,6 +117,20 @@ func TestMigrateVersion1Database(t *testing.T) {
 	if revisions != 1 || tuples != 2 || changes != 4 || seq != 4 {
 		t.Fatalf("after migration: %d revisions, %d tuples, %d changes up to seq %d; want 1, 2, 4, 4", revisions, tuples, changes, seq)
 	}
+	// What the old code wrote reads back through the readers edges use.
+	st, err := pgstore.ReadState(ctx10(t), pool, pgstore.Position{})
+	if err != nil {
+		t.Fatalf("reading a migrated version-1 database: %v", err)
+	}
+	wantTuples := []string{"document:d1#viewer@team:eng#member", "document:d1#viewer@user:ann"}
+	if got := slices.Sorted(slices.Values(st.Tuples)); st.Position != (pgstore.Position{Policy: 1, Seq: 4}) ||
+		string(st.Document) != "routes: []" || !slices.Equal(got, wantTuples) {
+		t.Fatalf("ReadState after migration = %+v (tuples %q); want position 1.4, the v1 document and %q", st.Position, got, wantTuples)
+	}
+	rows, err := pgstore.Changes(ctx10(t), pool, 0, 100)
+	if err != nil || len(rows) != 4 || rows[2] != (pgstore.Change{Seq: 3, Write: false, Tuple: "document:d1#viewer@user:bob"}) {
+		t.Fatalf("Changes after migration = %+v, %v", rows, err)
+	}
 	// The sequences continue where the old code left them.
 	rev, err := pgstore.Publish(ctx10(t), pool, []byte("routes: []"))
 	if err != nil || rev != 2 {

@@ -108,45 +108,19 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool, write
 	if !write {
 		op = "delete tuples"
 	}
-	var objs, rels, subs, conds, ctxs []string
-	// One row per key, the last write of it winning, as in a sequence of
-	// writes (one statement cannot change a row twice).
-	seen := make(map[rebac.Tuple]int, len(tuples))
-	var bad []error
-	for _, t := range tuples {
-		// The relationship engine's own parser: a tuple the store takes
-		// is one every edge can apply.
-		tp, err := rebac.ParseTuple(t)
-		if err != nil && !write {
-			// A row the engine cannot parse may still be in the store
-			// (written by an older edgeauthz, or by hand); deleting it
-			// must stay possible. Edges skip the deletion like the write.
-			tp, err = splitTuple(t)
-		}
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		if i, dup := seen[tp.Key()]; dup {
-			conds[i], ctxs[i] = tp.Condition, tp.Context
-			continue
-		}
-		seen[tp.Key()] = len(objs)
-		objs, rels, subs = append(objs, tp.Object), append(rels, tp.Relation), append(subs, tp.User)
-		conds, ctxs = append(conds, tp.Condition), append(ctxs, tp.Context)
+	c, err := tupleColumns(tuples, write)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	if len(bad) > 0 {
-		return 0, fmt.Errorf("%s: %w", op, errors.Join(bad...))
-	}
-	if len(objs) == 0 {
+	if len(c.objs) == 0 {
 		return 0, nil
 	}
-	query, args := writeTuplesSQL, []any{objs, rels, subs, conds, ctxs, writer}
+	query, args := writeTuplesSQL, []any{c.objs, c.rels, c.subs, c.conds, c.ctxs, writer}
 	if !write {
-		query, args = deleteTuplesSQL, []any{objs, rels, subs, writer}
+		query, args = deleteTuplesSQL, []any{c.objs, c.rels, c.subs, writer}
 	}
 	var changed int64
-	err := inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err = inTx(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
 			return err
 		}
@@ -163,13 +137,7 @@ func changeTuples(ctx context.Context, db DB, tuples []string, write bool, write
 	return int(changed), err
 }
 
-// splitTuple splits "object#relation@subject" without judging the parts,
-// for deleting rows the relationship engine would refuse.
-func splitTuple(t string) (rebac.Tuple, error) {
-	o, rest, ok := strings.Cut(t, "#")
-	r, sub, ok2 := strings.Cut(rest, "@")
-	if !ok || !ok2 || o == "" || r == "" || sub == "" {
-		return rebac.Tuple{}, fmt.Errorf("tuple %q: want object#relation@user", t)
-	}
-	return rebac.Tuple{Object: o, Relation: r, User: sub}, nil
-}
+// splitTuple names a row to delete that rebac.ParseTuple refuses (written
+// by an older edgeauthz, or by hand): rebac.ParseTupleKey, the one lenient
+// split.
+func splitTuple(t string) (rebac.Tuple, error) { return rebac.ParseTupleKey(t) }

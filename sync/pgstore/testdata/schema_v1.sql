@@ -1,6 +1,8 @@
 -- The schema as edgeauthz created it before migrations were versioned
 -- (EnsureSchema, schema version 1), with some data written the way that
--- code wrote it.
+-- code wrote it. The CREATE statements are, byte for byte apart from
+-- indentation, the schema list of sync/postgres.go in the parent of commit
+-- e814a7b (the last version-1 code): git show e814a7b^:sync/postgres.go
 CREATE TABLE IF NOT EXISTS edgeauthz_schema (
 	version integer NOT NULL
 );
