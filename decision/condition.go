@@ -125,7 +125,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 			v.Sub, v.Org = p.Subject, p.Org
 			v.Scopes = e.snap.effectiveScopes(&e.roles, p)
 			v.Groups = nonNil(p.Groups)
-			v.Roles = e.snap.roleNames(&e.roles, p)
+			v.Roles = e.snap.roles.effective(&e.roles, p)
 		}
 		return v, true
 	case "claims":

@@ -74,8 +74,11 @@ type Result struct {
 	// it, as for a deny).
 	MonitoredReason Reason
 
-	snap  *Snapshot
-	roles roleSet
+	// A Result is plain data that outlives its snapshot in the decision
+	// cache: it keeps the roles as ids and the policy's small role table,
+	// never the snapshot itself.
+	roleTable *roleTable
+	roles     roleSet
 }
 
 // Step is one requirement's outcome in a trace.
@@ -100,23 +103,10 @@ func (r *Result) Message() string {
 // from groups and org membership, closed under inheritance. It allocates and
 // is meant for building upstream headers.
 func (r *Result) Roles() []string {
-	if r.snap == nil || r.Principal == nil {
+	if r.roleTable == nil || r.Principal == nil {
 		return nil
 	}
-	return r.snap.roleNames(&r.roles, r.Principal)
-}
-
-// roleNames lists the effective roles: every known role in the set, then
-// token roles the policy does not declare, which are passed on unchanged.
-func (s *Snapshot) roleNames(rs *roleSet, p *Principal) []string {
-	out := []string{}
-	rs.each(func(id int32) { out = append(out, s.roleList[id]) })
-	for _, r := range p.Roles {
-		if _, known := s.roleIDs[r]; !known {
-			out = append(out, r)
-		}
-	}
-	return out
+	return r.roleTable.effective(&r.roles, r.Principal)
 }
 
 // effectiveScopes is the scope and permissions claims with the permissions
@@ -359,7 +349,7 @@ func (s *Snapshot) Explain(req *Request) Result {
 
 func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 	e := evalState{snap: s, req: req, trace: trace}
-	res := Result{Revision: s.revision, snap: s, Cacheable: true}
+	res := Result{Revision: s.revision, roleTable: s.roles, Cacheable: true}
 	deny := func(r Reason, requirement, detail string) Result {
 		res.Reason, res.Requirement, res.Detail = r, requirement, detail
 		res.Status = r.Status(s.tenantMismatch)
@@ -718,7 +708,7 @@ func (e *evalState) hasScopeBytes(b []byte) bool {
 // closed under inheritance (closures are precomputed).
 func (s *Snapshot) effectiveRoles(p *Principal, out *roleSet) {
 	for _, r := range p.Roles {
-		if id, ok := s.roleIDs[r]; ok {
+		if id, ok := s.roles.ids[r]; ok {
 			out.union(&s.closure[id])
 		}
 	}

@@ -33,22 +33,7 @@ const internalIssuer = "https://issuer.test"
 // ES256 issuer whose key it returns, on the given clock.
 func newTestAuthorizer(t testing.TB, clk *clock, decisionBytes int64) (*Authorizer, []byte) {
 	t.Helper()
-	privPEM, jwks, _, err := identity.GenerateKey("ES256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ver, err := identity.New(context.Background(), identity.Config{
-		Issuers: []identity.Issuer{{Issuer: internalIssuer, Audiences: []string{"api"}, JWKSFile: filepath.Join(dir, "jwks.json")}},
-		Now:     clk.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ver.Close() })
+	ver, privPEM := newTestVerifier(t, clk)
 	src, err := os.ReadFile(filepath.Join("testdata", "policy.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +58,29 @@ func newTestAuthorizer(t testing.TB, clk *clock, decisionBytes int64) (*Authoriz
 	})
 	t.Cleanup(a.Close)
 	return a, privPEM
+}
+
+// newTestVerifier is a verifier of an ES256 issuer whose key it returns,
+// on the given clock.
+func newTestVerifier(t testing.TB, clk *clock) (*identity.Verifier, []byte) {
+	t.Helper()
+	privPEM, jwks, _, err := identity.GenerateKey("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ver, err := identity.New(context.Background(), identity.Config{
+		Issuers: []identity.Issuer{{Issuer: internalIssuer, Audiences: []string{"api"}, JWKSFile: filepath.Join(dir, "jwks.json")}},
+		Now:     clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ver.Close() })
+	return ver, privPEM
 }
 
 func docCheck(token string) *authv3.CheckRequest {
