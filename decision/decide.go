@@ -14,7 +14,8 @@ import (
 // RouteContextKey is the Envoy context_extensions key that names a route.
 const RouteContextKey = "edgeauthz_route"
 
-// Request is what Decide needs to know about one HTTP request.
+// Request is what Decide needs to know about one HTTP request; who sent it
+// is the Caller, which authentication finds from its headers.
 type Request struct {
 	Method string
 	// Host may carry a port; it is compared case-insensitively without it.
@@ -26,13 +27,6 @@ type Request struct {
 	Body    []byte
 	// Context is Envoy's context_extensions.
 	Context map[string]string
-
-	Token      TokenState
-	TokenError string // why the token was refused, when Token is TokenInvalid
-	// TokenErrorCode is TokenError's short, stable code (a bounded set,
-	// for metric labels and log fields).
-	TokenErrorCode string
-	Principal      *Principal // set when Token is TokenValid
 
 	// Now is the time conditions see; zero means time.Now.
 	Now time.Time
@@ -133,19 +127,21 @@ func (s *Snapshot) effectiveScopes(rs *roleSet, p *Principal) []string {
 
 // evalState is one request's scratch space. It lives on Decide's stack.
 type evalState struct {
-	snap     *Snapshot
-	req      *Request
-	route    *route
-	path     string
-	rawQuery string
-	host     string
-	params   params
-	roles    roleSet
-	query    url.Values
-	payload  any
-	parsed   bool // payload parsed (or found unusable)
-	trace    *[]Step
-	buf      [256]byte
+	snap *Snapshot
+	req  *Request
+	// principal is the caller's, nil unless its token is valid.
+	principal *Principal
+	route     *route
+	path      string
+	rawQuery  string
+	host      string
+	params    params
+	roles     roleSet
+	query     url.Values
+	payload   any
+	parsed    bool // payload parsed (or found unusable)
+	trace     *[]Step
+	buf       [256]byte
 }
 
 func (e *evalState) now() time.Time {
@@ -181,14 +177,14 @@ func (e *evalState) lookup(p *tplPart) (string, bool) {
 		v, ok := e.req.Context[p.key]
 		return v, ok
 	case srcPrincipal:
-		if pr := e.req.Principal; pr != nil {
+		if pr := e.principal; pr != nil {
 			if p.key == "sub" {
 				return pr.Subject, true
 			}
 			return pr.Org, true
 		}
 	case srcClaims:
-		if pr := e.req.Principal; pr != nil {
+		if pr := e.principal; pr != nil {
 			if v, ok := walk(map[string]any(pr.Claims), p.path); ok {
 				return scalarString(v)
 			}
@@ -335,19 +331,19 @@ func ambiguousKeys(doc []byte) bool {
 
 // Decide decides one request. It does not allocate on the common allow path
 // (cached principal, RBAC, org and scope requirements).
-func (s *Snapshot) Decide(req *Request) Result {
-	return s.decide(req, nil)
+func (s *Snapshot) Decide(req *Request, c Caller) Result {
+	return s.decide(req, &c, nil)
 }
 
 // Explain decides like Decide and records each requirement's outcome.
-func (s *Snapshot) Explain(req *Request) Result {
+func (s *Snapshot) Explain(req *Request, c Caller) Result {
 	trace := []Step{}
-	res := s.decide(req, &trace)
+	res := s.decide(req, &c, &trace)
 	res.Trace = trace
 	return res
 }
 
-func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
+func (s *Snapshot) decide(req *Request, c *Caller, trace *[]Step) Result {
 	e := evalState{snap: s, req: req, trace: trace}
 	res := Result{Revision: s.revision, roleTable: s.roles, Cacheable: true}
 	deny := func(r Reason, requirement, detail string) Result {
@@ -437,12 +433,12 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		e.step("route", true, rt.name+" ("+rt.pat.text+")")
 	}
 
-	switch req.Token {
+	switch c.Token {
 	case TokenInvalid:
 		if e.trace != nil {
-			e.step("token", false, req.TokenError)
+			e.step("token", false, c.Error)
 		}
-		return deny(ReasonInvalidToken, "", req.TokenError)
+		return deny(ReasonInvalidToken, "", c.Error)
 	case TokenAbsent:
 		if rt.public {
 			if e.trace != nil {
@@ -456,7 +452,7 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		}
 		return deny(ReasonNoToken, "", "")
 	}
-	p := req.Principal
+	p := c.Principal
 	if p != nil && p.Subject == "" {
 		// Every decision names who it was for; a token that does not say
 		// whom it speaks for is refused rather than allowed anonymously.
@@ -472,6 +468,7 @@ func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
 		return deny(ReasonInvalidToken, "", "no principal")
 	}
 	res.Principal = p
+	e.principal = p
 	if _, revoked := s.revokedSubs[p.Subject]; revoked {
 		if e.trace != nil {
 			e.step("token", false, "subject "+p.Subject+" is revoked")
@@ -687,7 +684,7 @@ func (e *evalState) holds(sr *scopeReq) (held, bound bool) {
 }
 
 func (e *evalState) hasScope(s string) bool {
-	if e.req.Principal.hasScope(s) {
+	if e.principal.hasScope(s) {
 		return true
 	}
 	g, ok := e.snap.grantedBy[s]
@@ -695,7 +692,7 @@ func (e *evalState) hasScope(s string) bool {
 }
 
 func (e *evalState) hasScopeBytes(b []byte) bool {
-	for _, have := range e.req.Principal.Scopes {
+	for _, have := range e.principal.Scopes {
 		if have == string(b) {
 			return true
 		}

@@ -86,8 +86,7 @@ func TestWarmPathDoesNotPinSnapshots(t *testing.T) {
 	eng := decision.NewEngine(0)
 	a := NewAuthorizer(Options{
 		Engine:             eng,
-		Verifier:           ver,
-		TokenCacheBytes:    1 << 20,
+		Authn:              newTestAuthn(t, ver),
 		DecisionCacheBytes: 64 << 20, // room for every decision below
 		Metrics:            NewMetrics(prometheus.NewRegistry()),
 		Now:                clk.Now,
@@ -146,12 +145,12 @@ func TestWarmPathDoesNotPinSnapshots(t *testing.T) {
 				t.Fatalf("x-auth-roles %q, want viewer", roles)
 			}
 			a.decisions.Wait()
-			a.tokens.Wait()
+			a.authn.Wait()
 		}
 		req := warmRequest(tok)
-		req.Target, req.Token = "/docs/"+doc, decision.TokenValid
-		h := cache.TokenKey(tok)
-		keys = append(keys, served{a.cacheKey(snap, req, &h), snap.Revision()})
+		req.Target = "/docs/" + doc
+		who := a.authn.Authenticate(ctx, req.Headers)
+		keys = append(keys, served{a.cacheKey(snap, req, &who.Caller, &who.TokenKey), snap.Revision()})
 	}
 	serveAll := func(snap *decision.Snapshot) {
 		for u := range 8 {

@@ -171,8 +171,8 @@ func startEdge(t testing.TB, node string, addrs []string, edgeCheck func(policys
 }
 
 func asUser(e *decision.Engine, sub, path string) decision.Reason {
-	return e.Decide(&decision.Request{Method: "GET", Target: path, Token: decision.TokenValid,
-		Principal: &decision.Principal{Subject: sub}}).Reason
+	return e.Decide(&decision.Request{Method: "GET", Target: path},
+		decision.Authenticated(&decision.Principal{Subject: sub})).Reason
 }
 
 // waitFor polls cond; the deadline only stops a hung test.
