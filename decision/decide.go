@@ -3,12 +3,15 @@ package decision
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // RouteContextKey is the Envoy context_extensions key that names a route.
@@ -127,10 +130,13 @@ func (s *Snapshot) effectiveScopes(rs *roleSet, p *Principal) []string {
 
 // evalState is one request's scratch space. It lives on Decide's stack.
 type evalState struct {
-	snap *Snapshot
-	req  *Request
-	// principal is the caller's, nil unless its token is valid.
+	snap   *Snapshot
+	req    *Request
+	caller Caller
+	// principal is the caller's, once checkToken has accepted it.
 	principal *Principal
+	pkg       string // the package that decides
+	namedPkg  bool   // Envoy named the package
 	route     *route
 	path      string
 	rawQuery  string
@@ -149,12 +155,6 @@ func (e *evalState) now() time.Time {
 		return time.Now()
 	}
 	return e.req.Now
-}
-
-func (e *evalState) step(check string, ok bool, detail string) {
-	if e.trace != nil {
-		*e.trace = append(*e.trace, Step{Check: check, OK: ok, Detail: detail})
-	}
 }
 
 // lookup resolves one template variable.
@@ -329,200 +329,313 @@ func ambiguousKeys(doc []byte) bool {
 	return walk()
 }
 
-// Decide decides one request. It does not allocate on the common allow path
-// (cached principal, RBAC, org and scope requirements).
+// Decide decides one request for its caller, changing neither. It does not
+// allocate on the common allow path (cached principal, RBAC, org and scope
+// requirements).
 func (s *Snapshot) Decide(req *Request, c Caller) Result {
-	return s.decide(req, &c, nil)
+	return s.decide(req, c, nil)
 }
 
 // Explain decides like Decide and records each requirement's outcome.
 func (s *Snapshot) Explain(req *Request, c Caller) Result {
 	trace := []Step{}
-	res := s.decide(req, &c, &trace)
+	res := s.decide(req, c, &trace)
 	res.Trace = trace
 	return res
 }
 
-func (s *Snapshot) decide(req *Request, c *Caller, trace *[]Step) Result {
-	e := evalState{snap: s, req: req, trace: trace}
-	res := Result{Revision: s.revision, roleTable: s.roles, Cacheable: true}
-	deny := func(r Reason, requirement, detail string) Result {
-		res.Reason, res.Requirement, res.Detail = r, requirement, detail
-		res.Status = r.Status(s.tenantMismatch)
-		res.roles = e.roles
-		return res
-	}
+// verdict is one check's outcome. The zero value passes on to the next
+// check and leaves no step in the trace.
+type verdict struct {
+	// step names the trace's record of the check ("" for none); note is its
+	// detail, built only when tracing.
+	step string
+	note string
+	// stop ends the decision here with reason: a deny, or the allow of a
+	// public route.
+	stop        bool
+	reason      Reason
+	requirement string // the failed requirement as the policy writes it
+	detail      string
+	missing     []string // scopes that would do, for a missing_scope
+}
 
-	path, rawQuery, err := CanonicalPath(req.Target)
+// passed is a check that held, recorded in the trace as step.
+func passed(step, note string) verdict { return verdict{step: step, note: note} }
+
+// denied stops the decision with a deny for reason.
+func denied(step, note string, reason Reason, requirement, detail string) verdict {
+	return verdict{step: step, note: note, stop: true, reason: reason, requirement: requirement, detail: detail}
+}
+
+// record adds a check's step to the trace, when tracing: the one place
+// decisions write their trace. A check held unless it stopped with a deny.
+func (e *evalState) record(v *verdict) {
+	if e.trace != nil && v.step != "" {
+		*e.trace = append(*e.trace, Step{Check: v.step, OK: !v.stop || v.reason.Allowed(), Detail: v.note})
+	}
+}
+
+func (e *evalState) tracing() bool { return e.trace != nil }
+
+// check is one step of a decision.
+type check uint8
+
+// The checks, in the order decisions run them: the order of the reasons
+// (reason.go) and of the README's reasons table. The request checks run for
+// every request and find the route and the caller; the requirement checks
+// then run on the route's requirements (or on each of its any_of
+// alternatives). The first check that stops decides; a requirement the
+// route does not have passes without a step in the trace.
+const (
+	pathCheck check = iota
+	methodCheck
+	packageCheck
+	routeCheck
+	tokenCheck
+
+	orgCheck
+	rolesCheck
+	anyScopeCheck
+	allScopesCheck
+	relationCheck
+	whenCheck
+)
+
+// run runs one check; rt is the set of requirements a requirement check
+// reads. A switch rather than a table of functions: with static calls the
+// evaluation state stays on the stack.
+func (e *evalState) run(c check, rt *route) verdict {
+	switch c {
+	case pathCheck:
+		return e.checkPath()
+	case methodCheck:
+		return e.checkMethod()
+	case packageCheck:
+		return e.checkPackage()
+	case routeCheck:
+		return e.checkRoute()
+	case tokenCheck:
+		return e.checkToken()
+	case orgCheck:
+		return e.checkOrg(rt)
+	case rolesCheck:
+		return e.checkRoles(rt)
+	case anyScopeCheck:
+		return e.checkAnyScope(rt)
+	case allScopesCheck:
+		return e.checkAllScopes(rt)
+	case relationCheck:
+		return e.checkRelation(rt)
+	case whenCheck:
+		return e.checkWhen(rt)
+	}
+	panic("decision: unknown check")
+}
+
+func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) Result {
+	e := evalState{snap: s, req: req, caller: c, trace: trace}
+	for k := pathCheck; k <= tokenCheck; k++ {
+		v := e.run(k, nil)
+		e.record(&v)
+		if v.stop {
+			return e.result(&v)
+		}
+	}
+	return e.authorize()
+}
+
+// checkPath: the target must be canonical (bad_path).
+func (e *evalState) checkPath() verdict {
+	path, rawQuery, err := CanonicalPath(e.req.Target)
 	if err != nil {
-		if e.trace != nil {
-			e.step("path", false, err.Error())
-		}
-		return deny(ReasonBadPath, "", err.Error())
-	}
-	if err := CheckMethod(req.Method); err != nil {
-		if e.trace != nil {
-			e.step("method", false, err.Error())
-		}
-		return deny(ReasonBadRequest, "", err.Error())
-	}
-	if err := CheckMethodOverride(req.Method, req.Headers); err != nil {
-		if e.trace != nil {
-			e.step("method", false, err.Error())
-		}
-		return deny(ReasonBadRequest, "", err.Error())
-	}
-	if err := CheckMethodParam(req.Method, req.Target, req.Headers, req.Body); err != nil {
-		if e.trace != nil {
-			e.step("method", false, err.Error())
-		}
-		return deny(ReasonBadRequest, "", err.Error())
+		return denied("path", err.Error(), ReasonBadPath, "", err.Error())
 	}
 	e.path, e.rawQuery = path, rawQuery
-	e.host = stripPort(req.Host)
+	e.host = stripPort(e.req.Host)
+	return verdict{}
+}
 
-	pkg, named, pkgDeny := s.packages.selectFor(req.Context, e.host, path)
-	res.Package = pkg
-	if pkgDeny != "" {
-		if e.trace != nil {
-			e.step("package", false, pkgDeny)
-		}
-		return deny(ReasonNoRoute, "", pkgDeny)
+// checkMethod: the method must be valid and not overridden by a header or
+// a parameter (bad_request).
+func (e *evalState) checkMethod() verdict {
+	r := e.req
+	err := CheckMethod(r.Method)
+	if err == nil {
+		err = CheckMethodOverride(r.Method, r.Headers)
 	}
+	if err == nil {
+		err = CheckMethodParam(r.Method, r.Target, r.Headers, r.Body)
+	}
+	if err != nil {
+		return denied("method", err.Error(), ReasonBadRequest, "", err.Error())
+	}
+	return verdict{}
+}
 
+// checkPackage: the package Envoy names, or the one that owns the host and
+// path, must exist (no_route).
+func (e *evalState) checkPackage() verdict {
+	pkg, named, pkgDeny := e.snap.packages.selectFor(e.req.Context, e.host, e.path)
+	e.pkg, e.namedPkg = pkg, named
+	if pkgDeny != "" {
+		return denied("package", pkgDeny, ReasonNoRoute, "", pkgDeny)
+	}
+	return verdict{}
+}
+
+// checkRoute: a route must match, the one Envoy names or the first of the
+// route table, in the package Envoy names (no_route).
+func (e *evalState) checkRoute() verdict {
+	s, r := e.snap, e.req
 	var rt *route
-	if name, ok := req.Context[RouteContextKey]; ok {
+	if name, ok := r.Context[RouteContextKey]; ok {
 		rt = s.byName[name]
 		if rt == nil {
-			if e.trace != nil {
-				e.step("route", false, "Envoy names route "+name+", which the policy does not have")
+			v := denied("route", "", ReasonNoRoute, "", "unknown route "+name)
+			if e.tracing() {
+				v.note = "Envoy names route " + name + ", which the policy does not have"
 			}
-			return deny(ReasonNoRoute, "", "unknown route "+name)
+			return v
 		}
-		if rt.solo.match(req.Method, e.host, path, &e.params) < 0 {
-			if e.trace != nil {
-				e.step("route", false, "the request does not match route "+name+" ("+rt.pat.text+")")
+		if rt.solo.match(r.Method, e.host, e.path, &e.params) < 0 {
+			v := denied("route", "", ReasonNoRoute, "", "request does not match route "+name)
+			if e.tracing() {
+				v.note = "the request does not match route " + name + " (" + rt.pat.text + ")"
 			}
-			return deny(ReasonNoRoute, "", "request does not match route "+name)
+			return v
 		}
 	} else {
-		i := s.router.match(req.Method, e.host, path, &e.params)
+		i := s.router.match(r.Method, e.host, e.path, &e.params)
 		if i < 0 {
-			if !named {
-				res.Package = s.packages.ownerOf(e.host, path)
+			if !e.namedPkg {
+				e.pkg = s.packages.ownerOf(e.host, e.path)
 			}
-			if e.trace != nil {
-				e.step("route", false, "no route matches "+req.Method+" "+path)
+			v := denied("route", "", ReasonNoRoute, "", "")
+			if e.tracing() {
+				v.note = "no route matches " + r.Method + " " + e.path
 			}
-			return deny(ReasonNoRoute, "", "")
+			return v
 		}
 		rt = s.routes[i]
 	}
-	if named && rt.pkg != pkg {
+	if e.namedPkg && rt.pkg != e.pkg {
 		// Envoy named the package: a route of another one never decides.
-		if e.trace != nil {
-			e.step("package", false, "route "+rt.name+" is not in package "+pkg)
-		}
-		return deny(ReasonNoRoute, "", "route "+rt.name+" is not in package "+pkg)
+		detail := "route " + rt.name + " is not in package " + e.pkg
+		return denied("package", detail, ReasonNoRoute, "", detail)
 	}
-	res.Package = rt.pkg
-	e.route = rt
-	res.Rule = rt.name
-	res.Cacheable = rt.cacheable
-	if e.trace != nil {
-		e.step("route", true, rt.name+" ("+rt.pat.text+")")
+	e.pkg, e.route = rt.pkg, rt
+	v := passed("route", "")
+	if e.tracing() {
+		v.note = rt.name + " (" + rt.pat.text + ")"
 	}
+	return v
+}
 
+// checkToken: the caller must have a valid token with a subject, neither
+// revoked (no_token, invalid_token, revoked), unless the route is public.
+// A public route allows here, with a token or without.
+func (e *evalState) checkToken() verdict {
+	c, rt := &e.caller, e.route
 	switch c.Token {
 	case TokenInvalid:
-		if e.trace != nil {
-			e.step("token", false, c.Error)
-		}
-		return deny(ReasonInvalidToken, "", c.Error)
+		return denied("token", c.Error, ReasonInvalidToken, "", c.Error)
 	case TokenAbsent:
 		if rt.public {
-			if e.trace != nil {
-				e.step("token", true, "none; the route is public")
-			}
-			res.Allowed, res.Reason, res.Status = true, ReasonPublic, 200
-			return res
+			return verdict{step: "token", note: "none; the route is public", stop: true, reason: ReasonPublic}
 		}
-		if e.trace != nil {
-			e.step("token", false, "none")
-		}
-		return deny(ReasonNoToken, "", "")
+		return denied("token", "none", ReasonNoToken, "", "")
 	}
 	p := c.Principal
-	if p != nil && p.Subject == "" {
+	if p == nil {
+		return denied("token", "no principal", ReasonInvalidToken, "", "no principal")
+	}
+	if p.Subject == "" {
 		// Every decision names who it was for; a token that does not say
 		// whom it speaks for is refused rather than allowed anonymously.
-		if e.trace != nil {
-			e.step("token", false, "the token has no subject claim")
-		}
-		return deny(ReasonInvalidToken, "", "the token has no subject claim")
+		const why = "the token has no subject claim"
+		return denied("token", why, ReasonInvalidToken, "", why)
 	}
-	if p == nil {
-		if e.trace != nil {
-			e.step("token", false, "no principal")
-		}
-		return deny(ReasonInvalidToken, "", "no principal")
-	}
-	res.Principal = p
 	e.principal = p
-	if _, revoked := s.revokedSubs[p.Subject]; revoked {
-		if e.trace != nil {
-			e.step("token", false, "subject "+p.Subject+" is revoked")
+	if _, revoked := e.snap.revokedSubs[p.Subject]; revoked {
+		v := denied("token", "", ReasonRevoked, "", "")
+		if e.tracing() {
+			v.note = "subject " + p.Subject + " is revoked"
 		}
-		return deny(ReasonRevoked, "", "")
+		return v
 	}
 	if p.TokenID != "" {
-		if _, revoked := s.revokedJTIs[p.TokenID]; revoked {
-			if e.trace != nil {
-				e.step("token", false, "token id "+p.TokenID+" is revoked")
+		if _, revoked := e.snap.revokedJTIs[p.TokenID]; revoked {
+			v := denied("token", "", ReasonRevoked, "", "")
+			if e.tracing() {
+				v.note = "token id " + p.TokenID + " is revoked"
 			}
-			return deny(ReasonRevoked, "", "")
+			return v
 		}
 	}
-	if e.trace != nil {
-		e.step("token", true, "subject "+p.Subject)
+	e.snap.effectiveRoles(p, &e.roles)
+	v := passed("token", "")
+	if e.tracing() {
+		v.note = "subject " + p.Subject
 	}
-	s.effectiveRoles(p, &e.roles)
-	res.roles = e.roles
 	if rt.public {
-		res.Allowed, res.Reason, res.Status = true, ReasonPublic, 200
-		return res
+		v.stop, v.reason = true, ReasonPublic
 	}
+	return v
+}
 
-	res.Monitored = rt.monitor
-	if len(rt.alts) == 0 {
-		if r, ok := e.meets(rt, p, deny); !ok {
-			return e.monitored(r)
-		}
+// result is the decision a stopping verdict (or the route's requirements)
+// made, with what the checks found on the way.
+func (e *evalState) result(v *verdict) Result {
+	res := Result{Reason: v.reason, Requirement: v.requirement, Detail: v.detail, MissingScopes: v.missing,
+		Package: e.pkg, Principal: e.principal, Revision: e.snap.revision, Cacheable: true,
+		roleTable: e.snap.roles, roles: e.roles}
+	if rt := e.route; rt != nil {
+		res.Rule, res.Cacheable = rt.name, rt.cacheable
+	}
+	if v.stop && !v.reason.Allowed() {
+		res.Status = v.reason.Status(e.snap.tenantMismatch)
 	} else {
-		// any_of: the first alternative that holds allows; when none does,
-		// the last one's deny stands for all (the trace has each).
-		var last Result
-		held := false
+		res.Allowed, res.Status = true, 200
+		if !v.stop {
+			res.Reason = ReasonAllowed
+		}
+	}
+	return res
+}
+
+// authorize checks the route's requirements for an authenticated caller:
+// its own, or its any_of alternatives, of which the first that holds
+// allows; when none does, the last one's deny stands for all (the trace has
+// each). A route in monitor mode turns a deny into an allow (monitored).
+func (e *evalState) authorize() Result {
+	rt := e.route
+	var v verdict
+	if len(rt.alts) == 0 {
+		v = e.meets(rt)
+	} else {
 		for i, alt := range rt.alts {
-			r, ok := e.meets(alt, p, deny)
-			if e.trace != nil {
-				e.step("any_of", ok, "alternative "+strconv.Itoa(i+1)+" of "+strconv.Itoa(len(rt.alts)))
+			v = e.meets(alt)
+			if e.tracing() {
+				// The alternative as one step: held, or denied with its reason.
+				alt := verdict{step: "any_of", stop: v.stop, reason: v.reason,
+					note: "alternative " + strconv.Itoa(i+1) + " of " + strconv.Itoa(len(rt.alts))}
+				e.record(&alt)
 			}
-			if ok {
-				held = true
+			if !v.stop {
 				break
 			}
-			last = r
-		}
-		if !held {
-			return e.monitored(last)
 		}
 	}
-
-	if rt.monitor && e.trace != nil {
-		e.step("monitor", true, "route "+rt.name+" is in monitor mode; its requirements hold")
+	res := e.result(&v)
+	res.Monitored = rt.monitor
+	if v.stop {
+		return e.monitored(res)
 	}
-	res.Allowed, res.Reason, res.Status = true, ReasonAllowed, 200
+	if rt.monitor && e.tracing() {
+		m := passed("monitor", "route "+rt.name+" is in monitor mode; its requirements hold")
+		e.record(&m)
+	}
 	return res
 }
 
@@ -536,130 +649,127 @@ func (e *evalState) monitored(r Result) Result {
 	r.MonitoredReason = r.Reason
 	r.Allowed, r.Reason, r.Status = true, ReasonMonitor, 200
 	r.MissingScopes = nil
-	if e.trace != nil {
-		e.step("monitor", true, "route "+e.route.name+" is in monitor mode: allowed, would deny with "+r.MonitoredReason.String())
+	if e.tracing() {
+		m := passed("monitor", "route "+e.route.name+" is in monitor mode: allowed, would deny with "+r.MonitoredReason.String())
+		e.record(&m)
 	}
 	return r
 }
 
-// meets checks one set of requirements (a route's own, or one of its
-// any_of alternatives) for an authenticated caller.
-func (e *evalState) meets(rt *route, p *Principal, deny func(Reason, string, string) Result) (Result, bool) {
-	if rt.org != nil {
-		if p.Org == "" {
-			if e.trace != nil {
-				e.step("org", false, "the token has no org")
-			}
-			return deny(ReasonNoOrg, "org: "+rt.org.raw, ""), false
-		}
-		buf, ok := rt.org.expand(e.buf[:0], e)
-		if !ok {
-			if e.trace != nil {
-				e.step("org", false, rt.org.raw+" is unbound")
-			}
-			return deny(ReasonTemplateUnbound, "org: "+rt.org.raw, ""), false
-		}
-		if string(buf) != p.Org {
-			if e.trace != nil {
-				e.step("org", false, "request org "+string(buf)+" ≠ token org "+p.Org)
-			}
-			return deny(ReasonTenantMismatch, "org: "+rt.org.raw, ""), false
-		}
-		if e.trace != nil {
-			e.step("org", true, p.Org)
+// meets runs the requirement checks on rt, a route's own requirements or
+// one of its any_of alternatives.
+func (e *evalState) meets(rt *route) verdict {
+	for k := orgCheck; k <= whenCheck; k++ {
+		v := e.run(k, rt)
+		e.record(&v)
+		if v.stop {
+			return v
 		}
 	}
-
-	if len(rt.roleNames) > 0 {
-		if !e.roles.intersects(&rt.roles) {
-			if e.trace != nil {
-				e.step("roles", false, "none of "+strings.Join(rt.roleNames, ", "))
-			}
-			return deny(ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), ""), false
-		}
-		if e.trace != nil {
-			e.step("roles", true, "one of "+strings.Join(rt.roleNames, ", "))
-		}
-	}
-
-	if len(rt.anyScopes) > 0 {
-		ok, unbound := false, false
-		for _, sr := range rt.anyScopes {
-			held, bound := e.holds(sr)
-			unbound = unbound || !bound
-			if held {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return e.scopeDenied(deny, rt.anyScopes, "scopes: any of ", unbound), false
-		}
-		if e.trace != nil {
-			e.step("scopes", true, "one of "+scopeList(rt.anyScopes))
-		}
-	}
-	if len(rt.allScopes) > 0 {
-		for _, sr := range rt.allScopes {
-			held, bound := e.holds(sr)
-			if !held {
-				return e.scopeDenied(deny, rt.allScopes, "scopes: all of ", !bound), false
-			}
-		}
-		if e.trace != nil {
-			e.step("scopes", true, "all of "+scopeList(rt.allScopes))
-		}
-	}
-
-	if rt.relation != nil {
-		if r, detail, ok := e.checkRelation(rt.relation); !ok {
-			return deny(r, "relation: "+rt.relation.String(), detail), false
-		}
-	}
-
-	if rt.when != nil {
-		// CEL keeps the activation (and so the state) beyond the call; give
-		// it a copy so that e itself stays on the stack for every other rule.
-		ce := *e
-		ok, err := rt.when.eval(&ce)
-		if err != nil {
-			if e.trace != nil {
-				e.step("when", false, err.Error())
-			}
-			return deny(ReasonConditionError, "when: "+rt.when.text, err.Error()), false
-		}
-		if !ok {
-			if e.trace != nil {
-				e.step("when", false, "false")
-			}
-			return deny(ReasonConditionFalse, "when: "+rt.when.text, ""), false
-		}
-		if e.trace != nil {
-			e.step("when", true, "true")
-		}
-	}
-
-	return Result{}, true
+	return verdict{}
 }
 
-func (e *evalState) scopeDenied(deny func(Reason, string, string) Result, reqs []*scopeReq, what string, unbound bool) Result {
-	list := scopeList(reqs)
-	reason := ReasonMissingScope
-	detail := ""
-	if unbound {
-		reason = ReasonTemplateUnbound
-		detail = "a scope template's value is absent"
+// checkOrg: the token's org must be the one the request names (no_org,
+// template_unbound, tenant_mismatch).
+func (e *evalState) checkOrg(rt *route) verdict {
+	if rt.org == nil {
+		return verdict{}
 	}
-	if e.trace != nil {
-		e.step("scopes", false, "none of "+list)
+	p := e.principal
+	if p.Org == "" {
+		return denied("org", "the token has no org", ReasonNoOrg, "org: "+rt.org.raw, "")
 	}
-	res := deny(reason, what+list, detail)
-	for _, sr := range reqs {
-		if buf, ok := sr.tpl.expand(e.buf[:0], e); ok {
-			res.MissingScopes = append(res.MissingScopes, string(buf))
+	buf, ok := rt.org.expand(e.buf[:0], e)
+	if !ok {
+		v := denied("org", "", ReasonTemplateUnbound, "org: "+rt.org.raw, "")
+		if e.tracing() {
+			v.note = rt.org.raw + " is unbound"
+		}
+		return v
+	}
+	if string(buf) != p.Org {
+		v := denied("org", "", ReasonTenantMismatch, "org: "+rt.org.raw, "")
+		if e.tracing() {
+			v.note = "request org " + string(buf) + " ≠ token org " + p.Org
+		}
+		return v
+	}
+	return passed("org", p.Org)
+}
+
+// checkRoles: the caller must have one of the roles (missing_role).
+func (e *evalState) checkRoles(rt *route) verdict {
+	if len(rt.roleNames) == 0 {
+		return verdict{}
+	}
+	if !e.roles.intersects(&rt.roles) {
+		v := denied("roles", "", ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), "")
+		if e.tracing() {
+			v.note = "none of " + strings.Join(rt.roleNames, ", ")
+		}
+		return v
+	}
+	v := passed("roles", "")
+	if e.tracing() {
+		v.note = "one of " + strings.Join(rt.roleNames, ", ")
+	}
+	return v
+}
+
+// checkAnyScope: the caller must hold one of the scopes (missing_scope,
+// template_unbound).
+func (e *evalState) checkAnyScope(rt *route) verdict {
+	if len(rt.anyScopes) == 0 {
+		return verdict{}
+	}
+	unbound := false
+	for _, sr := range rt.anyScopes {
+		held, bound := e.holds(sr)
+		if held {
+			v := passed("scopes", "")
+			if e.tracing() {
+				v.note = "one of " + scopeList(rt.anyScopes)
+			}
+			return v
+		}
+		unbound = unbound || !bound
+	}
+	return e.scopeDenied(rt.anyScopes, "scopes: any of ", unbound)
+}
+
+// checkAllScopes: the caller must hold every scope (missing_scope,
+// template_unbound).
+func (e *evalState) checkAllScopes(rt *route) verdict {
+	if len(rt.allScopes) == 0 {
+		return verdict{}
+	}
+	for _, sr := range rt.allScopes {
+		if held, bound := e.holds(sr); !held {
+			return e.scopeDenied(rt.allScopes, "scopes: all of ", !bound)
 		}
 	}
-	return res
+	v := passed("scopes", "")
+	if e.tracing() {
+		v.note = "all of " + scopeList(rt.allScopes)
+	}
+	return v
+}
+
+func (e *evalState) scopeDenied(reqs []*scopeReq, what string, unbound bool) verdict {
+	list := scopeList(reqs)
+	v := denied("scopes", "", ReasonMissingScope, what+list, "")
+	if e.tracing() {
+		v.note = "none of " + list
+	}
+	if unbound {
+		v.reason, v.detail = ReasonTemplateUnbound, "a scope template's value is absent"
+	}
+	for _, sr := range reqs {
+		if buf, ok := sr.tpl.expand(e.buf[:0], e); ok {
+			v.missing = append(v.missing, string(buf))
+		}
+	}
+	return v
 }
 
 func scopeList(reqs []*scopeReq) string {
@@ -668,6 +778,87 @@ func scopeList(reqs []*scopeReq) string {
 		parts[i] = sr.tpl.raw
 	}
 	return strings.Join(parts, ", ")
+}
+
+// checkRelation: the relationship must hold (relation_denied,
+// relation_depth, relation_error, template_unbound).
+func (e *evalState) checkRelation(rt *route) verdict {
+	r := rt.relation
+	if r == nil {
+		return verdict{}
+	}
+	requirement := "relation: " + r.String()
+	obj, ok := r.object.expand(nil, e)
+	if !ok {
+		v := denied("relation", "", ReasonTemplateUnbound, requirement, "")
+		if e.tracing() {
+			v.note = r.object.raw + " is unbound"
+		}
+		return v
+	}
+	user, ok := r.user.expand(nil, e)
+	if !ok {
+		v := denied("relation", "", ReasonTemplateUnbound, requirement, "")
+		if e.tracing() {
+			v.note = r.user.raw + " is unbound"
+		}
+		return v
+	}
+	cctx, unbound, ok := r.context(e)
+	if !ok {
+		v := denied("relation", "", ReasonTemplateUnbound, requirement, "")
+		if e.tracing() {
+			v.note = "context " + unbound + " is unbound"
+		}
+		return v
+	}
+	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Context: cctx, Explain: e.tracing()})
+	var v verdict
+	switch {
+	case errors.Is(res.Err, rebac.ErrDepth):
+		v = denied("relation", "", ReasonRelationDepth, requirement, res.Err.Error())
+	case errors.Is(res.Err, rebac.ErrCondition):
+		v = denied("relation", "", ReasonRelationError, requirement, res.Err.Error())
+	case res.Err != nil:
+		v = denied("relation", "", ReasonRelationDenied, requirement, res.Err.Error())
+	case !res.Allowed:
+		v = denied("relation", "", ReasonRelationDenied, requirement, "")
+	default:
+		v = passed("relation", "")
+	}
+	if e.tracing() {
+		want := string(obj) + "#" + r.relation + "@" + string(user)
+		switch {
+		case v.reason == ReasonRelationDepth:
+			v.note = want + ": depth limit exceeded"
+		case res.Err != nil:
+			v.note = want + ": " + res.Err.Error()
+		case !res.Allowed:
+			v.note = want + ": no tuple path grants it"
+		default:
+			v.note = want + " via " + strings.Join(res.Path, " → ")
+		}
+	}
+	return v
+}
+
+// checkWhen: the route's condition must be true (condition_false,
+// condition_error).
+func (e *evalState) checkWhen(rt *route) verdict {
+	if rt.when == nil {
+		return verdict{}
+	}
+	// CEL keeps the activation (and so the state) beyond the call; give it a
+	// copy so that e itself stays on the stack for every other rule.
+	ce := *e
+	ok, err := rt.when.eval(&ce)
+	switch {
+	case err != nil:
+		return denied("when", err.Error(), ReasonConditionError, "when: "+rt.when.text, err.Error())
+	case !ok:
+		return denied("when", "false", ReasonConditionFalse, "when: "+rt.when.text, "")
+	}
+	return passed("when", "true")
 }
 
 // holds reports whether the caller has the scope, and whether its template
