@@ -344,8 +344,10 @@ func (s *Snapshot) Explain(req *Request, c Caller) Result {
 	return res
 }
 
-// verdict is one check's outcome. The zero value passes on to the next
-// check and leaves no step in the trace.
+// verdict is one check's outcome, written by the check into its caller's
+// verdict (a value this size is cheaper written in place than returned).
+// The zero value passes on to the next check and leaves no step in the
+// trace.
 type verdict struct {
 	// step names the trace's record of the check ("" for none); note is its
 	// detail, built only when tracing.
@@ -360,20 +362,22 @@ type verdict struct {
 	missing     []string // scopes that would do, for a missing_scope
 }
 
-// passed is a check that held, recorded in the trace as step.
-func passed(step, note string) verdict { return verdict{step: step, note: note} }
+// pass records that the check held, as step in the trace.
+func (v *verdict) pass(step, note string) { v.step, v.note = step, note }
 
-// denied stops the decision with a deny for reason.
-func denied(step, note string, reason Reason, requirement, detail string) verdict {
-	return verdict{step: step, note: note, stop: true, reason: reason, requirement: requirement, detail: detail}
+// deny stops the decision with a deny for reason.
+func (v *verdict) deny(step, note string, reason Reason, requirement, detail string) {
+	*v = verdict{step: step, note: note, stop: true, reason: reason, requirement: requirement, detail: detail}
 }
 
-// record adds a check's step to the trace, when tracing: the one place
-// decisions write their trace. A check held unless it stopped with a deny.
+// record adds a check's step to the trace, when tracing, and clears it for
+// the next check: the one place decisions write their trace. A check held
+// unless it stopped with a deny.
 func (e *evalState) record(v *verdict) {
 	if e.trace != nil && v.step != "" {
 		*e.trace = append(*e.trace, Step{Check: v.step, OK: !v.stop || v.reason.Allowed(), Detail: v.note})
 	}
+	v.step, v.note = "", ""
 }
 
 func (e *evalState) tracing() bool { return e.trace != nil }
@@ -402,63 +406,50 @@ const (
 	whenCheck
 )
 
-// run runs one check; rt is the set of requirements a requirement check
-// reads. A switch rather than a table of functions: with static calls the
-// evaluation state stays on the stack.
-func (e *evalState) run(c check, rt *route) verdict {
-	switch c {
-	case pathCheck:
-		return e.checkPath()
-	case methodCheck:
-		return e.checkMethod()
-	case packageCheck:
-		return e.checkPackage()
-	case routeCheck:
-		return e.checkRoute()
-	case tokenCheck:
-		return e.checkToken()
-	case orgCheck:
-		return e.checkOrg(rt)
-	case rolesCheck:
-		return e.checkRoles(rt)
-	case anyScopeCheck:
-		return e.checkAnyScope(rt)
-	case allScopesCheck:
-		return e.checkAllScopes(rt)
-	case relationCheck:
-		return e.checkRelation(rt)
-	case whenCheck:
-		return e.checkWhen(rt)
-	}
-	panic("decision: unknown check")
-}
-
-func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) Result {
+// decide runs the request checks, then the route's requirements. The loops
+// run over the checks' constants, each calling its check directly: through
+// a table of functions the evaluation state would move to the heap, and a
+// verdict written in place costs less than one returned.
+func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) (res Result) {
 	e := evalState{snap: s, req: req, caller: c, trace: trace}
+	var v verdict
 	for k := pathCheck; k <= tokenCheck; k++ {
-		v := e.run(k, nil)
+		switch k {
+		case pathCheck:
+			e.checkPath(&v)
+		case methodCheck:
+			e.checkMethod(&v)
+		case packageCheck:
+			e.checkPackage(&v)
+		case routeCheck:
+			e.checkRoute(&v)
+		case tokenCheck:
+			e.checkToken(&v)
+		}
 		e.record(&v)
 		if v.stop {
-			return e.result(&v)
+			e.result(&v, &res)
+			return res
 		}
 	}
-	return e.authorize()
+	e.authorize(&res)
+	return res
 }
 
 // checkPath: the target must be canonical (bad_path).
-func (e *evalState) checkPath() verdict {
+func (e *evalState) checkPath(v *verdict) {
 	path, rawQuery, err := CanonicalPath(e.req.Target)
 	if err != nil {
-		return denied("path", err.Error(), ReasonBadPath, "", err.Error())
+		v.deny("path", err.Error(), ReasonBadPath, "", err.Error())
+		return
 	}
 	e.path, e.rawQuery = path, rawQuery
 	e.host = stripPort(e.req.Host)
-	return verdict{}
 }
 
 // checkMethod: the method must be valid and not overridden by a header or
 // a parameter (bad_request).
-func (e *evalState) checkMethod() verdict {
+func (e *evalState) checkMethod(v *verdict) {
 	r := e.req
 	err := CheckMethod(r.Method)
 	if err == nil {
@@ -468,42 +459,42 @@ func (e *evalState) checkMethod() verdict {
 		err = CheckMethodParam(r.Method, r.Target, r.Headers, r.Body)
 	}
 	if err != nil {
-		return denied("method", err.Error(), ReasonBadRequest, "", err.Error())
+		v.deny("method", err.Error(), ReasonBadRequest, "", err.Error())
+		return
 	}
-	return verdict{}
 }
 
 // checkPackage: the package Envoy names, or the one that owns the host and
 // path, must exist (no_route).
-func (e *evalState) checkPackage() verdict {
+func (e *evalState) checkPackage(v *verdict) {
 	pkg, named, pkgDeny := e.snap.packages.selectFor(e.req.Context, e.host, e.path)
 	e.pkg, e.namedPkg = pkg, named
 	if pkgDeny != "" {
-		return denied("package", pkgDeny, ReasonNoRoute, "", pkgDeny)
+		v.deny("package", pkgDeny, ReasonNoRoute, "", pkgDeny)
+		return
 	}
-	return verdict{}
 }
 
 // checkRoute: a route must match, the one Envoy names or the first of the
 // route table, in the package Envoy names (no_route).
-func (e *evalState) checkRoute() verdict {
+func (e *evalState) checkRoute(v *verdict) {
 	s, r := e.snap, e.req
 	var rt *route
 	if name, ok := r.Context[RouteContextKey]; ok {
 		rt = s.byName[name]
 		if rt == nil {
-			v := denied("route", "", ReasonNoRoute, "", "unknown route "+name)
+			v.deny("route", "", ReasonNoRoute, "", "unknown route "+name)
 			if e.tracing() {
 				v.note = "Envoy names route " + name + ", which the policy does not have"
 			}
-			return v
+			return
 		}
 		if rt.solo.match(r.Method, e.host, e.path, &e.params) < 0 {
-			v := denied("route", "", ReasonNoRoute, "", "request does not match route "+name)
+			v.deny("route", "", ReasonNoRoute, "", "request does not match route "+name)
 			if e.tracing() {
 				v.note = "the request does not match route " + name + " (" + rt.pat.text + ")"
 			}
-			return v
+			return
 		}
 	} else {
 		i := s.router.match(r.Method, e.host, e.path, &e.params)
@@ -511,83 +502,87 @@ func (e *evalState) checkRoute() verdict {
 			if !e.namedPkg {
 				e.pkg = s.packages.ownerOf(e.host, e.path)
 			}
-			v := denied("route", "", ReasonNoRoute, "", "")
+			v.deny("route", "", ReasonNoRoute, "", "")
 			if e.tracing() {
 				v.note = "no route matches " + r.Method + " " + e.path
 			}
-			return v
+			return
 		}
 		rt = s.routes[i]
 	}
 	if e.namedPkg && rt.pkg != e.pkg {
 		// Envoy named the package: a route of another one never decides.
 		detail := "route " + rt.name + " is not in package " + e.pkg
-		return denied("package", detail, ReasonNoRoute, "", detail)
+		v.deny("package", detail, ReasonNoRoute, "", detail)
+		return
 	}
 	e.pkg, e.route = rt.pkg, rt
-	v := passed("route", "")
+	v.pass("route", "")
 	if e.tracing() {
 		v.note = rt.name + " (" + rt.pat.text + ")"
 	}
-	return v
 }
 
 // checkToken: the caller must have a valid token with a subject, neither
 // revoked (no_token, invalid_token, revoked), unless the route is public.
 // A public route allows here, with a token or without.
-func (e *evalState) checkToken() verdict {
+func (e *evalState) checkToken(v *verdict) {
 	c, rt := &e.caller, e.route
 	switch c.Token {
 	case TokenInvalid:
-		return denied("token", c.Error, ReasonInvalidToken, "", c.Error)
+		v.deny("token", c.Error, ReasonInvalidToken, "", c.Error)
+		return
 	case TokenAbsent:
 		if rt.public {
-			return verdict{step: "token", note: "none; the route is public", stop: true, reason: ReasonPublic}
+			*v = verdict{step: "token", note: "none; the route is public", stop: true, reason: ReasonPublic}
+			return
 		}
-		return denied("token", "none", ReasonNoToken, "", "")
+		v.deny("token", "none", ReasonNoToken, "", "")
+		return
 	}
 	p := c.Principal
 	if p == nil {
-		return denied("token", "no principal", ReasonInvalidToken, "", "no principal")
+		v.deny("token", "no principal", ReasonInvalidToken, "", "no principal")
+		return
 	}
 	if p.Subject == "" {
 		// Every decision names who it was for; a token that does not say
 		// whom it speaks for is refused rather than allowed anonymously.
 		const why = "the token has no subject claim"
-		return denied("token", why, ReasonInvalidToken, "", why)
+		v.deny("token", why, ReasonInvalidToken, "", why)
+		return
 	}
 	e.principal = p
 	if _, revoked := e.snap.revokedSubs[p.Subject]; revoked {
-		v := denied("token", "", ReasonRevoked, "", "")
+		v.deny("token", "", ReasonRevoked, "", "")
 		if e.tracing() {
 			v.note = "subject " + p.Subject + " is revoked"
 		}
-		return v
+		return
 	}
 	if p.TokenID != "" {
 		if _, revoked := e.snap.revokedJTIs[p.TokenID]; revoked {
-			v := denied("token", "", ReasonRevoked, "", "")
+			v.deny("token", "", ReasonRevoked, "", "")
 			if e.tracing() {
 				v.note = "token id " + p.TokenID + " is revoked"
 			}
-			return v
+			return
 		}
 	}
 	e.snap.effectiveRoles(p, &e.roles)
-	v := passed("token", "")
+	v.pass("token", "")
 	if e.tracing() {
 		v.note = "subject " + p.Subject
 	}
 	if rt.public {
 		v.stop, v.reason = true, ReasonPublic
 	}
-	return v
 }
 
 // result is the decision a stopping verdict (or the route's requirements)
 // made, with what the checks found on the way.
-func (e *evalState) result(v *verdict) Result {
-	res := Result{Reason: v.reason, Requirement: v.requirement, Detail: v.detail, MissingScopes: v.missing,
+func (e *evalState) result(v *verdict, res *Result) {
+	*res = Result{Reason: v.reason, Requirement: v.requirement, Detail: v.detail, MissingScopes: v.missing,
 		Package: e.pkg, Principal: e.principal, Revision: e.snap.revision, Cacheable: true,
 		roleTable: e.snap.roles, roles: e.roles}
 	if rt := e.route; rt != nil {
@@ -601,21 +596,20 @@ func (e *evalState) result(v *verdict) Result {
 			res.Reason = ReasonAllowed
 		}
 	}
-	return res
 }
 
 // authorize checks the route's requirements for an authenticated caller:
 // its own, or its any_of alternatives, of which the first that holds
 // allows; when none does, the last one's deny stands for all (the trace has
 // each). A route in monitor mode turns a deny into an allow (monitored).
-func (e *evalState) authorize() Result {
+func (e *evalState) authorize(res *Result) {
 	rt := e.route
 	var v verdict
 	if len(rt.alts) == 0 {
-		v = e.meets(rt)
+		e.meets(rt, &v)
 	} else {
 		for i, alt := range rt.alts {
-			v = e.meets(alt)
+			e.meets(alt, &v)
 			if e.tracing() {
 				// The alternative as one step: held, or denied with its reason.
 				alt := verdict{step: "any_of", stop: v.stop, reason: v.reason,
@@ -627,137 +621,149 @@ func (e *evalState) authorize() Result {
 			}
 		}
 	}
-	res := e.result(&v)
+	e.result(&v, res)
 	res.Monitored = rt.monitor
 	if v.stop {
-		return e.monitored(res)
+		e.monitored(res)
+		return
 	}
 	if rt.monitor && e.tracing() {
-		m := passed("monitor", "route "+rt.name+" is in monitor mode; its requirements hold")
+		m := verdict{step: "monitor", note: "route " + rt.name + " is in monitor mode; its requirements hold"}
 		e.record(&m)
 	}
-	return res
 }
 
 // monitored turns a requirement's deny on a route in monitor mode into an
 // allow that keeps the deny's reason, requirement and detail for the log.
 // Only Monitorable reasons are turned: identity stays enforced.
-func (e *evalState) monitored(r Result) Result {
+func (e *evalState) monitored(r *Result) {
 	if !e.route.monitor || !r.Reason.Monitorable() {
-		return r
+		return
 	}
 	r.MonitoredReason = r.Reason
 	r.Allowed, r.Reason, r.Status = true, ReasonMonitor, 200
 	r.MissingScopes = nil
 	if e.tracing() {
-		m := passed("monitor", "route "+e.route.name+" is in monitor mode: allowed, would deny with "+r.MonitoredReason.String())
+		m := verdict{step: "monitor", note: "route " + e.route.name + " is in monitor mode: allowed, would deny with " + r.MonitoredReason.String()}
 		e.record(&m)
 	}
-	return r
 }
 
 // meets runs the requirement checks on rt, a route's own requirements or
-// one of its any_of alternatives.
-func (e *evalState) meets(rt *route) verdict {
+// one of its any_of alternatives; v.stop says whether one denied.
+func (e *evalState) meets(rt *route, v *verdict) {
+	*v = verdict{}
 	for k := orgCheck; k <= whenCheck; k++ {
-		v := e.run(k, rt)
-		e.record(&v)
+		switch k {
+		case orgCheck:
+			e.checkOrg(rt, v)
+		case rolesCheck:
+			e.checkRoles(rt, v)
+		case anyScopeCheck:
+			e.checkAnyScope(rt, v)
+		case allScopesCheck:
+			e.checkAllScopes(rt, v)
+		case relationCheck:
+			e.checkRelation(rt, v)
+		case whenCheck:
+			e.checkWhen(rt, v)
+		}
+		e.record(v)
 		if v.stop {
-			return v
+			return
 		}
 	}
-	return verdict{}
 }
 
 // checkOrg: the token's org must be the one the request names (no_org,
 // template_unbound, tenant_mismatch).
-func (e *evalState) checkOrg(rt *route) verdict {
+func (e *evalState) checkOrg(rt *route, v *verdict) {
 	if rt.org == nil {
-		return verdict{}
+		return
 	}
 	p := e.principal
 	if p.Org == "" {
-		return denied("org", "the token has no org", ReasonNoOrg, "org: "+rt.org.raw, "")
+		v.deny("org", "the token has no org", ReasonNoOrg, "org: "+rt.org.raw, "")
+		return
 	}
 	buf, ok := rt.org.expand(e.buf[:0], e)
 	if !ok {
-		v := denied("org", "", ReasonTemplateUnbound, "org: "+rt.org.raw, "")
+		v.deny("org", "", ReasonTemplateUnbound, "org: "+rt.org.raw, "")
 		if e.tracing() {
 			v.note = rt.org.raw + " is unbound"
 		}
-		return v
+		return
 	}
 	if string(buf) != p.Org {
-		v := denied("org", "", ReasonTenantMismatch, "org: "+rt.org.raw, "")
+		v.deny("org", "", ReasonTenantMismatch, "org: "+rt.org.raw, "")
 		if e.tracing() {
 			v.note = "request org " + string(buf) + " ≠ token org " + p.Org
 		}
-		return v
+		return
 	}
-	return passed("org", p.Org)
+	v.pass("org", p.Org)
 }
 
 // checkRoles: the caller must have one of the roles (missing_role).
-func (e *evalState) checkRoles(rt *route) verdict {
+func (e *evalState) checkRoles(rt *route, v *verdict) {
 	if len(rt.roleNames) == 0 {
-		return verdict{}
+		return
 	}
 	if !e.roles.intersects(&rt.roles) {
-		v := denied("roles", "", ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), "")
+		v.deny("roles", "", ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), "")
 		if e.tracing() {
 			v.note = "none of " + strings.Join(rt.roleNames, ", ")
 		}
-		return v
+		return
 	}
-	v := passed("roles", "")
+	v.pass("roles", "")
 	if e.tracing() {
 		v.note = "one of " + strings.Join(rt.roleNames, ", ")
 	}
-	return v
 }
 
 // checkAnyScope: the caller must hold one of the scopes (missing_scope,
 // template_unbound).
-func (e *evalState) checkAnyScope(rt *route) verdict {
+func (e *evalState) checkAnyScope(rt *route, v *verdict) {
 	if len(rt.anyScopes) == 0 {
-		return verdict{}
+		return
 	}
 	unbound := false
 	for _, sr := range rt.anyScopes {
 		held, bound := e.holds(sr)
 		if held {
-			v := passed("scopes", "")
+			v.pass("scopes", "")
 			if e.tracing() {
 				v.note = "one of " + scopeList(rt.anyScopes)
 			}
-			return v
+			return
 		}
 		unbound = unbound || !bound
 	}
-	return e.scopeDenied(rt.anyScopes, "scopes: any of ", unbound)
+	e.scopeDenied(rt.anyScopes, "scopes: any of ", unbound, v)
 }
 
 // checkAllScopes: the caller must hold every scope (missing_scope,
 // template_unbound).
-func (e *evalState) checkAllScopes(rt *route) verdict {
+func (e *evalState) checkAllScopes(rt *route, v *verdict) {
 	if len(rt.allScopes) == 0 {
-		return verdict{}
+		return
 	}
 	for _, sr := range rt.allScopes {
 		if held, bound := e.holds(sr); !held {
-			return e.scopeDenied(rt.allScopes, "scopes: all of ", !bound)
+			e.scopeDenied(rt.allScopes, "scopes: all of ", !bound, v)
+			return
 		}
 	}
-	v := passed("scopes", "")
+	v.pass("scopes", "")
 	if e.tracing() {
 		v.note = "all of " + scopeList(rt.allScopes)
 	}
-	return v
 }
 
-func (e *evalState) scopeDenied(reqs []*scopeReq, what string, unbound bool) verdict {
+func (e *evalState) scopeDenied(reqs []*scopeReq, what string, unbound bool, v *verdict) {
 	list := scopeList(reqs)
-	v := denied("scopes", "", ReasonMissingScope, what+list, "")
+	v.deny("scopes", "", ReasonMissingScope, what+list, "")
 	if e.tracing() {
 		v.note = "none of " + list
 	}
@@ -769,7 +775,6 @@ func (e *evalState) scopeDenied(reqs []*scopeReq, what string, unbound bool) ver
 			v.missing = append(v.missing, string(buf))
 		}
 	}
-	return v
 }
 
 func scopeList(reqs []*scopeReq) string {
@@ -782,49 +787,48 @@ func scopeList(reqs []*scopeReq) string {
 
 // checkRelation: the relationship must hold (relation_denied,
 // relation_depth, relation_error, template_unbound).
-func (e *evalState) checkRelation(rt *route) verdict {
+func (e *evalState) checkRelation(rt *route, v *verdict) {
 	r := rt.relation
 	if r == nil {
-		return verdict{}
+		return
 	}
 	requirement := "relation: " + r.String()
 	obj, ok := r.object.expand(nil, e)
 	if !ok {
-		v := denied("relation", "", ReasonTemplateUnbound, requirement, "")
+		v.deny("relation", "", ReasonTemplateUnbound, requirement, "")
 		if e.tracing() {
 			v.note = r.object.raw + " is unbound"
 		}
-		return v
+		return
 	}
 	user, ok := r.user.expand(nil, e)
 	if !ok {
-		v := denied("relation", "", ReasonTemplateUnbound, requirement, "")
+		v.deny("relation", "", ReasonTemplateUnbound, requirement, "")
 		if e.tracing() {
 			v.note = r.user.raw + " is unbound"
 		}
-		return v
+		return
 	}
 	cctx, unbound, ok := r.context(e)
 	if !ok {
-		v := denied("relation", "", ReasonTemplateUnbound, requirement, "")
+		v.deny("relation", "", ReasonTemplateUnbound, requirement, "")
 		if e.tracing() {
 			v.note = "context " + unbound + " is unbound"
 		}
-		return v
+		return
 	}
 	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Context: cctx, Explain: e.tracing()})
-	var v verdict
 	switch {
 	case errors.Is(res.Err, rebac.ErrDepth):
-		v = denied("relation", "", ReasonRelationDepth, requirement, res.Err.Error())
+		v.deny("relation", "", ReasonRelationDepth, requirement, res.Err.Error())
 	case errors.Is(res.Err, rebac.ErrCondition):
-		v = denied("relation", "", ReasonRelationError, requirement, res.Err.Error())
+		v.deny("relation", "", ReasonRelationError, requirement, res.Err.Error())
 	case res.Err != nil:
-		v = denied("relation", "", ReasonRelationDenied, requirement, res.Err.Error())
+		v.deny("relation", "", ReasonRelationDenied, requirement, res.Err.Error())
 	case !res.Allowed:
-		v = denied("relation", "", ReasonRelationDenied, requirement, "")
+		v.deny("relation", "", ReasonRelationDenied, requirement, "")
 	default:
-		v = passed("relation", "")
+		v.pass("relation", "")
 	}
 	if e.tracing() {
 		want := string(obj) + "#" + r.relation + "@" + string(user)
@@ -839,14 +843,13 @@ func (e *evalState) checkRelation(rt *route) verdict {
 			v.note = want + " via " + strings.Join(res.Path, " → ")
 		}
 	}
-	return v
 }
 
 // checkWhen: the route's condition must be true (condition_false,
 // condition_error).
-func (e *evalState) checkWhen(rt *route) verdict {
+func (e *evalState) checkWhen(rt *route, v *verdict) {
 	if rt.when == nil {
-		return verdict{}
+		return
 	}
 	// CEL keeps the activation (and so the state) beyond the call; give it a
 	// copy so that e itself stays on the stack for every other rule.
@@ -854,11 +857,13 @@ func (e *evalState) checkWhen(rt *route) verdict {
 	ok, err := rt.when.eval(&ce)
 	switch {
 	case err != nil:
-		return denied("when", err.Error(), ReasonConditionError, "when: "+rt.when.text, err.Error())
+		v.deny("when", err.Error(), ReasonConditionError, "when: "+rt.when.text, err.Error())
+		return
 	case !ok:
-		return denied("when", "false", ReasonConditionFalse, "when: "+rt.when.text, "")
+		v.deny("when", "false", ReasonConditionFalse, "when: "+rt.when.text, "")
+		return
 	}
-	return passed("when", "true")
+	v.pass("when", "true")
 }
 
 // holds reports whether the caller has the scope, and whether its template
