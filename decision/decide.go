@@ -411,7 +411,10 @@ const (
 // a table of functions the evaluation state would move to the heap, and a
 // verdict written in place costs less than one returned.
 func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) (res Result) {
-	e := evalState{snap: s, req: req, caller: c, trace: trace}
+	// Field by field: a composite literal of this size is built aside and
+	// copied.
+	var e evalState
+	e.snap, e.req, e.caller, e.trace = s, req, c, trace
 	var v verdict
 	for k := pathCheck; k <= tokenCheck; k++ {
 		switch k {
@@ -582,14 +585,16 @@ func (e *evalState) checkToken(v *verdict) {
 // result is the decision a stopping verdict (or the route's requirements)
 // made, with what the checks found on the way.
 func (e *evalState) result(v *verdict, res *Result) {
-	*res = Result{Reason: v.reason, Requirement: v.requirement, Detail: v.detail, MissingScopes: v.missing,
-		Package: e.pkg, Principal: e.principal, Revision: e.snap.revision, Cacheable: true,
-		roleTable: e.snap.roles, roles: e.roles}
+	// Field by field: res is still zero, and a composite literal would be
+	// built aside and copied.
+	res.Reason, res.Package, res.Principal, res.Revision = v.reason, e.pkg, e.principal, e.snap.revision
+	res.Cacheable, res.roleTable, res.roles = true, e.snap.roles, e.roles
 	if rt := e.route; rt != nil {
 		res.Rule, res.Cacheable = rt.name, rt.cacheable
 	}
 	if v.stop && !v.reason.Allowed() {
 		res.Status = v.reason.Status(e.snap.tenantMismatch)
+		res.Requirement, res.Detail, res.MissingScopes = v.requirement, v.detail, v.missing
 	} else {
 		res.Allowed, res.Status = true, 200
 		if !v.stop {
