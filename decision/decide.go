@@ -130,10 +130,10 @@ func (s *Snapshot) effectiveScopes(rs *roleSet, p *Principal) []string {
 
 // evalState is one request's scratch space. It lives on Decide's stack.
 type evalState struct {
-	snap   *Snapshot
-	req    *Request
-	caller Caller
-	// principal is the caller's, once checkToken has accepted it.
+	snap *Snapshot
+	req  *Request
+	// principal is the caller's, once checkToken has accepted it. (The
+	// Caller itself stays out: conditions copy this state to the heap.)
 	principal *Principal
 	pkg       string // the package that decides
 	namedPkg  bool   // Envoy named the package
@@ -414,7 +414,7 @@ func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) (res Result) {
 	// Field by field: a composite literal of this size is built aside and
 	// copied.
 	var e evalState
-	e.snap, e.req, e.caller, e.trace = s, req, c, trace
+	e.snap, e.req, e.trace = s, req, trace
 	var v verdict
 	for k := pathCheck; k <= tokenCheck; k++ {
 		switch k {
@@ -427,7 +427,7 @@ func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) (res Result) {
 		case routeCheck:
 			e.checkRoute(&v)
 		case tokenCheck:
-			e.checkToken(&v)
+			e.checkToken(&c, &v)
 		}
 		e.record(&v)
 		if v.stop {
@@ -529,8 +529,8 @@ func (e *evalState) checkRoute(v *verdict) {
 // checkToken: the caller must have a valid token with a subject, neither
 // revoked (no_token, invalid_token, revoked), unless the route is public.
 // A public route allows here, with a token or without.
-func (e *evalState) checkToken(v *verdict) {
-	c, rt := &e.caller, e.route
+func (e *evalState) checkToken(c *Caller, v *verdict) {
+	rt := e.route
 	switch c.Token {
 	case TokenInvalid:
 		v.deny("token", c.Error, ReasonInvalidToken, "", c.Error)
