@@ -380,6 +380,8 @@ func (e *evalState) record(v *verdict) {
 	v.step, v.note = "", ""
 }
 
+// tracing reports whether the decision is explained: checks build their
+// trace detail only then.
 func (e *evalState) tracing() bool { return e.trace != nil }
 
 // check is one step of a decision.
