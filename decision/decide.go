@@ -661,19 +661,22 @@ func (e *evalState) monitored(r *Result) {
 func (e *evalState) meets(rt *route, v *verdict) {
 	*v = verdict{}
 	for k := orgCheck; k <= whenCheck; k++ {
-		switch k {
-		case orgCheck:
+		// A requirement the route does not have costs no call.
+		switch {
+		case k == orgCheck && rt.org != nil:
 			e.checkOrg(rt, v)
-		case rolesCheck:
+		case k == rolesCheck && len(rt.roleNames) > 0:
 			e.checkRoles(rt, v)
-		case anyScopeCheck:
+		case k == anyScopeCheck && len(rt.anyScopes) > 0:
 			e.checkAnyScope(rt, v)
-		case allScopesCheck:
+		case k == allScopesCheck && len(rt.allScopes) > 0:
 			e.checkAllScopes(rt, v)
-		case relationCheck:
+		case k == relationCheck && rt.relation != nil:
 			e.checkRelation(rt, v)
-		case whenCheck:
+		case k == whenCheck && rt.when != nil:
 			e.checkWhen(rt, v)
+		default:
+			continue
 		}
 		e.record(v)
 		if v.stop {
