@@ -18,7 +18,7 @@ import (
 var ErrUnauthenticated = errors.New("unauthenticated")
 
 // PrincipalSource verifies a bearer token the way the edge does (the same
-// extraction, cache and issuers). extauthz.Authorizer is one.
+// extraction, cache and issuers). authn.Authenticator is one.
 type PrincipalSource interface {
 	Principal(ctx context.Context, headers map[string]string) (*decision.Principal, error)
 }

@@ -190,7 +190,7 @@ func (s *Snapshot) compileAlt(rq *config.Requirement, label, key, rule, typ stri
 		errs.Add(line(key+".public"), "%s: public: true stands alone", what)
 	}
 	for _, r := range rq.Roles {
-		id, ok := s.roleIDs[r]
+		id, ok := s.roles.ids[r]
 		if !ok {
 			errs.Add(line(key+".roles"), "%s: unknown role %q", what, r)
 			continue
@@ -324,7 +324,7 @@ func (s *Snapshot) decideAccess(req *AccessRequest, trace *[]Step) Result {
 		if rs, ok := req.Subject.Properties["roles"].([]any); ok {
 			for _, r := range rs {
 				if name, ok := r.(string); ok {
-					if id, ok := s.roleIDs[name]; ok {
+					if id, ok := s.roles.ids[name]; ok {
 						st.roles.union(&s.closure[id])
 					}
 				}
@@ -541,7 +541,7 @@ func (a *accessActivation) ResolveName(name string) (any, bool) {
 			}
 		}
 		roles := []string{}
-		st.roles.each(func(id int32) { roles = append(roles, st.snap.roleList[id]) })
+		st.roles.each(func(id int32) { roles = append(roles, st.snap.roles.names[id]) })
 		return map[string]any{"type": req.Subject.Type, "id": req.Subject.ID, "properties": props,
 			"roles": roles, "org": st.subjectOrg()}, true
 	case "resource":

@@ -9,15 +9,15 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 )
 
-func benchDecide(b *testing.B, req *decision.Request) {
+func benchDecide(b *testing.B, req *call) {
 	s := compile(b, hotPolicy, decision.Options{})
-	if res := s.Decide(req); !res.Allowed {
+	if res := s.Decide(req.Request, req.Caller); !res.Allowed {
 		b.Fatalf("denied: %s", res.Reason)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		_ = s.Decide(req)
+		_ = s.Decide(req.Request, req.Caller)
 	}
 }
 
@@ -57,13 +57,13 @@ func BenchmarkRouteMatch(b *testing.B) {
 			i := n - 1
 			method := []string{"GET", "POST", "PUT", "DELETE"}[i%4]
 			req := withToken(method, fmt.Sprintf("/svc%d/x/items%d/y/leaf", i%37, i), map[string]any{"sub": "u", "scope": "s"})
-			if res := s.Decide(req); !res.Allowed || res.Rule != fmt.Sprintf("r%d", i) {
+			if res := s.Decide(req.Request, req.Caller); !res.Allowed || res.Rule != fmt.Sprintf("r%d", i) {
 				b.Fatalf("got %s %q", res.Reason, res.Rule)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				_ = s.Decide(req)
+				_ = s.Decide(req.Request, req.Caller)
 			}
 		})
 	}

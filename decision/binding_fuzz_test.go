@@ -166,15 +166,15 @@ func FuzzBinding(f *testing.F) {
 		f.Add(sd.body, sd.query, sd.claims, sd.held)
 	}
 	f.Fuzz(func(t *testing.T, body, query, claimsJSON, held string) {
-		holder := func(method, target string) *decision.Request {
-			return &decision.Request{Method: method, Target: target, Token: decision.TokenValid,
-				Principal: principal(map[string]any{"sub": "u", "scope": []any{"acct-" + held}})}
+		holder := func(method, target string) *call {
+			return &call{&decision.Request{Method: method, Target: target},
+				decision.Authenticated(principal(map[string]any{"sub": "u", "scope": []any{"acct-" + held}}))}
 		}
 
 		r := holder("POST", "/p")
 		r.Body = []byte(body)
 		r.Headers = map[string]string{"content-type": "application/json"}
-		res := s.Decide(r)
+		res := decide(s, r)
 		v, found, ambiguous, valid := refValue([]byte(body), "a", "b")
 		text, exact := exactText(v)
 		if res.Allowed && (!valid || !found || ambiguous || !exact || text != held) {
@@ -186,7 +186,7 @@ func FuzzBinding(f *testing.F) {
 
 		target := "/q?" + query
 		if _, _, err := decision.CanonicalPath(target); err == nil {
-			res := s.Decide(holder("GET", target))
+			res := decide(s, holder("GET", target))
 			if res.Allowed {
 				q, err := url.ParseQuery(query)
 				vs := q["from"]
@@ -216,7 +216,7 @@ func FuzzBinding(f *testing.F) {
 					r.Principal.Claims[k] = v
 				}
 			}
-			res := s.Decide(r)
+			res := decide(s, r)
 			acct, _ := r.Principal.Claims["acct"].(map[string]any)
 			text, exact := exactText(acct["id"])
 			if res.Allowed && (!exact || text != held || foldSibling(r.Principal.Claims, "acct") || foldSibling(acct, "id")) {
@@ -264,7 +264,7 @@ func FuzzMethod(f *testing.F) {
 		if err := decision.CheckMethod(m); (err == nil) != canonical {
 			t.Fatalf("CheckMethod(%q) = %v, want canonical %v", m, err, canonical)
 		}
-		res := s.Decide(bindReq(m, "/docs/d1", "", viewer))
+		res := decide(s, bindReq(m, "/docs/d1", "", viewer))
 		if !canonical && (res.Allowed || res.Reason != decision.ReasonBadRequest || res.Status != 400 || res.Rule != "") {
 			t.Fatalf("non-canonical method %q: allowed %v, %s %d, rule %q", m, res.Allowed, res.Reason, res.Status, res.Rule)
 		}

@@ -63,11 +63,10 @@ routes:
     roles: [viewer]
 `
 
-func bindReq(method, target, body string, c map[string]any) *decision.Request {
+func bindReq(method, target, body string, c map[string]any) *call {
 	r := &decision.Request{Method: method, Target: target, Body: []byte(body),
-		Headers: map[string]string{"content-type": "application/json"},
-		Token:   decision.TokenValid, Principal: principal(c)}
-	return r
+		Headers: map[string]string{"content-type": "application/json"}}
+	return &call{r, decision.Authenticated(principal(c))}
 }
 
 // jsonInteger is the plain notation a number must have to bind.
@@ -80,15 +79,15 @@ func TestPayloadNumbersBindTheirLiteralText(t *testing.T) {
 	s := compile(t, bindingPolicy, decision.Options{})
 
 	// The reported case: the caller owns the account next to the one named.
-	res := s.Decide(bindReq("POST", "/transfers", `{"from": 9007199254740993}`, map[string]any{"sub": "mallory"}))
+	res := decide(s, bindReq("POST", "/transfers", `{"from": 9007199254740993}`, map[string]any{"sub": "mallory"}))
 	if res.Allowed || res.Reason != decision.ReasonRelationDenied {
 		t.Fatalf("mallory moves money from 9007199254740993: %s", res.Reason)
 	}
-	if res := s.Decide(bindReq("POST", "/transfers", `{"from": 9007199254740993}`, map[string]any{"sub": "alice"})); !res.Allowed {
+	if res := decide(s, bindReq("POST", "/transfers", `{"from": 9007199254740993}`, map[string]any{"sub": "alice"})); !res.Allowed {
 		t.Fatalf("alice, the owner of 9007199254740993, is denied: %s", res.Reason)
 	}
 	for _, lit := range []string{"9007199254740992.4", "90071992547409920e-1", "9007199254740992.0", "9.007199254740992e15"} {
-		res := s.Decide(bindReq("POST", "/transfers", `{"from": `+lit+`}`, map[string]any{"sub": "mallory"}))
+		res := decide(s, bindReq("POST", "/transfers", `{"from": `+lit+`}`, map[string]any{"sub": "mallory"}))
 		if res.Allowed || res.Reason != decision.ReasonTemplateUnbound {
 			t.Errorf("from %s: %s, want template_unbound", lit, res.Reason)
 		}
@@ -109,7 +108,7 @@ func TestPayloadNumbersBindTheirLiteralText(t *testing.T) {
 		f, _ := strconv.ParseFloat(lit, 64)
 		neighbours := []string{"acct-" + strconv.FormatFloat(f, 'f', -1, 64), "acct-" + strconv.FormatFloat(f, 'g', -1, 64)}
 		for _, held := range append(neighbours, "acct-"+lit) {
-			res := s.Decide(bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": held}))
+			res := decide(s, bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": held}))
 			want := bindable && held == "acct-"+lit
 			if res.Allowed != want {
 				t.Errorf("body %s, caller holds %q: allowed %v (%s), want %v", body, held, res.Allowed, res.Reason, want)
@@ -127,13 +126,13 @@ func TestPayloadNumbersBindTheirLiteralText(t *testing.T) {
 		`{"from": true}`:               "acct-true",
 		`{"from": false}`:              "acct-false",
 	} {
-		if res := s.Decide(bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": held})); !res.Allowed {
+		if res := decide(s, bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": held})); !res.Allowed {
 			t.Errorf("%s with %q: %s", body, held, res.Reason)
 		}
 	}
 	for _, body := range []string{`{"from": null}`, `{"from": {}}`, `{"from": []}`, `{"from": [1]}`, `{"from": ""}`,
 		`{"from": 1} {"from": 2}`, `{"from": 1}]`, `{"from": 01}`, `{"from": +1}`, `{"from": 0x10}`, `{"from": NaN}`} {
-		if res := s.Decide(bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": "acct-1"})); res.Reason != decision.ReasonTemplateUnbound {
+		if res := decide(s, bindReq("POST", "/pay", body, map[string]any{"sub": "u", "scope": "acct-1"})); res.Reason != decision.ReasonTemplateUnbound {
 			t.Errorf("%s: %s, want template_unbound", body, res.Reason)
 		}
 	}
@@ -163,7 +162,7 @@ func TestPayloadKeysThatDifferOnlyInCase(t *testing.T) {
 		"{\"org\":\"org_2\",\"\xc1\xafrg\":\"org_1\"}", // an overlong 'o': not UTF-8, not JSON
 		"{\"org\":\"org_2\xff\"}",
 	} {
-		res := s.Decide(bindReq("POST", "/orgs", body, caller))
+		res := decide(s, bindReq("POST", "/orgs", body, caller))
 		if res.Allowed || res.Reason != decision.ReasonTemplateUnbound {
 			t.Errorf("%s: %s, want template_unbound", body, res.Reason)
 		}
@@ -174,7 +173,7 @@ func TestPayloadKeysThatDifferOnlyInCase(t *testing.T) {
 		`{"org":"org_2","orgs":"org_1","x":{"k":1,"k2":2}}`,
 		`{"org":"org_2","a":{"org":"org_1"}}`,
 	} {
-		if res := s.Decide(bindReq("POST", "/orgs", body, caller)); !res.Allowed {
+		if res := decide(s, bindReq("POST", "/orgs", body, caller)); !res.Allowed {
 			t.Errorf("%s: %s, want allowed", body, res.Reason)
 		}
 	}
@@ -186,7 +185,7 @@ func TestPayloadKeysThatDifferOnlyInCase(t *testing.T) {
 		`{"a":{"b":{"from":"x"}},"A":{"b":{"from":"y"}}}`: false,
 		`{"a":{"b":{"from":"x"}},"\u0041":{"b":{"c":1}}}`: false,
 	} {
-		res := s.Decide(bindReq("POST", "/nested", body, map[string]any{"sub": "u", "scope": "acct-x"}))
+		res := decide(s, bindReq("POST", "/nested", body, map[string]any{"sub": "u", "scope": "acct-x"}))
 		if res.Allowed != want {
 			t.Errorf("%s: %s, want allowed %v", body, res.Reason, want)
 		}
@@ -222,7 +221,7 @@ func TestQueryNamesThatDifferOnlyInCase(t *testing.T) {
 		"/qc?org=org_2&ORG=org_1":        "condition_false",
 		"/qc?org=org_2&Org=org_2":        "condition_false",
 	} {
-		res := s.Decide(bindReq("GET", target, "", caller))
+		res := decide(s, bindReq("GET", target, "", caller))
 		if res.Reason.String() != want {
 			t.Errorf("%s: %s, want %s", target, res.Reason, want)
 		}
@@ -259,7 +258,7 @@ func TestClaimsBindOnlyExactValues(t *testing.T) {
 		{"int", 42, "acct-42", "allowed"},
 		{"string", "x", "acct-x", "allowed"},
 	} {
-		res := s.Decide(bindReq("GET", "/claims", "", map[string]any{"sub": "u", "acct": c.acct, "scope": c.scope}))
+		res := decide(s, bindReq("GET", "/claims", "", map[string]any{"sub": "u", "acct": c.acct, "scope": c.scope}))
 		if res.Reason.String() != c.want {
 			t.Errorf("%s: %s, want %s", c.name, res.Reason, c.want)
 		}
@@ -274,7 +273,7 @@ func TestClaimsBindOnlyExactValues(t *testing.T) {
 	} {
 		var res decision.Result
 		if name == "template" || name == "kelvin" {
-			res = s.Decide(bindReq("GET", "/claims", "", cl))
+			res = decide(s, bindReq("GET", "/claims", "", cl))
 			if name == "kelvin" {
 				// Kelvin folds with k, which is not acct: only exact folds count.
 				if !res.Allowed {
@@ -283,9 +282,9 @@ func TestClaimsBindOnlyExactValues(t *testing.T) {
 				continue
 			}
 		} else {
-			res = s.Decide(bindReq("GET", "/claim-org/org_1", "", cl))
+			res = decide(s, bindReq("GET", "/claim-org/org_1", "", cl))
 			if name == "rounded org" {
-				res = s.Decide(bindReq("GET", "/claim-org/9007199254740992", "", cl))
+				res = decide(s, bindReq("GET", "/claim-org/9007199254740992", "", cl))
 			}
 		}
 		if res.Allowed {
@@ -296,7 +295,7 @@ func TestClaimsBindOnlyExactValues(t *testing.T) {
 		"subject": {"sub": "u", "SUB": "admin"},
 		"long s":  {"sub": "u", "\u017fub": "admin"},
 	} {
-		if res := s.Decide(bindReq("GET", "/claims", "", cl)); res.Reason != decision.ReasonInvalidToken {
+		if res := decide(s, bindReq("GET", "/claims", "", cl)); res.Reason != decision.ReasonInvalidToken {
 			t.Errorf("%s: %s, want invalid_token", name, res.Reason)
 		}
 	}
@@ -316,7 +315,7 @@ func TestMethodsAreCanonical(t *testing.T) {
 	viewer := map[string]any{"sub": "u", "roles": []any{"viewer"}}
 	for _, m := range []string{"delete", "Delete", "dELETE", "DELETe", "get", "Get", "post", "", " DELETE", "DELETE ",
 		"DEL ETE", "DELETE\x00", "DELETE\r\n", "DEL/ETE", "DEL:ETE", "DEL(ETE)", "DELET\u0130", "DELETE\xff", "ＤＥＬＥＴＥ", "\"DELETE\""} {
-		res := s.Decide(bindReq(m, "/docs/d1", "", viewer))
+		res := decide(s, bindReq(m, "/docs/d1", "", viewer))
 		if res.Allowed || res.Reason != decision.ReasonBadRequest || res.Status != 400 || res.Rule != "" {
 			t.Errorf("method %q: %s %d rule %q, want bad_request 400 before routing", m, res.Reason, res.Status, res.Rule)
 		}
@@ -324,10 +323,10 @@ func TestMethodsAreCanonical(t *testing.T) {
 			t.Errorf("method %q: message %q does not name the method", m, res.Message())
 		}
 		// Before the token, and after the path.
-		if r := s.Decide(&decision.Request{Method: m, Target: "/docs/d1"}); r.Reason != decision.ReasonBadRequest {
+		if r := decide(s, &call{Request: &decision.Request{Method: m, Target: "/docs/d1"}}); r.Reason != decision.ReasonBadRequest {
 			t.Errorf("method %q without a token: %s", m, r.Reason)
 		}
-		if r := s.Decide(bindReq(m, "/docs/../d1", "", viewer)); r.Reason != decision.ReasonBadPath {
+		if r := decide(s, bindReq(m, "/docs/../d1", "", viewer)); r.Reason != decision.ReasonBadPath {
 			t.Errorf("method %q, bad path: %s", m, r.Reason)
 		}
 	}
@@ -335,7 +334,7 @@ func TestMethodsAreCanonical(t *testing.T) {
 		"DELETE": "missing_role", "GET": "allowed", "PURGE": "allowed", "M-SEARCH": "allowed",
 		"X_1!#$%&'*+-.^`|~": "allowed",
 	} {
-		if res := s.Decide(bindReq(m, "/docs/d1", "", viewer)); res.Reason.String() != want {
+		if res := decide(s, bindReq(m, "/docs/d1", "", viewer)); res.Reason.String() != want {
 			t.Errorf("method %q: %s, want %s", m, res.Reason, want)
 		}
 	}
@@ -350,7 +349,7 @@ func TestMethodsAreCanonical(t *testing.T) {
 		if (err == nil) != valid {
 			t.Errorf("CheckMethod(%q) = %v, want valid %v", m, err, valid)
 		}
-		if res := s.Decide(bindReq(m, "/docs/d1", "", viewer)); (res.Reason == decision.ReasonBadRequest) == valid {
+		if res := decide(s, bindReq(m, "/docs/d1", "", viewer)); (res.Reason == decision.ReasonBadRequest) == valid {
 			t.Errorf("method %q: %s", m, res.Reason)
 		}
 	}
@@ -417,7 +416,7 @@ func TestPayloadBindsOnlyJSONContentType(t *testing.T) {
 		} else {
 			r.Headers["content-type"] = c.ct
 		}
-		res := s.Decide(r)
+		res := decide(s, r)
 		if c.bind && !res.Allowed {
 			t.Errorf("Content-Type %q: %s, want allowed", c.ct, res.Reason)
 		}
@@ -456,7 +455,7 @@ func TestQueryNamesThatNormaliseEqual(t *testing.T) {
 		{"org[]=org_2&org=org_1", false},
 	}
 	for _, c := range cases {
-		res := s.Decide(bindReq("GET", "/orgs?"+c.query, "", map[string]any{"sub": "u", "oid": "org_1"}))
+		res := decide(s, bindReq("GET", "/orgs?"+c.query, "", map[string]any{"sub": "u", "oid": "org_1"}))
 		if res.Allowed != c.bind {
 			t.Errorf("?%s: %s, want allowed %v", c.query, res.Reason, c.bind)
 		}
@@ -478,7 +477,7 @@ routes:
 		"org_=a1&org_[x]=a2": false,
 		"org_=a1&or.g=a2":    true,
 	} {
-		res := s2.Decide(bindReq("GET", "/q?"+q, "", map[string]any{"sub": "u", "scope": "acct-a1"}))
+		res := decide(s2, bindReq("GET", "/q?"+q, "", map[string]any{"sub": "u", "scope": "acct-a1"}))
 		if res.Allowed != bind {
 			t.Errorf("?%s: %s, want allowed %v", q, res.Reason, bind)
 		}

@@ -55,14 +55,14 @@ routes:
 			"org": map[string]any{"team": "t", "x": 1, "X": 2}}, true},
 	}
 	for _, c := range cases {
-		res := s.Decide(withToken("GET", c.path, c.claims))
+		res := decide(s, withToken("GET", c.path, c.claims))
 		if res.Allowed != c.allow {
 			t.Errorf("%s: allowed %v (%s %s), want %v", c.name, res.Allowed, res.Reason, res.Detail, c.allow)
 		}
 	}
 	// The principal's own claims are left as they were.
 	claims := map[string]any{"sub": "u", "dept": "fin", "DEPT": "x", "org": map[string]any{"a": 1, "A": 2}}
-	s.Decide(withToken("GET", "/flat", claims))
+	decide(s, withToken("GET", "/flat", claims))
 	if len(claims) != 4 || len(claims["org"].(map[string]any)) != 2 {
 		t.Errorf("the token's claims were changed: %v", claims)
 	}

@@ -31,8 +31,7 @@ type Snapshot struct {
 	routes      []*route
 	byName      map[string]*route
 	router      router
-	roleIDs     map[string]int32
-	roleList    []string
+	roles       *roleTable
 	closure     []roleSet // role id → itself and every role it inherits
 	grantedBy   map[string]roleSet
 	rolePerms   [][]string // role id → its own permissions
@@ -131,7 +130,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 		revision:       opts.Revision,
 		tenantMismatch: opts.TenantMismatchStatus,
 		byName:         map[string]*route{},
-		roleIDs:        map[string]int32{},
+		roles:          &roleTable{ids: map[string]int32{}},
 		grantedBy:      map[string]roleSet{},
 		groups:         map[string]roleSet{},
 		members:        map[string]map[string]roleSet{},
@@ -188,9 +187,9 @@ func (s *Snapshot) compileRoles(p *config.Policy, errs *config.List) {
 		if strings.TrimSpace(n) == "" || strings.Contains(n, ",") {
 			errs.Add(p.Lines["roles."+n], "role %q: a role name is not empty and has no comma", n)
 		}
-		s.roleIDs[n] = int32(i)
+		s.roles.ids[n] = int32(i)
 	}
-	s.roleList = names
+	s.roles.names = names
 	s.closure = make([]roleSet, len(names))
 	// Depth-first closure with cycle detection: a role that inherits itself,
 	// directly or not, is a mistake that would grant more than written.
@@ -213,7 +212,7 @@ func (s *Snapshot) compileRoles(p *config.Policy, errs *config.List) {
 		s.closure[id].add(id)
 		ok := true
 		for _, parent := range p.Roles[name].Inherits {
-			pid, known := s.roleIDs[parent]
+			pid, known := s.roles.ids[parent]
 			if !known {
 				errs.Add(p.Lines["roles."+name], "role %q inherits unknown role %q", name, parent)
 				continue
@@ -254,7 +253,7 @@ func (s *Snapshot) compileRoles(p *config.Policy, errs *config.List) {
 func (s *Snapshot) roleSetOf(names []string, line int, what string, errs *config.List) roleSet {
 	var rs roleSet
 	for _, r := range names {
-		id, ok := s.roleIDs[r]
+		id, ok := s.roles.ids[r]
 		if !ok {
 			errs.Add(line, "%s maps to unknown role %q", what, r)
 			continue
@@ -375,7 +374,7 @@ func (s *Snapshot) compileRequirements(rc *config.Route, r *route, label string,
 		r.org = tpl("org", rc.Org)
 	}
 	for _, name := range rc.Roles {
-		id, ok := s.roleIDs[name]
+		id, ok := s.roles.ids[name]
 		if !ok {
 			errs.Add(rc.LineOf("roles"), "%s: unknown role %q (declare it under roles)", label, name)
 			continue

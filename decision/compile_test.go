@@ -272,7 +272,7 @@ func TestNoRoutesDeniesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := s.Decide(&decision.Request{Method: "GET", Target: "/"})
+	res := decide(s, &call{Request: &decision.Request{Method: "GET", Target: "/"}})
 	if res.Allowed || res.Reason != decision.ReasonNoRoute {
 		t.Fatalf("got %v", res.Reason)
 	}

@@ -121,15 +121,15 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "principal":
 		v := &celPrincipal{Roles: []string{}, Scopes: []string{}, Groups: []string{}}
-		if p := e.req.Principal; p != nil {
+		if p := e.principal; p != nil {
 			v.Sub, v.Org = p.Subject, p.Org
 			v.Scopes = e.snap.effectiveScopes(&e.roles, p)
 			v.Groups = nonNil(p.Groups)
-			v.Roles = e.snap.roleNames(&e.roles, p)
+			v.Roles = e.snap.roles.effective(&e.roles, p)
 		}
 		return v, true
 	case "claims":
-		if p := e.req.Principal; p != nil && p.Claims != nil {
+		if p := e.principal; p != nil && p.Claims != nil {
 			// A claim the token also holds in another case is absent, as
 			// in templates: the upstream's decoder may read the other.
 			c, _ := foldUnambiguous(map[string]any(p.Claims))
@@ -137,7 +137,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		return map[string]any{}, true
 	case "user":
-		if p := e.req.Principal; p != nil {
+		if p := e.principal; p != nil {
 			if attrs, ok := e.snap.attributes[p.Subject]; ok {
 				return attrs, true
 			}

@@ -3,18 +3,22 @@ package decision
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // RouteContextKey is the Envoy context_extensions key that names a route.
 const RouteContextKey = "edgeauthz_route"
 
-// Request is what Decide needs to know about one HTTP request.
+// Request is what Decide needs to know about one HTTP request; who sent it
+// is the Caller, which authentication finds from its headers.
 type Request struct {
 	Method string
 	// Host may carry a port; it is compared case-insensitively without it.
@@ -26,13 +30,6 @@ type Request struct {
 	Body    []byte
 	// Context is Envoy's context_extensions.
 	Context map[string]string
-
-	Token      TokenState
-	TokenError string // why the token was refused, when Token is TokenInvalid
-	// TokenErrorCode is TokenError's short, stable code (a bounded set,
-	// for metric labels and log fields).
-	TokenErrorCode string
-	Principal      *Principal // set when Token is TokenValid
 
 	// Now is the time conditions see; zero means time.Now.
 	Now time.Time
@@ -74,8 +71,11 @@ type Result struct {
 	// it, as for a deny).
 	MonitoredReason Reason
 
-	snap  *Snapshot
-	roles roleSet
+	// A Result is plain data that outlives its snapshot in the decision
+	// cache: it keeps the roles as ids and the policy's small role table,
+	// never the snapshot itself.
+	roleTable *roleTable
+	roles     roleSet
 }
 
 // Step is one requirement's outcome in a trace.
@@ -100,23 +100,10 @@ func (r *Result) Message() string {
 // from groups and org membership, closed under inheritance. It allocates and
 // is meant for building upstream headers.
 func (r *Result) Roles() []string {
-	if r.snap == nil || r.Principal == nil {
+	if r.roleTable == nil || r.Principal == nil {
 		return nil
 	}
-	return r.snap.roleNames(&r.roles, r.Principal)
-}
-
-// roleNames lists the effective roles: every known role in the set, then
-// token roles the policy does not declare, which are passed on unchanged.
-func (s *Snapshot) roleNames(rs *roleSet, p *Principal) []string {
-	out := []string{}
-	rs.each(func(id int32) { out = append(out, s.roleList[id]) })
-	for _, r := range p.Roles {
-		if _, known := s.roleIDs[r]; !known {
-			out = append(out, r)
-		}
-	}
-	return out
+	return r.roleTable.effective(&r.roles, r.Principal)
 }
 
 // effectiveScopes is the scope and permissions claims with the permissions
@@ -143,19 +130,24 @@ func (s *Snapshot) effectiveScopes(rs *roleSet, p *Principal) []string {
 
 // evalState is one request's scratch space. It lives on Decide's stack.
 type evalState struct {
-	snap     *Snapshot
-	req      *Request
-	route    *route
-	path     string
-	rawQuery string
-	host     string
-	params   params
-	roles    roleSet
-	query    url.Values
-	payload  any
-	parsed   bool // payload parsed (or found unusable)
-	trace    *[]Step
-	buf      [256]byte
+	snap *Snapshot
+	req  *Request
+	// principal is the caller's, once checkToken has accepted it. (The
+	// Caller itself stays out: conditions copy this state to the heap.)
+	principal *Principal
+	pkg       string // the package that decides
+	namedPkg  bool   // Envoy named the package
+	route     *route
+	path      string
+	rawQuery  string
+	host      string
+	params    params
+	roles     roleSet
+	query     url.Values
+	payload   any
+	parsed    bool // payload parsed (or found unusable)
+	trace     *[]Step
+	buf       [256]byte
 }
 
 func (e *evalState) now() time.Time {
@@ -163,12 +155,6 @@ func (e *evalState) now() time.Time {
 		return time.Now()
 	}
 	return e.req.Now
-}
-
-func (e *evalState) step(check string, ok bool, detail string) {
-	if e.trace != nil {
-		*e.trace = append(*e.trace, Step{Check: check, OK: ok, Detail: detail})
-	}
 }
 
 // lookup resolves one template variable.
@@ -191,14 +177,14 @@ func (e *evalState) lookup(p *tplPart) (string, bool) {
 		v, ok := e.req.Context[p.key]
 		return v, ok
 	case srcPrincipal:
-		if pr := e.req.Principal; pr != nil {
+		if pr := e.principal; pr != nil {
 			if p.key == "sub" {
 				return pr.Subject, true
 			}
 			return pr.Org, true
 		}
 	case srcClaims:
-		if pr := e.req.Principal; pr != nil {
+		if pr := e.principal; pr != nil {
 			if v, ok := walk(map[string]any(pr.Claims), p.path); ok {
 				return scalarString(v)
 			}
@@ -343,336 +329,462 @@ func ambiguousKeys(doc []byte) bool {
 	return walk()
 }
 
-// Decide decides one request. It does not allocate on the common allow path
-// (cached principal, RBAC, org and scope requirements).
-func (s *Snapshot) Decide(req *Request) Result {
-	return s.decide(req, nil)
+// Decide decides one request for its caller, changing neither. It does not
+// allocate on the common allow path (cached principal, RBAC, org and scope
+// requirements).
+func (s *Snapshot) Decide(req *Request, c Caller) Result {
+	return s.decide(req, c, nil)
 }
 
 // Explain decides like Decide and records each requirement's outcome.
-func (s *Snapshot) Explain(req *Request) Result {
+func (s *Snapshot) Explain(req *Request, c Caller) Result {
 	trace := []Step{}
-	res := s.decide(req, &trace)
+	res := s.decide(req, c, &trace)
 	res.Trace = trace
 	return res
 }
 
-func (s *Snapshot) decide(req *Request, trace *[]Step) Result {
-	e := evalState{snap: s, req: req, trace: trace}
-	res := Result{Revision: s.revision, snap: s, Cacheable: true}
-	deny := func(r Reason, requirement, detail string) Result {
-		res.Reason, res.Requirement, res.Detail = r, requirement, detail
-		res.Status = r.Status(s.tenantMismatch)
-		res.roles = e.roles
-		return res
-	}
+// verdict is one check's outcome, written by the check into its caller's
+// verdict (a value this size is cheaper written in place than returned).
+// The zero value passes on to the next check and leaves no step in the
+// trace.
+type verdict struct {
+	// step names the trace's record of the check ("" for none); note is its
+	// detail, built only when tracing.
+	step string
+	note string
+	// stop ends the decision here with reason: a deny, or the allow of a
+	// public route.
+	stop        bool
+	reason      Reason
+	requirement string // the failed requirement as the policy writes it
+	detail      string
+	missing     []string // scopes that would do, for a missing_scope
+}
 
-	path, rawQuery, err := CanonicalPath(req.Target)
+// pass records that the check held, as step in the trace.
+func (v *verdict) pass(step, note string) { v.step, v.note = step, note }
+
+// deny stops the decision with a deny for reason.
+func (v *verdict) deny(step, note string, reason Reason, requirement, detail string) {
+	*v = verdict{step: step, note: note, stop: true, reason: reason, requirement: requirement, detail: detail}
+}
+
+// record adds a check's step to the trace, when tracing, and clears it for
+// the next check: the one place decisions write their trace. A check held
+// unless it stopped with a deny.
+func (e *evalState) record(v *verdict) {
+	if e.trace != nil && v.step != "" {
+		*e.trace = append(*e.trace, Step{Check: v.step, OK: !v.stop || v.reason.Allowed(), Detail: v.note})
+	}
+	v.step, v.note = "", ""
+}
+
+// tracing reports whether the decision is explained: checks build their
+// trace detail only then.
+func (e *evalState) tracing() bool { return e.trace != nil }
+
+// check is one step of a decision.
+type check uint8
+
+// The checks, in the order decisions run them: the order of the reasons
+// (reason.go) and of the README's reasons table. The request checks run for
+// every request and find the route and the caller; the requirement checks
+// then run on the route's requirements (or on each of its any_of
+// alternatives). The first check that stops decides; a requirement the
+// route does not have passes without a step in the trace.
+const (
+	pathCheck check = iota
+	methodCheck
+	packageCheck
+	routeCheck
+	tokenCheck
+
+	orgCheck
+	rolesCheck
+	anyScopeCheck
+	allScopesCheck
+	relationCheck
+	whenCheck
+)
+
+// decide runs the request checks, then the route's requirements. The loops
+// run over the checks' constants, each calling its check directly: through
+// a table of functions the evaluation state would move to the heap, and a
+// verdict written in place costs less than one returned.
+func (s *Snapshot) decide(req *Request, c Caller, trace *[]Step) (res Result) {
+	// Field by field: a composite literal of this size is built aside and
+	// copied.
+	var e evalState
+	e.snap, e.req, e.trace = s, req, trace
+	var v verdict
+	for k := pathCheck; k <= tokenCheck; k++ {
+		switch k {
+		case pathCheck:
+			e.checkPath(&v)
+		case methodCheck:
+			e.checkMethod(&v)
+		case packageCheck:
+			e.checkPackage(&v)
+		case routeCheck:
+			e.checkRoute(&v)
+		case tokenCheck:
+			e.checkToken(&c, &v)
+		}
+		e.record(&v)
+		if v.stop {
+			e.result(&v, &res)
+			return res
+		}
+	}
+	e.authorize(&res)
+	return res
+}
+
+// checkPath: the target must be canonical (bad_path).
+func (e *evalState) checkPath(v *verdict) {
+	path, rawQuery, err := CanonicalPath(e.req.Target)
 	if err != nil {
-		if e.trace != nil {
-			e.step("path", false, err.Error())
-		}
-		return deny(ReasonBadPath, "", err.Error())
-	}
-	if err := CheckMethod(req.Method); err != nil {
-		if e.trace != nil {
-			e.step("method", false, err.Error())
-		}
-		return deny(ReasonBadRequest, "", err.Error())
-	}
-	if err := CheckMethodOverride(req.Method, req.Headers); err != nil {
-		if e.trace != nil {
-			e.step("method", false, err.Error())
-		}
-		return deny(ReasonBadRequest, "", err.Error())
-	}
-	if err := CheckMethodParam(req.Method, req.Target, req.Headers, req.Body); err != nil {
-		if e.trace != nil {
-			e.step("method", false, err.Error())
-		}
-		return deny(ReasonBadRequest, "", err.Error())
+		v.deny("path", err.Error(), ReasonBadPath, "", err.Error())
+		return
 	}
 	e.path, e.rawQuery = path, rawQuery
-	e.host = stripPort(req.Host)
+	e.host = stripPort(e.req.Host)
+}
 
-	pkg, named, pkgDeny := s.packages.selectFor(req.Context, e.host, path)
-	res.Package = pkg
-	if pkgDeny != "" {
-		if e.trace != nil {
-			e.step("package", false, pkgDeny)
-		}
-		return deny(ReasonNoRoute, "", pkgDeny)
+// checkMethod: the method must be valid and not overridden by a header or
+// a parameter (bad_request).
+func (e *evalState) checkMethod(v *verdict) {
+	r := e.req
+	err := CheckMethod(r.Method)
+	if err == nil {
+		err = CheckMethodOverride(r.Method, r.Headers)
 	}
+	if err == nil {
+		err = CheckMethodParam(r.Method, r.Target, r.Headers, r.Body)
+	}
+	if err != nil {
+		v.deny("method", err.Error(), ReasonBadRequest, "", err.Error())
+		return
+	}
+}
 
+// checkPackage: the package Envoy names, or the one that owns the host and
+// path, must exist (no_route).
+func (e *evalState) checkPackage(v *verdict) {
+	pkg, named, pkgDeny := e.snap.packages.selectFor(e.req.Context, e.host, e.path)
+	e.pkg, e.namedPkg = pkg, named
+	if pkgDeny != "" {
+		v.deny("package", pkgDeny, ReasonNoRoute, "", pkgDeny)
+		return
+	}
+}
+
+// checkRoute: a route must match, the one Envoy names or the first of the
+// route table, in the package Envoy names (no_route).
+func (e *evalState) checkRoute(v *verdict) {
+	s, r := e.snap, e.req
 	var rt *route
-	if name, ok := req.Context[RouteContextKey]; ok {
+	if name, ok := r.Context[RouteContextKey]; ok {
 		rt = s.byName[name]
 		if rt == nil {
-			if e.trace != nil {
-				e.step("route", false, "Envoy names route "+name+", which the policy does not have")
+			v.deny("route", "", ReasonNoRoute, "", "unknown route "+name)
+			if e.tracing() {
+				v.note = "Envoy names route " + name + ", which the policy does not have"
 			}
-			return deny(ReasonNoRoute, "", "unknown route "+name)
+			return
 		}
-		if rt.solo.match(req.Method, e.host, path, &e.params) < 0 {
-			if e.trace != nil {
-				e.step("route", false, "the request does not match route "+name+" ("+rt.pat.text+")")
+		if rt.solo.match(r.Method, e.host, e.path, &e.params) < 0 {
+			v.deny("route", "", ReasonNoRoute, "", "request does not match route "+name)
+			if e.tracing() {
+				v.note = "the request does not match route " + name + " (" + rt.pat.text + ")"
 			}
-			return deny(ReasonNoRoute, "", "request does not match route "+name)
+			return
 		}
 	} else {
-		i := s.router.match(req.Method, e.host, path, &e.params)
+		i := s.router.match(r.Method, e.host, e.path, &e.params)
 		if i < 0 {
-			if !named {
-				res.Package = s.packages.ownerOf(e.host, path)
+			if !e.namedPkg {
+				e.pkg = s.packages.ownerOf(e.host, e.path)
 			}
-			if e.trace != nil {
-				e.step("route", false, "no route matches "+req.Method+" "+path)
+			v.deny("route", "", ReasonNoRoute, "", "")
+			if e.tracing() {
+				v.note = "no route matches " + r.Method + " " + e.path
 			}
-			return deny(ReasonNoRoute, "", "")
+			return
 		}
 		rt = s.routes[i]
 	}
-	if named && rt.pkg != pkg {
+	if e.namedPkg && rt.pkg != e.pkg {
 		// Envoy named the package: a route of another one never decides.
-		if e.trace != nil {
-			e.step("package", false, "route "+rt.name+" is not in package "+pkg)
-		}
-		return deny(ReasonNoRoute, "", "route "+rt.name+" is not in package "+pkg)
+		detail := "route " + rt.name + " is not in package " + e.pkg
+		v.deny("package", detail, ReasonNoRoute, "", detail)
+		return
 	}
-	res.Package = rt.pkg
-	e.route = rt
-	res.Rule = rt.name
-	res.Cacheable = rt.cacheable
-	if e.trace != nil {
-		e.step("route", true, rt.name+" ("+rt.pat.text+")")
+	e.pkg, e.route = rt.pkg, rt
+	v.pass("route", "")
+	if e.tracing() {
+		v.note = rt.name + " (" + rt.pat.text + ")"
 	}
+}
 
-	switch req.Token {
+// checkToken: the caller must have a valid token with a subject, neither
+// revoked (no_token, invalid_token, revoked), unless the route is public.
+// A public route allows here, with a token or without.
+func (e *evalState) checkToken(c *Caller, v *verdict) {
+	rt := e.route
+	switch c.Token {
 	case TokenInvalid:
-		if e.trace != nil {
-			e.step("token", false, req.TokenError)
-		}
-		return deny(ReasonInvalidToken, "", req.TokenError)
+		v.deny("token", c.Error, ReasonInvalidToken, "", c.Error)
+		return
 	case TokenAbsent:
 		if rt.public {
-			if e.trace != nil {
-				e.step("token", true, "none; the route is public")
-			}
-			res.Allowed, res.Reason, res.Status = true, ReasonPublic, 200
-			return res
+			*v = verdict{step: "token", note: "none; the route is public", stop: true, reason: ReasonPublic}
+			return
 		}
-		if e.trace != nil {
-			e.step("token", false, "none")
-		}
-		return deny(ReasonNoToken, "", "")
+		v.deny("token", "none", ReasonNoToken, "", "")
+		return
 	}
-	p := req.Principal
-	if p != nil && p.Subject == "" {
+	p := c.Principal
+	if p == nil {
+		v.deny("token", "no principal", ReasonInvalidToken, "", "no principal")
+		return
+	}
+	if p.Subject == "" {
 		// Every decision names who it was for; a token that does not say
 		// whom it speaks for is refused rather than allowed anonymously.
-		if e.trace != nil {
-			e.step("token", false, "the token has no subject claim")
-		}
-		return deny(ReasonInvalidToken, "", "the token has no subject claim")
+		const why = "the token has no subject claim"
+		v.deny("token", why, ReasonInvalidToken, "", why)
+		return
 	}
-	if p == nil {
-		if e.trace != nil {
-			e.step("token", false, "no principal")
+	e.principal = p
+	if _, revoked := e.snap.revokedSubs[p.Subject]; revoked {
+		v.deny("token", "", ReasonRevoked, "", "")
+		if e.tracing() {
+			v.note = "subject " + p.Subject + " is revoked"
 		}
-		return deny(ReasonInvalidToken, "", "no principal")
-	}
-	res.Principal = p
-	if _, revoked := s.revokedSubs[p.Subject]; revoked {
-		if e.trace != nil {
-			e.step("token", false, "subject "+p.Subject+" is revoked")
-		}
-		return deny(ReasonRevoked, "", "")
+		return
 	}
 	if p.TokenID != "" {
-		if _, revoked := s.revokedJTIs[p.TokenID]; revoked {
-			if e.trace != nil {
-				e.step("token", false, "token id "+p.TokenID+" is revoked")
+		if _, revoked := e.snap.revokedJTIs[p.TokenID]; revoked {
+			v.deny("token", "", ReasonRevoked, "", "")
+			if e.tracing() {
+				v.note = "token id " + p.TokenID + " is revoked"
 			}
-			return deny(ReasonRevoked, "", "")
+			return
 		}
 	}
-	if e.trace != nil {
-		e.step("token", true, "subject "+p.Subject)
+	e.snap.effectiveRoles(p, &e.roles)
+	v.pass("token", "")
+	if e.tracing() {
+		v.note = "subject " + p.Subject
 	}
-	s.effectiveRoles(p, &e.roles)
-	res.roles = e.roles
 	if rt.public {
-		res.Allowed, res.Reason, res.Status = true, ReasonPublic, 200
-		return res
+		v.stop, v.reason = true, ReasonPublic
 	}
+}
 
-	res.Monitored = rt.monitor
-	if len(rt.alts) == 0 {
-		if r, ok := e.meets(rt, p, deny); !ok {
-			return e.monitored(r)
-		}
+// result is the decision a stopping verdict (or the route's requirements)
+// made, with what the checks found on the way.
+func (e *evalState) result(v *verdict, res *Result) {
+	// Field by field: res is still zero, and a composite literal would be
+	// built aside and copied.
+	res.Reason, res.Package, res.Principal, res.Revision = v.reason, e.pkg, e.principal, e.snap.revision
+	res.Cacheable, res.roleTable, res.roles = true, e.snap.roles, e.roles
+	if rt := e.route; rt != nil {
+		res.Rule, res.Cacheable = rt.name, rt.cacheable
+	}
+	if v.stop && !v.reason.Allowed() {
+		res.Status = v.reason.Status(e.snap.tenantMismatch)
+		res.Requirement, res.Detail, res.MissingScopes = v.requirement, v.detail, v.missing
 	} else {
-		// any_of: the first alternative that holds allows; when none does,
-		// the last one's deny stands for all (the trace has each).
-		var last Result
-		held := false
+		res.Allowed, res.Status = true, 200
+		if !v.stop {
+			res.Reason = ReasonAllowed
+		}
+	}
+}
+
+// authorize checks the route's requirements for an authenticated caller:
+// its own, or its any_of alternatives, of which the first that holds
+// allows; when none does, the last one's deny stands for all (the trace has
+// each). A route in monitor mode turns a deny into an allow (monitored).
+func (e *evalState) authorize(res *Result) {
+	rt := e.route
+	var v verdict
+	if len(rt.alts) == 0 {
+		e.meets(rt, &v)
+	} else {
 		for i, alt := range rt.alts {
-			r, ok := e.meets(alt, p, deny)
-			if e.trace != nil {
-				e.step("any_of", ok, "alternative "+strconv.Itoa(i+1)+" of "+strconv.Itoa(len(rt.alts)))
+			e.meets(alt, &v)
+			if e.tracing() {
+				// The alternative as one step: held, or denied with its reason.
+				alt := verdict{step: "any_of", stop: v.stop, reason: v.reason,
+					note: "alternative " + strconv.Itoa(i+1) + " of " + strconv.Itoa(len(rt.alts))}
+				e.record(&alt)
 			}
-			if ok {
-				held = true
+			if !v.stop {
 				break
 			}
-			last = r
-		}
-		if !held {
-			return e.monitored(last)
 		}
 	}
-
-	if rt.monitor && e.trace != nil {
-		e.step("monitor", true, "route "+rt.name+" is in monitor mode; its requirements hold")
+	e.result(&v, res)
+	res.Monitored = rt.monitor
+	if v.stop {
+		e.monitored(res)
+		return
 	}
-	res.Allowed, res.Reason, res.Status = true, ReasonAllowed, 200
-	return res
+	if rt.monitor && e.tracing() {
+		m := verdict{step: "monitor", note: "route " + rt.name + " is in monitor mode; its requirements hold"}
+		e.record(&m)
+	}
 }
 
 // monitored turns a requirement's deny on a route in monitor mode into an
 // allow that keeps the deny's reason, requirement and detail for the log.
 // Only Monitorable reasons are turned: identity stays enforced.
-func (e *evalState) monitored(r Result) Result {
+func (e *evalState) monitored(r *Result) {
 	if !e.route.monitor || !r.Reason.Monitorable() {
-		return r
+		return
 	}
 	r.MonitoredReason = r.Reason
 	r.Allowed, r.Reason, r.Status = true, ReasonMonitor, 200
 	r.MissingScopes = nil
-	if e.trace != nil {
-		e.step("monitor", true, "route "+e.route.name+" is in monitor mode: allowed, would deny with "+r.MonitoredReason.String())
+	if e.tracing() {
+		m := verdict{step: "monitor", note: "route " + e.route.name + " is in monitor mode: allowed, would deny with " + r.MonitoredReason.String()}
+		e.record(&m)
 	}
-	return r
 }
 
-// meets checks one set of requirements (a route's own, or one of its
-// any_of alternatives) for an authenticated caller.
-func (e *evalState) meets(rt *route, p *Principal, deny func(Reason, string, string) Result) (Result, bool) {
-	if rt.org != nil {
-		if p.Org == "" {
-			if e.trace != nil {
-				e.step("org", false, "the token has no org")
-			}
-			return deny(ReasonNoOrg, "org: "+rt.org.raw, ""), false
+// meets runs the requirement checks on rt, a route's own requirements or
+// one of its any_of alternatives; v.stop says whether one denied.
+func (e *evalState) meets(rt *route, v *verdict) {
+	*v = verdict{}
+	for k := orgCheck; k <= whenCheck; k++ {
+		// A requirement the route does not have costs no call.
+		switch {
+		case k == orgCheck && rt.org != nil:
+			e.checkOrg(rt, v)
+		case k == rolesCheck && len(rt.roleNames) > 0:
+			e.checkRoles(rt, v)
+		case k == anyScopeCheck && len(rt.anyScopes) > 0:
+			e.checkAnyScope(rt, v)
+		case k == allScopesCheck && len(rt.allScopes) > 0:
+			e.checkAllScopes(rt, v)
+		case k == relationCheck && rt.relation != nil:
+			e.checkRelation(rt, v)
+		case k == whenCheck && rt.when != nil:
+			e.checkWhen(rt, v)
+		default:
+			continue
 		}
-		buf, ok := rt.org.expand(e.buf[:0], e)
-		if !ok {
-			if e.trace != nil {
-				e.step("org", false, rt.org.raw+" is unbound")
-			}
-			return deny(ReasonTemplateUnbound, "org: "+rt.org.raw, ""), false
-		}
-		if string(buf) != p.Org {
-			if e.trace != nil {
-				e.step("org", false, "request org "+string(buf)+" ≠ token org "+p.Org)
-			}
-			return deny(ReasonTenantMismatch, "org: "+rt.org.raw, ""), false
-		}
-		if e.trace != nil {
-			e.step("org", true, p.Org)
-		}
-	}
-
-	if len(rt.roleNames) > 0 {
-		if !e.roles.intersects(&rt.roles) {
-			if e.trace != nil {
-				e.step("roles", false, "none of "+strings.Join(rt.roleNames, ", "))
-			}
-			return deny(ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), ""), false
-		}
-		if e.trace != nil {
-			e.step("roles", true, "one of "+strings.Join(rt.roleNames, ", "))
+		e.record(v)
+		if v.stop {
+			return
 		}
 	}
-
-	if len(rt.anyScopes) > 0 {
-		ok, unbound := false, false
-		for _, sr := range rt.anyScopes {
-			held, bound := e.holds(sr)
-			unbound = unbound || !bound
-			if held {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return e.scopeDenied(deny, rt.anyScopes, "scopes: any of ", unbound), false
-		}
-		if e.trace != nil {
-			e.step("scopes", true, "one of "+scopeList(rt.anyScopes))
-		}
-	}
-	if len(rt.allScopes) > 0 {
-		for _, sr := range rt.allScopes {
-			held, bound := e.holds(sr)
-			if !held {
-				return e.scopeDenied(deny, rt.allScopes, "scopes: all of ", !bound), false
-			}
-		}
-		if e.trace != nil {
-			e.step("scopes", true, "all of "+scopeList(rt.allScopes))
-		}
-	}
-
-	if rt.relation != nil {
-		if r, detail, ok := e.checkRelation(rt.relation); !ok {
-			return deny(r, "relation: "+rt.relation.String(), detail), false
-		}
-	}
-
-	if rt.when != nil {
-		// CEL keeps the activation (and so the state) beyond the call; give
-		// it a copy so that e itself stays on the stack for every other rule.
-		ce := *e
-		ok, err := rt.when.eval(&ce)
-		if err != nil {
-			if e.trace != nil {
-				e.step("when", false, err.Error())
-			}
-			return deny(ReasonConditionError, "when: "+rt.when.text, err.Error()), false
-		}
-		if !ok {
-			if e.trace != nil {
-				e.step("when", false, "false")
-			}
-			return deny(ReasonConditionFalse, "when: "+rt.when.text, ""), false
-		}
-		if e.trace != nil {
-			e.step("when", true, "true")
-		}
-	}
-
-	return Result{}, true
 }
 
-func (e *evalState) scopeDenied(deny func(Reason, string, string) Result, reqs []*scopeReq, what string, unbound bool) Result {
+// checkOrg: the token's org must be the one the request names (no_org,
+// template_unbound, tenant_mismatch).
+func (e *evalState) checkOrg(rt *route, v *verdict) {
+	if rt.org == nil {
+		return
+	}
+	p := e.principal
+	if p.Org == "" {
+		v.deny("org", "the token has no org", ReasonNoOrg, "org: "+rt.org.raw, "")
+		return
+	}
+	buf, ok := rt.org.expand(e.buf[:0], e)
+	if !ok {
+		v.deny("org", "", ReasonTemplateUnbound, "org: "+rt.org.raw, "")
+		if e.tracing() {
+			v.note = rt.org.raw + " is unbound"
+		}
+		return
+	}
+	if string(buf) != p.Org {
+		v.deny("org", "", ReasonTenantMismatch, "org: "+rt.org.raw, "")
+		if e.tracing() {
+			v.note = "request org " + string(buf) + " ≠ token org " + p.Org
+		}
+		return
+	}
+	v.pass("org", p.Org)
+}
+
+// checkRoles: the caller must have one of the roles (missing_role).
+func (e *evalState) checkRoles(rt *route, v *verdict) {
+	if len(rt.roleNames) == 0 {
+		return
+	}
+	if !e.roles.intersects(&rt.roles) {
+		v.deny("roles", "", ReasonMissingRole, "roles: any of "+strings.Join(rt.roleNames, ", "), "")
+		if e.tracing() {
+			v.note = "none of " + strings.Join(rt.roleNames, ", ")
+		}
+		return
+	}
+	v.pass("roles", "")
+	if e.tracing() {
+		v.note = "one of " + strings.Join(rt.roleNames, ", ")
+	}
+}
+
+// checkAnyScope: the caller must hold one of the scopes (missing_scope,
+// template_unbound).
+func (e *evalState) checkAnyScope(rt *route, v *verdict) {
+	if len(rt.anyScopes) == 0 {
+		return
+	}
+	unbound := false
+	for _, sr := range rt.anyScopes {
+		held, bound := e.holds(sr)
+		if held {
+			v.pass("scopes", "")
+			if e.tracing() {
+				v.note = "one of " + scopeList(rt.anyScopes)
+			}
+			return
+		}
+		unbound = unbound || !bound
+	}
+	e.scopeDenied(rt.anyScopes, "scopes: any of ", unbound, v)
+}
+
+// checkAllScopes: the caller must hold every scope (missing_scope,
+// template_unbound).
+func (e *evalState) checkAllScopes(rt *route, v *verdict) {
+	if len(rt.allScopes) == 0 {
+		return
+	}
+	for _, sr := range rt.allScopes {
+		if held, bound := e.holds(sr); !held {
+			e.scopeDenied(rt.allScopes, "scopes: all of ", !bound, v)
+			return
+		}
+	}
+	v.pass("scopes", "")
+	if e.tracing() {
+		v.note = "all of " + scopeList(rt.allScopes)
+	}
+}
+
+func (e *evalState) scopeDenied(reqs []*scopeReq, what string, unbound bool, v *verdict) {
 	list := scopeList(reqs)
-	reason := ReasonMissingScope
-	detail := ""
+	v.deny("scopes", "", ReasonMissingScope, what+list, "")
+	if e.tracing() {
+		v.note = "none of " + list
+	}
 	if unbound {
-		reason = ReasonTemplateUnbound
-		detail = "a scope template's value is absent"
+		v.reason, v.detail = ReasonTemplateUnbound, "a scope template's value is absent"
 	}
-	if e.trace != nil {
-		e.step("scopes", false, "none of "+list)
-	}
-	res := deny(reason, what+list, detail)
 	for _, sr := range reqs {
 		if buf, ok := sr.tpl.expand(e.buf[:0], e); ok {
-			res.MissingScopes = append(res.MissingScopes, string(buf))
+			v.missing = append(v.missing, string(buf))
 		}
 	}
-	return res
 }
 
 func scopeList(reqs []*scopeReq) string {
@@ -681,6 +793,87 @@ func scopeList(reqs []*scopeReq) string {
 		parts[i] = sr.tpl.raw
 	}
 	return strings.Join(parts, ", ")
+}
+
+// checkRelation: the relationship must hold (relation_denied,
+// relation_depth, relation_error, template_unbound).
+func (e *evalState) checkRelation(rt *route, v *verdict) {
+	r := rt.relation
+	if r == nil {
+		return
+	}
+	requirement := "relation: " + r.String()
+	obj, ok := r.object.expand(nil, e)
+	if !ok {
+		v.deny("relation", "", ReasonTemplateUnbound, requirement, "")
+		if e.tracing() {
+			v.note = r.object.raw + " is unbound"
+		}
+		return
+	}
+	user, ok := r.user.expand(nil, e)
+	if !ok {
+		v.deny("relation", "", ReasonTemplateUnbound, requirement, "")
+		if e.tracing() {
+			v.note = r.user.raw + " is unbound"
+		}
+		return
+	}
+	cctx, unbound, ok := r.context(e)
+	if !ok {
+		v.deny("relation", "", ReasonTemplateUnbound, requirement, "")
+		if e.tracing() {
+			v.note = "context " + unbound + " is unbound"
+		}
+		return
+	}
+	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Context: cctx, Explain: e.tracing()})
+	switch {
+	case errors.Is(res.Err, rebac.ErrDepth):
+		v.deny("relation", "", ReasonRelationDepth, requirement, res.Err.Error())
+	case errors.Is(res.Err, rebac.ErrCondition):
+		v.deny("relation", "", ReasonRelationError, requirement, res.Err.Error())
+	case res.Err != nil:
+		v.deny("relation", "", ReasonRelationDenied, requirement, res.Err.Error())
+	case !res.Allowed:
+		v.deny("relation", "", ReasonRelationDenied, requirement, "")
+	default:
+		v.pass("relation", "")
+	}
+	if e.tracing() {
+		want := string(obj) + "#" + r.relation + "@" + string(user)
+		switch {
+		case v.reason == ReasonRelationDepth:
+			v.note = want + ": depth limit exceeded"
+		case res.Err != nil:
+			v.note = want + ": " + res.Err.Error()
+		case !res.Allowed:
+			v.note = want + ": no tuple path grants it"
+		default:
+			v.note = want + " via " + strings.Join(res.Path, " → ")
+		}
+	}
+}
+
+// checkWhen: the route's condition must be true (condition_false,
+// condition_error).
+func (e *evalState) checkWhen(rt *route, v *verdict) {
+	if rt.when == nil {
+		return
+	}
+	// CEL keeps the activation (and so the state) beyond the call; give it a
+	// copy so that e itself stays on the stack for every other rule.
+	ce := *e
+	ok, err := rt.when.eval(&ce)
+	switch {
+	case err != nil:
+		v.deny("when", err.Error(), ReasonConditionError, "when: "+rt.when.text, err.Error())
+		return
+	case !ok:
+		v.deny("when", "false", ReasonConditionFalse, "when: "+rt.when.text, "")
+		return
+	}
+	v.pass("when", "true")
 }
 
 // holds reports whether the caller has the scope, and whether its template
@@ -697,7 +890,7 @@ func (e *evalState) holds(sr *scopeReq) (held, bound bool) {
 }
 
 func (e *evalState) hasScope(s string) bool {
-	if e.req.Principal.hasScope(s) {
+	if e.principal.hasScope(s) {
 		return true
 	}
 	g, ok := e.snap.grantedBy[s]
@@ -705,7 +898,7 @@ func (e *evalState) hasScope(s string) bool {
 }
 
 func (e *evalState) hasScopeBytes(b []byte) bool {
-	for _, have := range e.req.Principal.Scopes {
+	for _, have := range e.principal.Scopes {
 		if have == string(b) {
 			return true
 		}
@@ -718,7 +911,7 @@ func (e *evalState) hasScopeBytes(b []byte) bool {
 // closed under inheritance (closures are precomputed).
 func (s *Snapshot) effectiveRoles(p *Principal, out *roleSet) {
 	for _, r := range p.Roles {
-		if id, ok := s.roleIDs[r]; ok {
+		if id, ok := s.roles.ids[r]; ok {
 			out.union(&s.closure[id])
 		}
 	}

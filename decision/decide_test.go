@@ -111,7 +111,7 @@ type claims = map[string]any
 
 type decideCase struct {
 	name   string
-	req    *decision.Request
+	req    *call
 	reason string
 	status int
 	rule   string // checked when set
@@ -119,7 +119,7 @@ type decideCase struct {
 
 func (c decideCase) run(t *testing.T, s *decision.Snapshot) {
 	t.Helper()
-	res := s.Decide(c.req)
+	res := decide(s, c.req)
 	if res.Reason.String() != c.reason || res.Status != c.status {
 		t.Errorf("%s %s: got %s %d (requirement %q, detail %q), want %s %d",
 			c.req.Method, c.req.Target, res.Reason, res.Status, res.Requirement, res.Detail, c.reason, c.status)
@@ -131,7 +131,7 @@ func (c decideCase) run(t *testing.T, s *decision.Snapshot) {
 		t.Errorf("rule = %q, want %q", res.Rule, c.rule)
 	}
 	// Explain decides the same way.
-	ex := s.Explain(c.req)
+	ex := explain(s, c.req)
 	if ex.Reason != res.Reason || ex.Status != res.Status || ex.Allowed != res.Allowed {
 		t.Errorf("Explain = %s %d, Decide = %s %d", ex.Reason, ex.Status, res.Reason, res.Status)
 	}
@@ -147,11 +147,11 @@ func runTable(t *testing.T, s *decision.Snapshot, cases []decideCase) {
 	}
 }
 
-func req(method, target string) *decision.Request {
-	return &decision.Request{Method: method, Target: target}
+func req(method, target string) *call {
+	return &call{Request: &decision.Request{Method: method, Target: target}}
 }
 
-func tok(method, target string, c claims) *decision.Request { return withToken(method, target, c) }
+func tok(method, target string, c claims) *call { return withToken(method, target, c) }
 
 func TestDecideBadPath(t *testing.T) {
 	s := compile(t, policy, decision.Options{})
@@ -186,7 +186,7 @@ func TestDecideBadPath(t *testing.T) {
 func TestDecideTokens(t *testing.T) {
 	s := compile(t, policy, decision.Options{})
 	invalid := req("GET", "/orgs/org_1/documents/doc1")
-	invalid.Token, invalid.TokenError = decision.TokenInvalid, "signature"
+	invalid.Token, invalid.Error = decision.TokenInvalid, "signature"
 	invalidPublic := req("GET", "/healthz")
 	invalidPublic.Token = decision.TokenInvalid
 	noPrincipal := req("GET", "/orgs/org_1/documents/doc1")
@@ -261,7 +261,7 @@ func TestDecideRolesAndScopes(t *testing.T) {
 
 func TestDecideMissingScopes(t *testing.T) {
 	s := compile(t, policy, decision.Options{})
-	res := s.Decide(tok("GET", "/book/dune/download", claims{"sub": "x"}))
+	res := decide(s, tok("GET", "/book/dune/download", claims{"sub": "x"}))
 	if want := []string{"admin", "book-dune"}; !slices.Equal(res.MissingScopes, want) {
 		t.Errorf("MissingScopes = %q, want %q", res.MissingScopes, want)
 	}
@@ -270,8 +270,8 @@ func TestDecideMissingScopes(t *testing.T) {
 func TestDecideTemplates(t *testing.T) {
 	s := compile(t, policy, decision.Options{})
 	c := claims{"sub": "x", "scope": "proj-7", "ext": map[string]any{"proj": "7"}}
-	withHeaders := func(r *decision.Request, h map[string]string) *decision.Request { r.Headers = h; return r }
-	withBody := func(r *decision.Request, body string, h map[string]string) *decision.Request {
+	withHeaders := func(r *call, h map[string]string) *call { r.Headers = h; return r }
+	withBody := func(r *call, body string, h map[string]string) *call {
 		if h == nil {
 			h = map[string]string{"content-type": "application/json"}
 		} else if _, ok := h["content-type"]; !ok {
@@ -280,7 +280,7 @@ func TestDecideTemplates(t *testing.T) {
 		r.Body, r.Headers = []byte(body), h
 		return r
 	}
-	withContext := func(r *decision.Request, ctx map[string]string) *decision.Request { r.Context = ctx; return r }
+	withContext := func(r *call, ctx map[string]string) *call { r.Context = ctx; return r }
 	runTable(t, s, []decideCase{
 		{"query bound", tok("GET", "/q?p=7", c), "allowed", 200, ""},
 		{"query other value", tok("GET", "/q?p=8", c), "missing_scope", 403, ""},
@@ -355,14 +355,14 @@ func TestResultRoles(t *testing.T) {
 			[]string{"developer", "viewer", "undeclared"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res := s.Decide(tok("GET", "/healthz", c.c))
+			res := decide(s, tok("GET", "/healthz", c.c))
 			got := res.Roles()
 			if !slices.Equal(got, c.want) {
 				t.Errorf("Roles() = %q, want %q", got, c.want)
 			}
 		})
 	}
-	if r := s.Decide(req("GET", "/healthz")); r.Roles() != nil {
+	if r := decide(s, req("GET", "/healthz")); r.Roles() != nil {
 		t.Errorf("Roles() without principal = %q", r.Roles())
 	}
 }
@@ -388,7 +388,7 @@ func TestDecideRouteMatching(t *testing.T) {
 	src := strings.ReplaceAll(routesPolicy, "}\n", ", scopes: [s]}\n")
 	s := compile(t, src, decision.Options{})
 	c := claims{"sub": "x", "scope": "s"}
-	host := func(r *decision.Request, h string) *decision.Request { r.Host = h; return r }
+	host := func(r *call, h string) *call { r.Host = h; return r }
 	runTable(t, s, []decideCase{
 		{"host exact", host(tok("GET", "/items/1", c), "api.example.com"), "allowed", 200, "host"},
 		{"host case-insensitive", host(tok("GET", "/items/1", c), "API.Example.COM"), "allowed", 200, "host"},
@@ -418,7 +418,7 @@ func TestDecideRouteMatching(t *testing.T) {
 
 func TestDecideNamedRoute(t *testing.T) {
 	s := compile(t, policy, decision.Options{})
-	named := func(target, name string, c claims) *decision.Request {
+	named := func(target, name string, c claims) *call {
 		r := tok("GET", target, c)
 		r.Context = map[string]string{decision.RouteContextKey: name}
 		return r
@@ -442,15 +442,15 @@ func TestDecideNamedRoute(t *testing.T) {
 func TestEngine(t *testing.T) {
 	e := decision.NewEngine(0)
 	r := tok("GET", "/healthz", claims{"sub": "anyone"})
-	if res := e.Decide(r); res.Reason.String() != "no_snapshot" || res.Status != 503 || res.Allowed {
+	if res := decide(e, r); res.Reason.String() != "no_snapshot" || res.Status != 503 || res.Allowed {
 		t.Errorf("no snapshot: %s %d", res.Reason, res.Status)
 	}
-	if res := e.Explain(r); res.Reason.String() != "no_snapshot" || res.Status != 503 {
+	if res := explain(e, r); res.Reason.String() != "no_snapshot" || res.Status != 503 {
 		t.Errorf("no snapshot (Explain): %s %d", res.Reason, res.Status)
 	}
 	s := compile(t, policy, decision.Options{Revision: "rev-1"})
 	e.Swap(s)
-	if res := e.Decide(r); !res.Allowed || res.Revision != "rev-1" {
+	if res := decide(e, r); !res.Allowed || res.Revision != "rev-1" {
 		t.Errorf("after swap: %s %d rev %q", res.Reason, res.Status, res.Revision)
 	}
 	if got, _ := e.Snapshot(); got != s {
@@ -462,13 +462,13 @@ func TestEngine(t *testing.T) {
 	stale := decision.NewEngine(time.Nanosecond)
 	stale.Swap(s)
 	time.Sleep(2 * time.Millisecond)
-	if res := stale.Decide(r); res.Reason.String() != "stale_snapshot" || res.Status != 503 || res.Allowed {
+	if res := decide(stale, r); res.Reason.String() != "stale_snapshot" || res.Status != 503 || res.Allowed {
 		t.Errorf("stale: %s %d", res.Reason, res.Status)
 	}
 	fresh := decision.NewEngine(time.Hour)
 	fresh.Swap(s)
 	fresh.Confirm()
-	if res := fresh.Decide(r); !res.Allowed {
+	if res := decide(fresh, r); !res.Allowed {
 		t.Errorf("fresh: %s %d", res.Reason, res.Status)
 	}
 }

@@ -65,21 +65,21 @@ func (e *Engine) Acquire() (*Snapshot, Result, bool) {
 }
 
 // Decide decides against the serving snapshot.
-func (e *Engine) Decide(req *Request) Result {
+func (e *Engine) Decide(req *Request, c Caller) Result {
 	cur := e.snap.Load()
 	if r, ok := e.unavailable(cur); !ok {
 		return r
 	}
-	return cur.snap.Decide(req)
+	return cur.snap.Decide(req, c)
 }
 
 // Explain is Decide with a trace.
-func (e *Engine) Explain(req *Request) Result {
+func (e *Engine) Explain(req *Request, c Caller) Result {
 	cur := e.snap.Load()
 	if r, ok := e.unavailable(cur); !ok {
 		return r
 	}
-	return cur.snap.Explain(req)
+	return cur.snap.Explain(req, c)
 }
 
 func (e *Engine) unavailable(cur *loaded) (Result, bool) {

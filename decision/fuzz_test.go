@@ -42,14 +42,13 @@ func FuzzCompileDecide(f *testing.F) {
 		f.Add(sd.method, sd.host, sd.target, sd.hk, sd.hv, sd.ctxRoute, sd.claims, sd.token, sd.body)
 	}
 	f.Fuzz(func(t *testing.T, method, host, target, hk, hv, ctxRoute, claimsJSON string, token uint8, body string) {
-		req := &decision.Request{
+		req := &call{Request: &decision.Request{
 			Method:  method,
 			Host:    host,
 			Target:  target,
 			Headers: map[string]string{strings.ToLower(hk): hv},
 			Body:    []byte(body),
-			Token:   decision.TokenState(token % 3),
-		}
+		}, Caller: decision.Caller{Token: decision.TokenState(token % 3)}}
 		if ctxRoute != "" {
 			req.Context = map[string]string{decision.RouteContextKey: ctxRoute}
 		}
@@ -59,8 +58,8 @@ func FuzzCompileDecide(f *testing.F) {
 				req.Principal = decision.NewPrincipal(claims, config.DefaultClaimNames())
 			}
 		}
-		res := s.Decide(req)
-		ex := s.Explain(req)
+		res := decide(s, req)
+		ex := explain(s, req)
 		if res.Allowed != ex.Allowed || res.Reason != ex.Reason || res.Status != ex.Status || res.Rule != ex.Rule {
 			t.Fatalf("Decide %s %d %q, Explain %s %d %q", res.Reason, res.Status, res.Rule, ex.Reason, ex.Status, ex.Rule)
 		}
@@ -137,9 +136,10 @@ func FuzzTemplate(f *testing.F) {
 			absent = absent || strings.Contains(tpl, src)
 		}
 		for _, target := range []string{"/t/v", "/t/v?other=1", "/t/u-v?=&x"} {
-			req := &decision.Request{Method: "GET", Target: target, Token: decision.TokenValid, Principal: pr,
-				Headers: map[string]string{"x-other": "1"}, Context: map[string]string{"other": "1"}, Body: []byte(`{"other":1}`)}
-			res := s.Decide(req)
+			req := &call{&decision.Request{Method: "GET", Target: target,
+				Headers: map[string]string{"x-other": "1"}, Context: map[string]string{"other": "1"}, Body: []byte(`{"other":1}`)},
+				decision.Authenticated(pr)}
+			res := decide(s, req)
 			if absent && res.Allowed {
 				t.Fatalf("template %q allowed %s with its variables absent", tpl, target)
 			}

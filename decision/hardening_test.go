@@ -36,8 +36,8 @@ routes:
 // ambiguous query parameters.
 func TestHostAndConditionHardening(t *testing.T) {
 	s := compile(t, hardeningPolicy, decision.Options{})
-	req := func(method, host, target string, c map[string]any) *decision.Request {
-		r := &decision.Request{Method: method, Host: host, Target: target}
+	req := func(method, host, target string, c map[string]any) *call {
+		r := &call{Request: &decision.Request{Method: method, Host: host, Target: target}}
 		if c != nil {
 			r.Token, r.Principal = decision.TokenValid, principal(c)
 		}
@@ -45,7 +45,7 @@ func TestHostAndConditionHardening(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		req    *decision.Request
+		req    *call
 		reason string
 		rule   string
 	}{
@@ -61,7 +61,7 @@ func TestHostAndConditionHardening(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := s.Decide(c.req)
+			res := decide(s, c.req)
 			if res.Reason.String() != c.reason || res.Rule != c.rule {
 				t.Fatalf("got %s (rule %q, %s), want %s (rule %q)", res.Reason, res.Rule, res.Detail, c.reason, c.rule)
 			}
@@ -122,10 +122,10 @@ routes:
 		`{"account": {"id": "zz"}, "account": {"id": "a1"}}`:    "template_unbound",
 		`{"list": [{"x": 1, "x": 2}], "account": {"id": "a1"}}`: "template_unbound",
 	} {
-		r := &decision.Request{Method: "POST", Target: "/pay", Body: []byte(body),
-			Headers: map[string]string{"content-type": "application/json"},
-			Token:   decision.TokenValid, Principal: principal(map[string]any{"sub": "u", "scope": "pay-a1"})}
-		if got := s.Decide(r).Reason.String(); got != want {
+		r := &call{&decision.Request{Method: "POST", Target: "/pay", Body: []byte(body),
+			Headers: map[string]string{"content-type": "application/json"}},
+			decision.Authenticated(principal(map[string]any{"sub": "u", "scope": "pay-a1"}))}
+		if got := decide(s, r).Reason.String(); got != want {
 			t.Errorf("%s: %s, want %s", body, got, want)
 		}
 	}
@@ -155,9 +155,9 @@ routes:
 roles:
   admin: {}
 `, decision.Options{})
-	r := &decision.Request{Method: "GET", Host: "API.example.com", Target: "/x", Token: decision.TokenValid,
-		Principal: principal(map[string]any{"sub": "u", "roles": []any{"admin"}})}
-	if got := s.Decide(r).Reason.String(); got != "allowed" {
+	r := &call{&decision.Request{Method: "GET", Host: "API.example.com", Target: "/x"},
+		decision.Authenticated(principal(map[string]any{"sub": "u", "roles": []any{"admin"}}))}
+	if got := decide(s, r).Reason.String(); got != "allowed" {
 		t.Fatalf("got %s", got)
 	}
 }

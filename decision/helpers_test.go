@@ -36,9 +36,25 @@ func principal(claims map[string]any) *decision.Principal {
 	return decision.NewPrincipal(claims, config.DefaultClaimNames())
 }
 
-// withToken returns a request carrying a valid token with the given claims.
-func withToken(method, target string, claims map[string]any) *decision.Request {
-	return &decision.Request{Method: method, Target: target, Token: decision.TokenValid, Principal: principal(claims)}
+// call is a request and who sent it, as a front door hands them to Decide.
+type call struct {
+	*decision.Request
+	decision.Caller
+}
+
+// decider is a Snapshot or an Engine.
+type decider interface {
+	Decide(*decision.Request, decision.Caller) decision.Result
+	Explain(*decision.Request, decision.Caller) decision.Result
+}
+
+func decide(d decider, c *call) decision.Result  { return d.Decide(c.Request, c.Caller) }
+func explain(d decider, c *call) decision.Result { return d.Explain(c.Request, c.Caller) }
+
+// withToken returns a request whose caller has a valid token with the
+// given claims.
+func withToken(method, target string, claims map[string]any) *call {
+	return &call{&decision.Request{Method: method, Target: target}, decision.Authenticated(principal(claims))}
 }
 
 // hotPolicy is the policy of the zero-allocation guard and the benchmarks.

@@ -37,7 +37,7 @@ routes:
 		} {
 			r := withToken(c.method, "/docs/d1", map[string]any{"sub": "u", "roles": []any{"viewer"}})
 			r.Headers = map[string]string{name: c.value}
-			res := s.Decide(r)
+			res := decide(s, r)
 			if c.refused && (res.Reason != decision.ReasonBadRequest || res.Status != 400 || res.Rule != "") {
 				t.Errorf("%s %s: %q: %s %d (rule %q), want bad_request 400", c.method, name, c.value, res.Reason, res.Status, res.Rule)
 			}
@@ -49,7 +49,7 @@ routes:
 			}
 		}
 	}
-	if res := s.Decide(withToken("GET", "/docs/d1", map[string]any{"sub": "u", "roles": []any{"viewer"}})); !res.Allowed {
+	if res := decide(s, withToken("GET", "/docs/d1", map[string]any{"sub": "u", "roles": []any{"viewer"}})); !res.Allowed {
 		t.Errorf("no override header: %s", res.Reason)
 	}
 }
@@ -93,7 +93,7 @@ routes:
 	} {
 		r := withToken(c.method, c.target, map[string]any{"sub": "u", "roles": []any{"viewer"}})
 		r.Headers, r.Body = c.headers, []byte(c.body)
-		res := s.Decide(r)
+		res := decide(s, r)
 		if c.refused && (res.Reason != decision.ReasonBadRequest || res.Status != 400) {
 			t.Errorf("%s: %s %d, want bad_request 400", c.name, res.Reason, res.Status)
 		}

@@ -79,7 +79,7 @@ func TestMonitorMode(t *testing.T) {
 	noOrg := map[string]any{"sub": "usr_2"}
 	cases := []struct {
 		name      string
-		req       *decision.Request
+		req       *call
 		reason    decision.Reason
 		would     decision.Reason // for ReasonMonitor
 		monitored bool
@@ -101,8 +101,8 @@ func TestMonitorMode(t *testing.T) {
 		{"any_of holds", withToken("GET", "/any", admin), decision.ReasonAllowed, 0, true},
 
 		// Identity is enforced on monitored routes.
-		{"no token", &decision.Request{Method: "GET", Target: "/roles"}, decision.ReasonNoToken, 0, false},
-		{"invalid token", &decision.Request{Method: "GET", Target: "/roles", Token: decision.TokenInvalid, TokenError: "expired"}, decision.ReasonInvalidToken, 0, false},
+		{"no token", &call{Request: &decision.Request{Method: "GET", Target: "/roles"}}, decision.ReasonNoToken, 0, false},
+		{"invalid token", &call{&decision.Request{Method: "GET", Target: "/roles"}, decision.Caller{Token: decision.TokenInvalid, Error: "expired"}}, decision.ReasonInvalidToken, 0, false},
 		{"revoked", withToken("GET", "/roles", map[string]any{"sub": "usr_666"}), decision.ReasonRevoked, 0, false},
 		{"no subject", withToken("GET", "/roles", map[string]any{"oid": "org_1"}), decision.ReasonInvalidToken, 0, false},
 		// So are requests that cannot be read, and ones no route matches.
@@ -112,14 +112,14 @@ func TestMonitorMode(t *testing.T) {
 		// Routes without monitor are unaffected.
 		{"enforced route denies", withToken("GET", "/enforced", nobody), decision.ReasonMissingRole, 0, false},
 		{"enforced route allows", withToken("GET", "/enforced", admin), decision.ReasonAllowed, 0, false},
-		{"public", &decision.Request{Method: "GET", Target: "/open"}, decision.ReasonPublic, 0, false},
+		{"public", &call{Request: &decision.Request{Method: "GET", Target: "/open"}}, decision.ReasonPublic, 0, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.name == "template_unbound" {
 				c.req.Headers = map[string]string{}
 			}
-			res := s.Explain(c.req)
+			res := explain(s, c.req)
 			if res.Reason != c.reason || res.Monitored != c.monitored {
 				t.Fatalf("reason %s monitored %v (requirement %q, detail %q), want %s monitored %v",
 					res.Reason, res.Monitored, res.Requirement, res.Detail, c.reason, c.monitored)

@@ -33,7 +33,7 @@ func meshOf(tb testing.TB, n, routesPer int) (*config.Policy, []*config.Package)
 	return base, pkgs
 }
 
-func meshRequest(n, routesPer int) *decision.Request {
+func meshRequest(n, routesPer int) *call {
 	return withToken("GET", fmt.Sprintf("/team%d/r%d/x1", n-1, routesPer-1), map[string]any{"sub": "usr_1", "roles": []any{"viewer"}})
 }
 
@@ -48,13 +48,13 @@ func BenchmarkDecidePackages(b *testing.B) {
 				b.Fatal(err)
 			}
 			req := meshRequest(n, 20)
-			if res := s.Decide(req); !res.Allowed {
+			if res := s.Decide(req.Request, req.Caller); !res.Allowed {
 				b.Fatalf("denied: %s %s", res.Reason, res.Detail)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				_ = s.Decide(req)
+				_ = s.Decide(req.Request, req.Caller)
 			}
 		})
 	}
@@ -86,10 +86,10 @@ func TestDecidePackagesZeroAlloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := meshRequest(50, 20)
-	if res := s.Decide(req); !res.Allowed || res.Package != "team49" {
+	if res := s.Decide(req.Request, req.Caller); !res.Allowed || res.Package != "team49" {
 		t.Fatalf("got %s %q", res.Reason, res.Package)
 	}
-	if n := testing.AllocsPerRun(200, func() { _ = s.Decide(req) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { _ = s.Decide(req.Request, req.Caller) }); n != 0 {
 		t.Errorf("Decide allocates %v times per call, want 0", n)
 	}
 }

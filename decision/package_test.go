@@ -71,11 +71,11 @@ func TestPackageSelection(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := &decision.Request{Method: tc.method, Host: tc.host, Target: tc.path, Context: tc.context}
+			req := &call{Request: &decision.Request{Method: tc.method, Host: tc.host, Target: tc.path, Context: tc.context}}
 			if tc.claims != nil {
 				req.Token, req.Principal = decision.TokenValid, principal(tc.claims)
 			}
-			res := s.Decide(req)
+			res := decide(s, req)
 			if res.Allowed != tc.wantAllow || res.Reason != tc.wantReason || res.Package != tc.wantPackage || res.Rule != tc.wantRule {
 				t.Errorf("got allowed=%v reason=%s package=%q rule=%q (%s); want %v %s %q %q",
 					res.Allowed, res.Reason, res.Package, res.Rule, res.Detail, tc.wantAllow, tc.wantReason, tc.wantPackage, tc.wantRule)
@@ -280,7 +280,7 @@ func TestCompileSetWithoutPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := s.Decide(withToken("GET", "/book/x/download", map[string]any{"sub": "u", "scope": "book-x"}))
+	res := decide(s, withToken("GET", "/book/x/download", map[string]any{"sub": "u", "scope": "book-x"}))
 	if !res.Allowed || res.Package != "" {
 		t.Fatalf("got %+v", res)
 	}

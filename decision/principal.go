@@ -85,13 +85,31 @@ func (p *Principal) hasScope(s string) bool {
 	return false
 }
 
-// TokenState says what the transport found about the caller's token.
+// Caller is who sent a request, as the authentication step (package authn)
+// found them from the request's headers. Decide reads it and changes neither
+// it nor the request.
+type Caller struct {
+	Token TokenState
+	// Principal is set when Token is TokenValid.
+	Principal *Principal
+	// Error says why the token was refused, when Token is TokenInvalid.
+	Error string
+	// ErrorCode is Error's short, stable code (a bounded set, for metric
+	// labels and log fields).
+	ErrorCode string
+}
+
+// Authenticated is the caller a verified token (or claims given directly,
+// as check and test files do) describes.
+func Authenticated(p *Principal) Caller { return Caller{Token: TokenValid, Principal: p} }
+
+// TokenState says what authentication found about the caller's token.
 type TokenState uint8
 
 const (
 	// TokenAbsent: the request carried no token.
 	TokenAbsent TokenState = iota
-	// TokenValid: the token verified; Request.Principal is set.
+	// TokenValid: the token verified; Caller.Principal is set.
 	TokenValid
 	// TokenInvalid: a token was sent but did not verify (or several were).
 	TokenInvalid

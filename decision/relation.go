@@ -235,59 +235,6 @@ func (r *relationReq) hasSpecial(k uint8) bool {
 	return false
 }
 
-// checkRelation runs a route's relationship requirement.
-func (e *evalState) checkRelation(r *relationReq) (Reason, string, bool) {
-	obj, ok := r.object.expand(nil, e)
-	if !ok {
-		if e.trace != nil {
-			e.step("relation", false, r.object.raw+" is unbound")
-		}
-		return ReasonTemplateUnbound, "", false
-	}
-	user, ok := r.user.expand(nil, e)
-	if !ok {
-		if e.trace != nil {
-			e.step("relation", false, r.user.raw+" is unbound")
-		}
-		return ReasonTemplateUnbound, "", false
-	}
-	cctx, unbound, ok := r.context(e)
-	if !ok {
-		if e.trace != nil {
-			e.step("relation", false, "context "+unbound+" is unbound")
-		}
-		return ReasonTemplateUnbound, "", false
-	}
-	res := e.snap.relations.graph.Check(string(obj), r.relation, string(user), rebac.CheckOptions{Context: cctx, Explain: e.trace != nil})
-	want := string(obj) + "#" + r.relation + "@" + string(user)
-	switch {
-	case errors.Is(res.Err, rebac.ErrDepth):
-		if e.trace != nil {
-			e.step("relation", false, want+": depth limit exceeded")
-		}
-		return ReasonRelationDepth, res.Err.Error(), false
-	case errors.Is(res.Err, rebac.ErrCondition):
-		if e.trace != nil {
-			e.step("relation", false, want+": "+res.Err.Error())
-		}
-		return ReasonRelationError, res.Err.Error(), false
-	case res.Err != nil:
-		if e.trace != nil {
-			e.step("relation", false, want+": "+res.Err.Error())
-		}
-		return ReasonRelationDenied, res.Err.Error(), false
-	case !res.Allowed:
-		if e.trace != nil {
-			e.step("relation", false, want+": no tuple path grants it")
-		}
-		return ReasonRelationDenied, "", false
-	}
-	if e.trace != nil {
-		e.step("relation", true, want+" via "+strings.Join(res.Path, " → "))
-	}
-	return ReasonAllowed, "", true
-}
-
 // RelationStats reports the snapshot's tuple count and how many tuples were
 // ignored because they do not fit the model.
 func (s *Snapshot) RelationStats() (tuples, ignored int) {

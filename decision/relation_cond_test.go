@@ -154,12 +154,12 @@ func TestRouteConditionContext(t *testing.T) {
 		{"literals", "/lit/1", "", "", at, "allowed", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			req := &decision.Request{Method: "GET", Target: c.path, Headers: map[string]string{}, Now: c.now, SourceIP: c.ip,
-				Token: decision.TokenValid, Principal: principal(map[string]any{"sub": "anne"})}
+			req := &call{&decision.Request{Method: "GET", Target: c.path, Headers: map[string]string{}, Now: c.now, SourceIP: c.ip},
+				decision.Authenticated(principal(map[string]any{"sub": "anne"}))}
 			if c.level != "" {
 				req.Headers["x-level"] = c.level
 			}
-			res := s.Explain(req)
+			res := explain(s, req)
 			if res.Reason.String() != c.reason || res.Cacheable != c.cacheable {
 				t.Fatalf("got %s cacheable %v (%s), want %s cacheable %v", res.Reason, res.Cacheable, res.Detail, c.reason, c.cacheable)
 			}

@@ -23,7 +23,7 @@ routes:
 	clock.Now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, x := range []struct {
 		name      string
-		req       *decision.Request
+		req       *call
 		allowed   bool
 		cacheable bool
 	}{
@@ -31,25 +31,25 @@ routes:
 		{"body", body, true, false},
 		{"clock", clock, true, false},
 	} {
-		res := s.Decide(x.req)
+		res := decide(s, x.req)
 		if res.Allowed != x.allowed || res.Cacheable != x.cacheable {
 			t.Errorf("%s: allowed %v cacheable %v (%s)", x.name, res.Allowed, res.Cacheable, res.Reason)
 		}
 	}
 	past := tok("GET", "/clock", c)
 	past.Now = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
-	if res := s.Decide(past); res.Reason.String() != "condition_false" {
+	if res := decide(s, past); res.Reason.String() != "condition_false" {
 		t.Errorf("Request.Now not used: %s", res.Reason)
 	}
 
 	// A tenant mismatch says "not found" and nothing about the other tenant.
-	res := s.Explain(tok("GET", "/o/o2", c))
+	res := explain(s, tok("GET", "/o/o2", c))
 	if res.Reason.String() != "tenant_mismatch" || res.Message() != "not found" || res.Detail != "" {
 		t.Errorf("tenant mismatch: %s %q %q", res.Reason, res.Message(), res.Detail)
 	}
 	invalid := tok("GET", "/plain", nil)
-	invalid.Token, invalid.TokenError = decision.TokenInvalid, "expired"
-	if res := s.Decide(invalid); res.Message() != "the bearer token is not valid: expired" {
+	invalid.Token, invalid.Error = decision.TokenInvalid, "expired"
+	if res := decide(s, invalid); res.Message() != "the bearer token is not valid: expired" {
 		t.Errorf("invalid token message %q", res.Message())
 	}
 }

@@ -2,6 +2,29 @@ package decision
 
 import "math/bits"
 
+// roleTable names a policy's roles by id. Compile builds it once; the
+// snapshot, the snapshots derived from it and every Result they decide share
+// it, so a cached Result names its roles without keeping its snapshot (and
+// the snapshot's relationship graph) alive. It is never mutated.
+type roleTable struct {
+	names []string         // id → name, sorted
+	ids   map[string]int32 // name → id
+}
+
+// effective lists the effective roles of a result: every known role in the
+// set, then token roles the policy does not declare, which are passed on
+// unchanged.
+func (t *roleTable) effective(rs *roleSet, p *Principal) []string {
+	out := []string{}
+	rs.each(func(id int32) { out = append(out, t.names[id]) })
+	for _, r := range p.Roles {
+		if _, known := t.ids[r]; !known {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // roleSet is a set of role ids. The first 256 roles live inline so that
 // computing a caller's effective roles does not allocate; larger policies
 // spill into more.

@@ -40,19 +40,19 @@ func TestRouteAnyOf(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := s.Explain(withToken("PUT", "/docs/d1", c.claims))
+			res := explain(s, withToken("PUT", "/docs/d1", c.claims))
 			if res.Allowed != c.allow || res.Reason != c.reason {
 				t.Errorf("allowed=%v reason=%s (%s), want %v %s; trace %+v", res.Allowed, res.Reason, res.Requirement, c.allow, c.reason, res.Trace)
 			}
-			if plain := s.Decide(withToken("PUT", "/docs/d1", c.claims)); plain.Allowed != res.Allowed || plain.Reason != res.Reason {
+			if plain := decide(s, withToken("PUT", "/docs/d1", c.claims)); plain.Allowed != res.Allowed || plain.Reason != res.Reason {
 				t.Errorf("Decide and Explain disagree")
 			}
 		})
 	}
 	req := withToken("PUT", "/docs/d1", map[string]any{"sub": "u", "roles": []any{"evil_genius"}})
-	_ = s.Decide(req)
+	_ = decide(s, req)
 	if testing.CoverMode() == "" {
-		if n := testing.AllocsPerRun(100, func() { _ = s.Decide(req) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { _ = decide(s, req) }); n != 0 {
 			t.Errorf("an any_of route allocates %v times", n)
 		}
 	}

@@ -283,11 +283,11 @@ func loadExamplePolicy(t testing.TB) *examplePolicy {
 // rule as Envoy's context_extensions do.
 func (p *examplePolicy) decide(method, path, named string) decision.Result {
 	req := &decision.Request{Method: method, Host: "api.example.com", Target: path,
-		Headers: map[string]string{}, Token: decision.TokenAbsent}
+		Headers: map[string]string{}}
 	if named != "" {
 		req.Context = map[string]string{routeContextKey: named}
 	}
-	return p.snap.Decide(req)
+	return p.snap.Decide(req, decision.Caller{}) // no token
 }
 
 // ---------------------------------------------------------------------------------------

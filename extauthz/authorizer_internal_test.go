@@ -13,6 +13,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
@@ -33,22 +34,7 @@ const internalIssuer = "https://issuer.test"
 // ES256 issuer whose key it returns, on the given clock.
 func newTestAuthorizer(t testing.TB, clk *clock, decisionBytes int64) (*Authorizer, []byte) {
 	t.Helper()
-	privPEM, jwks, _, err := identity.GenerateKey("ES256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ver, err := identity.New(context.Background(), identity.Config{
-		Issuers: []identity.Issuer{{Issuer: internalIssuer, Audiences: []string{"api"}, JWKSFile: filepath.Join(dir, "jwks.json")}},
-		Now:     clk.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ver.Close() })
+	ver, privPEM := newTestVerifier(t, clk)
 	src, err := os.ReadFile(filepath.Join("testdata", "policy.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,14 +51,44 @@ func newTestAuthorizer(t testing.TB, clk *clock, decisionBytes int64) (*Authoriz
 	eng.Swap(snap)
 	a := NewAuthorizer(Options{
 		Engine:             eng,
-		Verifier:           ver,
-		TokenCacheBytes:    1 << 20,
+		Authn:              newTestAuthn(t, ver),
 		DecisionCacheBytes: decisionBytes,
 		Metrics:            NewMetrics(prometheus.NewRegistry()),
 		Now:                clk.Now,
 	})
 	t.Cleanup(a.Close)
 	return a, privPEM
+}
+
+// newTestAuthn authenticates with ver and a token cache of 1 MiB.
+func newTestAuthn(t testing.TB, ver authn.Verifier) *authn.Authenticator {
+	t.Helper()
+	a := authn.New(authn.Options{Verifier: ver, CacheBytes: 1 << 20})
+	t.Cleanup(a.Close)
+	return a
+}
+
+// newTestVerifier is a verifier of an ES256 issuer whose key it returns,
+// on the given clock.
+func newTestVerifier(t testing.TB, clk *clock) (*identity.Verifier, []byte) {
+	t.Helper()
+	privPEM, jwks, _, err := identity.GenerateKey("ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ver, err := identity.New(context.Background(), identity.Config{
+		Issuers: []identity.Issuer{{Issuer: internalIssuer, Audiences: []string{"api"}, JWKSFile: filepath.Join(dir, "jwks.json")}},
+		Now:     clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ver.Close() })
+	return ver, privPEM
 }
 
 func docCheck(token string) *authv3.CheckRequest {
@@ -104,7 +120,7 @@ func TestTokenNotServedPastExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.decisions.Wait() // ristretto sets are asynchronous
-		a.tokens.Wait()
+		a.authn.Wait()
 		return onTheWire(t, res)
 	}
 	for range 3 {
@@ -112,11 +128,11 @@ func TestTokenNotServedPastExpiry(t *testing.T) {
 			t.Fatalf("fresh token denied: %v", res)
 		}
 	}
-	if _, ok := a.tokens.Get(tok, t0); !ok {
+	if ok := a.authn.Cached(tok, t0); !ok {
 		t.Fatal("the token is not cached")
 	}
 	clk.Set(t0.Add(time.Minute))
-	if _, ok := a.tokens.Get(tok, clk.Now()); ok {
+	if ok := a.authn.Cached(tok, clk.Now()); ok {
 		t.Fatal("the token cache serves the token at its exp")
 	}
 	clk.Set(t0.Add(time.Minute + identity.DefaultLeeway + time.Second))
@@ -168,7 +184,7 @@ func TestWarmPathAllocations(t *testing.T) {
 				if a.decisions != nil {
 					a.decisions.Wait()
 				}
-				a.tokens.Wait()
+				a.authn.Wait()
 			}
 			// The same request each time: check rewrites its token state.
 			check := testing.AllocsPerRun(200, func() { _ = a.check(ctx, req) })
@@ -206,7 +222,7 @@ func BenchmarkCheck(b *testing.B) {
 	for range 3 { // both caches store an entry from its second use on
 		_, _ = g.Check(ctx, cr)
 		a.decisions.Wait()
-		a.tokens.Wait()
+		a.authn.Wait()
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -84,8 +84,9 @@ type outcome struct {
 	tokenErr string
 	// req and snap are what was decided from, for the log's inputs and
 	// the shadow policy; nil when no policy was asked.
-	req  *decision.Request
-	snap *decision.Snapshot
+	req    *decision.Request
+	snap   *decision.Snapshot
+	caller decision.Caller
 }
 
 // seeds are per process: keys are unpredictable to clients, so they cannot
@@ -94,7 +95,7 @@ type keySeeds struct{ lo, hi maphash.Seed }
 
 func newKeySeeds() keySeeds { return keySeeds{lo: maphash.MakeSeed(), hi: maphash.MakeSeed()} }
 
-// decideOnce runs one authorization: principal, cache, decision, metrics,
+// decideOnce runs one authorization: caller, cache, decision, metrics,
 // log. check (trace.go) calls it, in a span when tracing is on.
 func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outcome {
 	o := outcome{start: a.now(), method: req.Method, path: req.Target, id: a.ids.Next()}
@@ -104,19 +105,22 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 		a.record(&o)
 		return o
 	}
-	tokenHash, _ := a.authenticate(ctx, req)
-	o.tokenErr = req.TokenErrorCode
-	o.req, o.snap = req, snap
+	// Revocations are checked by Decide, against the snapshot, so a cached
+	// principal is still refused once revoked.
+	who := a.authn.Authenticate(ctx, req.Headers)
+	a.metrics.tokenLookup(who.Lookup)
+	o.tokenErr = who.Caller.ErrorCode
+	o.req, o.snap, o.caller = req, snap, who.Caller
 
 	var key cache.Key
 	// The key leaves out headers no rule reads: a method override, which
 	// Decide refuses, must not find the decision of the same request
 	// without it.
-	useCache := a.decisions != nil && req.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers) &&
+	useCache := a.decisions != nil && who.Caller.Token != decision.TokenInvalid && !a.hasIdentityHeaders(req.Headers) &&
 		decision.CheckMethodOverride(req.Method, req.Headers) == nil &&
 		decision.CheckMethodParam(req.Method, req.Target, req.Headers, req.Body) == nil
 	if useCache {
-		key = a.cacheKey(snap, req, &tokenHash)
+		key = a.cacheKey(snap, req, &who.Caller, &who.TokenKey)
 		if c, ok := a.decisions.Get(key); ok {
 			a.metrics.cacheHit("decision")
 			o.res, o.cached, o.hit = c.res, c, true
@@ -126,7 +130,7 @@ func (a *Authorizer) decideOnce(ctx context.Context, req *decision.Request) outc
 		}
 		a.metrics.cacheMiss("decision")
 	}
-	o.res = snap.Decide(req)
+	o.res = snap.Decide(req, who.Caller)
 	// A decision the cache does not admit (a key seen for the first time)
 	// is answered directly, without building an entry or pre-encoding.
 	if useCache && o.res.Cacheable && a.decisions.Admit(key) {
@@ -166,7 +170,7 @@ func (a *Authorizer) hasIdentityHeaders(h map[string]string) bool {
 // cacheKey hashes everything a decision can depend on: the snapshot, the
 // token, the method, host, raw target (with its query), the context
 // extensions and the headers some rule reads.
-func (a *Authorizer) cacheKey(snap *decision.Snapshot, req *decision.Request, tokenHash *[32]byte) cache.Key {
+func (a *Authorizer) cacheKey(snap *decision.Snapshot, req *decision.Request, c *decision.Caller, tokenHash *[32]byte) cache.Key {
 	var lo, hi maphash.Hash
 	lo.SetSeed(a.seeds.lo)
 	hi.SetSeed(a.seeds.hi)
@@ -177,7 +181,7 @@ func (a *Authorizer) cacheKey(snap *decision.Snapshot, req *decision.Request, to
 		hi.WriteByte(0)
 	}
 	write(snap.Revision())
-	if req.Token == decision.TokenValid {
+	if c.Token == decision.TokenValid {
 		lo.Write(tokenHash[:])
 		hi.Write(tokenHash[:])
 	} else {

@@ -214,7 +214,7 @@ func (a *Authorizer) record(o *outcome) {
 		}
 	}
 	if a.log.recordInputs && o.req != nil {
-		e.Input = newInput(o.req, o.snap, a.extractor.Header)
+		e.Input = newInput(o.req, o.caller, o.snap, a.authn.TokenHeader())
 	}
 	a.log.write(e)
 }

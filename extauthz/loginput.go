@@ -75,9 +75,9 @@ var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", 
 
 // newInput records req as decided by snap (which names the headers its
 // rules read). withheld is the configured token header.
-func newInput(req *decision.Request, snap *decision.Snapshot, tokenHeader string) *Input {
+func newInput(req *decision.Request, c decision.Caller, snap *decision.Snapshot, tokenHeader string) *Input {
 	in := &Input{Method: req.Method, Host: req.Host, Target: req.Target, SourceIP: req.SourceIP,
-		TokenErrorCode: req.TokenErrorCode}
+		TokenErrorCode: c.ErrorCode}
 	if len(req.Context) > 0 {
 		in.Context = make(map[string]string, len(req.Context))
 		for k, v := range req.Context {
@@ -120,7 +120,7 @@ func newInput(req *decision.Request, snap *decision.Snapshot, tokenHeader string
 		}
 		sort.Strings(in.HeaderNames)
 	}
-	switch req.Token {
+	switch c.Token {
 	case decision.TokenValid:
 		in.Token = InputTokenValid
 	case decision.TokenInvalid:
@@ -128,7 +128,7 @@ func newInput(req *decision.Request, snap *decision.Snapshot, tokenHeader string
 	default:
 		in.Token = InputTokenAbsent
 	}
-	if p := req.Principal; p != nil && req.Token == decision.TokenValid {
+	if p := c.Principal; p != nil && c.Token == decision.TokenValid {
 		in.Principal = &InputPrincipal{Subject: p.Subject, Org: p.Org, TokenID: p.TokenID,
 			Roles: p.Roles, Groups: p.Groups, Scopes: p.Scopes, Claims: p.Claims}
 	}

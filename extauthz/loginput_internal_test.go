@@ -43,7 +43,7 @@ func TestInputRecord(t *testing.T) {
 	base := func() *decision.Request {
 		return &decision.Request{Method: "GET", Host: "api.test", Target: "/t/1?q=2",
 			Headers: map[string]string{"x-tenant": "t1", "authorization": "Bearer secret", "x-other": "o", "x-http-method": "GET"},
-			Context: map[string]string{"edgeauthz_route": "r"}, Token: decision.TokenValid, Principal: principal}
+			Context: map[string]string{"edgeauthz_route": "r"}}
 	}
 	for _, c := range []struct {
 		name    string
@@ -52,6 +52,7 @@ func TestInputRecord(t *testing.T) {
 		max     int
 		check   func(t *testing.T, in *Input)
 		missing []string
+		caller  *decision.Caller // nil: principal's
 	}{
 		{name: "whole", req: base, check: func(t *testing.T, in *Input) {
 			if !reflect.DeepEqual(in.Headers, map[string]string{"x-tenant": "t1", "x-http-method": "GET"}) {
@@ -87,20 +88,21 @@ func TestInputRecord(t *testing.T) {
 				t.Errorf("body %d %q", in.BodyBytes, in.BodySHA256)
 			}
 		}},
-		{name: "invalid token", req: func() *decision.Request {
-			r := base()
-			r.Token, r.Principal, r.TokenErrorCode = decision.TokenInvalid, nil, "expired"
-			return r
-		}, check: func(t *testing.T, in *Input) {
-			if in.Token != InputTokenInvalid || in.TokenErrorCode != "expired" || in.Principal != nil {
-				t.Errorf("input %+v", in)
-			}
-		}},
+		{name: "invalid token", req: base, caller: &decision.Caller{Token: decision.TokenInvalid, Error: "token is expired", ErrorCode: "expired"},
+			check: func(t *testing.T, in *Input) {
+				if in.Token != InputTokenInvalid || in.TokenErrorCode != "expired" || in.Principal != nil {
+					t.Errorf("input %+v", in)
+				}
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var buf bytes.Buffer
 			l := NewDecisionLog(&buf, LogOptions{MaxFieldBytes: c.max, Mask: c.mask, RecordInputs: true})
-			l.write(&Entry{Decision: "allow", Input: newInput(c.req(), snap, "authorization")})
+			caller := decision.Authenticated(principal)
+			if c.caller != nil {
+				caller = *c.caller
+			}
+			l.write(&Entry{Decision: "allow", Input: newInput(c.req(), caller, snap, "authorization")})
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}

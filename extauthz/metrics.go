@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
 )
@@ -110,6 +111,16 @@ func (m *Metrics) observeMonitor(res *decision.Result) {
 		would = "deny"
 	}
 	m.monitor.WithLabelValues(res.Rule, would).Inc()
+}
+
+// tokenLookup counts the token cache's answer to one authentication.
+func (m *Metrics) tokenLookup(l authn.Lookup) {
+	switch l {
+	case authn.CacheHit:
+		m.cacheHit("token")
+	case authn.CacheMiss:
+		m.cacheMiss("token")
+	}
 }
 
 func (m *Metrics) cacheHit(c string) {

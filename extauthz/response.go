@@ -75,11 +75,7 @@ func (a *Authorizer) response(res *decision.Result, id decisionid.ID, clientHead
 		}
 		if a.headers.StripAuthorization {
 			// The credential goes no further, whichever header carried it.
-			h := strings.ToLower(a.extractor.Header)
-			if h == "" {
-				h = "authorization"
-			}
-			ok.HeadersToRemove = append(ok.HeadersToRemove, h)
+			ok.HeadersToRemove = append(ok.HeadersToRemove, a.authn.TokenHeader())
 		}
 		return &authv3.CheckResponse{
 			Status:          &rpcstatus.Status{Code: int32(codes.OK)},

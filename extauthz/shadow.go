@@ -67,6 +67,7 @@ type ShadowOptions struct {
 // allocates nothing.
 type shadowJob struct {
 	req      decision.Request
+	caller   decision.Caller
 	enforced ShadowVerdict
 }
 
@@ -209,7 +210,7 @@ func (s *Shadow) offer(o *outcome) {
 	if s.sample < 1 && rand.Float64() >= s.sample {
 		return
 	}
-	j := shadowJob{req: *o.req, enforced: verdictOf(&o.res)}
+	j := shadowJob{req: *o.req, caller: o.caller, enforced: verdictOf(&o.res)}
 	if j.req.Now.IsZero() {
 		// Conditions on the clock see the time the enforced decision did.
 		j.req.Now = o.start
@@ -246,7 +247,7 @@ func (s *Shadow) evaluate(j *shadowJob) {
 		s.nUnavailable.Add(1)
 		return
 	}
-	res := snap.Decide(&j.req)
+	res := snap.Decide(&j.req, j.caller)
 	cand := verdictOf(&res)
 	agree := cand.Decision == j.enforced.Decision
 	sameReason := agree && cand.Reason == j.enforced.Reason && cand.Status == j.enforced.Status
@@ -278,7 +279,7 @@ func (s *Shadow) evaluate(j *shadowJob) {
 	if d.Route == "" {
 		d.Route = NoRoute
 	}
-	if p := j.req.Principal; p != nil {
+	if p := j.caller.Principal; p != nil {
 		d.Subject = p.Subject
 	}
 	if !s.mask.empty() {

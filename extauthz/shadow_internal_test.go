@@ -62,7 +62,7 @@ func TestShadowOfferDoesNotAllocate(t *testing.T) {
 	for range 3 {
 		_ = a.check(ctx, req)
 		a.decisions.Wait()
-		a.tokens.Wait()
+		a.authn.Wait()
 	}
 	if n := testing.AllocsPerRun(200, func() { _ = a.check(ctx, req) }); n != 0 {
 		t.Errorf("a cache hit with a shadow allocates %v times, want 0", n)
@@ -155,17 +155,18 @@ func BenchmarkCheckShadow(b *testing.B) {
 			for range 3 {
 				_, _ = g.Check(ctx, cr)
 				a.decisions.Wait()
-				a.tokens.Wait()
+				a.authn.Wait()
 			}
 			req := new(decision.Request)
 			requestFromCheck(cr, req)
-			_ = a.check(ctx, req) // fills the principal for the inline decision
+			_ = a.check(ctx, req)
+			caller := a.authn.Authenticate(ctx, req.Headers).Caller // for the inline decision
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
 				_, _ = g.Check(ctx, cr)
 				if mode == "inline-100pct" {
-					_ = cand.Decide(req)
+					_ = cand.Decide(req, caller)
 				}
 			}
 			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")

@@ -27,20 +27,20 @@ func TestTokenCacheReuseBound(t *testing.T) {
 		if o := a.check(ctx, warmRequest(tok)); !o.res.Allowed {
 			t.Fatalf("denied: %v %s", o.res.Reason, o.res.Detail)
 		}
-		a.tokens.Wait()
+		a.authn.Wait()
 	}
 	allow()
 	allow() // a token is cached from its second use on
 	clk.Set(t0.Add(identity.DefaultReuseFor - time.Second))
-	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
+	if ok := a.authn.Cached(tok, clk.Now()); !ok {
 		t.Fatal("the token is not served from the cache within the reuse bound")
 	}
 	clk.Set(t0.Add(identity.DefaultReuseFor))
-	if _, ok := a.tokens.Get(tok, clk.Now()); ok {
+	if ok := a.authn.Cached(tok, clk.Now()); ok {
 		t.Fatal("the token cache serves the token past the reuse bound")
 	}
 	allow() // verified again
-	if _, ok := a.tokens.Get(tok, clk.Now()); !ok {
+	if ok := a.authn.Cached(tok, clk.Now()); !ok {
 		t.Fatal("the token is not cached again after its new verification")
 	}
 }
@@ -69,16 +69,16 @@ func TestNewTokensAreNotCached(t *testing.T) {
 			t.Fatalf("token %d: a first-seen decision was stored", i)
 		}
 	}
-	a.tokens.Wait()
+	a.authn.Wait()
 	a.decisions.Wait()
 	for i, tok := range toks {
-		if _, ok := a.tokens.Get(tok, t0); ok {
+		if ok := a.authn.Cached(tok, t0); ok {
 			t.Fatalf("token %d, used once, was cached", i)
 		}
 	}
 	a.check(ctx, warmRequest(toks[0]))
-	a.tokens.Wait()
-	if _, ok := a.tokens.Get(toks[0], t0); !ok {
+	a.authn.Wait()
+	if ok := a.authn.Cached(toks[0], t0); !ok {
 		t.Fatal("a token used twice was not cached")
 	}
 }

@@ -47,7 +47,7 @@ func BenchmarkCheckTracing(b *testing.B) {
 			for range 3 { // both caches store an entry from its second use on
 				_, _ = g.Check(ctx, cr)
 				a.decisions.Wait()
-				a.tokens.Wait()
+				a.authn.Wait()
 			}
 			b.ReportAllocs()
 			for b.Loop() {

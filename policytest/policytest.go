@@ -10,16 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
 )
-
-// Verifier verifies a raw token and returns its claims. Cases that carry a
-// `token:` need one; cases with `claims:` do not.
-type Verifier interface {
-	Verify(ctx context.Context, raw string) (map[string]any, error)
-}
 
 // Options configure a run.
 type Options struct {
@@ -27,10 +22,11 @@ type Options struct {
 	Compile decision.Options
 	// Config is the server configuration for files that name none.
 	Config string
-	// Verifier for token cases; when nil a file's `config:` is loaded with
-	// NewVerifier.
-	Verifier    Verifier
-	NewVerifier func(ctx context.Context, cfg *config.Server) (Verifier, error)
+	// Verifier verifies the tokens of cases that carry one (`token:`, or
+	// in the request's headers); cases with `claims:` need none. When nil,
+	// NewVerifier builds one from a file's `config:`.
+	Verifier    authn.Verifier
+	NewVerifier func(ctx context.Context, cfg *config.Server) (authn.Verifier, error)
 	// AllowExternalFiles lets OpenFGA store files read model and tuple
 	// files outside their folder (the OpenFGA CLI's --allow-external-files).
 	AllowExternalFiles bool
@@ -101,6 +97,8 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 			verifier, verifierErr = opts.NewVerifier(ctx, cfg)
 		}
 	}
+	// Cases authenticate as the server does, without its token cache.
+	auth := authn.New(authn.Options{Verifier: verifier, Extractor: ex, Claims: claims})
 	snap, err := LoadSnapshot(tf.Policy, tf.Base, copts)
 	out := make([]Outcome, 0, len(tf.Cases))
 	for i := range tf.Cases {
@@ -116,7 +114,7 @@ func runFile(ctx context.Context, file string, opts Options) []Outcome {
 		case c.Check != nil:
 			o.Err = runCheck(snap, c)
 		default:
-			o.Err = runRequest(ctx, snap, c, claims, ex, verifier, verifierErr)
+			o.Err = runRequest(ctx, snap, c, auth, verifier != nil, verifierErr)
 		}
 		out = append(out, o)
 	}
@@ -131,7 +129,7 @@ func runCheck(snap *decision.Snapshot, c *config.TestCase) error {
 	return compare(c.Expect, res)
 }
 
-func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase, claims config.ClaimNames, ex identity.Extractor, v Verifier, verr error) error {
+func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase, auth *authn.Authenticator, verifies bool, verr error) error {
 	if len(c.Tuples) > 0 {
 		var err error
 		if snap, err = snap.WithTuples(c.Tuples); err != nil {
@@ -154,36 +152,25 @@ func runRequest(ctx context.Context, snap *decision.Snapshot, c *config.TestCase
 	for k, val := range c.Request.Headers {
 		req.Headers[strings.ToLower(k)] = val
 	}
-	raw := c.Token
-	if raw == "" && c.Claims == nil {
-		// A token in the request's headers is found as the server finds it.
-		t, err := ex.Extract(req.Headers)
-		switch {
-		case errors.Is(err, identity.ErrNoToken):
-		case err != nil:
-			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
-		default:
-			raw = t
-		}
-	}
+	var who authn.Result
 	switch {
 	case c.Claims != nil:
-		req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(c.Claims, claims)
-	case raw != "":
-		if v == nil {
-			if verr != nil {
-				return fmt.Errorf("token case: %w", verr)
-			}
-			return errors.New("token case: the test file names no config: with issuers")
-		}
-		cl, err := v.Verify(ctx, raw)
-		if err != nil {
-			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
-		} else {
-			req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(cl, claims)
-		}
+		who.Caller = auth.FromClaims(c.Claims)
+	case c.Token != "":
+		who = auth.Verify(ctx, c.Token)
+	default:
+		// A token in the request's headers is found as the server finds it.
+		who = auth.Authenticate(ctx, req.Headers)
 	}
-	return compare(c.Expect, snap.Explain(req))
+	if who.TokenKey != ([32]byte{}) && !verifies {
+		// A token to verify, and nothing to verify it with: the case
+		// cannot be judged (the server would refuse every token).
+		if verr != nil {
+			return fmt.Errorf("token case: %w", verr)
+		}
+		return errors.New("token case: the test file names no config: with issuers")
+	}
+	return compare(c.Expect, snap.Explain(req, who.Caller))
 }
 
 // compare checks every expectation the case sets.

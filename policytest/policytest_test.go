@@ -6,16 +6,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/policytest"
 )
 
 // fakeVerifier accepts the token "good" with fixed claims.
 type fakeVerifier struct{}
 
-func (fakeVerifier) Verify(_ context.Context, raw string) (map[string]any, error) {
+func (fakeVerifier) Verify(_ context.Context, raw string) (*identity.Token, error) {
 	if raw == "good" {
-		return map[string]any{"uid": "u1", "tenant": "t1", "scope": "read"}, nil
+		return &identity.Token{Claims: map[string]any{"uid": "u1", "tenant": "t1", "scope": "read"}}, nil
 	}
 	return nil, errors.New("signature invalid")
 }
@@ -34,7 +36,7 @@ func TestRunFilesExample(t *testing.T) {
 
 func TestRunFilesTokens(t *testing.T) {
 	var made *config.Server
-	opts := policytest.Options{NewVerifier: func(_ context.Context, cfg *config.Server) (policytest.Verifier, error) {
+	opts := policytest.Options{NewVerifier: func(_ context.Context, cfg *config.Server) (authn.Verifier, error) {
 		made = cfg
 		return fakeVerifier{}, nil
 	}}
@@ -47,7 +49,7 @@ func TestRunFilesTokens(t *testing.T) {
 	}
 	// Without a way to verify tokens, token cases fail with a reason.
 	sum = policytest.RunFiles(context.Background(), []string{"testdata/tokens_test.yaml"}, policytest.Options{
-		NewVerifier: func(context.Context, *config.Server) (policytest.Verifier, error) {
+		NewVerifier: func(context.Context, *config.Server) (authn.Verifier, error) {
 			return nil, errors.New("no keys")
 		},
 	})

@@ -180,8 +180,8 @@ func startEdgeWith(t testing.TB, source string, opts policysync.XDSOptions) *edg
 }
 
 func asUser(e *decision.Engine, sub, path string) decision.Reason {
-	return e.Decide(&decision.Request{Method: "GET", Target: path, Token: decision.TokenValid,
-		Principal: &decision.Principal{Subject: sub}}).Reason
+	return e.Decide(&decision.Request{Method: "GET", Target: path},
+		decision.Authenticated(&decision.Principal{Subject: sub})).Reason
 }
 
 // waitFor polls cond; the deadline only stops a hung test.

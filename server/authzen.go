@@ -8,7 +8,8 @@ import (
 
 // authzenHandler builds the AuthZEN API when the configuration enables it:
 // it answers from the same engine and logs to the same decision log as the
-// edge, and verifies bearer tokens through the edge's authorizer.
+// edge, and verifies bearer tokens through the edge's authentication step
+// (its token cache included).
 func (s *Server) authzenHandler() (http.Handler, error) {
 	c := s.cfg.AuthZEN
 	if !c.Enabled {
@@ -19,7 +20,7 @@ func (s *Server) authzenHandler() (http.Handler, error) {
 		return nil, err
 	}
 	auth, err := authzen.NewAuthenticator(authzen.AuthOptions{
-		APIKeys: keys, Tokens: s.authz, RequiredScopes: c.RequiredScopes, RequiredRoles: c.RequiredRoles,
+		APIKeys: keys, Tokens: s.authn, RequiredScopes: c.RequiredScopes, RequiredRoles: c.RequiredRoles,
 	})
 	if err != nil {
 		return nil, err

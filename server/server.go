@@ -27,6 +27,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/authzen"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
@@ -45,6 +46,7 @@ type Server struct {
 	loader   *policysync.Loader
 	source   policysync.Source
 	verifier *identity.Verifier
+	authn    *authn.Authenticator // shared by the edge and the AuthZEN API
 	authz    *extauthz.Authorizer
 	authzen  http.Handler // nil unless enabled
 	declog   *extauthz.DecisionLog
@@ -131,12 +133,19 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	if s.declog, s.logFile, err = decisionLog(cfg.DecisionLog, s.reg, log); err != nil {
 		return nil, err
 	}
+	aopts := authn.Options{
+		Extractor:  config.Extractor(cfg),
+		Claims:     cfg.Tokens.Claims,
+		CacheBytes: int64(cfg.Cache.TokensBytes),
+	}
+	if s.verifier != nil {
+		aopts.Verifier = s.verifier
+	}
+	s.authn = authn.New(aopts)
 	opts := extauthz.Options{
 		Engine:             s.engine,
-		Extractor:          config.Extractor(cfg),
-		Claims:             cfg.Tokens.Claims,
+		Authn:              s.authn,
 		Headers:            cfg.Headers,
-		TokenCacheBytes:    int64(cfg.Cache.TokensBytes),
 		DecisionCacheBytes: int64(cfg.Cache.DecisionsBytes),
 		Log:                s.declog,
 		Metrics:            extauthz.NewMetrics(s.reg),
@@ -148,9 +157,6 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 	opts.Tracer = s.tracer
-	if s.verifier != nil {
-		opts.Verifier = s.verifier
-	}
 	s.authz = extauthz.NewAuthorizer(opts)
 	if s.authzen, err = s.authzenHandler(); err != nil {
 		return nil, err
@@ -340,6 +346,9 @@ func (s *Server) close() {
 	}
 	if s.authz != nil {
 		s.authz.Close()
+	}
+	if s.authn != nil {
+		s.authn.Close()
 	}
 	if s.declog != nil {
 		_ = s.declog.Close()

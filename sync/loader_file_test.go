@@ -57,8 +57,8 @@ func settleFile(t *testing.T, path string) {
 }
 
 func deleteDoc(e *decision.Engine) decision.Result {
-	return e.Decide(&decision.Request{Method: "DELETE", Target: "/orgs/o2/docs/d1", Token: decision.TokenValid,
-		Principal: &decision.Principal{Subject: "mallory", Org: "o1"}})
+	return e.Decide(&decision.Request{Method: "DELETE", Target: "/orgs/o2/docs/d1"},
+		decision.Authenticated(&decision.Principal{Subject: "mallory", Org: "o1"}))
 }
 
 // A policy file caught between two parts of an in-place write is never

@@ -62,8 +62,8 @@ func pgPool(t testing.TB, dsn string) *pgxpool.Pool {
 }
 
 func asUser(e *decision.Engine, sub, path string) decision.Reason {
-	return e.Decide(&decision.Request{Method: "GET", Target: path, Token: decision.TokenValid,
-		Principal: &decision.Principal{Subject: sub}}).Reason
+	return e.Decide(&decision.Request{Method: "GET", Target: path},
+		decision.Authenticated(&decision.Principal{Subject: sub})).Reason
 }
 
 type runningLoader struct {
@@ -195,12 +195,12 @@ func TestIncrementalEqualsFullReload(t *testing.T) {
 	for d := 0; d < 3000; d += 7 {
 		for u := 0; u < 97; u += 5 {
 			path := fmt.Sprintf("/docs/d%d", d)
-			sub := fmt.Sprintf("u%d", u)
+			who := decision.Authenticated(&decision.Principal{Subject: fmt.Sprintf("u%d", u)})
 			req := func() *decision.Request {
-				return &decision.Request{Method: "GET", Target: path, Token: decision.TokenValid, Principal: &decision.Principal{Subject: sub}}
+				return &decision.Request{Method: "GET", Target: path}
 			}
-			if a, b := inc.Decide(req()).Reason, full.Decide(req()).Reason; a != b {
-				t.Fatalf("%s %s: incremental %v, full reload %v", sub, path, a, b)
+			if a, b := inc.Decide(req(), who).Reason, full.Decide(req(), who).Reason; a != b {
+				t.Fatalf("%s %s: incremental %v, full reload %v", who.Principal.Subject, path, a, b)
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func compile(b policysync.Bundle) (*decision.Snapshot, error) {
 }
 
 func decide(e *decision.Engine, path string) decision.Reason {
-	return e.Decide(&decision.Request{Method: "GET", Target: path}).Reason
+	return e.Decide(&decision.Request{Method: "GET", Target: path}, decision.Caller{}).Reason
 }
 
 func writePolicy(t *testing.T, path, body string) {
@@ -170,7 +170,7 @@ func TestEngineMaxStaleness(t *testing.T) {
 	}
 	_ = l.Sync(context.Background())
 	waitFor(t, func() bool { return decide(engine, "/a") == decision.ReasonStaleSnapshot })
-	if res := engine.Decide(&decision.Request{Method: "GET", Target: "/a"}); res.Status != 503 {
+	if res := engine.Decide(&decision.Request{Method: "GET", Target: "/a"}, decision.Caller{}); res.Status != 503 {
 		t.Fatalf("stale status %d, want 503", res.Status)
 	}
 	// Reaching the store again (unchanged content) confirms the snapshot.

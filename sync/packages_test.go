@@ -34,8 +34,8 @@ func pkgDoc(name, path, role string) string {
 }
 
 func meshReq(e *decision.Engine, path string) decision.Result {
-	return e.Decide(&decision.Request{Method: "GET", Host: "api.example.com", Target: path, Token: decision.TokenValid,
-		Principal: &decision.Principal{Subject: "u", Roles: []string{"payer", "viewer", "auditor"}}})
+	return e.Decide(&decision.Request{Method: "GET", Host: "api.example.com", Target: path},
+		decision.Authenticated(&decision.Principal{Subject: "u", Roles: []string{"payer", "viewer", "auditor"}}))
 }
 
 // A package revision that does not compile is refused alone: the package
@@ -233,8 +233,8 @@ func TestPackagesOverHTTP(t *testing.T) {
 	if err := l.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r := engine.Decide(&decision.Request{Method: "POST", Host: "pay.example.com", Target: "/charges", Token: decision.TokenValid,
-		Principal: &decision.Principal{Subject: "u", Roles: []string{"payer"}}})
+	r := engine.Decide(&decision.Request{Method: "POST", Host: "pay.example.com", Target: "/charges"},
+		decision.Authenticated(&decision.Principal{Subject: "u", Roles: []string{"payer"}}))
 	if !r.Allowed || r.Package != "payments" {
 		t.Fatalf("%s %s %q", r.Reason, r.Detail, r.Package)
 	}

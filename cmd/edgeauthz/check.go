@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/identity"
@@ -99,52 +99,55 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for k, v := range headers {
 		req.Headers[strings.ToLower(k)] = v
 	}
-	raw := *token
-	if raw == "" && *claimsJSON == "" {
-		// A token sent the way the wire sends it (a header or the cookie)
-		// is found the way the server finds it.
-		if cfg != nil {
-			t, err := config.Extractor(cfg).Extract(req.Headers)
-			switch {
-			case errors.Is(err, identity.ErrNoToken):
-			case err != nil:
-				req.Token, req.TokenError = decision.TokenInvalid, err.Error()
-			default:
-				raw = t
+	// The caller is found as the server finds it: the same extraction
+	// (a header or the cookie), claim names and verifier.
+	var auth *authn.Authenticator
+	if cfg != nil {
+		opts := authn.Options{Extractor: config.Extractor(cfg), Claims: claimNames}
+		if *token != "" || (*claimsJSON == "" && hasToken(opts.Extractor, req.Headers)) {
+			v, err := newVerifier(ctx, cfg)
+			if err != nil {
+				return fail("%v", err)
 			}
-		} else if _, ok := req.Headers["authorization"]; ok {
+			defer v.Close()
+			opts.Verifier = v
+		}
+		auth = authn.New(opts)
+	} else {
+		if _, ok := req.Headers["authorization"]; ok && *claimsJSON == "" && *token == "" {
 			return fail("an Authorization header needs --config with token issuers to be verified")
 		}
+		if *token != "" {
+			return fail("--token needs --config with token issuers")
+		}
+		auth = authn.New(authn.Options{Claims: claimNames})
 	}
+	var caller decision.Caller
 	switch {
 	case *claimsJSON != "":
 		var claims map[string]any
 		if err := json.Unmarshal([]byte(*claimsJSON), &claims); err != nil {
 			return fail("--claims: %v", err)
 		}
-		req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(claims, claimNames)
-	case raw != "":
-		if cfg == nil {
-			return fail("--token needs --config with token issuers")
-		}
-		v, err := newVerifier(ctx, cfg)
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer v.Close()
-		claims, err := v.Verify(ctx, raw)
-		if err != nil {
-			req.Token, req.TokenError = decision.TokenInvalid, err.Error()
-		} else {
-			req.Token, req.Principal = decision.TokenValid, decision.NewPrincipal(claims, claimNames)
-		}
+		caller = auth.FromClaims(claims)
+	case *token != "":
+		caller = auth.Verify(ctx, *token).Caller
+	default:
+		caller = auth.Authenticate(ctx, req.Headers).Caller
 	}
-	res := snap.Explain(req)
+	res := snap.Explain(req, caller)
 	printDecision(stdout, &res)
 	if res.Allowed {
 		return exitOK
 	}
 	return exitFail
+}
+
+// hasToken reports whether the headers carry a token to verify; a
+// malformed one is refused without a verifier.
+func hasToken(ex identity.Extractor, headers map[string]string) bool {
+	_, err := ex.Extract(headers)
+	return err == nil
 }
 
 // listFlag collects a repeatable flag's values.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/edgeauthz/edgeauthz/authn"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/policytest"
 )
@@ -27,8 +28,12 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := policytest.Options{
 		Config:             *cfgPath,
 		AllowExternalFiles: *external,
-		NewVerifier: func(ctx context.Context, cfg *config.Server) (policytest.Verifier, error) {
-			return newVerifier(ctx, cfg)
+		NewVerifier: func(ctx context.Context, cfg *config.Server) (authn.Verifier, error) {
+			v, err := newVerifier(ctx, cfg)
+			if err != nil {
+				return nil, err // not a nil *identity.Verifier in a non-nil interface
+			}
+			return v, nil
 		},
 	}
 	sum := policytest.RunFiles(ctx, files, opts)

@@ -14,33 +14,17 @@ import (
 	"github.com/edgeauthz/edgeauthz/identity"
 )
 
-// claimsVerifier adapts identity.Verifier to the claims-only view the
-// offline commands need.
-type claimsVerifier struct{ v *identity.Verifier }
-
-func (c claimsVerifier) Verify(ctx context.Context, raw string) (map[string]any, error) {
-	tok, err := c.v.Verify(ctx, raw)
-	if err != nil {
-		return nil, err
-	}
-	return tok.Claims, nil
-}
-
-func (c claimsVerifier) Close() error { return c.v.Close() }
-
-func newVerifier(ctx context.Context, cfg *config.Server) (claimsVerifier, error) {
+// newVerifier builds the token verifier of a server configuration, for
+// the offline commands (check, test).
+func newVerifier(ctx context.Context, cfg *config.Server) (*identity.Verifier, error) {
 	if len(cfg.Tokens.Issuers) == 0 {
-		return claimsVerifier{}, fmt.Errorf("%s: tokens.issuers is empty: no token can be verified", cfg.File)
+		return nil, fmt.Errorf("%s: tokens.issuers is empty: no token can be verified", cfg.File)
 	}
 	icfg, err := config.IdentityConfig(cfg)
 	if err != nil {
-		return claimsVerifier{}, err
+		return nil, err
 	}
-	v, err := identity.New(ctx, icfg)
-	if err != nil {
-		return claimsVerifier{}, err
-	}
-	return claimsVerifier{v: v}, nil
+	return identity.New(ctx, icfg)
 }
 
 // runKeygen writes a development key pair.

@@ -185,12 +185,12 @@ func (rep *Report) replayLine(n int, raw []byte, snap *decision.Snapshot, diffs 
 		rep.NotReplayable[cause]++
 		return
 	}
-	req, cause := request(in, e.Time)
+	req, caller, cause := request(in, e.Time)
 	if cause != "" {
 		rep.NotReplayable[cause]++
 		return
 	}
-	res := snap.Decide(req)
+	res := snap.Decide(req, caller)
 	rep.Replayed++
 	recorded := Answer{Decision: e.Decision, Reason: e.Reason, Status: e.Status, Rule: e.Rule}
 	replayed := Answer{Decision: decisionOf(&res), Reason: res.Reason.String(), Status: res.Status, Rule: res.Rule}
@@ -260,10 +260,12 @@ func unrecordedHeader(in *extauthz.Input, snap *decision.Snapshot) string {
 	return ""
 }
 
-// request rebuilds the decision input, or names why it cannot.
-func request(in *extauthz.Input, at time.Time) (*decision.Request, string) {
+// request rebuilds the decision input and its caller, or names why it
+// cannot.
+func request(in *extauthz.Input, at time.Time) (*decision.Request, decision.Caller, string) {
+	var c decision.Caller
 	if in.Method == "" || in.Target == "" {
-		return nil, "method or target not recorded"
+		return nil, c, "method or target not recorded"
 	}
 	req := &decision.Request{Method: in.Method, Host: in.Host, Target: in.Target, Headers: in.Headers,
 		Context: in.Context, SourceIP: in.SourceIP, Now: at}
@@ -272,24 +274,23 @@ func request(in *extauthz.Input, at time.Time) (*decision.Request, string) {
 	}
 	switch in.Token {
 	case extauthz.InputTokenAbsent:
-		req.Token = decision.TokenAbsent
+		c.Token = decision.TokenAbsent
 	case extauthz.InputTokenInvalid:
-		req.Token = decision.TokenInvalid
-		req.TokenErrorCode = in.TokenErrorCode
-		req.TokenError = cmpOr(in.TokenErrorCode, "invalid token")
+		c.Token = decision.TokenInvalid
+		c.ErrorCode = in.TokenErrorCode
+		c.Error = cmpOr(in.TokenErrorCode, "invalid token")
 	case extauthz.InputTokenValid:
 		if in.Principal == nil {
-			return nil, "principal not recorded"
+			return nil, c, "principal not recorded"
 		}
 		p := in.Principal
-		req.Token = decision.TokenValid
-		req.Principal = &decision.Principal{Subject: p.Subject, Org: p.Org, TokenID: p.TokenID,
-			Roles: p.Roles, Groups: p.Groups, Scopes: p.Scopes, Claims: p.Claims}
-		if req.Principal.Claims == nil {
-			req.Principal.Claims = map[string]any{}
+		c = decision.Authenticated(&decision.Principal{Subject: p.Subject, Org: p.Org, TokenID: p.TokenID,
+			Roles: p.Roles, Groups: p.Groups, Scopes: p.Scopes, Claims: p.Claims})
+		if c.Principal.Claims == nil {
+			c.Principal.Claims = map[string]any{}
 		}
 	default:
-		return nil, "token state " + strings.TrimSpace(in.Token) + " unknown"
+		return nil, c, "token state " + strings.TrimSpace(in.Token) + " unknown"
 	}
-	return req, ""
+	return req, c, ""
 }
