@@ -137,6 +137,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	res := snap.Explain(req, caller)
 	printDecision(stdout, &res)
+	if caller.Token == decision.TokenInvalid {
+		// The same bounded code the decision log and the metrics carry.
+		fmt.Fprintf(stdout, "token error: %s\n", caller.ErrorCode)
+	}
 	if res.Allowed {
 		return exitOK
 	}
