@@ -72,8 +72,8 @@ func TestAuthenticate(t *testing.T) {
 		{"two credentials", a, map[string]string{"authorization": "Bearer " + good + ",Bearer " + good}, decision.TokenInvalid, "malformed", ""},
 		{"basic", a, map[string]string{"authorization": "Basic dXNlcjpwYXNz"}, decision.TokenInvalid, "malformed", ""},
 		{"expired", a, map[string]string{"authorization": "Bearer " + expired}, decision.TokenInvalid, "expired", ""},
-		{"another audience", a, map[string]string{"authorization": "Bearer " + otherAud}, decision.TokenInvalid, "audience", ""},
-		{"no issuers configured", noIssuers, map[string]string{"authorization": "Bearer " + good}, decision.TokenInvalid, "issuer", ""},
+		{"another audience", a, map[string]string{"authorization": "Bearer " + otherAud}, decision.TokenInvalid, "bad_audience", ""},
+		{"no issuers configured", noIssuers, map[string]string{"authorization": "Bearer " + good}, decision.TokenInvalid, "bad_issuer", ""},
 		{"no issuers, no token", noIssuers, map[string]string{}, decision.TokenAbsent, "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ func TestTokenErrorCodes(t *testing.T) {
 	now := time.Now()
 	for tok, code := range map[string]string{
 		mint(t, a, with(validClaims(), "iat", now.Add(-2*time.Hour).Unix(), "exp", now.Add(-time.Hour).Unix())): "expired",
-		mint(t, a, with(validClaims(), "aud", "other")):                                                         "audience",
+		mint(t, a, with(validClaims(), "aud", "other")):                                                         "bad_audience",
 		"garbage": "malformed",
 	} {
 		assertDenied401(t, h, req{path: docPath, headers: bearer(tok)}, "invalid_token")
@@ -55,7 +55,7 @@ func TestTokenErrorCodes(t *testing.T) {
 		}
 		codes[e.TokenError] = true
 	}
-	for _, c := range []string{"expired", "audience", "malformed"} {
+	for _, c := range []string{"expired", "bad_audience", "malformed"} {
 		if !codes[c] {
 			t.Errorf("no decision-log line with token_error %q", c)
 		}

@@ -35,10 +35,10 @@ func (e *invalidError) Error() string { return e.msg }
 func (e *invalidError) Unwrap() error { return ErrInvalidToken }
 
 // ErrorCode returns a short stable code for err, suitable as a metric label or
-// a log field: "no_token", "malformed", "expired", "not_yet_valid", "issuer",
-// "audience", "signature", "unknown_key", "algorithm", "lifetime_too_long",
-// "invalid_token" (any
-// other invalid token), "" for nil and "error" for anything else.
+// a log field: "no_token", "malformed", "expired", "not_yet_valid",
+// "bad_issuer", "bad_audience", "bad_signature", "unknown_kid",
+// "alg_not_allowed", "lifetime_too_long", "invalid_token" (any other invalid
+// token), "" for nil and "error" for anything else.
 func ErrorCode(err error) string {
 	switch {
 	case err == nil:
@@ -52,15 +52,15 @@ func ErrorCode(err error) string {
 	case errors.Is(err, ErrNotYetValid):
 		return "not_yet_valid"
 	case errors.Is(err, ErrIssuer):
-		return "issuer"
+		return "bad_issuer"
 	case errors.Is(err, ErrAudience):
-		return "audience"
+		return "bad_audience"
 	case errors.Is(err, ErrSignature):
-		return "signature"
+		return "bad_signature"
 	case errors.Is(err, ErrUnknownKey):
-		return "unknown_key"
+		return "unknown_kid"
 	case errors.Is(err, ErrAlgorithm):
-		return "algorithm"
+		return "alg_not_allowed"
 	case errors.Is(err, ErrLifetimeTooLong):
 		return "lifetime_too_long"
 	case errors.Is(err, ErrInvalidToken):

@@ -261,7 +261,8 @@ func TestNewValidation(t *testing.T) {
 func TestErrorCode(t *testing.T) {
 	for err, want := range map[error]string{
 		nil: "", identity.ErrNoToken: "no_token", identity.ErrExpired: "expired",
-		identity.ErrAlgorithm: "algorithm", identity.ErrLifetimeTooLong: "lifetime_too_long", errors.New("x"): "error",
+		identity.ErrAlgorithm: "alg_not_allowed", identity.ErrSignature: "bad_signature", identity.ErrUnknownKey: "unknown_kid",
+		identity.ErrIssuer: "bad_issuer", identity.ErrAudience: "bad_audience", identity.ErrLifetimeTooLong: "lifetime_too_long", errors.New("x"): "error",
 	} {
 		if got := identity.ErrorCode(err); got != want {
 			t.Errorf("ErrorCode(%v) = %q, want %q", err, got, want)

@@ -49,7 +49,7 @@ func TestCheckFindsTokensAsTheServerDoes(t *testing.T) {
 		{"cookie", []string{"--header", "Cookie=session=" + tok}, exitOK, "ALLOW 200 allowed", ""},
 		{"two authorization values", []string{"--header", "Authorization=Bearer " + tok + ", Bearer " + tok}, exitFail, "DENY 401 invalid_token", "malformed"},
 		{"expired", []string{"--token", expired}, exitFail, "DENY 401 invalid_token", "expired"},
-		{"tampered", []string{"--token", tok[:len(tok)-4] + "AAAA"}, exitFail, "DENY 401 invalid_token", "signature"},
+		{"tampered", []string{"--token", tok[:len(tok)-4] + "AAAA"}, exitFail, "DENY 401 invalid_token", "bad_signature"},
 		{"none", nil, exitFail, "DENY 401 no_token", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
