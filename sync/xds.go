@@ -170,6 +170,11 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
 	}
+	// A DNS name that resolves to several relays: each edge tries them in
+	// its own random order, so a fleet spreads over the relays instead of
+	// all following the first address. First, so that a service config
+	// among the caller's options wins.
+	opts.DialOptions = append([]grpc.DialOption{grpc.WithDefaultServiceConfig(shuffledPickFirst)}, opts.DialOptions...)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +187,10 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 	go s.run(ctx)
 	return s, nil
 }
+
+// shuffledPickFirst is gRPC's pick_first over the resolved addresses in a
+// random order per connection.
+const shuffledPickFirst = `{"loadBalancingConfig":[{"pick_first":{"shuffleAddressList":true}}]}`
 
 func (t *xdsTuples) reset() {
 	*t = xdsTuples{chunks: map[string][]string{}, hashes: map[string]string{}, overlay: map[string]overlayEntry{},
