@@ -3,6 +3,7 @@ package relay_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -78,23 +79,8 @@ func freePort(b *testing.B) string {
 // written by syscalls (sockets included).
 func procStat(b *testing.B, pid int) (rss int64, cpu time.Duration, wchar int64) {
 	b.Helper()
-	read := func(name, key string) int64 {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, name))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), key); ok {
-				n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-				return n
-			}
-		}
-		return 0
-	}
-	rss = read("status", "VmRSS:") << 10
-	wchar = read("io", "wchar:")
+	rss = procKB(b, pid, "VmRSS:") << 10
+	wchar = procField(b, pid, "io", "wchar:")
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
@@ -103,6 +89,27 @@ func procStat(b *testing.B, pid int) (rss int64, cpu time.Duration, wchar int64)
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return rss, time.Duration(ut+st) * 10 * time.Millisecond, wchar // USER_HZ is 100 on Linux
+}
+
+// procKB reads a field of /proc/PID/status (in kB there).
+func procKB(b *testing.B, pid int, key string) int64 { return procField(b, pid, "status", key) }
+
+// procField reads the number after key in /proc/PID/name.
+func procField(b *testing.B, pid int, name, key string) int64 {
+	b.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/%s", pid, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // BenchmarkFanout1000Edges: 1,000 edges (the xds:// source and the loader
@@ -258,6 +265,69 @@ func BenchmarkBootstrap1M(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkBootstrap1MProcess is BenchmarkBootstrap1M with the edge as its
+// own process, `edgeauthz serve` on a postgres:// and on an xds:// source,
+// in one run: time until its snapshot holds every tuple, and the peak
+// resident set of that process (VmHWM), the figure the memory bar is about.
+func BenchmarkBootstrap1MProcess(b *testing.B) {
+	dsn := load1M(b)
+	var rp *relayProcess
+	for _, from := range []string{"postgres", "relay"} {
+		b.Run(from, func(b *testing.B) {
+			source := dsn
+			if from == "relay" {
+				if rp == nil {
+					rp = startRelayProcess(b, dsn)
+				}
+				source = "xds://" + rp.addr
+			}
+			var peak int64
+			for b.Loop() {
+				peak = max(peak, serveEdge(b, source, 1_000_000))
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MB")
+		})
+	}
+}
+
+// serveEdge runs `edgeauthz serve` on source until its snapshot holds
+// tuples tuples, and returns its peak resident set (bytes).
+func serveEdge(b *testing.B, source string, tuples int) (peakRSS int64) {
+	b.Helper()
+	dir := b.TempDir()
+	admin := freePort(b)
+	cfg := fmt.Sprintf("listen: {grpc: %q, http: %q}\nadmin: {listen: %q}\npolicy: {source: %q, poll_interval: 1h}\ndecision_log: {output: \"off\"}\n",
+		freePort(b), freePort(b), admin, source)
+	path := dir + "/server.yaml"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(os.Getenv("EDGEAUTHZ_BIN"), "serve", "--config", path)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var sum struct {
+			Tuples int `json:"tuples"`
+		}
+		if resp, err := http.Get("http://" + admin + "/snapshot"); err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&sum)
+			resp.Body.Close()
+			if err == nil && sum.Tuples == tuples {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the edge on %s did not load %d tuples", source, tuples)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return procKB(b, cmd.Process.Pid, "VmHWM:") << 10
 }
 
 // sampleHeap records the largest HeapInuse seen until stop is called.

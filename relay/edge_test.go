@@ -129,7 +129,7 @@ func dnsServer(t *testing.T, name string, addrs ...[4]byte) string {
 }
 
 // TestDNSNameFailover: an edge given one DNS name that resolves to two
-// relays (127.0.0.1 and 127.0.0.2, one port) follows the first and, when it
+// relays (127.0.0.1 and 127.0.0.2, one port) follows one and, when it
 // dies, the other, through gRPC's own DNS resolver (pointed at a DNS server
 // on loopback instead of the system's).
 func TestDNSNameFailover(t *testing.T) {
@@ -142,25 +142,8 @@ func TestDNSNameFailover(t *testing.T) {
 	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
 		t.Fatal(err)
 	}
-	// One port free on both loopback addresses.
-	var a, b *runningRelay
-	for try := 0; b == nil; try++ {
-		a = startRelay(t, dsn, "127.0.0.1:0", relay.Options{}, false)
-		_, port, _ := net.SplitHostPort(a.addr)
-		l, err := net.Listen("tcp", "127.0.0.2:"+port)
-		if err == nil {
-			l.Close()
-			b = startRelay(t, dsn, "127.0.0.2:"+port, relay.Options{}, false)
-			continue
-		}
-		a.stop()
-		if try == 20 {
-			t.Skipf("no port free on both 127.0.0.1 and 127.0.0.2: %v", err)
-		}
-	}
-	_, port, _ := net.SplitHostPort(a.addr)
-	dns := dnsServer(t, "relays.edgeauthz.test", [4]byte{127, 0, 0, 1}, [4]byte{127, 0, 0, 2})
-	e := startEdgeWith(t, "xds://dns://"+dns+"/relays.edgeauthz.test:"+port, policysync.XDSOptions{NodeID: "edge-dns"})
+	a, b, source := relaysBehindOneName(t, dsn)
+	e := startEdgeWith(t, source, policysync.XDSOptions{NodeID: "edge-dns"})
 	waitFor(t, "ann allowed", func() bool { return asUser(e.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
 	connectedTo := func(r *runningRelay) bool {
 		for _, s := range r.relay.Fleet().Status().Edges {
@@ -184,6 +167,60 @@ func TestDNSNameFailover(t *testing.T) {
 	if !connectedTo(second) {
 		t.Fatal("the edge is not on the surviving relay")
 	}
+}
+
+// relaysBehindOneName starts two relays on one port of 127.0.0.1 and
+// 127.0.0.2 and returns them with an xds:// source naming both through one
+// DNS name (a DNS server on loopback answers for it).
+func relaysBehindOneName(t *testing.T, dsn string) (a, b *runningRelay, source string) {
+	t.Helper()
+	// One port free on both loopback addresses.
+	for try := 0; b == nil; try++ {
+		a = startRelay(t, dsn, "127.0.0.1:0", relay.Options{}, false)
+		_, port, _ := net.SplitHostPort(a.addr)
+		l, err := net.Listen("tcp", "127.0.0.2:"+port)
+		if err == nil {
+			l.Close()
+			b = startRelay(t, dsn, "127.0.0.2:"+port, relay.Options{}, false)
+			continue
+		}
+		a.stop()
+		if try == 20 {
+			t.Skipf("no port free on both 127.0.0.1 and 127.0.0.2: %v", err)
+		}
+	}
+	_, port, _ := net.SplitHostPort(a.addr)
+	dns := dnsServer(t, "relays.edgeauthz.test", [4]byte{127, 0, 0, 1}, [4]byte{127, 0, 0, 2})
+	return a, b, "xds://dns://" + dns + "/relays.edgeauthz.test:" + port
+}
+
+// TestDNSNameSpreadsEdges: edges given one DNS name that resolves to two
+// relays do not all follow the first address; each tries the addresses in
+// its own random order. Edges are added until both relays have one (at
+// most 40: all on one relay by chance is then a 1 in 2^39 event).
+func TestDNSNameSpreadsEdges(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b, source := relaysBehindOneName(t, dsn)
+	edges := func(r *runningRelay) int { return len(r.relay.Fleet().Status().Edges) }
+	for i := 0; edges(a) == 0 || edges(b) == 0; i++ {
+		if i == 40 {
+			t.Fatalf("%d edges on 127.0.0.1 and %d on 127.0.0.2: edges follow one address", edges(a), edges(b))
+		}
+		e := startEdgeWith(t, source, policysync.XDSOptions{NodeID: fmt.Sprintf("edge-%d", i)})
+		// Once it decides, the edge is on a relay and that relay's fleet
+		// status lists it.
+		waitFor(t, "ann allowed", func() bool { return asUser(e.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
+		waitFor(t, "the edge in a fleet status", func() bool { return edges(a)+edges(b) == i+1 })
+	}
+	t.Logf("%d edges on 127.0.0.1, %d on 127.0.0.2", edges(a), edges(b))
 }
 
 // TestOneTransactionOneResponse: the rows of one store transaction (a

@@ -250,12 +250,15 @@ func (r *Relay) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	revID, seq, ok := policysync.ParsePostgresRevision(b.Revision)
+	pos, ok := pgstore.ParsePosition(b.Revision)
 	if !ok {
 		return fmt.Errorf("load: unexpected store revision %q", b.Revision)
 	}
-	if err := r.checkFrom(ctx, revID, b.Policy); err != nil {
-		return err
+	seq := pos.Seq
+	// The newest revision that compiles, from the newest published (the
+	// document b holds, or one published since).
+	if _, _, err := pgstore.NewestCompilingFrom(ctx, r.opts.Store.PolicyRevision, r.opts.MaxRefusedLookback, r.check); err != nil {
+		return fmt.Errorf("load: %w", err)
 	}
 	r.pending, r.pendingBytes, r.dirty = 0, 0, map[int]bool{}
 	size := 0
@@ -286,26 +289,9 @@ func (r *Relay) load(ctx context.Context) error {
 	return nil
 }
 
-// checkFrom serves the newest revision at or below id that compiles.
-func (r *Relay) checkFrom(ctx context.Context, id int64, doc []byte) error {
-	for range r.opts.MaxRefusedLookback {
-		if r.check(id, doc) {
-			return nil
-		}
-		var err error
-		id, doc, err = r.opts.Store.PolicyRevision(ctx, id)
-		if errors.Is(err, policysync.ErrNoPolicy) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return fmt.Errorf("load: no policy revision that compiles among the newest %d", r.opts.MaxRefusedLookback)
-}
-
-// check compiles revision id and pushes it when it compiles.
-func (r *Relay) check(id int64, doc []byte) bool {
+// check compiles revision id and pushes it when it compiles; otherwise it
+// records and returns the refusal.
+func (r *Relay) check(id int64, doc []byte) error {
 	if id > r.checkedRev {
 		r.checkedRev = id
 	}
@@ -322,11 +308,11 @@ func (r *Relay) check(id int64, doc []byte) bool {
 		}
 		r.mu.Unlock()
 		r.log.Error("policy revision refused; it is not pushed", "revision", id, "err", err)
-		return false
+		return err
 	}
 	msg, err := wire.Encode(wire.Policy{Revision: id, Name: name, Document: string(doc)})
 	if err != nil {
-		return false
+		return err
 	}
 	r.policyRev = id
 	r.model.Store(snap)
@@ -336,7 +322,7 @@ func (r *Relay) check(id int64, doc []byte) bool {
 		r.log.Error("relay cache update failed", "err", err)
 	}
 	r.log.Info("policy revision pushed", "revision", id)
-	return true
+	return nil
 }
 
 // step brings the relay up to the store: changelog first, then the policy.
@@ -362,7 +348,9 @@ func (r *Relay) step(ctx context.Context) error {
 		return err
 	}
 	if id > r.checkedRev {
-		r.check(id, doc)
+		// A refusal is recorded and logged; the last good revision
+		// keeps being served.
+		_ = r.check(id, doc)
 	}
 	return nil
 }

@@ -317,6 +317,31 @@ func TestRelayPushesPolicyAndTuples(t *testing.T) {
 	}
 }
 
+// TestLoadServesTheNewestThatCompiles: a relay started while the newest
+// revision does not compile serves the one before it, and records the
+// refusal.
+func TestLoadServesTheNewestThatCompiles(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := pgstore.Publish(ctx, pool, []byte(badPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, dsn, "", relay.Options{}, false)
+	e := startEdge(t, "edge", []string{r.addr}, nil)
+	waitFor(t, "ann allowed", func() bool { return asUser(e.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
+	if _, ok := r.relay.Refused()[bad]; !ok {
+		t.Fatalf("refused revisions %v, want %d among them", r.relay.Refused(), bad)
+	}
+}
+
 func TestEdgeNACKsWhatItCannotCompile(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 	"github.com/edgeauthz/edgeauthz/identity"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
 )
@@ -250,11 +251,11 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 		return WriteResult{}, http.StatusRequestEntityTooLarge, fmt.Errorf("tuple batch: %d bytes of tuples, over %d: split it", size, maxBatchBytes)
 	}
 	var bad []error
+	// A delete names a row as the store matches it: rebac.ParseTupleKey's
+	// lenient split, so that a row rebac.ParseTuple refuses can still go.
 	for _, t := range b.Delete {
-		o, rest, ok := strings.Cut(t, "#")
-		rel, sub, ok2 := strings.Cut(rest, "@")
-		if !ok || !ok2 || o == "" || rel == "" || sub == "" {
-			bad = append(bad, fmt.Errorf("tuple %q: want object#relation@user", t))
+		if _, err := rebac.ParseTupleKey(t); err != nil {
+			bad = append(bad, err)
 		}
 	}
 	if err := errors.Join(bad...); err != nil {

@@ -152,15 +152,6 @@ func (s *PostgresSource) signal() {
 	}
 }
 
-// ParsePostgresRevision splits a PostgresSource revision "revisionID.seq"
-// (a pgstore.Position), for PostgreSQL readers that follow the changelog
-// themselves (the relay). The Loader never calls it: to the Loader a
-// revision is opaque.
-func ParsePostgresRevision(rev string) (revisionID, seq int64, ok bool) {
-	p, ok := pgstore.ParsePosition(rev)
-	return p.Policy, p.Seq, ok
-}
-
 // Advance is the revision of a bundle of revision rev with the changes
 // through seq applied: rev's policy at changelog position seq.
 func (s *PostgresSource) Advance(rev string, seq int64) string {

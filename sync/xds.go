@@ -106,6 +106,7 @@ type XDSSource struct {
 type xdsTuples struct {
 	n          int                 // buckets of the base
 	chunks     map[string][]string // chunk name -> sorted tuples
+	flat       []string            // every chunk in bucket order, when chunks are windows of it
 	hashes     map[string]string   // chunk name -> content hash
 	overlay    map[string]overlayEntry
 	ready      bool
@@ -170,6 +171,11 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 		opts.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxXDSMessage))}
 	}
+	// A DNS name that resolves to several relays: each edge tries them in
+	// its own random order, so a fleet spreads over the relays instead of
+	// all following the first address. First, so that a service config
+	// among the caller's options wins.
+	opts.DialOptions = append([]grpc.DialOption{grpc.WithDefaultServiceConfig(shuffledPickFirst)}, opts.DialOptions...)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +188,10 @@ func NewXDSSource(source string, opts XDSOptions) (*XDSSource, error) {
 	go s.run(ctx)
 	return s, nil
 }
+
+// shuffledPickFirst is gRPC's pick_first over the resolved addresses in a
+// random order per connection.
+const shuffledPickFirst = `{"loadBalancingConfig":[{"pick_first":{"shuffleAddressList":true}}]}`
 
 func (t *xdsTuples) reset() {
 	*t = xdsTuples{chunks: map[string][]string{}, hashes: map[string]string{}, overlay: map[string]overlayEntry{},
@@ -200,7 +210,8 @@ func (s *XDSSource) Close() error {
 	return nil
 }
 
-// Fetch returns the policy and the full tuple set, or ErrNotModified when
+// Fetch returns the policy and the full tuple set (shared with the
+// source: read it, never write to it), or ErrNotModified when
 // have is "revision.seq" of the current state. While no relay is connected
 // it fails, so the serving snapshot ages toward max_staleness.
 func (s *XDSSource) Fetch(_ context.Context, have string) (Bundle, error) {
@@ -522,7 +533,7 @@ func (t *xdsTuples) rebase() {
 			chunks[name] = t.chunks[name]
 		}
 	}
-	t.chunks, t.hashes, t.n = chunks, maps.Clone(m.Chunks), len(m.Chunks)
+	t.chunks, t.hashes, t.n, t.flat = chunks, maps.Clone(m.Chunks), len(m.Chunks), nil
 	clear(t.staged)
 	clear(t.stagedHash)
 	clear(t.overlay)
@@ -658,12 +669,19 @@ func (t *xdsTuples) foldLocal(n int) {
 		c := slices.Sorted(maps.Values(m))
 		t.chunks[name], t.hashes[name] = c, wire.Hash(c)
 	}
-	t.n, t.baseSeq = n, t.seq
+	t.n, t.baseSeq, t.flat = n, t.seq, nil
 	clear(t.overlay)
 }
 
-// materialize is the full tuple set as of seq.
+// materialize is the full tuple set as of seq. Without an overlay (as
+// after a bootstrap) it is the base itself: the chunks become windows of
+// the list it returns, so that the edge holds one list of a million
+// tuples, not the chunks beside a copy. The list is shared: nobody
+// writes to it (foldLocal replaces a chunk, never edits one).
 func (t *xdsTuples) materialize() []string {
+	if len(t.overlay) == 0 && t.flat != nil {
+		return t.flat
+	}
 	n := len(t.overlay)
 	for _, c := range t.chunks {
 		n += len(c)
@@ -680,6 +698,16 @@ func (t *xdsTuples) materialize() []string {
 		if e.write {
 			out = append(out, e.tuple)
 		}
+	}
+	if len(t.overlay) == 0 {
+		i := 0
+		for b := range t.n {
+			name := wire.ChunkName(b)
+			c := len(t.chunks[name])
+			t.chunks[name] = out[i : i+c : i+c]
+			i += c
+		}
+		t.flat = out
 	}
 	return out
 }

@@ -297,3 +297,46 @@ func FuzzXDSTuples(f *testing.F) {
 type rawJSON []byte
 
 func (j rawJSON) MarshalJSON() ([]byte, error) { return j, nil }
+
+// TestXDSBaseIsTheList: after a bootstrap the tuple list the loader gets
+// is the base itself (no second list of a million tuples beside it), and
+// nothing the edge does afterwards (deltas, folding them in) writes to a
+// list it handed out.
+func TestXDSBaseIsTheList(t *testing.T) {
+	var tuples []string
+	for i := range 30 {
+		tuples = append(tuples, "document:d"+string(rune('a'+i%26))+string(rune('a'+i/26))+"#viewer@user:x")
+	}
+	chunks := bucketed(3, tuples...)
+	st := newState()
+	if err := st.applyBase(baseResponse(t, append(chunkResources(t, chunks, "chunk/0", "chunk/1", "chunk/2"),
+		resource(t, wire.ManifestName, manifest(5, chunks)))...)); err != nil || !st.ready {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	first := st.materialize()
+	held := slices.Clone(first)
+	if again := st.materialize(); &again[0] != &first[0] || len(again) != len(first) {
+		t.Fatal("a second list of the base was built")
+	}
+	for name, c := range st.chunks {
+		if len(c) > 0 && cap(c) != len(c) {
+			t.Fatalf("%s is a window with room to grow into the next chunk", name)
+		}
+	}
+	added := "document:new#viewer@user:y"
+	if err := st.applyDeltas(deltasResponse(t, nil, wire.Delta{From: 5, To: 7, Changes: []wire.Change{
+		{Seq: 6, Tuple: tuples[0]}, {Seq: 7, Write: true, Tuple: added}}}), 100); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(tuples[1:]), added)))
+	if got := heldTuples(st); !slices.Equal(got, want) {
+		t.Fatalf("after the delta: %v", got)
+	}
+	st.foldLocal(st.n)
+	if got := heldTuples(st); !slices.Equal(got, want) {
+		t.Fatalf("after folding: %v", got)
+	}
+	if !slices.Equal(first, held) {
+		t.Fatal("the list handed out changed")
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/edgeauthz/edgeauthz/decision/rebac"
 )
 
 // Type URLs of the relay's resources.
@@ -122,13 +124,20 @@ func (m *Manifest) Check() error {
 	return nil
 }
 
-// TupleKey is the part of a tuple that identifies it: object#relation@user,
-// without its condition (a user has no white space, a condition follows one).
+// TupleKey is the part of a tuple that identifies it, object#relation@user
+// without its condition, as rebac.ParseTuple reads it. A row ParseTuple
+// refuses (written by an older edgeauthz, or by hand) is named as the
+// store deletes it, by rebac.ParseTupleKey's lenient split; a string that
+// is not even that is its own key. The key is a prefix of t: nothing is
+// allocated for the million keys of a bootstrap.
 func TupleKey(t string) string {
-	if i := strings.IndexByte(t, ' '); i >= 0 {
-		return t[:i]
+	tp, err := rebac.ParseTuple(t)
+	if err != nil {
+		if tp, err = rebac.ParseTupleKey(t); err != nil {
+			return t
+		}
 	}
-	return t
+	return t[:len(tp.Object)+1+len(tp.Relation)+1+len(tp.User)]
 }
 
 // Bucket is the chunk a tuple's key belongs to among n.

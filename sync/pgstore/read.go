@@ -279,10 +279,19 @@ func PolicyRevision(ctx context.Context, q Querier, before int64) (id int64, doc
 // revisions are refused. ErrNoPolicy when nothing is published; when none
 // of them compiles, an error wrapping the newest one's refusal.
 func NewestCompiling(ctx context.Context, q Querier, lookback int, compile func(id int64, document []byte) error) (id int64, document []byte, err error) {
+	return NewestCompilingFrom(ctx, func(ctx context.Context, before int64) (int64, []byte, error) {
+		return PolicyRevision(ctx, q, before)
+	}, lookback, compile)
+}
+
+// NewestCompilingFrom is NewestCompiling over revisions read by revision
+// (PolicyRevision's contract), for a reader that holds the store behind
+// its own type (the relay).
+func NewestCompilingFrom(ctx context.Context, revision func(ctx context.Context, before int64) (id int64, document []byte, err error), lookback int, compile func(id int64, document []byte) error) (id int64, document []byte, err error) {
 	var newestErr error
 	before := int64(0)
 	for range max(lookback, 1) {
-		id, document, err = PolicyRevision(ctx, q, before)
+		id, document, err = revision(ctx, before)
 		if errors.Is(err, ErrNoPolicy) && newestErr != nil {
 			break
 		}
