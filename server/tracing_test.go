@@ -102,7 +102,7 @@ tracing: {endpoint: %q, protocol: grpc, insecure: true, sampling_ratio: 1}
 		{"b3 multi", b3Trace, b3Parent, "/flip",
 			map[string]string{"x-b3-traceid": b3Trace, "x-b3-spanid": b3Parent, "x-b3-sampled": "1",
 				"authorization": "Bearer not.a.token"}, // refused: no issuer is configured
-			map[string]string{"edgeauthz.decision": "deny", "edgeauthz.reason": "invalid_token", "edgeauthz.token_error": "issuer"}},
+			map[string]string{"edgeauthz.decision": "deny", "edgeauthz.reason": "invalid_token", "edgeauthz.token_error": "bad_issuer"}},
 	}
 	for _, c := range cases {
 		if _, err := r.client.Check(context.Background(), checkRequest("GET", c.path, c.headers)); err != nil {
