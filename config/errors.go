@@ -144,7 +144,8 @@ func describeGoType(t string) string {
 // decodeStrict decodes data into v refusing unknown keys, adds every problem
 // to errs, and returns the line of each key path ("routes.0.match") for the
 // checks that follow. An empty document decodes to nothing, leaving v as it
-// was. ok is false when the problems leave v unusable.
+// was; a second document or a null list item is refused (see checkDocument).
+// ok is false when the problems leave v unusable.
 func decodeStrict(data []byte, v any, errs *List) (lines map[string]int, ok bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -160,9 +161,8 @@ func decodeStrict(data []byte, v any, errs *List) (lines map[string]int, ok bool
 		}
 	}
 	lines = map[string]int{}
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) == nil && len(root.Content) > 0 {
-		recordLines(root.Content[0], "", lines)
+	if root := checkDocument(data, v, errs); root != nil {
+		recordLines(root, "", lines)
 	}
 	return lines, true
 }
