@@ -67,11 +67,11 @@ func refuseNullItems(n *yaml.Node, t reflect.Type, path string, errs *List) {
 		}
 		for _, item := range n.Content {
 			if it := resolveAlias(item); it.Kind == yaml.ScalarNode && it.Tag == "!!null" {
-				where := path
-				if where == "" {
-					where = "the list"
+				msg := "an empty (null) list item; remove it or give it a value"
+				if path != "" {
+					msg = path + ": " + msg
 				}
-				errs.Add(item.Line, "%s: a null list item; remove it or give it a value", where)
+				errs.Add(item.Line, "%s", msg)
 				continue
 			}
 			refuseNullItems(item, elem, path, errs)

@@ -77,6 +77,20 @@ func (l *List) Append(e *Error) {
 	l.errs = append(l.errs, e)
 }
 
+// addFrom records err, which another file's reading returned, at line:
+// Errors keep their own file and lines, anything else is put at line with
+// prefix before its text.
+func (l *List) addFrom(line int, prefix string, err error) {
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			l.Append(e)
+		}
+		return
+	}
+	l.Add(line, "%s%v", prefix, err)
+}
+
 // Err returns the collected errors sorted by line, or nil.
 func (l *List) Err() error {
 	if len(l.errs) == 0 {
