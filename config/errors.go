@@ -77,6 +77,20 @@ func (l *List) Append(e *Error) {
 	l.errs = append(l.errs, e)
 }
 
+// addFrom records err, which another file's reading returned, at line:
+// Errors keep their own file and lines, anything else is put at line with
+// prefix before its text.
+func (l *List) addFrom(line int, prefix string, err error) {
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			l.Append(e)
+		}
+		return
+	}
+	l.Add(line, "%s%v", prefix, err)
+}
+
 // Err returns the collected errors sorted by line, or nil.
 func (l *List) Err() error {
 	if len(l.errs) == 0 {
@@ -144,7 +158,8 @@ func describeGoType(t string) string {
 // decodeStrict decodes data into v refusing unknown keys, adds every problem
 // to errs, and returns the line of each key path ("routes.0.match") for the
 // checks that follow. An empty document decodes to nothing, leaving v as it
-// was. ok is false when the problems leave v unusable.
+// was; a second document or a null list item is refused (see checkDocument).
+// ok is false when the problems leave v unusable.
 func decodeStrict(data []byte, v any, errs *List) (lines map[string]int, ok bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -160,9 +175,8 @@ func decodeStrict(data []byte, v any, errs *List) (lines map[string]int, ok bool
 		}
 	}
 	lines = map[string]int{}
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) == nil && len(root.Content) > 0 {
-		recordLines(root.Content[0], "", lines)
+	if root := checkDocument(data, v, errs); root != nil {
+		recordLines(root, "", lines)
 	}
 	return lines, true
 }

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,13 +11,14 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"gopkg.in/yaml.v3"
 )
 
 // FuzzParsePolicy: any bytes either parse into a policy or fail with
 // config errors that carry this file's name and a line ≥ 0; a parsed policy
 // compiles or fails the same way, and never panics.
 func FuzzParsePolicy(f *testing.F) {
-	for _, glob := range []string{"testdata/*.yaml", "testdata/*.json", "../examples/policy.yaml"} {
+	for _, glob := range []string{"testdata/*.yaml", "testdata/*.json", "testdata/document/policy_*", "../examples/policy.yaml"} {
 		files, _ := filepath.Glob(glob)
 		for _, file := range files {
 			data, err := os.ReadFile(file)
@@ -43,6 +45,9 @@ func FuzzParsePolicy(f *testing.F) {
 		if p == nil || p.File != "f.yaml" || p.Lines == nil {
 			t.Fatalf("bad policy %+v", p)
 		}
+		if n := countDocuments(data); n != 1 {
+			t.Fatalf("a policy parsed from %d documents", n)
+		}
 		for i := range p.Routes {
 			if p.Routes[i].Line < 0 {
 				t.Fatalf("route %d line %d", i, p.Routes[i].Line)
@@ -52,6 +57,20 @@ func FuzzParsePolicy(f *testing.F) {
 			checkFuzzErr(t, err)
 		}
 	})
+}
+
+// countDocuments is how many YAML documents data holds, as yaml.v3 reads
+// them.
+func countDocuments(data []byte) int {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	n := 0
+	for {
+		var doc yaml.Node
+		if dec.Decode(&doc) != nil {
+			return n
+		}
+		n++
+	}
 }
 
 func checkFuzzErr(t *testing.T, err error) {

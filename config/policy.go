@@ -173,6 +173,13 @@ func (p *Policy) ReadModules(dir string) error {
 		errs.Add(line, "model_file: %v", err)
 		return errs.Err()
 	}
+	// The model parser reads the first document and skips null items
+	// without a word; refuse both here, as in every other YAML file.
+	modErrs := &List{File: mod}
+	checkDocument(data, &modFile{}, modErrs)
+	if modErrs.Err() != nil {
+		return modErrs.Err()
+	}
 	names, err := rebac.ReadModFile(string(data))
 	if err != nil {
 		var me *rebac.ModelError

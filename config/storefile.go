@@ -179,6 +179,13 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 		}
 		return root.ReadFile(p)
 	}
+	// shown names a file the store file names, in errors.
+	shown := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(filepath.Dir(path), p)
+	}
 	switch {
 	case sf.Model != "" && sf.ModelFile != "":
 		errs.Add(lines["model_file"], "give model or model_file, not both")
@@ -192,9 +199,9 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 			sf.Model = string(b)
 			break
 		}
-		mods, err := readModules(sf.ModelFile, b, read)
+		mods, err := readModules(sf.ModelFile, shown(sf.ModelFile), b, read)
 		if err != nil {
-			errs.Add(lines["model_file"], "model_file: %v", err)
+			errs.addFrom(lines["model_file"], "model_file: ", err)
 		}
 		sf.Modules = mods
 	case sf.Model != "":
@@ -207,9 +214,9 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 		files = append([]string{sf.TupleFile}, files...)
 	}
 	for _, f := range files {
-		ts, err := readTupleFile(f, read)
+		ts, err := readTupleFile(f, shown(f), read)
 		if err != nil {
-			errs.Add(lines["tuple_file"], "%v", err)
+			errs.addFrom(lines["tuple_file"], "", err)
 			continue
 		}
 		sf.Tuples = append(sf.Tuples, ts...)
@@ -233,9 +240,9 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 			tc.Name = fmt.Sprintf("test %d", i+1)
 		}
 		if tc.TupleFile != "" {
-			ts, err := readTupleFile(tc.TupleFile, read)
+			ts, err := readTupleFile(tc.TupleFile, shown(tc.TupleFile), read)
 			if err != nil {
-				errs.Add(lines[p+".tuple_file"], "test %q: %v", tc.Name, err)
+				errs.addFrom(lines[p+".tuple_file"], fmt.Sprintf("test %q: ", tc.Name), err)
 			}
 			tc.Tuples = append(tc.Tuples, ts...)
 		}
@@ -288,17 +295,20 @@ func LoadStoreFile(path string, allowExternal bool) (*StoreFile, error) {
 	return sf, nil
 }
 
+// modFile is an fga.mod, the file that lists a modular model's files.
+type modFile struct {
+	Schema   string   `yaml:"schema"`
+	Contents []string `yaml:"contents"`
+}
+
 // readModules reads the module files an fga.mod lists (YAML: schema '1.2'
-// and contents, paths relative to the fga.mod's folder).
-func readModules(modPath string, data []byte, read func(string) ([]byte, error)) ([]StoreModule, error) {
-	var mod struct {
-		Schema   string   `yaml:"schema"`
-		Contents []string `yaml:"contents"`
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&mod); err != nil {
-		return nil, fmt.Errorf("%s: %w", modPath, err)
+// and contents, paths relative to the fga.mod's folder). shown names the
+// fga.mod in errors about its YAML, which are Errors at its lines.
+func readModules(modPath, shown string, data []byte, read func(string) ([]byte, error)) ([]StoreModule, error) {
+	var mod modFile
+	errs := &List{File: shown}
+	if _, ok := decodeStrict(data, &mod, errs); !ok || errs.Err() != nil {
+		return nil, errs.Err()
 	}
 	if mod.Schema != "1.2" {
 		return nil, fmt.Errorf("%s: schema %q, want '1.2'", modPath, mod.Schema)
@@ -330,8 +340,9 @@ func SortedKeys[V any](m map[string]V) []string {
 
 // readTupleFile reads tuples in the formats the OpenFGA CLI accepts: YAML or
 // JSON (a list of {user, relation, object, condition}), JSON lines, or CSV
-// with the CLI's headers.
-func readTupleFile(path string, read func(string) ([]byte, error)) ([]StoreTuple, error) {
+// with the CLI's headers. shown names the file in errors about its YAML,
+// which are Errors at its lines.
+func readTupleFile(path, shown string, read func(string) ([]byte, error)) ([]StoreTuple, error) {
 	data, err := read(path)
 	if err != nil {
 		return nil, fmt.Errorf("tuple file: %w", err)
@@ -339,10 +350,9 @@ func readTupleFile(path string, read func(string) ([]byte, error)) ([]StoreTuple
 	var ts []StoreTuple
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".yaml", ".yml", ".json":
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&ts); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("tuple file %s: %w", path, err)
+		errs := &List{File: shown}
+		if _, ok := decodeStrict(data, &ts, errs); !ok || errs.Err() != nil {
+			return nil, errs.Err()
 		}
 	case ".jsonl":
 		for i, line := range strings.Split(string(data), "\n") {
