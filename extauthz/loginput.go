@@ -31,8 +31,9 @@ type Input struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	HeaderNames []string          `json:"header_names,omitempty"`
 	AllHeaders  bool              `json:"all_headers,omitempty"`
-	// Withheld names headers present on the request that carry credentials
-	// and are never written (the token's header, cookies).
+	// Withheld names, in lower case, headers present on the request that
+	// carry credentials and are never written (the token's header, cookies),
+	// whatever the case of their names on the request.
 	Withheld []string          `json:"withheld,omitempty"`
 	Context  map[string]string `json:"context,omitempty"`
 	SourceIP string            `json:"source_ip,omitempty"`

@@ -222,3 +222,38 @@ routes:
 		})
 	}
 }
+
+// FuzzInputWithholdsCredentials: whatever the names' case and the target,
+// the recorded input of a policy that reads every header holds no value of
+// a credential header and no target naming access_token.
+func FuzzInputWithholdsCredentials(f *testing.F) {
+	pol, err := config.ParsePolicy("p.yaml", []byte("routes:\n  - name: c\n    match: GET /c\n    when: 'request.headers[\"x-level\"] == \"high\"'\n"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	snap, err := decision.Compile(pol, decision.Options{Revision: "r"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("X-Token", "x-TOKEN", "Authorization", "/c?access_token=1")
+	f.Add("authorization", "Cookie", "PROXY-authorization", "/c?a=1&Access%5FToken=2")
+	f.Fuzz(func(t *testing.T, tokenHeader, h1, h2, target string) {
+		const secret = "\x00fuzz-secret\x00"
+		req := &decision.Request{Method: "GET", Host: "h", Target: target,
+			Headers: map[string]string{h1: secret + "1", h2: secret + "2", "x-level": "high"}}
+		in := newInput(req, decision.Caller{}, snap, tokenHeader)
+		for _, h := range []string{h1, h2} {
+			lower := strings.ToLower(h)
+			if strings.EqualFold(h, tokenHeader) || lower == "authorization" || lower == "proxy-authorization" || lower == "cookie" {
+				for k, v := range in.Headers {
+					if strings.HasPrefix(v, secret) && strings.EqualFold(k, h) {
+						t.Fatalf("credential header %q recorded (token header %q)", k, tokenHeader)
+					}
+				}
+			}
+		}
+		if strings.Contains(strings.ToLower(in.Target), "?access_token=") || strings.Contains(strings.ToLower(in.Target), "&access_token=") {
+			t.Fatalf("target %q recorded", in.Target)
+		}
+	})
+}
