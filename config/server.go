@@ -378,7 +378,7 @@ func ParseServer(name string, data []byte) (*Server, error) {
 	}
 	s.resolve(filepath.Dir(name))
 	s.AuthZEN.resolve(filepath.Dir(name))
-	s.resolveShadow(filepath.Dir(name))
+	s.resolveShadow(filepath.Dir(name), lines)
 	s.validate(errs, lines)
 	s.validateShadow(errs, lines)
 	s.validateAuthZEN(errs, lines)

@@ -32,7 +32,18 @@ func TestParseServerShadow(t *testing.T) {
 func TestParseServerShadowErrors(t *testing.T) {
 	for _, c := range []struct{ name, src, want string }{
 		{"no source", "shadow: {sample: 0.5}\n", "server.yaml:1: shadow: set source"},
-		{"sample over 1", "shadow:\n  source: c.yaml\n  sample: 2\n", "server.yaml:3: shadow.sample must be between 0 and 1"},
+		{"sample over 1", "shadow:\n  source: c.yaml\n  sample: 2\n", "server.yaml:3: shadow.sample must be a share in (0, 1]"},
+		{"sample NaN", "shadow:\n  source: c.yaml\n  sample: .nan\n", "server.yaml:3: shadow.sample must be a share in (0, 1] (0.1 compares one decision in ten), not NaN"},
+		{"sample +Inf", "shadow:\n  source: c.yaml\n  sample: .inf\n", "server.yaml:3: shadow.sample must be a share in (0, 1]"},
+		{"sample -Inf", "shadow:\n  source: c.yaml\n  sample: -.inf\n", "server.yaml:3: shadow.sample must be a share in (0, 1]"},
+		{"sample 0", "shadow:\n  source: c.yaml\n  sample: 0\n", "server.yaml:3: shadow.sample must be a share in (0, 1]"},
+		{"sample -0.0", "shadow:\n  source: c.yaml\n  sample: -0.0\n", "server.yaml:3: shadow.sample must be a share in (0, 1]"},
+		{"sample negative", "shadow:\n  source: c.yaml\n  sample: -0.5\n", "server.yaml:3: shadow.sample must be a share in (0, 1]"},
+		{"sample 0 in flow style", "shadow: {source: c.yaml, sample: 0}\n", "server.yaml:1: shadow.sample must be a share in (0, 1]"},
+		{"queue huge", "shadow: {source: policy.yaml, queue: 99999999999}\n", "server.yaml:1: shadow.queue must be between 1 and 65536 (unset: 1024), not 99999999999"},
+		{"queue just over", "shadow:\n  source: c.yaml\n  queue: 65537\n", "server.yaml:3: shadow.queue must be between 1 and 65536"},
+		{"queue 0", "shadow:\n  source: c.yaml\n  queue: 0\n", "server.yaml:3: shadow.queue must be between 1 and 65536"},
+		{"queue negative", "shadow:\n  source: c.yaml\n  queue: -1\n", "server.yaml:3: shadow.queue must be between 1 and 65536"},
 		{"bad scheme", "shadow:\n  source: ftp://x/c.yaml\n", `server.yaml:2: shadow.source: scheme "ftp"`},
 		{"signing key on a file", "shadow:\n  source: c.yaml\n  signing_key: k.pem\n", "server.yaml:3: shadow.signing_key applies to http(s) bundles only"},
 		{"persisted", "shadow:\n  source: c.yaml\n  persist_dir: /var/lib/x\n", "shadow: persist_dir and persist_key_file apply to policy only"},
@@ -45,5 +56,28 @@ func TestParseServerShadowErrors(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestParseServerShadowBounds: the bounds themselves are accepted, and an
+// unset sample or queue takes its default.
+func TestParseServerShadowBounds(t *testing.T) {
+	for _, c := range []struct {
+		src    string
+		sample float64
+		queue  int
+	}{
+		{"shadow: {source: c.yaml}\n", 1, 1024},
+		{"shadow: {source: c.yaml, sample: 1, queue: 65536}\n", 1, config.MaxShadowQueue},
+		{"shadow: {source: c.yaml, sample: 0.000001, queue: 1}\n", 0.000001, 1},
+	} {
+		s, err := config.ParseServer("server.yaml", []byte(c.src))
+		if err != nil {
+			t.Errorf("%q: %v", c.src, err)
+			continue
+		}
+		if s.Shadow.Sample != c.sample || s.Shadow.Queue != c.queue {
+			t.Errorf("%q: sample %g queue %d, want %g %d", c.src, s.Shadow.Sample, s.Shadow.Queue, c.sample, c.queue)
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/edgeauthz/edgeauthz/decision"
 )
@@ -29,8 +31,9 @@ type Input struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	HeaderNames []string          `json:"header_names,omitempty"`
 	AllHeaders  bool              `json:"all_headers,omitempty"`
-	// Withheld names headers present on the request that carry credentials
-	// and are never written (the token's header, cookies).
+	// Withheld names, in lower case, headers present on the request that
+	// carry credentials and are never written (the token's header, cookies),
+	// whatever the case of their names on the request.
 	Withheld []string          `json:"withheld,omitempty"`
 	Context  map[string]string `json:"context,omitempty"`
 	SourceIP string            `json:"source_ip,omitempty"`
@@ -73,11 +76,22 @@ var credentialHeaders = []string{"authorization", "proxy-authorization", "cookie
 // refused), so their presence is always recorded.
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
+// credentialQueryParams are query parameters that carry tokens (RFC 6750's
+// access_token and its kin); a target with one is not recorded.
+var credentialQueryParams = []string{"access_token", "id_token", "refresh_token"}
+
 // newInput records req as decided by snap (which names the headers its
-// rules read). withheld is the configured token header.
+// rules read). tokenHeader is the configured token header. Header names
+// are compared without regard to case: a CheckRequest need not come from
+// Envoy, which lower-cases them, and a credential under "Authorization" is
+// a credential all the same.
 func newInput(req *decision.Request, c decision.Caller, snap *decision.Snapshot, tokenHeader string) *Input {
 	in := &Input{Method: req.Method, Host: req.Host, Target: req.Target, SourceIP: req.SourceIP,
 		TokenErrorCode: c.ErrorCode}
+	if hasCredentialQuery(in.Target) {
+		in.Target = ""
+		in.Missing = append(in.Missing, "target (carries a credential query parameter)")
+	}
 	if len(req.Context) > 0 {
 		in.Context = make(map[string]string, len(req.Context))
 		for k, v := range req.Context {
@@ -85,7 +99,8 @@ func newInput(req *decision.Request, c decision.Caller, snap *decision.Snapshot,
 		}
 	}
 	credential := func(name string) bool {
-		return name == tokenHeader || slices.Contains(credentialHeaders, name)
+		return strings.EqualFold(name, tokenHeader) ||
+			slices.ContainsFunc(credentialHeaders, func(c string) bool { return strings.EqualFold(name, c) })
 	}
 	names, all := []string(nil), false
 	if snap != nil {
@@ -93,8 +108,9 @@ func newInput(req *decision.Request, c decision.Caller, snap *decision.Snapshot,
 	}
 	record := func(name string) {
 		if credential(name) {
-			if _, ok := req.Headers[name]; ok && !slices.Contains(in.Withheld, name) {
-				in.Withheld = append(in.Withheld, name)
+			lower := strings.ToLower(name)
+			if _, ok := req.Headers[name]; ok && !slices.Contains(in.Withheld, lower) {
+				in.Withheld = append(in.Withheld, lower)
 			}
 			return
 		}
@@ -138,6 +154,31 @@ func newInput(req *decision.Request, c decision.Caller, snap *decision.Snapshot,
 		in.Missing = append(in.Missing, "body (read, not recorded)")
 	}
 	return in
+}
+
+// hasCredentialQuery reports whether target's query names a parameter that
+// carries a token, in any case and whether or not percent-encoded.
+func hasCredentialQuery(target string) bool {
+	_, q, ok := strings.Cut(target, "?")
+	if !ok {
+		return false
+	}
+	q, _, _ = strings.Cut(q, "#")
+	for q != "" {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		for _, p := range strings.Split(part, ";") {
+			name, _, _ := strings.Cut(p, "=")
+			if u, err := url.QueryUnescape(name); err == nil {
+				name = u
+			}
+			name = strings.TrimSpace(name)
+			if slices.ContainsFunc(credentialQueryParams, func(c string) bool { return strings.EqualFold(name, c) }) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mask applies the log's mask to the input: a masked subject or org takes

@@ -86,7 +86,7 @@ func TestReplayOfGRPCDecisions(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		rep, err := replay.Replay(f, snap, replay.Options{})
+		rep, err := replay.Replay(f, snap, replay.Options{Examples: replay.DefaultExamples})
 		if err != nil {
 			t.Fatal(err)
 		}

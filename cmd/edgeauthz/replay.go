@@ -23,7 +23,7 @@ func runReplay(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("replay", stderr)
 	policy := fs.String("policy", "", "the candidate policy: a file, or a directory of a base and packages")
 	cfgPath := fs.String("config", "", "server configuration, for tenant_mismatch_status")
-	examples := fs.Int("examples", 10, "how many changed answers to show")
+	examples := fs.Int("examples", replay.DefaultExamples, "how many changed answers to show (0: none)")
 	allow := fs.Bool("allow-changes", false, "exit 0 even when allows become denies or the reverse")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	logs, err := parseArgs(fs, args)
@@ -36,6 +36,9 @@ func runReplay(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *policy == "" || len(logs) == 0 {
 		return fail("usage: edgeauthz %s", replayUsage)
+	}
+	if *examples < 0 {
+		return fail("--examples must not be negative (0 shows none)\nusage: edgeauthz %s", replayUsage)
 	}
 	opts := decision.Options{}
 	if *cfgPath != "" {
@@ -109,6 +112,9 @@ func printReplay(w io.Writer, rep *replay.Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", d.Route, d.From, d.To, d.Count)
 	}
 	tw.Flush()
+	if len(rep.Examples) == 0 {
+		return
+	}
 	fmt.Fprintf(w, "\nfirst %d changed answers:\n", len(rep.Examples))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINE\tROUTE\tREQUEST\tSUB\tRECORDED\tREPLAYED")

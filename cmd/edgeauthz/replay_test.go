@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,57 @@ func TestReplayRecordedLog(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, stdout)
 		}
 	}
+
+	// --examples 0 shows none, in text and in JSON.
+	code, stdout, _ = run(t, "replay", "--policy", cand, "--allow-changes", "--examples", "0", logPath)
+	if code != exitOK || !strings.Contains(stdout, "allow → deny: 2") || strings.Contains(stdout, "changed answers") ||
+		strings.Contains(stdout, "/orgs/org_1/documents/d1") {
+		t.Errorf("--examples 0: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = run(t, "replay", "--policy", cand, "--allow-changes", "--examples", "0", "--json", logPath)
+	var none replay.Report
+	if err := json.Unmarshal([]byte(stdout), &none); code != exitOK || err != nil || len(none.Examples) != 0 || none.NewlyDenied != 2 {
+		t.Errorf("--examples 0 --json: exit %d, %v, %+v", code, err, none)
+	}
+}
+
+// TestReplayRefusesForgedAnswers: a line whose recorded decision, reason or
+// status the edge cannot write is reported as not replayable with its
+// cause, never counted as a change.
+func TestReplayRefusesForgedAnswers(t *testing.T) {
+	b, err := os.ReadFile(recordDecisionLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deny string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, `"decision":"deny"`) && strings.Contains(l, `"status":403`) && strings.Contains(l, `"input":`) {
+			deny = l
+			break
+		}
+	}
+	if deny == "" {
+		t.Fatalf("the log has no replayable 403 deny:\n%s", b)
+	}
+	reason := regexp.MustCompile(`"reason":"[a-z_]+"`)
+	for _, c := range []struct{ name, line, cause string }{
+		{"maybe", strings.Replace(deny, `"decision":"deny"`, `"decision":"maybe"`, 1), replay.CauseBadDecision},
+		{"unknown reason", reason.ReplaceAllString(deny, `"reason":"because"`), replay.CauseBadReason},
+		{"allow reason", reason.ReplaceAllString(deny, `"reason":"allowed"`), replay.CauseBadVerdict},
+		{"status", strings.Replace(deny, `"status":403`, `"status":299`, 1), replay.CauseBadStatus},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			logPath := writeFile(t, t.TempDir(), "forged.jsonl", c.line+"\n")
+			code, stdout, stderr := run(t, "replay", "--policy", candidatePolicy(t), "--json", logPath)
+			var rep replay.Report
+			if err := json.Unmarshal([]byte(stdout), &rep); code != exitOK || err != nil {
+				t.Fatalf("exit %d, %v\n%s%s", code, err, stdout, stderr)
+			}
+			if rep.Lines != 1 || rep.Replayed != 0 || rep.NotReplayable[c.cause] != 1 || rep.Flipped() {
+				t.Errorf("report %+v, want the line not replayable: %s", rep, c.cause)
+			}
+		})
+	}
 }
 
 func TestReplayUsage(t *testing.T) {
@@ -245,6 +297,7 @@ func TestReplayUsage(t *testing.T) {
 		{"replay", "--policy", "testdata/policy.yaml"},
 		{"replay", "--policy", "testdata/bad_policy.yaml", "x.jsonl"},
 		{"replay", "--policy", "testdata/policy.yaml", filepath.Join(t.TempDir(), "missing.jsonl")},
+		{"replay", "--policy", "testdata/policy.yaml", "--examples", "-1", writeFile(t, t.TempDir(), "empty.jsonl", "")},
 	} {
 		if code, _, _ := run(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -18,12 +19,20 @@ import (
 
 // Options tune a replay.
 type Options struct {
-	// Examples is how many differences are kept as examples (default 10).
+	// Examples is how many differences are kept as examples; 0 keeps
+	// none (DefaultExamples is what the command line uses).
 	Examples int
 	// MaxLineBytes bounds one log line (default 4 MiB); a longer line is
 	// reported as not replayable.
 	MaxLineBytes int
 }
+
+// DefaultExamples is how many changed answers the command line shows
+// unless told otherwise.
+const DefaultExamples = 10
+
+// ErrNegativeExamples is Replay's error for a negative Options.Examples.
+var ErrNegativeExamples = errors.New("negative number of examples")
 
 // Report is the outcome of a replay.
 type Report struct {
@@ -89,13 +98,39 @@ const (
 	CauseNotEdge     = "not an edge decision (AuthZEN)"
 	CauseUnparseable = "not a decision-log line"
 	CauseTooLong     = "line over the length bound"
+	CauseBadDecision = "recorded decision is neither allow nor deny"
+	CauseBadReason   = "recorded reason is not a known reason"
+	CauseBadVerdict  = "recorded reason does not give the recorded decision"
+	CauseBadStatus   = "recorded status is not the recorded reason's"
 )
+
+// recordedAnswer checks that a line's answer is one the edge can give: an
+// answer it cannot give would be compared as if it were one (a "maybe"
+// counted as a deny), so such a line is not replayed.
+func recordedAnswer(e *line) (Answer, string) {
+	a := Answer{Decision: e.Decision, Reason: e.Reason, Status: e.Status, Rule: e.Rule}
+	if a.Decision != "allow" && a.Decision != "deny" {
+		return a, CauseBadDecision
+	}
+	r, ok := decision.ParseReason(a.Reason)
+	if !ok {
+		return a, CauseBadReason
+	}
+	if r.Allowed() != (a.Decision == "allow") {
+		return a, CauseBadVerdict
+	}
+	// tenant_mismatch's status is the configured one, 403 or 404.
+	if a.Status != r.Status(http.StatusForbidden) && a.Status != r.Status(http.StatusNotFound) {
+		return a, CauseBadStatus
+	}
+	return a, ""
+}
 
 // Replay reads a decision log from r and decides each recorded request
 // again against snap.
 func Replay(r io.Reader, snap *decision.Snapshot, o Options) (*Report, error) {
-	if o.Examples <= 0 {
-		o.Examples = 10
+	if o.Examples < 0 {
+		return nil, fmt.Errorf("replay: %w: examples %d", ErrNegativeExamples, o.Examples)
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = 4 << 20
@@ -172,6 +207,11 @@ func (rep *Report) replayLine(n int, raw []byte, snap *decision.Snapshot, diffs 
 		rep.NotReplayable[CauseNotEdge]++
 		return
 	}
+	recorded, cause := recordedAnswer(&e)
+	if cause != "" {
+		rep.NotReplayable[cause]++
+		return
+	}
 	in := e.Input
 	if in == nil {
 		rep.NotReplayable[CauseNoInput]++
@@ -192,7 +232,6 @@ func (rep *Report) replayLine(n int, raw []byte, snap *decision.Snapshot, diffs 
 	}
 	res := snap.Decide(req, caller)
 	rep.Replayed++
-	recorded := Answer{Decision: e.Decision, Reason: e.Reason, Status: e.Status, Rule: e.Rule}
 	replayed := Answer{Decision: decisionOf(&res), Reason: res.Reason.String(), Status: res.Status, Rule: res.Rule}
 	switch {
 	case recorded.Decision != replayed.Decision && replayed.Decision == "deny":

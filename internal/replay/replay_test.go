@@ -3,6 +3,7 @@ package replay_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,26 @@ func TestReplayCauses(t *testing.T) {
 		{name: "valid token without principal", line: entry(t, "allow", "allowed", 200, "admin", input("/admin", func(in *extauthz.Input) {
 			in.Principal = nil
 		})), cause: "principal not recorded"},
+		{name: "decision neither allow nor deny", line: entry(t, "maybe", "missing_role", 403, "admin", input("/admin", nil)),
+			cause: replay.CauseBadDecision},
+		{name: "decision in another case", line: entry(t, "Deny", "missing_role", 403, "admin", input("/admin", nil)),
+			cause: replay.CauseBadDecision},
+		{name: "unknown reason", line: entry(t, "deny", "because", 403, "admin", input("/admin", nil)),
+			cause: replay.CauseBadReason},
+		{name: "empty reason", line: entry(t, "deny", "", 403, "admin", input("/admin", nil)),
+			cause: replay.CauseBadReason},
+		{name: "allow reason on a deny", line: entry(t, "deny", "allowed", 403, "admin", input("/admin", nil)),
+			cause: replay.CauseBadVerdict},
+		{name: "deny reason on an allow", line: entry(t, "allow", "missing_role", 200, "admin", input("/admin", nil)),
+			cause: replay.CauseBadVerdict},
+		{name: "status not the reason's", line: entry(t, "deny", "missing_role", 200, "admin", input("/admin", nil)),
+			cause: replay.CauseBadStatus},
+		{name: "allow with a deny status", line: entry(t, "allow", "allowed", 403, "admin", input("/admin", nil)),
+			cause: replay.CauseBadStatus},
+		{name: "tenant_mismatch at 404", line: entry(t, "deny", "tenant_mismatch", 404, "admin", input("/admin", nil)),
+			check: func(t *testing.T, r *replay.Report) {}},
+		{name: "tenant_mismatch at 403", line: entry(t, "deny", "tenant_mismatch", 403, "admin", input("/admin", nil)),
+			check: func(t *testing.T, r *replay.Report) {}},
 		{name: "too long", line: entry(t, "allow", "public", 200, "open", input("/open?"+strings.Repeat("q", 600), nil)),
 			cause: replay.CauseTooLong},
 	} {
@@ -187,6 +208,27 @@ func TestReplayExamplesBounded(t *testing.T) {
 	if r.NewlyAllowed != 5 || len(r.Differences) != 1 || r.Differences[0].Count != 5 || len(r.Examples) != 2 ||
 		r.Examples[0].Line != 1 || r.Examples[1].Line != 2 {
 		t.Errorf("%+v", r)
+	}
+}
+
+// TestReplayExamplesCount: Examples is the exact bound, 0 keeps none and a
+// negative count is refused.
+func TestReplayExamplesCount(t *testing.T) {
+	var log bytes.Buffer
+	for i := 0; i < 12; i++ {
+		log.WriteString(entry(t, "deny", "missing_role", 403, "admin", input("/admin", nil)) + "\n")
+	}
+	for _, c := range []struct{ examples, want int }{{0, 0}, {1, 1}, {replay.DefaultExamples, 10}, {50, 12}} {
+		r, err := replay.Replay(bytes.NewReader(log.Bytes()), compile(t, policy), replay.Options{Examples: c.examples})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Examples) != c.want || r.NewlyAllowed != 12 {
+			t.Errorf("examples %d: %d examples (%d deny → allow), want %d", c.examples, len(r.Examples), r.NewlyAllowed, c.want)
+		}
+	}
+	if _, err := replay.Replay(bytes.NewReader(log.Bytes()), compile(t, policy), replay.Options{Examples: -1}); !errors.Is(err, replay.ErrNegativeExamples) {
+		t.Errorf("examples -1: err %v", err)
 	}
 }
 
