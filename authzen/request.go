@@ -207,7 +207,7 @@ func (p *parser) decodeObject(what, raw string) (map[string]any, error) {
 	}
 	p.s, p.pos, p.depth = raw, 0, 0
 	p.keys, p.path, p.decoded, p.prefix = p.keys[:0], p.path[:0], p.decoded[:0], what
-	p.dupErr, p.typeErr = nil, nil
+	p.dupErr, p.typeErr, p.strErr = nil, nil, nil
 	v, err := p.anyValue()
 	if err == nil {
 		err = p.typeErr
