@@ -79,7 +79,8 @@ func ReadKeyFiles(paths []string) ([]string, error) {
 	return keys, nil
 }
 
-// Authenticate names the caller, or returns an ErrUnauthenticated error.
+// Authenticate names the caller ("api-key-N", or "ISSUER sub:SUBJECT" for
+// a bearer token), or returns an ErrUnauthenticated error.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (string, error) {
 	// Exactly one credential: with two, the API and a proxy in front of it
 	// may each read a different one. The edge refuses them the same way.
@@ -108,7 +109,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (stri
 	if !a.permits(p) {
 		return "", fmt.Errorf("%w: the token carries none of the required scopes or roles", ErrUnauthenticated)
 	}
-	return "sub:" + p.Subject, nil
+	// A subject is unique only within its issuer: the name carries both,
+	// as trust rules and the decision log name the caller.
+	iss, _ := p.Claims["iss"].(string)
+	if iss == "" || p.Subject == "" {
+		return "", fmt.Errorf("%w: the token names no issuer or no subject", ErrUnauthenticated)
+	}
+	return iss + " sub:" + p.Subject, nil
 }
 
 // matchKey compares in constant time against every key, so the time taken

@@ -185,3 +185,106 @@ func TestOneAuthorizationHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestBearerCallerIssuer: a subject is unique only within its issuer, so
+// a trust rule naming a bearer caller trusts that subject of that issuer
+// alone: another issuer's token with the same subject (and the required
+// scope) cannot vouch for a subject's roles. The decision log names the
+// caller as the rule does.
+func TestBearerCallerIssuer(t *testing.T) {
+	dir := t.TempDir()
+	priv := map[string][]byte{}
+	for _, name := range []string{"corp", "partner"} {
+		if _, err := identity.WriteKeyPair(filepath.Join(dir, name), "ES256"); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name, "private.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv[name] = b
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(trustPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "decisions.log")
+	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`
+listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml}
+decision_log: {output: `+logPath+`, sample_allows: 1}
+tokens:
+  issuers:
+    - {issuer: https://corp.test, audiences: [pdp], jwks_file: corp/jwks.json}
+    - {issuer: https://partner.test, audiences: [pdp], jwks_file: partner/jwks.json}
+authzen:
+  enabled: true
+  required_scopes: [authzen:evaluate]
+  trust_subject_properties:
+    - {resource_types: [todo], callers: ["https://corp.test sub:pep"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			<-done
+			cancel = nil
+		}
+	}
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := srv.Engine().Snapshot(); s != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot")
+		}
+	}
+	mint := func(issuer string) string {
+		claims := map[string]any{"iss": "https://" + issuer + ".test", "aud": "pdp", "sub": "pep", "scope": "authzen:evaluate"}
+		tok, err := identity.Mint(priv[issuer], claims, time.Hour, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	body := `{"subject":{"type":"user","id":"mallory","properties":{"roles":["admin"]}},"action":{"name":"delete"},"resource":{"type":"todo","id":"t1"}}`
+	for _, c := range []struct {
+		issuer string
+		want   string
+	}{
+		{"corp", `{"decision":true}`},
+		{"partner", `{"decision":false}`},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+srv.HTTPAddr()+"/access/v1/evaluation", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+mint(c.issuer))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != c.want {
+			t.Errorf("token of %s: %d %s, want %s", c.issuer, resp.StatusCode, b, c.want)
+		}
+	}
+	stop()
+	logged, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, caller := range []string{`"caller":"https://corp.test sub:pep"`, `"caller":"https://partner.test sub:pep"`} {
+		if !strings.Contains(string(logged), caller) {
+			t.Errorf("decision log does not hold %s:\n%s", caller, logged)
+		}
+	}
+}

@@ -53,6 +53,8 @@ type evalIn struct {
 	// null names the field of an evaluations item that is an explicit null
 	// (subject, action or resource).
 	null string
+	// nullItem: the evaluations item itself is null.
+	nullItem bool
 }
 
 // requestIn is a whole body.
@@ -104,6 +106,8 @@ type parser struct {
 	// once the whole body is known to be well-formed JSON, so that a syntax
 	// error always wins, as it does with encoding/json.
 	dupErr, typeErr error
+	// strErr is the first string that is not Unicode text (badString).
+	strErr error
 }
 
 // object is one open object.
@@ -117,12 +121,15 @@ type object struct {
 func (p *parser) decodeRequest(body string, known fields, r *requestIn) error {
 	p.s, p.pos, p.depth = body, 0, 0
 	p.keys, p.path, p.decoded, p.prefix = p.keys[:0], p.path[:0], p.decoded[:0], ""
-	p.dupErr, p.typeErr = nil, nil
+	p.dupErr, p.typeErr, p.strErr = nil, nil, nil
 	if err := p.request(known, r); err != nil {
 		return err
 	}
 	if p.ws(); p.pos < len(p.s) {
 		return badRequest("trailing data after the JSON object")
+	}
+	if p.strErr != nil {
+		return p.strErr
 	}
 	if p.dupErr != nil {
 		return p.dupErr
@@ -220,7 +227,10 @@ func (p *parser) items(r *requestIn) error {
 		}
 		r.items = append(r.items, evalIn{})
 		switch p.peek() {
-		case 'n': // a null item is an empty one, as encoding/json has it
+		case 'n':
+			// encoding/json reads a null item as an empty one, which takes
+			// every top-level default; like a null field it is an error.
+			r.items[len(r.items)-1].nullItem = true
 			err = p.null()
 		case '{':
 			err = p.item(&r.items[len(r.items)-1])

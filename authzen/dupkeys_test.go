@@ -54,7 +54,8 @@ func TestDuplicateKeys(t *testing.T) {
 }
 
 // TestNullBatchItemFields: in an evaluations item an explicit null subject,
-// action or resource is an error for that item, never the top-level default.
+// action or resource is an error for that item, never the top-level default,
+// and so is an item that is itself null.
 func TestNullBatchItemFields(t *testing.T) {
 	ex := serveExample(t, "todo")
 	def := `"subject":{"type":"user","id":"` + rick + `"},"action":{"name":"can_read_todos"},"resource":{"type":"todo","id":"t1"}`
@@ -70,6 +71,8 @@ func TestNullBatchItemFields(t *testing.T) {
 			`{"evaluations":[` + nullErr(0, "resource") + `]}`},
 		{"deny_on_first_deny stops at the null item", `{` + def + `,"options":{"evaluations_semantic":"deny_on_first_deny"},"evaluations":[{},{"subject":null},{}]}`,
 			`{"evaluations":[{"decision":true},` + nullErr(1, "subject") + `]}`},
+		{"a null item is no item of defaults", `{` + def + `,"evaluations":[null,{}]}`,
+			`{"evaluations":[{"decision":false,"context":{"error":{"message":"evaluations[0] is null: send an object ({} takes every top-level default)","status":400}}},{"decision":true}]}`},
 		{"null context still takes the default", `{` + def + `,"evaluations":[{"context":null}]}`,
 			`{"evaluations":[{"decision":true}]}`},
 		{"null properties are no properties", `{` + def + `,"evaluations":[{"subject":{"type":"user","id":"` + rick + `","properties":null}}]}`,
@@ -82,6 +85,51 @@ func TestNullBatchItemFields(t *testing.T) {
 			status, _, got := ex.post("/access/v1/evaluations", c.body)
 			if status != 200 || string(bytes.TrimSpace(got)) != c.want {
 				t.Errorf("%d %s\nwant %s", status, got, c.want)
+			}
+		})
+	}
+}
+
+// TestNonUnicodeStrings: a string that is not Unicode text (invalid UTF-8,
+// a lone surrogate escape), anywhere in the body, is a 400 with a JSON
+// error: read leniently, each becomes U+FFFD and different byte strings
+// would name the same subject. Surrogate pairs and U+FFFD itself are text.
+func TestNonUnicodeStrings(t *testing.T) {
+	ex := serveExample(t, "todo")
+	body := func(id string) string {
+		return `{"subject":{"type":"user","id":"` + id + `"},"action":{"name":"can_read_todos"},"resource":{"type":"todo","id":"t1"},"context":{"k":"v"}}`
+	}
+	cases := []struct {
+		name, body string
+		status     int
+	}{
+		{"invalid UTF-8 in an id", body("a\xffb"), 400},
+		{"a truncated sequence", body("a\xe2\x84"), 400},
+		{"a lone high surrogate", body(`a\ud800b`), 400},
+		{"a lone low surrogate", body(`\udc00`), 400},
+		{"a high surrogate then another escape", body(`\ud800\u0041`), 400},
+		{"two high surrogates", body(`\ud83d\ud83d\ude00`), 400},
+		{"in a context key", `{"subject":{"type":"user","id":"x"},"action":{"name":"can_read_todos"},"resource":{"type":"todo","id":"t1"},"context":{"\ud800":1}}`, 400},
+		{"in properties", `{"subject":{"type":"user","id":"x","properties":{"r":["\xff"]}},"action":{"name":"can_read_todos"},"resource":{"type":"todo","id":"t1"}}`, 400},
+		{"in an unknown field", `{"subject":{"type":"user","id":"x"},"action":{"name":"can_read_todos"},"resource":{"type":"todo","id":"t1"},"x":"\udfff"}`, 400},
+		{"a surrogate pair", body(`\ud83d\ude00`), 200},
+		{"U+FFFD itself", body("\xef\xbf\xbd"), 200},
+		{"an escaped U+FFFD", body(`\ufffd`), 200},
+		{"non-ASCII text", body("jos\xc3\xa9"), 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, _, got := ex.post("/access/v1/evaluation", c.body)
+			if status != c.status {
+				t.Fatalf("status %d, want %d: %s", status, c.status, got)
+			}
+			if c.status == 400 {
+				var e struct {
+					Error string `json:"error"`
+				}
+				if err := json.Unmarshal(got, &e); err != nil {
+					t.Fatalf("not a JSON error: %s", got)
+				}
 			}
 		})
 	}

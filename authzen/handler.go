@@ -307,7 +307,9 @@ func (c *call) evaluations(_ context.Context, snap *decision.Snapshot, sc *scrat
 		// heap on every item.
 		q := &sc.q
 		var err error
-		if field := items[i].null; field != "" {
+		if items[i].nullItem {
+			err = badRequest("evaluations[%d] is null: send an object ({} takes every top-level default)", i)
+		} else if field := items[i].null; field != "" {
 			// An explicit null is no "use the default": the caller meant
 			// something, and a fallback would decide another question.
 			err = badRequest("evaluations[%d].%s is null: leave it out to use the top-level %s", i, field, field)

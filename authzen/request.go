@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/edgeauthz/edgeauthz/decision"
 )
@@ -198,6 +199,37 @@ func checkObject(what string, raw string) error {
 	return badRequest("%s must be an object", what)
 }
 
+// DecodeObject decodes a JSON object (or null, no object) by the rules of
+// the API's request bodies: the syntax of encoding/json, no key twice in
+// an object (in any case), strings that are Unicode text. `edgeauthz check`
+// reads its properties and context with it, so that it refuses what the
+// API refuses. Errors wrap ErrBadRequest and name the value as what.
+func DecodeObject(what, raw string) (map[string]any, error) {
+	raw = strings.Trim(raw, " \t\r\n")
+	if raw == "null" {
+		return nil, nil
+	}
+	if raw == "" || raw[0] != '{' {
+		return nil, badRequest("%s must be a JSON object", what)
+	}
+	var p parser
+	p.s, p.prefix = raw, what
+	v, err := p.anyValue()
+	if err != nil {
+		return nil, err
+	}
+	if p.ws(); p.pos < len(p.s) {
+		return nil, badRequest("%s: trailing data after the JSON object", what)
+	}
+	for _, err := range []error{p.strErr, p.dupErr, p.typeErr} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
+}
+
 // decodeObject decodes properties the decoder has already checked and
 // kept raw. Only a number too large for a float64 fails here, as with
 // encoding/json.
@@ -207,7 +239,7 @@ func (p *parser) decodeObject(what, raw string) (map[string]any, error) {
 	}
 	p.s, p.pos, p.depth = raw, 0, 0
 	p.keys, p.path, p.decoded, p.prefix = p.keys[:0], p.path[:0], p.decoded[:0], what
-	p.dupErr, p.typeErr = nil, nil
+	p.dupErr, p.typeErr, p.strErr = nil, nil, nil
 	v, err := p.anyValue()
 	if err == nil {
 		err = p.typeErr

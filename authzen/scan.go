@@ -240,8 +240,10 @@ func (p *parser) scanString() (string, bool, error) {
 		case c == '"':
 			p.pos = i + 1
 			text := p.s[start:i]
-			if plain && !ascii {
-				plain = utf8.ValidString(text)
+			// Escapes are ASCII, so the raw text is valid UTF-8 exactly
+			// when the string's bytes are.
+			if !ascii && !utf8.ValidString(text) {
+				p.badString(start, "invalid UTF-8")
 			}
 			return text, plain, nil
 		case c == '\\':
@@ -262,6 +264,21 @@ func (p *parser) scanString() (string, bool, error) {
 						return "", false, p.syntax("in \\u hexadecimal character escape")
 					}
 					i++
+				}
+				// A surrogate stands for a character only in a pair, high
+				// then low; encoding/json reads a lone one as U+FFFD, which
+				// would make different strings one.
+				switch r := hex4(p.s[i-4 : i]); {
+				case r >= 0xdc00 && r <= 0xdfff:
+					p.badString(start, "a lone surrogate escape \\u"+p.s[i-4:i])
+				case r >= 0xd800 && r <= 0xdbff:
+					if i+6 <= len(p.s) && p.s[i] == '\\' && p.s[i+1] == 'u' && isHex(p.s[i+2]) && isHex(p.s[i+3]) && isHex(p.s[i+4]) && isHex(p.s[i+5]) {
+						if lo := hex4(p.s[i+2 : i+6]); lo >= 0xdc00 && lo <= 0xdfff {
+							i += 6
+							break
+						}
+					}
+					p.badString(start, "a lone surrogate escape \\u"+p.s[i-4:i])
 				}
 			default:
 				p.pos = i
@@ -292,6 +309,36 @@ func special8(x uint64) bool {
 	q := x ^ (lo * '"')
 	b := x ^ (lo * '\\')
 	return ((q-lo)&^q|(b-lo)&^b|(x-lo*0x20)|x)&hi != 0
+}
+
+// hex4 reads four hexadecimal digits (already checked).
+func hex4(h string) rune {
+	var r rune
+	for i := 0; i < 4; i++ {
+		c := rune(h[i])
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | c
+	}
+	return r
+}
+
+// badString records the first string that is no sequence of Unicode
+// characters: invalid UTF-8, or a lone surrogate escape. encoding/json
+// would replace each with U+FFFD, so two different byte strings (two
+// subjects, two keys) would read as one; the edge's readers refuse such
+// input too. Like a duplicate key it is reported once the whole document
+// is known to be well-formed.
+func (p *parser) badString(start int, what string) {
+	if p.strErr == nil {
+		p.strErr = badRequest("%s in a string (offset %d): strings must be Unicode text", what, start-1)
+	}
 }
 
 func isHex(c byte) bool {

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,7 +44,10 @@ type TrustRules []TrustRule
 // ResourceTypes asked for subjects of SubjectTypes ("*": any type; no
 // SubjectTypes: any subject type) by Callers (named as the decision log
 // names them: "api-key-N" for the key of the N-th api_key_files entry,
-// "sub:SUBJECT" for a bearer token's subject; none: any admitted caller).
+// "ISSUER sub:SUBJECT" for a bearer token; none: any admitted caller).
+// A subject is unique only within its issuer, so a bearer caller is
+// named with its issuer; "sub:SUBJECT" alone is accepted when exactly one
+// issuer is configured and stands for that issuer's subject.
 type TrustRule struct {
 	ResourceTypes []string `yaml:"resource_types"`
 	SubjectTypes  []string `yaml:"subject_types"`
@@ -98,6 +104,44 @@ func (t TrustRules) Allows(caller, subjectType, resourceType string) bool {
 	return false
 }
 
+// AuthZENCaller returns the name the AuthZEN API gives the caller named
+// name, in a trust rule or `check --caller`: "api-key-N", or "ISSUER
+// sub:SUBJECT" for a bearer token of one of tokens.issuers. "sub:SUBJECT"
+// alone names the subject of the only configured issuer; with several
+// issuers it is refused, as the same subject may be another principal at
+// each of them.
+func (s *Server) AuthZENCaller(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty caller")
+	}
+	if n, ok := strings.CutPrefix(name, "api-key-"); ok {
+		if i, err := strconv.Atoi(n); err != nil || i < 1 || strconv.Itoa(i) != n {
+			return "", fmt.Errorf("caller %q: an API key is named api-key-N, N counting api_key_files from 1", name)
+		}
+		return name, nil
+	}
+	if sub, ok := strings.CutPrefix(name, "sub:"); ok {
+		switch len(s.Tokens.Issuers) {
+		case 0:
+			return "", fmt.Errorf("caller %q: bearer tokens need tokens.issuers", name)
+		case 1:
+			return s.Tokens.Issuers[0].Issuer + " sub:" + sub, nil
+		}
+		return "", fmt.Errorf("caller %q is ambiguous with %d tokens.issuers (a subject is unique only within its issuer): name it %q", name, len(s.Tokens.Issuers), s.Tokens.Issuers[0].Issuer+" "+name)
+	}
+	iss, sub, ok := strings.Cut(name, " sub:")
+	if !ok {
+		return "", fmt.Errorf("caller %q: want api-key-N or \"ISSUER sub:SUBJECT\"", name)
+	}
+	if sub == "" {
+		return "", fmt.Errorf("caller %q: empty subject", name)
+	}
+	if !slices.ContainsFunc(s.Tokens.Issuers, func(is Issuer) bool { return is.Issuer == iss }) {
+		return "", fmt.Errorf("caller %q: issuer %q is not one of tokens.issuers", name, iss)
+	}
+	return name, nil
+}
+
 // Defaults for the AuthZEN API.
 const (
 	DefaultAuthZENMaxBody  = 1 << 20
@@ -146,8 +190,15 @@ func (s *Server) validateAuthZEN(errs *List, lines map[string]int) {
 		if slices.Contains(r.ResourceTypes, "") || slices.Contains(r.SubjectTypes, "") {
 			errs.Add(lines[key], "authzen.trust_subject_properties: empty type")
 		}
-		if slices.Contains(r.Callers, "") {
-			errs.Add(lines[key], "authzen.trust_subject_properties: empty caller")
+		for j, c := range r.Callers {
+			name, err := s.AuthZENCaller(c)
+			if err != nil {
+				errs.Add(lineOr(lines, fmt.Sprintf("%s.callers.%d", key, j), lines[key]), "authzen.trust_subject_properties: %v", err)
+				continue
+			}
+			// Rules match the names the decision log gives callers, so
+			// the shorthand is stored in that full form.
+			r.Callers[j] = name
 		}
 	}
 	if a.MaxBodyBytes < 0 {

@@ -9,9 +9,15 @@ import (
 
 // TestAuthZENTrustRules: trust of caller-sent subject properties is
 // configured per resource type, subject type and caller, trusts nothing by default,
-// and a mistake in a rule is refused with its line.
+// and a mistake in a rule is refused with its line. A bearer caller is
+// named with its issuer: "sub:SUBJECT" alone stands for the only issuer's
+// subject, and is refused as ambiguous with several.
 func TestAuthZENTrustRules(t *testing.T) {
 	base := "listen: {http: \"127.0.0.1:8181\"}\nauthzen:\n  enabled: true\n  api_key_files: [k]\n"
+	const (
+		oneIssuer  = "tokens:\n  issuers: [{issuer: \"https://corp\", audiences: [a], jwks_file: j}]\n"
+		twoIssuers = "tokens:\n  issuers:\n    - {issuer: \"https://corp\", audiences: [a], jwks_file: j}\n    - {issuer: \"https://partner\", audiences: [a], jwks_file: j}\n"
+	)
 	type ask struct {
 		caller, subject, resource string
 		want                      bool
@@ -31,8 +37,23 @@ func TestAuthZENTrustRules(t *testing.T) {
 			yaml: "  trust_subject_properties:\n    - {resource_types: [todo, report], subject_types: [user]}\n    - {resource_types: [\"*\"], subject_types: [service]}\n",
 			asks: []ask{{"api-key-1", "user", "todo", true}, {"api-key-1", "user", "report", true}, {"api-key-1", "group", "todo", false}, {"api-key-1", "user", "route", false}, {"api-key-1", "service", "route", true}}},
 		{name: "per caller",
-			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [api-key-2, \"sub:pep\"]}\n",
-			asks: []ask{{"api-key-2", "user", "todo", true}, {"sub:pep", "user", "todo", true}, {"api-key-1", "user", "todo", false}, {"", "user", "todo", false}, {"api-key-2", "user", "report", false}}},
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [api-key-2, \"sub:pep\"]}\n" + oneIssuer,
+			asks: []ask{{"api-key-2", "user", "todo", true}, {"https://corp sub:pep", "user", "todo", true}, {"sub:pep", "user", "todo", false}, {"https://partner sub:pep", "user", "todo", false}, {"api-key-1", "user", "todo", false}, {"", "user", "todo", false}, {"api-key-2", "user", "report", false}}},
+		{name: "a bearer caller is named with its issuer",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [\"https://partner sub:pep\"]}\n" + twoIssuers,
+			asks: []ask{{"https://partner sub:pep", "user", "todo", true}, {"https://corp sub:pep", "user", "todo", false}, {"sub:pep", "user", "todo", false}}},
+		{name: "sub: alone is ambiguous with two issuers",
+			yaml: "  trust_subject_properties:\n    - resource_types: [todo]\n      callers: [api-key-1, \"sub:pep\"]\n" + twoIssuers,
+			err:  `config.yaml:7: authzen.trust_subject_properties: caller "sub:pep" is ambiguous with 2 tokens.issuers`},
+		{name: "an issuer that is not configured",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [\"https://other sub:pep\"]}\n" + twoIssuers,
+			err:  `issuer "https://other" is not one of tokens.issuers`},
+		{name: "sub: without issuers",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [\"sub:pep\"]}\n", err: "bearer tokens need tokens.issuers"},
+		{name: "a caller of no known form",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [pep]}\n", err: `caller "pep": want api-key-N`},
+		{name: "api-key-0",
+			yaml: "  trust_subject_properties:\n    - {resource_types: [todo], callers: [api-key-0]}\n", err: "api-key-N"},
 		{name: "an unknown caller only where no callers are named",
 			yaml: "  trust_subject_properties:\n    - {resource_types: [todo]}\n",
 			asks: []ask{{"", "user", "todo", true}}},

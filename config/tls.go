@@ -60,6 +60,18 @@ func (t TLS) validateServer(errs *List, lines map[string]int, key string) {
 			errs.Add(lines[key], "%s: %q is not a SPIFFE ID (spiffe://trust-domain/path)", key, id)
 		}
 	}
+	t.validateDNSNames(errs, lines[key], key)
+}
+
+// validateDNSNames refuses an empty allow_dns_names entry (as `relay
+// --tls-allow-dns-name` does): it names no peer, so it would only look like
+// a restriction.
+func (t TLS) validateDNSNames(errs *List, line int, key string) {
+	for _, n := range t.AllowDNSNames {
+		if strings.TrimSpace(n) == "" {
+			errs.Add(line, "%s: allow_dns_names: an empty name", key)
+		}
+	}
 }
 
 // validateClient checks an outgoing connection's block: a client
@@ -77,6 +89,7 @@ func (t TLS) validateClient(errs *List, line int, key string) {
 	if t.ReloadInterval < 0 {
 		errs.Add(line, "%s.reload_interval must not be negative", key)
 	}
+	t.validateDNSNames(errs, line, key)
 }
 
 // Admin is the operator's listener: pprof, the log level and the snapshot

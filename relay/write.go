@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/edgeauthz/edgeauthz/decision/rebac"
 	"github.com/edgeauthz/edgeauthz/identity"
@@ -125,7 +127,10 @@ type FirstOf struct {
 // Authenticate implements Authenticator.
 func (f FirstOf) Authenticate(r *http.Request) (string, error) {
 	hasCert := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
-	if f.MTLS != nil && hasCert && r.Header.Get("Authorization") == "" {
+	// A header that is present but empty is a credential too (a bad one):
+	// falling through to the certificate would let the request be judged
+	// by another credential than its sender gave.
+	if _, header := r.Header["Authorization"]; f.MTLS != nil && hasCert && !header {
 		return f.MTLS.Authenticate(r)
 	}
 	if f.Bearer == nil {
@@ -234,10 +239,15 @@ func (w *WriteAPI) publish(ctx context.Context, body io.Reader, writer string) (
 }
 
 func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (WriteResult, int, error) {
-	dec := json.NewDecoder(io.LimitReader(body, maxTupleBytes))
-	dec.DisallowUnknownFields()
-	var b TupleBatch
-	if err := dec.Decode(&b); err != nil {
+	doc, err := io.ReadAll(io.LimitReader(body, maxTupleBytes+1))
+	if err != nil {
+		return WriteResult{}, http.StatusBadRequest, err
+	}
+	if len(doc) > maxTupleBytes {
+		return WriteResult{}, http.StatusRequestEntityTooLarge, fmt.Errorf("tuple batch: over %d bytes", maxTupleBytes)
+	}
+	b, err := decodeBatch(doc)
+	if err != nil {
 		return WriteResult{}, http.StatusBadRequest, fmt.Errorf("tuple batch: %w", err)
 	}
 	if len(b.Write)+len(b.Delete) == 0 {
@@ -278,11 +288,61 @@ func (w *WriteAPI) tuples(ctx context.Context, body io.Reader, writer string) (W
 	}
 	// One transaction: edges see the whole batch at once or not at all.
 	var res WriteResult
-	var err error
 	if res.Written, res.Deleted, err = pgstore.ChangeTuplesAs(ctx, w.db, writer, b.Write, b.Delete); err != nil {
 		return WriteResult{}, http.StatusServiceUnavailable, err
 	}
 	return res, http.StatusOK, nil
+}
+
+// decodeBatch decodes a TupleBatch and nothing else: one JSON object, in
+// UTF-8, with no trailing data, no field but write and delete, and neither
+// twice. encoding/json keeps the last of two copies of a key (and matches
+// field names in any case: "write" and "WRITE" are one field), so a batch
+// with two would be stored other than its sender, or a proxy, read it.
+func decodeBatch(doc []byte) (TupleBatch, error) {
+	var b TupleBatch
+	if !utf8.Valid(doc) {
+		return b, errors.New("the body is not UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return b, errors.New("want a JSON object {\"write\": [...], \"delete\": [...]}")
+	}
+	var seen [2]bool
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return b, err
+		}
+		k, _ := t.(string)
+		i := -1
+		switch {
+		case strings.EqualFold(k, "write"):
+			i = 0
+		case strings.EqualFold(k, "delete"):
+			i = 1
+		default:
+			return b, fmt.Errorf("json: unknown field %q (want write, delete)", k)
+		}
+		if seen[i] {
+			return b, fmt.Errorf("field %q appears twice (in any case): send each of write and delete once", k)
+		}
+		seen[i] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return b, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return b, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return b, errors.New("trailing data after the JSON object")
+	}
+	if err := json.Unmarshal(doc, &b); err != nil {
+		return b, err
+	}
+	return b, nil
 }
 
 func writeError(rw http.ResponseWriter, status int, err error) {

@@ -57,6 +57,10 @@ func cert(t *testing.T, cn string, parent *tls.Certificate) tls.Certificate {
 // TestWriteAPI: writes are authenticated (JWT with the scope, or a verified
 // client certificate), validated whole before anything is stored, and
 // recorded with the writer.
+// emptyHeader asks a TestWriteAPI post for an Authorization header with an
+// empty value.
+const emptyHeader = "\x00empty"
+
 func TestWriteAPI(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
@@ -118,7 +122,11 @@ func TestWriteAPI(t *testing.T) {
 
 	post := func(c *http.Client, path, token, body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-		if token != "" {
+		switch token {
+		case "":
+		case emptyHeader:
+			req.Header.Set("Authorization", "")
+		default:
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		resp, err := c.Do(req)
@@ -149,6 +157,17 @@ func TestWriteAPI(t *testing.T) {
 		{"unknown fields", plain, "/v1/tuples", mint("edgeauthz:write"), `{"writes":["document:d#viewer@user:a"]}`, 400, "unknown field"},
 		{"one tuple outside the model refuses the batch", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:a","planet:p#viewer@user:a"]}`, 400, "not written"},
 		{"a malformed delete refuses the batch", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:a"],"delete":["nonsense"]}`, 400, "not written"},
+		// Nothing of a batch that two readers could read differently is
+		// stored: a key twice (in any case), trailing data.
+		{"write twice", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:x"],"write":["document:d#viewer@user:y"]}`, 400, "appears twice"},
+		{"write twice in two cases", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:x"],"WRITE":[]}`, 400, "appears twice"},
+		{"delete twice", withCert, "/v1/tuples", "", `{"delete":["document:d#viewer@user:x"],"Delete":["document:d#viewer@user:y"]}`, 400, "appears twice"},
+		{"trailing data", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:x"]}{"delete":["document:d#viewer@user:y"]}`, 400, "trailing data"},
+		{"trailing garbage", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:x"]} garbage`, 400, "trailing data"},
+		{"not UTF-8", plain, "/v1/tuples", mint("edgeauthz:write"), "{\"write\":[\"document:d#viewer@user:\xff\"]}", 400, "UTF-8"},
+		// An empty Authorization header is a bad credential, not none: the
+		// client certificate beside it does not decide.
+		{"an empty Authorization header beside a client certificate", withCert, "/v1/tuples", emptyHeader, `{"write":["document:d#viewer@user:x"]}`, 401, "bearer token is required"},
 		{"a policy that does not compile", plain, "/v1/policy", mint("edgeauthz:write"), badPolicy, 400, "not published"},
 		{"write with a token", plain, "/v1/tuples", mint("edgeauthz:write"), `{"write":["document:d#viewer@user:a","document:d#viewer@user:b"]}`, 200, `"written":2`},
 		{"delete with a client certificate", withCert, "/v1/tuples", "", `{"delete":["document:d#viewer@user:b"]}`, 200, `"deleted":1`},

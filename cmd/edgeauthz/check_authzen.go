@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/edgeauthz/edgeauthz/authzen"
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
 )
@@ -38,7 +38,7 @@ func runCheckAccess(_ context.Context, args []string, stdout, stderr io.Writer) 
 	actionProps := fs.String("action-properties", "", "the action's properties, a JSON object")
 	ctxJSON := fs.String("context", "", "the request context, a JSON object")
 	trust := fs.Bool("trust-properties", false, "let the subject's properties vouch for its roles, scopes and org")
-	caller := fs.String("caller", "", "with --config: the caller whose trust_subject_properties rules apply (api-key-N, sub:SUBJECT)")
+	caller := fs.String("caller", "", "with --config: the caller whose trust_subject_properties rules apply, as the decision log names it (api-key-N, \"ISSUER sub:SUBJECT\"; sub:SUBJECT alone with one issuer)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return exitUsage
@@ -76,9 +76,13 @@ func runCheckAccess(_ context.Context, args []string, stdout, stderr io.Writer) 
 		if o.val == "" {
 			continue
 		}
-		if err := json.Unmarshal([]byte(o.val), o.dst); err != nil {
-			return fail("%s: want a JSON object: %v", o.flag, err)
+		// The API's own decoder: what it refuses (a key twice, a string
+		// that is not Unicode text) check refuses too.
+		m, err := authzen.DecodeObject(o.flag, o.val)
+		if err != nil {
+			return fail("%s: want a JSON object: %v", o.flag, strings.TrimPrefix(err.Error(), authzen.ErrBadRequest.Error()+": "))
 		}
+		*o.dst = m
 	}
 	opts := decision.Options{}
 	if *cfgPath != "" {
@@ -93,7 +97,14 @@ func runCheckAccess(_ context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		*policyPath = strings.TrimPrefix(src, "file://")
 		opts.TenantMismatchStatus = cfg.TenantMismatchStatus
-		req.TrustProperties = req.TrustProperties || cfg.AuthZEN.TrustSubjectProperties.Allows(*caller, req.Subject.Type, req.Resource.Type)
+		name := *caller
+		if name != "" {
+			// The name the API gives the caller, as trust rules hold it.
+			if name, err = cfg.AuthZENCaller(name); err != nil {
+				return fail("--caller: %v", err)
+			}
+		}
+		req.TrustProperties = req.TrustProperties || cfg.AuthZEN.TrustSubjectProperties.Allows(name, req.Subject.Type, req.Resource.Type)
 	}
 	snap, err := loadSnapshot(*policyPath, opts)
 	if err != nil {

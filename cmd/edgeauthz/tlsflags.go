@@ -17,7 +17,7 @@ import (
 // allow_spiffe_ids, allow_dns_names, reload_interval).
 type listenerTLSFlags struct {
 	cert, key, ca *string
-	spiffe, dns   stringsFlag
+	spiffe, dns   allowListFlag
 	reload        *time.Duration
 }
 
@@ -35,6 +35,21 @@ func addListenerTLSFlags(fs *flag.FlagSet, what string) *listenerTLSFlags {
 
 func (f *listenerTLSFlags) enabled() bool {
 	return *f.cert != "" || *f.key != "" || *f.ca != "" || len(f.spiffe) > 0 || len(f.dns) > 0
+}
+
+// allowListFlag is a repeatable allow-list entry. An empty one is refused
+// as the configuration's allow lists refuse it: it names no peer, so it
+// would only look like a restriction.
+type allowListFlag []string
+
+func (f *allowListFlag) String() string { return strings.Join(*f, ", ") }
+
+func (f *allowListFlag) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty: name a peer")
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 // serverConfig returns the listeners' config, nil for plain TCP.
@@ -61,7 +76,7 @@ func (f *listenerTLSFlags) serverConfig() (*tls.Config, error) {
 // allow_spiffe_ids).
 type clientTLSFlags struct {
 	ca, cert, key, serverName *string
-	spiffe                    stringsFlag
+	spiffe                    allowListFlag
 }
 
 func addClientTLSFlags(fs *flag.FlagSet) *clientTLSFlags {
