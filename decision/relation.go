@@ -90,26 +90,33 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 		}
 		return relationEngine{}, errs
 	}
-	tuples := make([]rebac.Tuple, 0, len(p.Tuples)+len(extra))
-	for i, s := range p.Tuples {
-		t, err := rebac.ParseTuple(s)
-		if err != nil {
-			add(p.Lines["tuples."+strconv.Itoa(i)], "%v", err)
-			continue
+	// The tuples are parsed as the graph indexes them: a million of them
+	// never exist as a []rebac.Tuple beside their text and the graph.
+	tuples := func(yield func(rebac.Tuple) bool) {
+		for i, s := range p.Tuples {
+			t, err := rebac.ParseTuple(s)
+			if err != nil {
+				add(p.Lines["tuples."+strconv.Itoa(i)], "%v", err)
+				continue
+			}
+			if !yield(t) {
+				return
+			}
 		}
-		tuples = append(tuples, t)
-	}
-	for _, s := range extra {
-		t, err := rebac.ParseTuple(s)
-		if err != nil {
-			add(0, "store tuple: %v", err)
-			continue
+		for _, s := range extra {
+			t, err := rebac.ParseTuple(s)
+			if err != nil {
+				add(0, "store tuple: %v", err)
+				continue
+			}
+			if !yield(t) {
+				return
+			}
 		}
-		tuples = append(tuples, t)
 	}
 	// With bad tuples the policy is refused, but the model still compiles
 	// the routes, so that their own errors are reported in the same round.
-	g, stats := rebac.Build(m, tuples)
+	g, stats := rebac.BuildSeq(m, len(p.Tuples)+len(extra), tuples)
 	eng := relationEngine{model: m, graph: g, ignored: stats.Ignored}
 	if len(errs) > 0 {
 		return eng, errs

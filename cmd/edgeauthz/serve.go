@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/examples"
 	"github.com/edgeauthz/edgeauthz/identity"
@@ -32,6 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	setMemoryLimit(log, memlimit.FromCgroup)
 
 	var cfg *config.Server
 	var err error

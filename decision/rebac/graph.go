@@ -2,6 +2,7 @@ package rebac
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -442,11 +443,24 @@ func (m *Model) Fits(t Tuple) error {
 // Build indexes tuples for model m. Tuples that do not fit the model are
 // ignored and counted, as OpenFGA ignores them after a model change.
 func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
+	return BuildSeq(m, len(tuples), slices.Values(tuples))
+}
+
+// BuildSeq is Build over the tuples seq yields, n of them expected (it only
+// sizes the index). A caller parsing a million tuples from text hands them
+// over one at a time, so that they never exist as a []Tuple beside the
+// text and the index: the graph keeps only the names it interns.
+func BuildSeq(m *Model, n int, tuples iter.Seq[Tuple]) (*Graph, Stats) {
+	n = max(n, 0)
+	// Sized once: growing the name lists of a million objects by appending
+	// allocates several times their final size while the load is at its
+	// peak. A tuple names one or two objects, most often about one new one.
+	objHint := n + n/8
 	b := &base{
 		model: m,
-		objs:  objects{idx: make(map[string]int32, len(tuples))},
-		adj:   make(map[uint64]int32, len(tuples)*3/4),
-		edges: make([]edges, 0, len(tuples)*3/4),
+		objs:  objects{idx: make(map[string]int32, objHint), name: make([]string, 0, objHint), typ: make([]int32, 0, objHint)},
+		adj:   make(map[uint64]int32, n*3/4),
+		edges: make([]edges, 0, n*3/4),
 	}
 	// The last of several tuples with one key wins, as in a sequence of
 	// writes; only conditional tuples need tracking for that.
@@ -456,7 +470,7 @@ func Build(m *Model, tuples []Tuple) (*Graph, Stats) {
 	}
 	var latest map[condKey]condSubject
 	var st Stats
-	for _, t := range tuples {
+	for t := range tuples {
 		otyp, rel, u, cond, ctx, ok := m.resolve(t)
 		if !ok {
 			st.Ignored++
