@@ -230,11 +230,38 @@ func (d *claimsDecoder) number() (float64, error) {
 		}
 	}
 	d.i = i
+	if f, ok := smallInteger(s[start:i]); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(s[start:i], 64)
 	if err != nil { // out of range
 		return 0, errJSONSyntax
 	}
 	return f, nil
+}
+
+// smallInteger converts a JSON number of at most 15 digits and no
+// fraction or exponent, as NumericDates are: such an integer is exact in a
+// float64, so this is what ParseFloat returns, only sooner.
+func smallInteger(num string) (float64, bool) {
+	digits := num
+	if num[0] == '-' {
+		digits = num[1:]
+	}
+	if len(digits) > 15 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		if !isDigit(digits[i]) {
+			return 0, false
+		}
+		n = n*10 + int64(digits[i]-'0')
+	}
+	if num[0] == '-' {
+		return -float64(n), true // -0 for "-0", as ParseFloat gives
+	}
+	return float64(n), true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
