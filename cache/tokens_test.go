@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync"
@@ -265,4 +266,27 @@ func BenchmarkTokensGetHitParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkTokensMissNewToken is what the cache costs a token never seen
+// before: hashing it, a miss, and an Add that the default admission policy
+// turns away.
+func BenchmarkTokensMissNewToken(b *testing.B) {
+	t0 := time.Now()
+	c := NewTokens[*principal](64<<20, AdmitRepeated)
+	b.Cleanup(c.Close)
+	tok := strings.Repeat("x", 900)
+	p := &principal{sub: "usr_1"}
+	b.ReportAllocs()
+	var n uint64
+	for b.Loop() {
+		k := TokenKey(tok)
+		n++ // a new token: a new hash
+		binary.LittleEndian.PutUint64(k[:8], n*0x9e3779b97f4a7c15)
+		binary.LittleEndian.PutUint64(k[8:16], n*0xbf58476d1ce4e5b9)
+		if _, ok := c.GetKey(k, t0); ok {
+			b.Fatal("hit")
+		}
+		c.AddKey(k, p, size[*principal](100), t0.Add(time.Hour), trusted())
+	}
 }
