@@ -368,8 +368,8 @@ func runLoad(ctx context.Context, args []string) (failed bool, err error) {
 		fmt.Fprintln(w, "\nTargets (bench/README.md), (a) against the trivial server in this run:")
 		tput := aRow.closed.rps() / trivialRow.closed.rps()
 		cpu := float64(aRow.closed.cpuPerReq()) / float64(trivialRow.closed.cpuPerReq())
-		fmt.Fprintf(w, "  req/s  (a) ÷ trivial     = %5.1f%%   target ≥ 60%%   %s\n", 100*tput, verdictText(tput >= 0.6))
-		fmt.Fprintf(w, "  CPU/req (a) ÷ trivial    = %5.2f×   target ≤ 1.5×   %s\n", cpu, verdictText(cpu <= 1.5))
+		fmt.Fprintf(w, "  req/s  (a) ÷ trivial     = %5.1f%%   target ≥ 85%%   %s\n", 100*tput, verdictText(tput >= 0.85))
+		fmt.Fprintf(w, "  CPU/req (a) ÷ trivial    = %5.2f×   target ≤ 1.2×   %s\n", cpu, verdictText(cpu <= 1.2))
 		fmt.Fprintf(w, "  (req per server CPU-second, (a) ÷ trivial = %.1f%%: the req/s ratio if each server had its core to itself)\n", 100/cpu)
 		if aRow.open != nil {
 			p99 := pct(aRow.open.lat, .99)
