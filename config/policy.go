@@ -40,6 +40,10 @@ type Policy struct {
 	// error messages; set by LoadPolicy.
 	ModulePaths map[string]string `yaml:"-"`
 	Tuples      []string          `yaml:"tuples"`
+	// TupleLines holds the line of each of Tuples when the list was read
+	// on its own (a long plain list, see ParsePolicy); Lines then holds no
+	// "tuples.N". TupleLine reads either.
+	TupleLines []int `yaml:"-"`
 	Routes      []Route           `yaml:"routes"`
 	AuthZEN     Access            `yaml:"authzen"`
 
@@ -93,6 +97,14 @@ type RouteAlternative struct {
 	Roles     []string  `yaml:"roles"`
 	Relation  *Relation `yaml:"relation"`
 	When      string    `yaml:"when"`
+}
+
+// TupleLine returns the line of Tuples[i], 0 when unknown.
+func (p *Policy) TupleLine(i int) int {
+	if i >= 0 && i < len(p.TupleLines) {
+		return p.TupleLines[i]
+	}
+	return p.Lines["tuples."+strconv.Itoa(i)]
 }
 
 // LineOf returns the line of one of the route's keys, or the route's own line.
@@ -248,10 +260,24 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 	errs := &List{File: name}
 	sum := sha256.Sum256(data)
 	p := &Policy{File: name, Digest: "sha256:" + hex.EncodeToString(sum[:8])}
+	// A long top-level tuples list is read without yaml.v3 when it is plain
+	// (tuplelist.go); the rest of the document, with every line where it
+	// was, goes through yaml.v3 as usual.
+	src := data
+	cut, fast := cutTuples(data)
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		errs.addYAMLError(err.Error())
-		return nil, errs.Err()
+	if fast {
+		if yaml.Unmarshal(cut.rest, &root) == nil && len(root.Content) > 0 && cut.isCutKey(root.Content[0]) {
+			src = cut.rest
+		} else {
+			fast, root = false, yaml.Node{}
+		}
+	}
+	if !fast {
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			errs.addYAMLError(err.Error())
+			return nil, errs.Err()
+		}
 	}
 	if len(root.Content) == 0 {
 		errs.Add(1, "empty policy")
@@ -261,7 +287,11 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		errs.Add(root.Content[0].Line, "a policy is a mapping with keys such as roles and routes")
 		return nil, errs.Err()
 	}
-	p.Lines, _ = decodeStrict(data, p, errs)
+	p.Lines, _ = decodeStrict(src, p, errs)
+	if fast {
+		// A million "tuples.N" keys would cost more than the tuples.
+		p.Tuples, p.TupleLines = cut.tuples, cut.lines
+	}
 	for i := range p.Routes {
 		prefix := "routes." + strconv.Itoa(i)
 		p.Routes[i].Line = p.Lines[prefix]

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -96,7 +95,7 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 		for i, s := range p.Tuples {
 			t, err := rebac.ParseTuple(s)
 			if err != nil {
-				add(p.Lines["tuples."+strconv.Itoa(i)], "%v", err)
+				add(p.TupleLine(i), "%v", err)
 				continue
 			}
 			if !yield(t) {

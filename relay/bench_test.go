@@ -268,20 +268,24 @@ func BenchmarkBootstrap1M(b *testing.B) {
 }
 
 // BenchmarkBootstrap1MProcess is BenchmarkBootstrap1M with the edge as its
-// own process, `edgeauthz serve` on a postgres:// and on an xds:// source,
-// in one run: time until its snapshot holds every tuple, and the peak
-// resident set of that process (VmHWM), the figure the memory bar is about.
+// own process, `edgeauthz serve` on a postgres://, an xds:// and a file://
+// source, in one run: time until its snapshot holds every tuple, and the
+// peak resident set of that process (VmHWM), the figure the memory bar is
+// about. The file is a policy YAML with the same million tuples inline.
 func BenchmarkBootstrap1MProcess(b *testing.B) {
 	dsn := load1M(b)
 	var rp *relayProcess
-	for _, from := range []string{"postgres", "relay"} {
+	for _, from := range []string{"postgres", "relay", "file"} {
 		b.Run(from, func(b *testing.B) {
 			source := dsn
-			if from == "relay" {
+			switch from {
+			case "relay":
 				if rp == nil {
 					rp = startRelayProcess(b, dsn)
 				}
 				source = "xds://" + rp.addr
+			case "file":
+				source = "file://" + write1MPolicy(b)
 			}
 			var peak int64
 			for b.Loop() {
@@ -290,6 +294,33 @@ func BenchmarkBootstrap1MProcess(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MB")
 		})
 	}
+}
+
+// write1MPolicy writes relPolicy with load1M's million tuples inline under
+// tuples:, as an operator serving from a file would, and returns its path.
+func write1MPolicy(b *testing.B) string {
+	b.Helper()
+	path := b.TempDir() + "/policy.yaml"
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString(relPolicy + "tuples:\n")
+	for i := 1; i <= 1_000_000; i++ {
+		if i%2 == 0 {
+			fmt.Fprintf(w, "  - team:t%d#member@user:u%d\n", i%10000, i)
+		} else {
+			fmt.Fprintf(w, "  - document:d%d#viewer@team:t%d#member\n", i, i%10000)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 // serveEdge runs `edgeauthz serve` on source until its snapshot holds

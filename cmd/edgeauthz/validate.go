@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -79,7 +78,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if ignored > 0 {
 			for i, t := range p.Tuples {
 				if err := snap.FitsModel(t); err != nil {
-					fmt.Fprintf(stdout, "%s:%d: warning: %v; it is ignored\n", f, p.Lines["tuples."+strconv.Itoa(i)], err)
+					fmt.Fprintf(stdout, "%s:%d: warning: %v; it is ignored\n", f, p.TupleLine(i), err)
 				}
 			}
 		}
