@@ -43,9 +43,9 @@ type Policy struct {
 	// TupleLines holds the line of each of Tuples when the list was read
 	// on its own (a long plain list, see ParsePolicy); Lines then holds no
 	// "tuples.N". TupleLine reads either.
-	TupleLines []int `yaml:"-"`
-	Routes      []Route           `yaml:"routes"`
-	AuthZEN     Access            `yaml:"authzen"`
+	TupleLines []int   `yaml:"-"`
+	Routes     []Route `yaml:"routes"`
+	AuthZEN    Access  `yaml:"authzen"`
 
 	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
 	// "tuples.3", "model", "revoked") to its line.
