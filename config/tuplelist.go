@@ -63,8 +63,17 @@ func cutTuples(data []byte) (tupleBlock, bool) {
 			sp++
 		}
 		switch {
-		case sp == len(l) || l[sp] == '#':
-			// Blank or comment line: part of the block only if an item follows.
+		case sp == len(l):
+			// Blank line: part of the block only if an item follows.
+		case l[sp] == '#':
+			// A comment, cut out with the items: yaml.v3 would refuse
+			// control characters or bad UTF-8 in it, so take printable
+			// ASCII only.
+			for _, c := range l[sp:] {
+				if c < ' ' || c > '~' {
+					return b, false
+				}
+			}
 		case sp == 0 && (len(l) < 2 || l[0] != '-' || l[1] != ' '):
 			// The next top-level line ends the list.
 			off = len(data) + 1
