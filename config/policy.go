@@ -48,7 +48,7 @@ type Policy struct {
 	AuthZEN    Access  `yaml:"authzen"`
 
 	// Lines maps a key path ("roles.viewer", "groups.Eng", "members.org_1.usr_1",
-	// "tuples.3", "model", "revoked") to its line.
+	// "tuples.3" unless TupleLines holds them, "model", "revoked") to its line.
 	Lines map[string]int `yaml:"-"`
 }
 
