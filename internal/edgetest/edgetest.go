@@ -91,7 +91,8 @@ type Server struct {
 	t      testing.TB
 	logs   *lockedBuffer
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run has returned
+	runErr error         // Run's result, set before done is closed
 	once   sync.Once
 }
 
@@ -136,19 +137,24 @@ func Start(t testing.TB, o Options) *Server {
 
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: o.LogLevel}))
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log)
+	// New's context is not Run's: a graceful stop lets in-flight Checks
+	// finish, and the work they wait on (a JWKS refresh) must not be
+	// cancelled with Run's context.
+	srv, err := server.New(context.Background(), cfg, log)
 	if err != nil {
-		cancel()
 		t.Fatalf("edgetest: server.New: %v", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	scheme := "http://"
 	if cfg.Listen.TLS.Enabled() {
 		scheme = "https://"
 	}
 	s := &Server{Dir: dir, Srv: srv, Config: cfg, Base: scheme + srv.HTTPAddr(), Key: *key,
-		t: t, logs: logs, cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- srv.Run(ctx) }()
+		t: t, logs: logs, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		s.runErr = srv.Run(ctx)
+		close(s.done)
+	}()
 	// The client is made after Run is started so that Stop always has a Run
 	// to wait for, whatever fails from here on.
 	t.Cleanup(func() {
@@ -173,9 +179,9 @@ func (s *Server) Stop() {
 	s.once.Do(func() {
 		s.cancel()
 		select {
-		case err := <-s.done:
-			if err != nil {
-				s.t.Errorf("edgeauthz Run: %v", err)
+		case <-s.done:
+			if s.runErr != nil {
+				s.t.Errorf("edgeauthz Run: %v", s.runErr)
 			}
 		case <-time.After(30 * time.Second): // only keeps a broken build from hanging
 			s.t.Errorf("edgeauthz did not stop")
@@ -184,6 +190,23 @@ func (s *Server) Stop() {
 			_ = s.Conn.Close()
 		}
 	})
+}
+
+// Cancel asks Run to stop gracefully and returns at once, for tests that
+// watch a stop in progress; Done tells when Run has returned.
+func (s *Server) Cancel() { s.cancel() }
+
+// Done is closed when Run has returned.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err is what Run returned; it is only meaningful once Done is closed.
+func (s *Server) Err() error {
+	select {
+	case <-s.done:
+		return s.runErr
+	default:
+		return nil
+	}
 }
 
 // AdminURL is the admin listener's base URL, "" when there is none.
