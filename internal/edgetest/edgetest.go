@@ -63,6 +63,10 @@ type Options struct {
 	// Key is published in jwks.json and used by Mint; nil generates an ES256
 	// key.
 	Key *Key
+	// ConfigFile runs a configuration already on disk as it is, for tests
+	// of files a command wrote: Start writes nothing, so Dir, Policy, Files,
+	// Config, Extra and Key must be empty, and Mint has no key.
+	ConfigFile string
 	// NoWait skips waiting for the first snapshot, for tests that watch the
 	// server come up without a policy.
 	NoWait bool
@@ -78,7 +82,8 @@ type Server struct {
 	Srv *server.Server
 	// Config is the parsed configuration the server runs.
 	Config *config.Server
-	// Conn is a plain-text gRPC connection to the gRPC listener.
+	// Conn is a plain-text gRPC connection to the gRPC listener; nil when
+	// the configuration has none (as is Client).
 	Conn *grpc.ClientConn
 	// Client is an ext_authz client on Conn.
 	Client authv3.AuthorizationClient
@@ -100,39 +105,19 @@ type Server struct {
 // its first snapshot. The server stops in t.Cleanup.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	dir := o.Dir
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	key := o.Key
-	if key == nil {
-		k := NewKey(t, "ES256")
-		key = &k
-	}
-	WriteFile(t, filepath.Join(dir, "jwks.json"), key.JWKS)
-	for name, data := range o.Files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
+	var dir, cfgPath string
+	var key *Key
+	if o.ConfigFile != "" {
+		if o.Dir != "" || o.Policy != nil || o.Files != nil || o.Config != "" || o.Extra != "" || o.Key != nil {
+			t.Fatal("edgetest: ConfigFile runs a configuration as it is; it takes no file to write")
 		}
-		WriteFile(t, path, data)
+		dir, cfgPath, key = filepath.Dir(o.ConfigFile), o.ConfigFile, &Key{}
+	} else {
+		dir, cfgPath, key = writeFiles(t, o)
 	}
-	if o.Policy != nil {
-		WriteFile(t, filepath.Join(dir, "policy.yaml"), o.Policy)
-	}
-	yaml := o.Config
-	if yaml == "" {
-		yaml = "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\npolicy: {source: policy.yaml, poll_interval: 20ms}\n"
-		if !strings.Contains(o.Extra, "decision_log:") {
-			yaml += "decision_log: {output: \"off\"}\n"
-		}
-		yaml += o.Extra
-	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	WriteFile(t, cfgPath, []byte(yaml))
 	cfg, err := config.LoadServer(cfgPath)
 	if err != nil {
-		t.Fatalf("edgetest: config: %v\n%s", err, yaml)
+		t.Fatalf("edgetest: config: %v", err)
 	}
 
 	logs := &lockedBuffer{}
@@ -163,14 +148,53 @@ func Start(t testing.TB, o Options) *Server {
 			t.Logf("edgeauthz log:\n%s", logs.String())
 		}
 	})
-	if s.Conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
+	if a := srv.GRPCAddr(); a != "" {
+		if s.Conn, err = grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			t.Fatal(err)
+		}
+		s.Client = authv3.NewAuthorizationClient(s.Conn)
 	}
-	s.Client = authv3.NewAuthorizationClient(s.Conn)
 	if !o.NoWait {
 		WaitFor(t, "the first snapshot", func() bool { snap, _ := srv.Engine().Snapshot(); return snap != nil })
 	}
 	return s
+}
+
+// writeFiles writes what o asks for into its folder and returns the folder,
+// the configuration file and the published key.
+func writeFiles(t testing.TB, o Options) (dir, cfgPath string, key *Key) {
+	t.Helper()
+	dir = o.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	key = o.Key
+	if key == nil {
+		k := NewKey(t, "ES256")
+		key = &k
+	}
+	WriteFile(t, filepath.Join(dir, "jwks.json"), key.JWKS)
+	for name, data := range o.Files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		WriteFile(t, path, data)
+	}
+	if o.Policy != nil {
+		WriteFile(t, filepath.Join(dir, "policy.yaml"), o.Policy)
+	}
+	yaml := o.Config
+	if yaml == "" {
+		yaml = "listen: {grpc: \"127.0.0.1:0\", http: \"127.0.0.1:0\"}\npolicy: {source: policy.yaml, poll_interval: 20ms}\n"
+		if !strings.Contains(o.Extra, "decision_log:") {
+			yaml += "decision_log: {output: \"off\"}\n"
+		}
+		yaml += o.Extra
+	}
+	cfgPath = filepath.Join(dir, "config.yaml")
+	WriteFile(t, cfgPath, []byte(yaml))
+	return dir, cfgPath, key
 }
 
 // Stop ends Run, waits for it and closes the gRPC connection. It is safe to

@@ -116,3 +116,26 @@ func TestNoWait(t *testing.T) {
 		t.Errorf("public route denied: %v", res)
 	}
 }
+
+// TestConfigFile: a configuration already on disk runs as it is, and a
+// configuration without a gRPC listener gets no gRPC client.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	edgetest.WriteFile(t, dir+"/policy.yaml", []byte(policy))
+	edgetest.WriteFile(t, dir+"/edge.yaml", []byte("listen: {grpc: \"\", http: \"127.0.0.1:0\"}\npolicy: {source: policy.yaml}\ndecision_log: {output: \"off\"}\n"))
+	s := edgetest.Start(t, edgetest.Options{ConfigFile: dir + "/edge.yaml"})
+	if s.Conn != nil || s.Client != nil {
+		t.Error("a gRPC client without a gRPC listener")
+	}
+	if s.Dir != dir {
+		t.Errorf("Dir %q, want the configuration's folder %q", s.Dir, dir)
+	}
+	res, err := http.Get(s.Base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("/readyz: %d", res.StatusCode)
+	}
+}
