@@ -1,9 +1,7 @@
 package authzen_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,28 +11,22 @@ import (
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/identity"
-	"github.com/edgeauthz/edgeauthz/server"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 )
 
 // TestBearerTokenCallers admits tokens of the configured issuer that carry
 // the required scope or role, and refuses every other credential with 401.
 func TestBearerTokenCallers(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := identity.WriteKeyPair(filepath.Join(dir, "keys"), "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	priv, err := os.ReadFile(filepath.Join(dir, "keys", "private.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	policy, err := os.ReadFile(filepath.Join("..", "examples", "authzen", "todo", "policy.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`
+	key := edgetest.NewKey(t, "ES256")
+	es := edgetest.Start(t, edgetest.Options{
+		Policy: policy,
+		Files:  map[string][]byte{"keys/jwks.json": key.JWKS},
+		Key:    &key,
+		Config: `
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 policy: {source: policy.yaml}
 decision_log: {output: "off"}
@@ -44,26 +36,9 @@ authzen:
   enabled: true
   required_scopes: [authzen:evaluate]
   required_roles: [pep]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if s, _ := srv.Engine().Snapshot(); s != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no snapshot")
-		}
-	}
+`,
+	})
+	srv, priv := es.Srv, key.PEM
 	mint := func(claims map[string]any) string {
 		c := map[string]any{"iss": "https://idp.test", "aud": "pdp", "sub": "todo-backend"}
 		for k, v := range claims {
@@ -120,21 +95,15 @@ func TestClosedUnlessConfigured(t *testing.T) {
 		t.Errorf("scopes without issuers: %v", err)
 	}
 	policy, _ := os.ReadFile(filepath.Join("..", "examples", "authzen", "todo", "policy.yaml"))
-	_ = os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o644)
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+	// No policy block: the server is not asked to wait for a snapshot.
+	srv := edgetest.Start(t, edgetest.Options{
+		Dir:    dir,
+		Files:  map[string][]byte{"policy.yaml": policy},
+		NoWait: true,
+		Config: `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 decision_log: {output: "off"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+`,
+	}).Srv
 	resp, err := http.Post("http://"+srv.HTTPAddr()+"/access/v1/evaluation", "application/json", strings.NewReader(evalBody(morty, "can_read_todos", "")))
 	if err != nil {
 		t.Fatal(err)
@@ -194,24 +163,20 @@ func TestOneAuthorizationHeader(t *testing.T) {
 func TestBearerCallerIssuer(t *testing.T) {
 	dir := t.TempDir()
 	priv := map[string][]byte{}
+	files := map[string][]byte{}
 	for _, name := range []string{"corp", "partner"} {
-		if _, err := identity.WriteKeyPair(filepath.Join(dir, name), "ES256"); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(dir, name, "private.pem"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv[name] = b
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(trustPolicy), 0o644); err != nil {
-		t.Fatal(err)
+		k := edgetest.NewKey(t, "ES256")
+		priv[name], files[name+"/jwks.json"] = k.PEM, k.JWKS
 	}
 	logPath := filepath.Join(dir, "decisions.log")
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`
+	es := edgetest.Start(t, edgetest.Options{
+		Dir:    dir,
+		Policy: []byte(trustPolicy),
+		Files:  files,
+		Config: `
 listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 policy: {source: policy.yaml}
-decision_log: {output: `+logPath+`, sample_allows: 1}
+decision_log: {output: ` + logPath + `, sample_allows: 1}
 tokens:
   issuers:
     - {issuer: https://corp.test, audiences: [pdp], jwks_file: corp/jwks.json}
@@ -221,33 +186,9 @@ authzen:
   required_scopes: [authzen:evaluate]
   trust_subject_properties:
     - {resource_types: [todo], callers: ["https://corp.test sub:pep"]}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stop := func() {
-		if cancel != nil {
-			cancel()
-			<-done
-			cancel = nil
-		}
-	}
-	defer stop()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if s, _ := srv.Engine().Snapshot(); s != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no snapshot")
-		}
-	}
+`,
+	})
+	srv, stop := es.Srv, es.Stop
 	mint := func(issuer string) string {
 		claims := map[string]any{"iss": "https://" + issuer + ".test", "aud": "pdp", "sub": "pep", "scope": "authzen:evaluate"}
 		tok, err := identity.Mint(priv[issuer], claims, time.Hour, "", time.Now())

@@ -1,22 +1,18 @@
 package deploy_test
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 	"github.com/edgeauthz/edgeauthz/server"
 )
 
@@ -68,14 +64,12 @@ decision_log: {output: "DECISION_LOG", sample_allows: 1.0}
 
 const e2eIssuer = "https://auth.example.test"
 
-// e2eServer is a real edgeauthz running in-process on 127.0.0.1:0.
+// e2eServer is a real edgeauthz running in-process on 127.0.0.1:0, a thin view of the
+// shared edgetest harness.
 type e2eServer struct {
-	srv     *server.Server
-	dir     string
-	key     []byte // the issuer's private key (PEM)
-	logs    *lockedBuffer
-	stop    func()
-	stopped bool
+	es  *edgetest.Server
+	srv *server.Server
+	dir string
 }
 
 // startEdgeauthz writes a key pair, the policy and the configuration to a temporary folder,
@@ -83,76 +77,29 @@ type e2eServer struct {
 func startEdgeauthz(t *testing.T, policy string) *e2eServer {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := identity.WriteKeyPair(filepath.Join(dir, "keys"), "ES256"); err != nil {
-		t.Fatal(err)
-	}
-	key, err := os.ReadFile(filepath.Join(dir, "keys", "private.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgText := strings.Replace(e2eConfig, "DECISION_LOG", filepath.Join(dir, "decisions.log"), 1)
-	for name, data := range map[string]string{"policy.yaml": policy, "config.yaml": cfgText} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.LoadServer(filepath.Join(dir, "config.yaml"))
-	if err != nil {
-		t.Fatalf("config.LoadServer: %v", err)
-	}
-	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatalf("server.New: %v", err)
-	}
-	runErr := make(chan error, 1)
-	go func() { runErr <- srv.Run(ctx) }()
-	e := &e2eServer{srv: srv, dir: dir, key: key, logs: logs}
-	e.stop = func() {
-		if e.stopped {
-			return
-		}
-		e.stopped = true
-		cancel()
-		select {
-		case err := <-runErr:
-			if err != nil {
-				t.Errorf("edgeauthz Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("edgeauthz did not stop")
-		}
-	}
-	t.Cleanup(func() {
-		e.stop()
-		if t.Failed() {
-			t.Logf("edgeauthz log:\n%s", logs.String())
-		}
+	key := edgetest.NewKey(t, "ES256")
+	es := edgetest.Start(t, edgetest.Options{
+		Dir:      dir,
+		Policy:   []byte(policy),
+		Files:    map[string][]byte{"keys/jwks.json": key.JWKS},
+		Config:   strings.Replace(e2eConfig, "DECISION_LOG", filepath.Join(dir, "decisions.log"), 1),
+		Key:      &key,
+		LogLevel: slog.LevelDebug,
 	})
-
-	// Ready once the policy snapshot is loaded.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + srv.HTTPAddr() + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("edgeauthz not ready: %d %s", resp.StatusCode, body)
-			}
-		} else if time.Now().After(deadline) {
-			t.Fatalf("edgeauthz not ready: %v", err)
+	// Ready once the policy snapshot and the issuer's keys are loaded.
+	edgetest.WaitFor(t, "edgeauthz to be ready", func() bool {
+		resp, err := http.Get(es.Base + "/readyz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return e
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return &e2eServer{es: es, srv: es.Srv, dir: dir}
 }
+
+// stop ends the server and flushes its decision log; safe to call twice.
+func (e *e2eServer) stop() { e.es.Stop() }
 
 // token mints a token from the configured issuer for the configured audience.
 func (e *e2eServer) token(t *testing.T, claims map[string]any, ttl time.Duration) string {
@@ -161,7 +108,8 @@ func (e *e2eServer) token(t *testing.T, claims map[string]any, ttl time.Duration
 	for k, v := range claims {
 		c[k] = v
 	}
-	tok, err := identity.Mint(e.key, c, ttl, "", time.Now())
+	// No kid, as the original key pair's tokens carry none: the JWKS's only key verifies it.
+	tok, err := identity.Mint(e.es.Key.PEM, c, ttl, "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,21 +119,7 @@ func (e *e2eServer) token(t *testing.T, claims map[string]any, ttl time.Duration
 // decisions reads the decision log; the server must be stopped (it flushes on close).
 func (e *e2eServer) decisions(t *testing.T) []map[string]any {
 	t.Helper()
-	f, err := os.Open(filepath.Join(e.dir, "decisions.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("decision log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return e.es.Decisions(t)
 }
 
 // rawDo sends method target (a raw request-target, not re-encoded) to base, tagged with id,

@@ -12,13 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,10 +19,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 	"github.com/edgeauthz/edgeauthz/server"
 )
 
@@ -152,16 +144,16 @@ func publicPEM(t testing.TB, k signingKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-// harness is one running server on loopback with a gRPC client.
+// harness is one running server on loopback with a gRPC client, a thin
+// view of the shared edgetest harness.
 type harness struct {
 	t      *testing.T
+	es     *edgetest.Server
 	dir    string
 	srv    *server.Server
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
 	base   string // http://127.0.0.1:port
-	cancel context.CancelFunc
-	done   chan error
 }
 
 type harnessOptions struct {
@@ -177,89 +169,39 @@ type harnessOptions struct {
 func start(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	a, _, _ := testKeys(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), a.jwks, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if o.policy != nil {
-		writeFile(t, filepath.Join(dir, "policy.yaml"), o.policy)
-	}
 	keySource := o.issuer
 	if keySource == "" {
 		keySource = "jwks_file: jwks.json"
 	}
-	cfgYAML := `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-policy: {source: policy.yaml, poll_interval: 20ms}
-`
-	if !strings.Contains(o.extra, "decision_log:") {
-		cfgYAML += "decision_log: {output: \"off\"}\n"
-	}
+	var extra string
 	if !o.noIssuer {
-		cfgYAML += fmt.Sprintf("tokens:\n%s  issuers:\n    - {issuer: %q, audiences: [%s], %s}\n", o.tokens, testIssuer, testAudience, keySource)
+		extra += fmt.Sprintf("tokens:\n%s  issuers:\n    - {issuer: %q, audiences: [%s], %s}\n", o.tokens, testIssuer, testAudience, keySource)
 	} else if o.tokens != "" {
-		cfgYAML += "tokens:\n" + o.tokens
+		extra += "tokens:\n" + o.tokens
 	}
-	cfgYAML += o.extra
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(cfgYAML))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, cfgYAML)
-	}
-	log := slog.New(slog.DiscardHandler)
-	srv, err := server.New(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1),
-		base: "http://" + srv.HTTPAddr()}
-	go func() { h.done <- srv.Run(ctx) }()
-	h.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.client = authv3.NewAuthorizationClient(h.conn)
-	t.Cleanup(h.stop)
-	if o.policy != nil {
-		h.waitFor("the first snapshot", func() bool { s, _ := srv.Engine().Snapshot(); return s != nil })
-	}
-	return h
+	extra += o.extra
+	es := edgetest.Start(t, edgetest.Options{
+		Policy: o.policy,
+		Extra:  extra,
+		Key:    &edgetest.Key{PEM: a.pem, JWKS: a.jwks, Kid: a.kid},
+		NoWait: o.policy == nil,
+	})
+	return &harness{t: t, es: es, dir: es.Dir, srv: es.Srv, conn: es.Conn, client: es.Client, base: es.Base}
 }
 
 // stop ends Run and waits for it; safe to call twice.
-func (h *harness) stop() {
-	h.cancel()
-	if h.done != nil {
-		if err := <-h.done; err != nil {
-			h.t.Errorf("Run: %v", err)
-		}
-		h.done = nil
-	}
-	_ = h.conn.Close()
-}
+func (h *harness) stop() { h.es.Stop() }
 
 func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
-	// Atomically, as the file source asks: a poll never reads half a file.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	edgetest.WriteFile(t, path, data)
 }
 
 // waitFor polls cond until it holds. The bound only keeps a broken build
 // from hanging; no assertion depends on how long it takes.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	edgetest.WaitFor(h.t, what, cond)
 }
 
 // req is one original request, as Envoy describes it.
@@ -304,25 +246,7 @@ func bearer(tok string) map[string]string { return map[string]string{"authorizat
 // metric returns the value of one sample from /metrics, 0 when absent.
 func (h *harness) metric(name string) float64 {
 	h.t.Helper()
-	res, err := http.Get(h.base + "/metrics")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				h.t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
+	return h.es.Metric(h.t, name)
 }
 
 // denied returns the deny of a response, failing the test on an allow.

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,92 +17,48 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 	"github.com/edgeauthz/edgeauthz/server"
 )
 
-// running is a server started on loopback with a gRPC client.
+// running is a server started on loopback with a gRPC client, a thin view
+// of the shared edgetest harness.
 type running struct {
 	t      testing.TB
+	es     *edgetest.Server
 	dir    string
 	srv    *server.Server
 	conn   *grpc.ClientConn
 	client authv3.AuthorizationClient
 	base   string
-	cancel context.CancelFunc
-	done   chan error
 }
 
 // startServer writes policy (when not nil) and a configuration with the
 // extra YAML into a temporary folder and runs a server on it.
 func startServer(t testing.TB, policy []byte, extra string) *running {
 	t.Helper()
-	dir := t.TempDir()
-	if policy != nil {
-		writeAtomic(t, filepath.Join(dir, "policy.yaml"), policy)
-	}
-	yaml := `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-policy: {source: policy.yaml, poll_interval: 20ms}
-decision_log: {output: "off"}
-` + extra
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: "http://" + srv.HTTPAddr()}
-	go func() { r.done <- srv.Run(ctx) }()
-	if r.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
-	}
-	r.client = authv3.NewAuthorizationClient(r.conn)
-	t.Cleanup(r.stop)
-	if policy != nil {
-		waitFor(t, "the first snapshot", func() bool { s, _ := srv.Engine().Snapshot(); return s != nil })
-	}
-	return r
+	return view(t, edgetest.Start(t, edgetest.Options{Policy: policy, Extra: extra, NoWait: policy == nil}))
 }
 
-func (r *running) stop() {
-	r.cancel()
-	if r.done != nil {
-		if err := <-r.done; err != nil {
-			r.t.Errorf("Run: %v", err)
-		}
-		r.done = nil
-	}
-	_ = r.conn.Close()
+func view(t testing.TB, es *edgetest.Server) *running {
+	return &running{t: t, es: es, dir: es.Dir, srv: es.Srv, conn: es.Conn, client: es.Client, base: es.Base}
 }
+
+func (r *running) stop() { r.es.Stop() }
 
 func writeAtomic(t testing.TB, path string, data []byte) {
 	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	edgetest.WriteFile(t, path, data)
 }
 
 // waitFor polls cond. The bound only keeps a broken build from hanging.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	edgetest.WaitFor(t, what, cond)
 }
 
 func checkRequest(method, path string, headers map[string]string) *authv3.CheckRequest {
@@ -123,25 +76,7 @@ func meta(res *authv3.CheckResponse, field string) string {
 // metric returns one sample from /metrics, 0 when absent.
 func (r *running) metric(name string) float64 {
 	r.t.Helper()
-	res, err := http.Get(r.base + "/metrics")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				r.t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
+	return r.es.Metric(r.t, name)
 }
 
 // Two valid versions of one policy: /flip is public in the first and needs
@@ -323,7 +258,7 @@ func TestGracefulStop(t *testing.T) {
 	}()
 	<-entered // the Check waits in the JWKS refresh
 
-	r.cancel()
+	r.es.Cancel()
 	waitFor(t, "the gRPC listener to close", func() bool {
 		c, err := net.Dial("tcp", r.srv.GRPCAddr())
 		if err != nil {
@@ -333,8 +268,8 @@ func TestGracefulStop(t *testing.T) {
 		return false
 	})
 	select {
-	case err := <-r.done:
-		t.Fatalf("Run returned (%v) with a Check in flight", err)
+	case <-r.es.Done():
+		t.Fatalf("Run returned (%v) with a Check in flight", r.es.Err())
 	case <-inflight:
 		t.Fatal("the Check finished while its JWKS fetch was held")
 	default:
@@ -348,10 +283,10 @@ func TestGracefulStop(t *testing.T) {
 	if a.res.GetOkResponse() == nil {
 		t.Fatalf("the in-flight Check was denied: %v", a.res)
 	}
-	if err := <-r.done; err != nil {
+	<-r.es.Done()
+	if err := r.es.Err(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	r.done = nil
 	// After Run: nothing listens any more.
 	if _, err := http.Get(r.base + "/healthz"); err == nil {
 		t.Error("the HTTP listener still answers after Run returned")
@@ -436,32 +371,11 @@ func TestMaxStaleness(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "policy.yaml")
 	writeAtomic(t, path, []byte(policyOpen))
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+	r := startYAML(t, dir, `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
 policy: {source: policy.yaml, poll_interval: 20ms, max_staleness: 100ms}
 decision_log: {output: "off"}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client, hc := authv3.NewAuthorizationClient(conn), healthpb.NewHealthClient(conn)
+`, "http://")
+	client, hc := r.client, healthpb.NewHealthClient(r.conn)
 	reason := func() string {
 		res, err := client.Check(context.Background(), checkRequest("GET", "/flip", nil))
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,14 +18,12 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/peer"
 
-	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig/tlstest"
-	"github.com/edgeauthz/edgeauthz/server"
 )
 
 const (
@@ -67,26 +64,13 @@ decision_log: {output: "off"}
 }
 
 // startYAML runs a server on a whole configuration and waits for its first
-// snapshot.
+// snapshot. scheme is the HTTP listener's ("https://" when it takes TLS).
 func startYAML(t testing.TB, dir, yaml, scheme string) *running {
 	t.Helper()
-	cfg, err := config.ParseServer(filepath.Join(dir, "config.yaml"), []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
+	r := view(t, edgetest.Start(t, edgetest.Options{Dir: dir, Config: yaml}))
+	if want := scheme + r.srv.HTTPAddr(); r.base != want {
+		t.Fatalf("the harness serves HTTP at %s, the test expects %s", r.base, want)
 	}
-	srv, err := server.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{t: t, dir: dir, srv: srv, cancel: cancel, done: make(chan error, 1), base: scheme + srv.HTTPAddr()}
-	go func() { r.done <- srv.Run(ctx) }()
-	if r.conn, err = grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		t.Fatal(err)
-	}
-	r.client = authv3.NewAuthorizationClient(r.conn)
-	t.Cleanup(r.stop)
-	waitFor(t, "the first snapshot", func() bool { s, _ := srv.Engine().Snapshot(); return s != nil })
 	return r
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,8 +18,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
-	"github.com/edgeauthz/edgeauthz/config"
-	"github.com/edgeauthz/edgeauthz/server"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -167,25 +165,10 @@ policy:
   signing_key: ../keys/jwks.json
 decision_log: {output: "off"}
 `, store.URL))
-	cfg, err := config.LoadServer(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	edge := "http://" + srv.HTTPAddr()
+	// Not waiting for a snapshot: the test watches the edge take the bundle.
+	es := edgetest.Start(t, edgetest.Options{ConfigFile: cfgPath, NoWait: true})
+	defer es.Stop() // before the store closes
+	edge := es.Base
 
 	// waitFor polls until cond holds; the edge polls the store every 100 ms.
 	waitFor := func(t *testing.T, what string, cond func() bool) {

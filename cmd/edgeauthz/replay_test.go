@@ -1,20 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/edgeauthz/edgeauthz/config"
+	"github.com/edgeauthz/edgeauthz/internal/edgetest"
 	"github.com/edgeauthz/edgeauthz/internal/replay"
 	"github.com/edgeauthz/edgeauthz/server"
 )
@@ -120,40 +117,8 @@ func recordDecisionLog(t *testing.T) string {
 // waits for its first snapshot.
 func startEdge(t *testing.T, cfgPath string) (srv *server.Server, stop func()) {
 	t.Helper()
-	cfg, err := config.LoadServer(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err = server.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	// The bound only keeps a broken build from hanging.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if snap, _ := srv.Engine().Snapshot(); snap != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			t.Fatal("the edge loaded no policy")
-		}
-	}
-	return srv, stop
+	es := edgetest.Start(t, edgetest.Options{ConfigFile: cfgPath})
+	return es.Srv, es.Stop
 }
 
 // candidatePolicy writes testdata/policy.yaml with one route changed:
