@@ -138,50 +138,32 @@ func (p *parser) decodeRequest(body string, known fields, r *requestIn) error {
 }
 
 func (p *parser) request(known fields, r *requestIn) error {
-	var o object
-	if err := p.openObject(&o); err != nil {
-		return err
-	}
-	for {
-		key, ok, err := p.next(&o)
-		if err != nil || !ok {
-			return err
-		}
+	return p.fields(func(key string) error {
 		switch {
 		case is(key, "subject"):
-			err = p.entity(&r.subject)
+			return p.entity(&r.subject)
 		case is(key, "action"):
-			err = p.action(&r.action)
+			return p.action(&r.action)
 		case is(key, "resource"):
-			err = p.entity(&r.resource)
+			return p.entity(&r.resource)
 		case is(key, "context"):
+			var err error
 			r.context, err = p.context()
-		case known&fieldEvaluations != 0 && is(key, "evaluations"):
-			err = p.items(r)
-		case known&fieldOptions != 0 && is(key, "options"):
-			err = p.options(r)
-		case known&fieldPage != 0 && is(key, "page"):
-			err = p.page(r)
-		default:
-			err = p.skip()
-		}
-		if err != nil {
 			return err
+		case known&fieldEvaluations != 0 && is(key, "evaluations"):
+			return p.items(r)
+		case known&fieldOptions != 0 && is(key, "options"):
+			return p.options(r)
+		case known&fieldPage != 0 && is(key, "page"):
+			return p.page(r)
 		}
-	}
+		return p.skip()
+	})
 }
 
 // item decodes one evaluations item. The value is an object.
 func (p *parser) item(it *evalIn) error {
-	var o object
-	if err := p.openObject(&o); err != nil {
-		return err
-	}
-	for {
-		key, ok, err := p.next(&o)
-		if err != nil || !ok {
-			return err
-		}
+	return p.fields(func(key string) error {
 		if p.peek() == 'n' {
 			// An explicit null is no "use the default" (see evaluations). A
 			// name any case-insensitive reader takes for a field counts.
@@ -193,20 +175,18 @@ func (p *parser) item(it *evalIn) error {
 		}
 		switch {
 		case is(key, "subject"):
-			err = p.entity(&it.subject)
+			return p.entity(&it.subject)
 		case is(key, "action"):
-			err = p.action(&it.action)
+			return p.action(&it.action)
 		case is(key, "resource"):
-			err = p.entity(&it.resource)
+			return p.entity(&it.resource)
 		case is(key, "context"):
+			var err error
 			it.context, err = p.context()
-		default:
-			err = p.skip()
-		}
-		if err != nil {
 			return err
 		}
-	}
+		return p.skip()
+	})
 }
 
 func (p *parser) items(r *requestIn) error {
@@ -244,23 +224,8 @@ func (p *parser) items(r *requestIn) error {
 }
 
 func (p *parser) entity(e *entityIn) error {
-	switch p.peek() {
-	case 'n':
-		return p.null()
-	case '{':
-	default:
-		return p.mismatch("an object")
-	}
-	var o object
-	if err := p.openObject(&o); err != nil {
-		return err
-	}
-	e.set = true
-	for {
-		key, ok, err := p.next(&o)
-		if err != nil || !ok {
-			return err
-		}
+	return p.optionalObject(func() { e.set = true }, func(key string) error {
+		var err error
 		switch {
 		case is(key, "type"):
 			err = p.stringField(&e.typ)
@@ -271,30 +236,13 @@ func (p *parser) entity(e *entityIn) error {
 		default:
 			err = p.skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (p *parser) action(a *actionIn) error {
-	switch p.peek() {
-	case 'n':
-		return p.null()
-	case '{':
-	default:
-		return p.mismatch("an object")
-	}
-	var o object
-	if err := p.openObject(&o); err != nil {
-		return err
-	}
-	a.set = true
-	for {
-		key, ok, err := p.next(&o)
-		if err != nil || !ok {
-			return err
-		}
+	return p.optionalObject(func() { a.set = true }, func(key string) error {
+		var err error
 		switch {
 		case is(key, "name"):
 			err = p.stringField(&a.name)
@@ -303,44 +251,42 @@ func (p *parser) action(a *actionIn) error {
 		default:
 			err = p.skip()
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (p *parser) options(r *requestIn) error {
-	switch p.peek() {
-	case 'n':
-		return p.null()
-	case '{':
-	default:
-		return p.mismatch("an object")
-	}
-	var o object
-	if err := p.openObject(&o); err != nil {
-		return err
-	}
-	for {
-		key, ok, err := p.next(&o)
-		if err != nil || !ok {
-			return err
-		}
+	return p.optionalObject(nil, func(key string) error {
 		switch {
 		case is(key, "evaluations_semantic"):
-			err = p.stringField(&r.semantic)
+			return p.stringField(&r.semantic)
 		case is(key, "include_reasons"):
-			err = p.boolField(&r.reasons)
-		default:
-			err = p.skip()
+			return p.boolField(&r.reasons)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return p.skip()
+	})
 }
 
 func (p *parser) page(r *requestIn) error {
+	return p.optionalObject(nil, func(key string) error {
+		switch {
+		case is(key, "token") && p.peek() == 'n':
+			r.hasToken, r.token = false, ""
+			return p.null()
+		case is(key, "token"):
+			r.hasToken = true
+			return p.stringField(&r.token)
+		case is(key, "limit"):
+			return p.intField(&r.limit, &r.hasLimit)
+		}
+		return p.skip()
+	})
+}
+
+// optionalObject decodes a value that is null (absent) or an object, whose
+// members fields hands to field; opened, when not nil, is called once the
+// value is known to be an object.
+func (p *parser) optionalObject(opened func(), field func(key string) error) error {
 	switch p.peek() {
 	case 'n':
 		return p.null()
@@ -348,6 +294,15 @@ func (p *parser) page(r *requestIn) error {
 	default:
 		return p.mismatch("an object")
 	}
+	if opened != nil {
+		opened()
+	}
+	return p.fields(field)
+}
+
+// fields decodes an object, handing each member's key to field, which
+// decodes (or skips) the member's value.
+func (p *parser) fields(field func(key string) error) error {
 	var o object
 	if err := p.openObject(&o); err != nil {
 		return err
@@ -357,21 +312,7 @@ func (p *parser) page(r *requestIn) error {
 		if err != nil || !ok {
 			return err
 		}
-		switch {
-		case is(key, "token"):
-			if p.peek() == 'n' {
-				r.hasToken, r.token = false, ""
-				err = p.null()
-			} else {
-				r.hasToken = true
-				err = p.stringField(&r.token)
-			}
-		case is(key, "limit"):
-			err = p.intField(&r.limit, &r.hasLimit)
-		default:
-			err = p.skip()
-		}
-		if err != nil {
+		if err := field(key); err != nil {
 			return err
 		}
 	}
