@@ -47,7 +47,9 @@ func TestTokenCacheReuseBound(t *testing.T) {
 
 // TestNewTokensAreNotCached: tokens used once each (a new token on every
 // request) are verified and allowed but fill neither cache; a token used
-// twice is cached.
+// twice in a row is cached. (Between two uses further from each other, a
+// newer token may take the doorkeeper slot of the first: admission
+// forgets by design, so the test does not depend on that.)
 func TestNewTokensAreNotCached(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	clk := &clock{t: t0}
@@ -76,9 +78,10 @@ func TestNewTokensAreNotCached(t *testing.T) {
 			t.Fatalf("token %d, used once, was cached", i)
 		}
 	}
-	a.check(ctx, warmRequest(toks[0]))
+	last := toks[len(toks)-1]
+	a.check(ctx, warmRequest(last))
 	a.authn.Wait()
-	if ok := a.authn.Cached(toks[0], t0); !ok {
+	if ok := a.authn.Cached(last, t0); !ok {
 		t.Fatal("a token used twice was not cached")
 	}
 }
