@@ -34,10 +34,13 @@ type CheckOptions struct {
 	Explain  bool // fill Result.Path when allowed
 
 	noPrune bool // tests: explore every branch, to compare with the pruned search
-	// wildBlind: a plain user is not matched by its type's wildcard
-	// (ListUsers, list.go, asks whether a user is granted other than
-	// through a wildcard it already lists).
-	wildBlind bool
+	// concrete: a plain user is granted only through a derivation that
+	// reaches one of its own tuples, where its type's wildcard may stand
+	// for it only in the operands of "and" beside one that reaches the
+	// user itself, and in what "but not" subtracts. ListUsers (list.go)
+	// asks this of a user of a type whose wildcard it lists, as OpenFGA's
+	// ListUsers lists such a user only where it finds the user itself.
+	concrete bool
 	// bothKeys: the user's own tuple is read from a stored tuple that a
 	// contextual tuple of the same key replaced, as well as from the
 	// contextual one. OpenFGA's list queries read both, where its check
@@ -96,12 +99,12 @@ type checker struct {
 	path []string
 
 	// pruning: relations whose reach set has neither bit cannot hold for the user
-	rs        *reachSets
-	b1, b2    int
-	unprune   int  // > 0 while evaluating the subtracted side of "but not"
-	wildBlind bool // CheckOptions.wildBlind
-	bothKeys  bool // CheckOptions.bothKeys
-	freeHop   bool // the one hop of a recursive chain that costs no depth was taken
+	rs       *reachSets
+	b1, b2   int
+	unprune  int  // > 0 while evaluating the subtracted side of "but not"
+	concrete bool // CheckOptions.concrete; toggled by setConcrete
+	bothKeys bool // CheckOptions.bothKeys
+	freeHop  bool // the one hop of a recursive chain that costs no depth was taken
 
 	// closed relations the user holds (prune.go), built on first need
 	closure      map[uint64]int32 // pair → userset steps down to the user
@@ -174,7 +177,7 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	c := checkerPool.Get().(*checker)
 	defer c.release()
 	c.g, c.m, c.explain, c.user = g, m, opts.Explain, user
-	c.wildBlind, c.bothKeys = opts.wildBlind, opts.bothKeys
+	c.bothKeys = opts.bothKeys
 	c.reqCtx = opts.Context
 	c.maxDepth = opts.MaxDepth
 	if c.maxDepth <= 0 {
@@ -206,9 +209,11 @@ func (g *Graph) Check(object, relation, user string, opts CheckOptions) Result {
 	if !opts.noPrune {
 		c.rs = g.presenceFor(c.m, opts.Contextual).reach
 		c.b1, c.b2 = c.rs.userBits(c.ukind, c.utyp, c.urel, c.uobj >= 0)
-		if c.wildBlind && c.ukind == subjObject {
-			c.b1, c.b2 = c.rs.plainBit(c.utyp), -1
-		}
+	}
+	if opts.concrete && c.ukind == subjObject {
+		c.setConcrete(true)
+	}
+	if c.rs != nil {
 		if !c.rs.reachable(rel, c.b1, c.b2) && !(c.ukind == subjUserset && c.uobj == obj && c.urel == rel) {
 			return Result{}
 		}
@@ -237,7 +242,7 @@ func (c *checker) release() {
 		clear(c.memo)
 	}
 	c.path = c.path[:0]
-	c.g, c.m, c.user, c.rs = nil, nil, "", nil
+	c.g, c.m, c.user, c.rs, c.concrete = nil, nil, "", nil, false
 	if c.closureState != closureNone {
 		if len(c.closure) > 1<<10 {
 			c.closure = nil
@@ -389,6 +394,9 @@ func (c *checker) dispatch(obj, rel int32, depth int) outcome {
 		return oPruned
 	}
 	k := edgeKey(obj, rel)
+	if c.concrete {
+		k |= concreteKey
+	}
 	switch c.memo[k] {
 	case mInProgress:
 		return oCycle
@@ -483,6 +491,9 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		}
 		return u.result()
 	case opIntersection:
+		if c.concrete {
+			return c.concreteIntersection(obj, rel, n, depth)
+		}
 		// A definite false wins over errors, as in OpenFGA.
 		mark := len(c.path)
 		var errs union
@@ -507,9 +518,13 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 			c.path = c.path[:mark]
 			return base
 		}
+		// What is subtracted is whatever the user holds, its type's
+		// wildcard included.
+		was := c.setConcrete(false)
 		c.unprune++
 		sub := c.evalQuiet(obj, rel, n.children[1], depth)
 		c.unprune--
+		c.setConcrete(was)
 		switch {
 		case sub == oTrue:
 			c.path = c.path[:mark]
@@ -527,6 +542,47 @@ func (c *checker) eval(obj, rel int32, n *node, depth int) outcome {
 		return oTrue
 	}
 	return oFalse
+}
+
+// concreteKey marks a memo entry of the concrete mode: relation indexes
+// stay far below 2^31.
+const concreteKey = 1 << 31
+
+// setConcrete switches the concrete mode (CheckOptions.concrete) and the
+// pruning bits that go with it; it returns the mode it replaced.
+func (c *checker) setConcrete(on bool) bool {
+	was := c.concrete
+	c.concrete = on
+	if c.rs != nil {
+		if on {
+			c.b1, c.b2 = c.rs.plainBit(c.utyp), -1
+		} else {
+			c.b1, c.b2 = c.rs.userBits(c.ukind, c.utyp, c.urel, c.uobj >= 0)
+		}
+	}
+	return was
+}
+
+// concreteIntersection answers "and" in the concrete mode: every operand
+// holds, by the user's own tuples or its type's wildcard, and at least one
+// holds by the user's own (OpenFGA's ListUsers counts, per operand, the
+// user found or the wildcard found).
+func (c *checker) concreteIntersection(obj, rel int32, n *node, depth int) outcome {
+	c.setConcrete(false)
+	all := c.evalQuiet(obj, rel, n, depth)
+	c.setConcrete(true)
+	if all != oTrue {
+		return all
+	}
+	var u union
+	for _, ch := range n.children {
+		if r := c.evalQuiet(obj, rel, ch, depth); r == oTrue {
+			return oTrue
+		} else {
+			u.add(r)
+		}
+	}
+	return u.result()
 }
 
 // evalQuiet evaluates without leaving explanation steps behind.
@@ -636,7 +692,7 @@ func (c *checker) directIn(e *edges, obj, rel int32, depth int, exact bool) outc
 				return oTrue
 			}
 		}
-		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok && !c.wildBlind {
+		if _, ok := slices.BinarySearch(e.wildcards, c.utyp); ok && !c.concrete {
 			c.step(obj, rel, c.m.types[c.utyp].name+":*", "")
 			return oTrue
 		}
@@ -732,7 +788,7 @@ func (c *checker) directCond(obj, rel int32, e *edges, exact bool) outcome {
 		if c.uobj >= 0 && exact && try(subject{kind: subjObject, typ: c.utyp, obj: c.uobj}, c.user) {
 			return oTrue
 		}
-		if !c.wildBlind && try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
+		if !c.concrete && try(subject{kind: subjWildcard, typ: c.utyp}, c.m.types[c.utyp].name+":*") {
 			return oTrue
 		}
 	case subjWildcard:

@@ -627,7 +627,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 	typeOf := func(user string) string { return user[:strings.IndexByte(user, ':')] }
 	blind := func() CheckOptions {
 		o := l.opts.CheckOptions
-		o.wildBlind = true
+		o.concrete = true
 		return o
 	}
 	var plain func(user string) bool
@@ -664,7 +664,7 @@ func (g *Graph) ListUsers(ctx context.Context, object, relation string, filters 
 		}
 		l.seen[user] = true
 		o := l.opts.CheckOptions
-		o.wildBlind = wildListed[typeOf(user)]
+		o.concrete = wildListed[typeOf(user)]
 		return l.check(object, relation, user, user, o)
 	}
 

@@ -406,36 +406,54 @@ condition from_net(ip: ipaddress) {
 }
 
 // TestListUsersWildcardAndOwnTuples: where the wildcard is listed, a user
-// of its type is listed only when its own tuples grant it (OpenFGA's
-// ListUsers works on the users found under each operand of "and" and "but
-// not"); where the wildcard is not listed, a user the wildcard helps grant
-// through an intersection is.
+// of its type is listed only where one of its own tuples is part of the
+// grant (OpenFGA's ListUsers works on the users found under each operand
+// of "and" and "but not", where the wildcard found in an operand stands
+// for every user); where the wildcard is not listed, a user the wildcard
+// helps grant through an intersection is.
 func TestListUsersWildcardAndOwnTuples(t *testing.T) {
 	g := mustGraph(t, `model
   schema 1.1
 type user
+type team
+  relations
+    define member: [user]
 type group
   relations
     define editor: [user]
     define member: [user:*] or (editor but not editor)
-    define open: [user, user:*]
+    define open: [user, user:*, team#member]
     define staff: [user]
     define both: [user:*] and staff
+    define viewer: [user] and member
+    define reader: viewer or member
+    define banned: [user:*] and staff
+    define kept: open but not banned
 `, "group:2#editor@user:1", "group:2#member@user:*",
 		"group:2#open@user:*", "group:2#open@user:jon",
-		"group:2#both@user:*", "group:2#staff@user:ann")
+		"group:2#both@user:*", "group:2#staff@user:ann",
+		"group:2#viewer@user:eve",
+		"group:3#open@user:*", "group:3#open@team:1#member", "team:1#member@user:jon",
+		"group:3#banned@user:*", "group:3#staff@user:jon")
 	cases := []struct {
-		relation string
-		want     []string
+		object, relation string
+		want             []string
 	}{
-		{"member", []string{"user:*"}},           // user:1's own path is "editor but not editor"
-		{"open", []string{"user:*", "user:jon"}}, // jon has a tuple of his own
-		{"both", []string{"user:ann"}},           // the wildcard alone is not staff
+		{"group:2", "member", []string{"user:*"}},           // user:1's own path is "editor but not editor"
+		{"group:2", "open", []string{"user:*", "user:jon"}}, // jon has a tuple of his own
+		{"group:2", "both", []string{"user:ann"}},           // the wildcard alone is not staff
+		// eve's own viewer tuple meets the wildcard's member under "and".
+		{"group:2", "reader", []string{"user:*", "user:eve"}},
+		// What "but not" subtracts may hold through the wildcard: jon, a
+		// staff member, is banned by it, and his way in through team:1
+		// (met after the wildcard is listed) does not survive; the
+		// wildcard itself is not staff, so not banned.
+		{"group:3", "kept", []string{"user:*"}},
 	}
 	for _, c := range cases {
-		res, err := g.ListUsers(context.Background(), "group:2", c.relation, []UserFilter{{Type: "user"}}, ListOptions{})
+		res, err := g.ListUsers(context.Background(), c.object, c.relation, []UserFilter{{Type: "user"}}, ListOptions{})
 		if err != nil || !slices.Equal(res.Items, c.want) {
-			t.Errorf("ListUsers(group:2#%s) = %v, %v; want %v", c.relation, res.Items, err, c.want)
+			t.Errorf("ListUsers(%s#%s) = %v, %v; want %v", c.object, c.relation, res.Items, err, c.want)
 		}
 	}
 }

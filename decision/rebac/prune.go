@@ -320,7 +320,7 @@ const (
 // closedShortcut reports whether the closed node (obj, rel) may be answered
 // from the user's closure, building the closure on first use.
 func (c *checker) closedShortcut(rel int32) bool {
-	if c.rs == nil || c.unprune > 0 || c.explain || c.hasCtx || c.wildBlind || c.ukind != subjObject || c.uobj < 0 ||
+	if c.rs == nil || c.unprune > 0 || c.explain || c.hasCtx || c.concrete || c.ukind != subjObject || c.uobj < 0 ||
 		!c.rs.closed[rel] || c.rs.has(rel, c.rs.wildBit(c.utyp)) {
 		return false
 	}

@@ -84,36 +84,6 @@ var knownClasses = []knownClass{
 		},
 	},
 	{
-		// ListUsers where user:* is listed and a user of its type is
-		// granted through an intersection by its own tuple in one operand
-		// and the wildcard in another ("viewer: [user] and member",
-		// "member: [user:*]", "blocked: viewer or member" with
-		// group:3#viewer@user:1 and group:3#member@user:*): OpenFGA lists
-		// user:1 beside user:*, as one of its own tuples grants it;
-		// edgeauthz lists a user beside its type's wildcard only when
-		// granted without any wildcard, so not user:1. Matching this needs
-		// a check that tells "granted with at least one own tuple" apart.
-		name:    "list_users_wildcard_own_tuple_under_intersection",
-		byShape: true,
-		match: func(d *Disagreement) bool {
-			if d.Kind != KindList || !d.List.Users || d.OracleList.Verdict != Allow || d.EdgeList.Verdict != Allow ||
-				!hasOp(d.Model, OpInter) || len(d.OracleList.Items) <= len(d.EdgeList.Items) {
-				return false
-			}
-			for _, u := range d.EdgeList.Items {
-				if !slices.Contains(d.OracleList.Items, u) {
-					return false
-				}
-			}
-			for _, u := range d.OracleList.Items {
-				if !slices.Contains(d.EdgeList.Items, u) && (strings.ContainsAny(u, "#*") || !slices.Contains(d.OracleList.Items, typeName(u)+":*")) {
-					return false
-				}
-			}
-			return true
-		},
-	},
-	{
 		// "viewer: [user:*, group#viewer]" with a stale tuple that no longer
 		// fits (group:3#viewer@user:1, a plain user) next to
 		// group:3#viewer@user:*: group:c18#viewer@group:3#viewer and
