@@ -10,15 +10,13 @@ import (
 
 // BenchmarkParsePolicy1M parses a policy listing a million tuples, the
 // shape of relay's BenchmarkBootstrap1MProcess/file: /plain as a block list
-// of plain strings (read on its own), /quoted with every item quoted (read
-// by yaml.v3 item by item).
+// of plain strings and /single with every item single-quoted (both read on
+// their own), /quoted with every item double-quoted (read by yaml.v3 item
+// by item).
 func BenchmarkParsePolicy1M(b *testing.B) {
-	for _, quote := range []string{"", `"`} {
-		name := "plain"
-		if quote != "" {
-			name = "quoted"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct{ name, quote string }{{"plain", ""}, {"single", "'"}, {"quoted", `"`}} {
+		quote := c.quote
+		b.Run(c.name, func(b *testing.B) {
 			var sb strings.Builder
 			sb.WriteString("model: |\n  model\n    schema 1.1\n  type user\n  type team\n    relations\n      define member: [user, team#member]\n  type document\n    relations\n      define viewer: [user, team#member]\ntuples:\n")
 			for i := 1; i <= 1_000_000; i++ {

@@ -32,6 +32,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte("{\"routes\": [{\"name\": \"r\", \"match\": \"/\", \"all_scopes\": true}]}"))
 	f.Add([]byte("tuples:\n  - doc:1#viewer@user:a\n  # c\n\n  - doc:2#viewer@user:b\nroutes: []\n"))
 	f.Add([]byte("tuples:\n- doc:1#viewer@user:a\n- doc:2#viewer@user:b\n"))
+	f.Add([]byte("tuples:\n  - 'doc:1#viewer@user:a with c {\"x\": 1}'\n  - 'it''s'  \n  - doc:2#viewer@user:b\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A hang is a finding too: crash the worker so the input is kept.
 		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("hung on %q", data)) })

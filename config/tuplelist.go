@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -9,11 +10,12 @@ import (
 // A policy may list a million tuples. yaml.v3 builds a Node for every item,
 // and decoding walks the document more than once, which costs about 1 GB for
 // such a list. The top-level tuples list is nearly always a block sequence
-// of plain one-line strings, which needs no YAML machinery to read: the
+// of one-line strings, plain or (conditional tuples, whose context holds
+// ": ") single-quoted, which needs no YAML machinery to read: the
 // functions below take it out of the text and let yaml.v3 parse the rest.
-// Anything unusual (quotes, flow style, comments after an item, null items,
-// anchors, a line that could be read another way) leaves the document to
-// yaml.v3 whole, so every error keeps its wording and line.
+// Anything unusual (double quotes, flow style, comments after an item, null
+// items, anchors, a line that could be read another way) leaves the
+// document to yaml.v3 whole, so every error keeps its wording and line.
 
 // tupleBlock is a top-level tuples list cut out of a document.
 type tupleBlock struct {
@@ -24,7 +26,8 @@ type tupleBlock struct {
 }
 
 // cutTuples finds the first line that is exactly `tuples:` at column 0,
-// followed by a block sequence of plain tuple strings, and returns it cut
+// followed by a block sequence of plain or single-quoted tuple strings
+// (isPlainTuple, isQuotedTuple), and returns it cut
 // out; ok is false when there is no such list or anything about it is
 // unusual. Every other line keeps its number in rest. The caller must still
 // check, on the tree parsed from rest, that keyLine holds a key of the top
@@ -84,7 +87,7 @@ func cutTuples(data []byte) (tupleBlock, bool) {
 			return b, false
 		default:
 			indent = sp
-			if !isPlainTuple(bytes.TrimRight(l[sp+2:], " ")) {
+			if item := bytes.TrimRight(l[sp+2:], " "); !isPlainTuple(item) && !isQuotedTuple(item) {
 				return b, false
 			}
 			n++
@@ -115,6 +118,9 @@ func cutTuples(data []byte) (tupleBlock, bool) {
 			item := l[sp+2:]
 			for len(item) > 0 && item[len(item)-1] == ' ' {
 				item = item[:len(item)-1]
+			}
+			if item[0] == '\'' {
+				item = unquoteSingle(item)
 			}
 			b.tuples = append(b.tuples, item)
 			b.lines = append(b.lines, line)
@@ -177,6 +183,39 @@ func isPlainTuple(s []byte) bool {
 		}
 	}
 	return colon
+}
+
+// isQuotedTuple reports whether s is one single-quoted YAML scalar of
+// printable ASCII (a doubled quote stands for one) with something in it. Single
+// quotes take everything else literally, and a quoted scalar is a string
+// in any YAML, so only the quotes themselves need reading.
+func isQuotedTuple(s []byte) bool {
+	if len(s) < 3 || s[0] != '\'' || s[len(s)-1] != '\'' {
+		return false
+	}
+	in := s[1 : len(s)-1]
+	for i := 0; i < len(in); i++ {
+		switch c := in[i]; {
+		case c < ' ' || c > '~':
+			return false
+		case c == '\'':
+			if i+1 == len(in) || in[i+1] != '\'' {
+				return false // the scalar ends before the line does
+			}
+			i++
+		}
+	}
+	return true
+}
+
+// unquoteSingle returns the value of a scalar isQuotedTuple accepted: a
+// substring when it holds no doubled quote.
+func unquoteSingle(s string) string {
+	in := s[1 : len(s)-1]
+	if !strings.Contains(in, "''") {
+		return in
+	}
+	return strings.ReplaceAll(in, "''", "'")
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
