@@ -249,8 +249,12 @@ func (l *lister) indexContextual() {
 
 // feeders marks the relations target is defined through (itself included):
 // those whose holders can be holders of target. The subtracted side of "but
-// not" never grants, so it feeds nothing.
-func feeders(m *Model, target int32) []bool {
+// not" never grants, so it feeds nothing. The operands of "and" are walked
+// in order up to the first that cannot hold for the user at all (may is
+// false for it), as far as OpenFGA's ListObjects walks them: which tuples a
+// list reads decides whether a condition it cannot evaluate fails it, and
+// how deep it goes. Every candidate is still settled by a check.
+func feeders(m *Model, target int32, may func(r int32, n *node) bool) []bool {
 	feeds := make([]bool, len(m.rels))
 	var visit func(r int32)
 	var walk func(r int32, n *node)
@@ -276,7 +280,14 @@ func feeders(m *Model, target int32) []bool {
 					visit(cr)
 				}
 			}
-		case opUnion, opIntersection:
+		case opIntersection:
+			for _, c := range n.children {
+				if !may(r, c) {
+					return
+				}
+				walk(r, c)
+			}
+		case opUnion:
 			for _, c := range n.children {
 				walk(r, c)
 			}
@@ -286,6 +297,57 @@ func feeders(m *Model, target int32) []bool {
 	}
 	visit(target)
 	return feeds
+}
+
+// mayHold reports whether node n of relation r can hold for a user of the
+// class b1, b2 (prune.go's reach sets): false only where no tuple could
+// make it hold.
+func mayHold(m *Model, rs *reachSets, r int32, n *node, b1, b2 int) bool {
+	switch n.op {
+	case opThis:
+		for _, res := range m.rels[r].restrictions {
+			b := rs.plainBit(res.typ)
+			switch {
+			case res.wildcard:
+				b = rs.wildBit(res.typ)
+			case res.rel >= 0:
+				if rs.reachable(res.rel, b1, b2) {
+					return true
+				}
+				b = rs.usersetBit(res.rel)
+			}
+			if b == b1 || b == b2 {
+				return true
+			}
+		}
+		return false
+	case opComputed:
+		return rs.reachable(n.rel, b1, b2)
+	case opTTU:
+		for _, res := range m.rels[n.rel].restrictions {
+			if cr := n.perType[res.typ]; cr >= 0 && rs.reachable(cr, b1, b2) {
+				return true
+			}
+		}
+		return false
+	case opUnion:
+		for _, c := range n.children {
+			if mayHold(m, rs, r, c, b1, b2) {
+				return true
+			}
+		}
+		return false
+	case opIntersection:
+		for _, c := range n.children {
+			if !mayHold(m, rs, r, c, b1, b2) {
+				return false
+			}
+		}
+		return true
+	case opDifference:
+		return mayHold(m, rs, r, n.children[0], b1, b2)
+	}
+	return true
 }
 
 // underAndOrBut marks the relations target is defined through by way of an
@@ -413,7 +475,21 @@ func (g *Graph) ListObjects(ctx context.Context, objectType, relation, user stri
 	}
 	l.indexContextual()
 	par := reverseEdges(m)
-	feeds := feeders(m, target)
+	// What can hold for the user: its class's bits in the reach sets, with
+	// the contextual tuples.
+	rs := g.presenceFor(m, opts.Contextual).reach
+	var ukind uint8 = subjObject
+	known := false
+	switch {
+	case u.wildcard:
+		ukind = subjWildcard
+	case u.rel != "":
+		ukind = subjUserset
+	default:
+		known = c.objID(user) >= 0
+	}
+	b1, b2 := rs.userBits(ukind, utyp, urel, known)
+	feeds := feeders(m, target, func(r int32, n *node) bool { return mayHold(m, rs, r, n, b1, b2) })
 	// OpenFGA's ListObjects settles a candidate reached through "and" or
 	// "but not" with its check, which reads a contextual tuple alone where
 	// a stored one has its key: so do the checks here when such a pair of

@@ -405,6 +405,33 @@ condition from_net(ip: ipaddress) {
 	}
 }
 
+// TestListObjectsIntersectionWalk: ListObjects walks the operands of "and"
+// in order up to the first that no tuple lets hold for the user, as
+// OpenFGA's does, so a condition it cannot evaluate past that operand does
+// not fail the list; one before it does.
+func TestListObjectsIntersectionWalk(t *testing.T) {
+	g := mustGraph(t, `model
+  schema 1.1
+type user
+type group
+  relations
+    define parent: [group]
+    define member: [user:* with lt]
+    define editor: parent and member
+    define staff: member and parent
+condition lt(x: int, limit: int) {
+  x < limit
+}
+`, `group:1#member@user:* with lt {"limit": 1}`)
+	res, err := g.ListObjects(context.Background(), "group", "editor", "user:1", ListOptions{})
+	if err != nil || len(res.Items) != 0 {
+		t.Errorf("editor: %v, %v; want none and no error (parent cannot hold for a user)", res.Items, err)
+	}
+	if _, err := g.ListObjects(context.Background(), "group", "staff", "user:1", ListOptions{}); !errors.Is(err, ErrCondition) {
+		t.Errorf("staff: err %v; want the condition error of member, walked first", err)
+	}
+}
+
 // TestListUsersWildcardAndOwnTuples: where the wildcard is listed, a user
 // of its type is listed only where one of its own tuples is part of the
 // grant (OpenFGA's ListUsers works on the users found under each operand
