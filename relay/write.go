@@ -85,10 +85,14 @@ func hasScope(claims map[string]any, want string) bool {
 // client authentication); the writer is "x509:" and the certificate's
 // subject. The check is its own, apart from the listener's: a listener with
 // mutual TLS admits every edge, and an edge's certificate must not make it a
-// writer. With CAs nil it trusts what the TLS server verified instead
-// (tls.VerifyClientCertIfGiven or RequireAndVerifyClientCert).
+// writer. With neither CAs nor Pool it trusts what the TLS server verified
+// instead (tls.VerifyClientCertIfGiven or RequireAndVerifyClientCert).
 type MTLSAuth struct {
 	CAs *x509.CertPool
+	// Pool, when set, returns the CAs in force at each request instead of
+	// CAs, so that a rotated bundle takes effect without a restart (a
+	// tlsconfig.Reloader's Pool).
+	Pool func() *x509.CertPool
 }
 
 var _ Authenticator = MTLSAuth{}
@@ -98,14 +102,20 @@ func (a MTLSAuth) Authenticate(r *http.Request) (string, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return "", fmt.Errorf("%w: no client certificate", ErrUnauthenticated)
 	}
-	if a.CAs == nil {
+	if a.CAs == nil && a.Pool == nil {
 		if len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
 			return "", fmt.Errorf("%w: no verified client certificate", ErrUnauthenticated)
 		}
 		return "x509:" + r.TLS.VerifiedChains[0][0].Subject.String(), nil
 	}
+	roots := a.CAs
+	if a.Pool != nil {
+		if roots = a.Pool(); roots == nil {
+			return "", fmt.Errorf("%w: no writers' CA", ErrUnauthenticated)
+		}
+	}
 	leaf := r.TLS.PeerCertificates[0]
-	opts := x509.VerifyOptions{Roots: a.CAs, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	for _, c := range r.TLS.PeerCertificates[1:] {
 		opts.Intermediates.AddCert(c)
 	}

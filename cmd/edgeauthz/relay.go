@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/edgeauthz/edgeauthz/decision"
 	"github.com/edgeauthz/edgeauthz/decision/policyload"
 	"github.com/edgeauthz/edgeauthz/identity"
+	"github.com/edgeauthz/edgeauthz/internal/tlsconfig"
 	"github.com/edgeauthz/edgeauthz/relay"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
@@ -68,16 +68,17 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return exitUsage
 	}
 	httpTLS := tlsConfig
-	var writeCAs *x509.CertPool
+	var writeCAs *tlsconfig.Reloader
 	if *clientCA != "" {
 		if tlsConfig == nil {
 			fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca needs TLS (--tls-cert-file and --tls-key-file)")
 			return exitUsage
 		}
-		pem, err := os.ReadFile(*clientCA)
-		writeCAs = x509.NewCertPool()
-		if err != nil || !writeCAs.AppendCertsFromPEM(pem) {
-			fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca: no PEM certificates", err)
+		// Reread like the listener's files, so that the writers' CA
+		// rotates without a restart.
+		writeCAs, err = tlsconfig.New(tlsconfig.Files{CAFile: *clientCA, CheckInterval: *listenTLS.reload})
+		if err != nil {
+			fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca:", err)
 			return exitUsage
 		}
 		// Without mutual TLS on the listener, ask for a certificate
@@ -110,7 +111,7 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 	})
 	var auth relay.FirstOf
 	if writeCAs != nil {
-		auth.MTLS = relay.MTLSAuth{CAs: writeCAs}
+		auth.MTLS = relay.MTLSAuth{Pool: writeCAs.Pool}
 	}
 	var write http.Handler
 	if *writeIssuer != "" || *writeJWKS != "" {

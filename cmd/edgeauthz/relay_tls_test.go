@@ -396,6 +396,55 @@ func TestRelayWritersByCertificate(t *testing.T) {
 	}
 }
 
+// TestRelayWritersCARotates: the writers' CA file is reread like the
+// listener's files: once it names another CA, that CA's writers write and
+// the old one's are refused, without a restart; a file that stops being a
+// bundle keeps the last good one.
+func TestRelayWritersCARotates(t *testing.T) {
+	dsn := pgtest.Start(t)
+	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
+		t.Fatalf("publish: %d %s", code, errOut)
+	}
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "edgeauthz test CA")
+	oldWriters, newWriters := tlstest.NewCA(t, "writers CA 1"), tlstest.NewCA(t, "writers CA 2")
+	caFile := ca.WriteCA(t, dir, "ca.crt")
+	writersFile := oldWriters.WriteCA(t, dir, "writers.crt")
+	relayCert, relayKey := ca.Write(t, dir, "relay", tlstest.Leaf{SPIFFEID: relayID, Loopback: true})
+	oldCert, oldKey := oldWriters.Write(t, dir, "old", tlstest.Leaf{SPIFFEID: opsID})
+	newCert, newKey := newWriters.Write(t, dir, "new", tlstest.Leaf{SPIFFEID: opsID})
+	_, httpAddr := startRelayCmd(t, dsn, "--tls-cert-file", relayCert, "--tls-key-file", relayKey,
+		"--write-client-ca", writersFile, "--tls-reload-interval", "50ms")
+	n := 0
+	write := func(cert, key string) (int, string) {
+		n++
+		code, out, errOut := run(t, "tuples", "write", "--relay", "https://"+httpAddr, "--tls-ca-file", caFile,
+			"--tls-cert-file", cert, "--tls-key-file", key, fmt.Sprintf("team:eng#member@user:r%d", n))
+		return code, out + errOut
+	}
+	until(t, "the first CA's writer", func() (bool, string) {
+		code, out := write(oldCert, oldKey) // the relay may still be starting
+		return code == exitOK, out
+	})
+	if code, out := write(newCert, newKey); code != exitFail || !strings.Contains(out, "401") {
+		t.Fatalf("a writer of a CA not yet in the file wrote: %d %s", code, out)
+	}
+	tlstest.WriteFile(t, writersFile, newWriters.PEM)
+	until(t, "the rotated writers' CA", func() (bool, string) {
+		code, out := write(newCert, newKey)
+		return code == exitOK, out
+	})
+	if code, out := write(oldCert, oldKey); code != exitFail || !strings.Contains(out, "401") {
+		t.Fatalf("the replaced CA's writer still writes: %d %s", code, out)
+	}
+	// A broken file is not a rotation: the last good CA stays.
+	tlstest.WriteFile(t, writersFile, []byte("not a certificate"))
+	time.Sleep(200 * time.Millisecond)
+	if code, out := write(newCert, newKey); code != exitOK {
+		t.Fatalf("a broken writers' CA file replaced the good one: %d %s", code, out)
+	}
+}
+
 // TestRelayTLSFlagsRefused: TLS settings that cannot work stop the relay
 // before it touches the store, naming what is wrong.
 func TestRelayTLSFlagsRefused(t *testing.T) {
@@ -422,7 +471,7 @@ func TestRelayTLSFlagsRefused(t *testing.T) {
 		{"a key that is not PEM", []string{"--tls-cert-file", cert, "--tls-key-file", notPEM}, "not.pem"},
 		{"negative reload interval", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-reload-interval", "-1s"}, "must not be negative"},
 		{"writers' CA without TLS", []string{"--write-client-ca", caFile}, "--write-client-ca needs TLS"},
-		{"writers' CA that is not PEM", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--write-client-ca", notPEM}, "no PEM certificates"},
+		{"writers' CA that is not PEM", []string{"--tls-cert-file", cert, "--tls-key-file", key, "--write-client-ca", notPEM}, "--write-client-ca: tlsconfig: " + notPEM + " holds no PEM certificate"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, errOut := run(t, append([]string{"relay", "--store", store}, c.args...)...)

@@ -194,6 +194,12 @@ func (r *Reloader) read(stamp string) (*material, error) {
 	return m, nil
 }
 
+// Pool returns the CA bundle in force now (nil without CAFile), reread
+// like the rest when its file changes; a file that stops being a usable
+// bundle keeps the previous pool (Err says why). It serves checks that
+// verify a certificate outside a handshake, such as the relay's writers.
+func (r *Reloader) Pool() *x509.CertPool { return r.current().pool }
+
 // ServerConfig returns a listener's config. It may be cloned (gRPC's
 // credentials.NewTLS does): everything it reads goes through r.
 func (r *Reloader) ServerConfig() *tls.Config {
