@@ -1,9 +1,12 @@
 package decision
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/edgeauthz/edgeauthz/config"
@@ -19,6 +22,11 @@ type relationEngine struct {
 	model   *rebac.Model
 	graph   *rebac.Graph
 	ignored int // tuples that do not fit the model's type restrictions
+	// inputs fingerprints the model and tuples graph was built from
+	// (relationInputs); zero once tuples were applied on top of them, so
+	// that only an index of exactly those inputs is reused.
+	inputs [sha256.Size]byte
+	reused bool // taken over from Options.Reuse
 }
 
 // relationReq is a route's `relation:` requirement.
@@ -45,7 +53,7 @@ func (r *relationReq) String() string {
 	return r.object.raw + "#" + r.relation + "@" + r.user.raw
 }
 
-func compileRelations(p *config.Policy, extra []string) (relationEngine, error) {
+func compileRelations(p *config.Policy, extra []string, reuse *Snapshot) (relationEngine, error) {
 	var errs config.Errors
 	add := func(line int, format string, a ...any) {
 		errs = append(errs, &config.Error{File: p.File, Line: line, Msg: fmt.Sprintf(format, a...)})
@@ -61,6 +69,12 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 			return relationEngine{}, errs
 		}
 		return relationEngine{}, nil
+	}
+	inputs := relationInputs(p, extra)
+	if reuse != nil && reuse.relations.graph != nil && reuse.relations.inputs == inputs {
+		// The same model and tuples compiled without an error before.
+		r := reuse.relations
+		return relationEngine{model: r.model, graph: r.graph, ignored: r.ignored, inputs: inputs, reused: true}, nil
 	}
 	var m *rebac.Model
 	var err error
@@ -120,7 +134,54 @@ func compileRelations(p *config.Policy, extra []string) (relationEngine, error) 
 	if len(errs) > 0 {
 		return eng, errs
 	}
+	eng.inputs = inputs
 	return eng, nil
+}
+
+// relationInputs fingerprints everything a relationship index is built
+// from: the model (inline, or its modules by name) and the tuples, the
+// policy's and the store's, in order. Every part is length-prefixed, so no
+// two different inputs write the same bytes.
+func relationInputs(p *config.Policy, extra []string) [sha256.Size]byte {
+	h := sha256.New()
+	// Through one buffer: a million small writes to the hash would cost an
+	// allocation each.
+	buf := make([]byte, 0, 64<<10)
+	put := func(s string) {
+		if len(buf)+8+len(s) > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(len(s)))
+		if len(s) > cap(buf)-len(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+			h.Write([]byte(s)) // one long model text: copied once
+			return
+		}
+		buf = append(buf, s...)
+	}
+	put(p.Model)
+	names := make([]string, 0, len(p.Modules))
+	for name := range p.Modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	put(strconv.Itoa(len(names)))
+	for _, name := range names {
+		put(name)
+		put(p.Modules[name])
+	}
+	for _, list := range [][]string{p.Tuples, extra} {
+		put(strconv.Itoa(len(list)))
+		for _, t := range list {
+			put(t)
+		}
+	}
+	h.Write(buf)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // parseModules builds a modular model from the policy's module files.
@@ -314,6 +375,10 @@ func orNone(s string) string {
 	return s
 }
 
+// ReusedRelations reports whether the snapshot took its relationship index
+// over from Options.Reuse instead of building it.
+func (s *Snapshot) ReusedRelations() bool { return s.relations.reused }
+
 // WithTuples returns a snapshot whose relationships also hold the given
 // tuples (a policy test case's contextual tuples). The receiver is unchanged.
 func (s *Snapshot) WithTuples(tuples []string) (*Snapshot, error) {
@@ -351,6 +416,8 @@ func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snap
 	g, stats := s.relations.graph.ApplyStats(w, d)
 	next.relations.graph = g
 	next.relations.ignored += stats.Ignored
+	next.relations.inputs = [sha256.Size]byte{} // no longer the inputs' index
+	next.relations.reused = false
 	next.revision = revision
 	return &next, nil
 }

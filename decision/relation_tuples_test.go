@@ -80,3 +80,52 @@ func TestCompileTuples(t *testing.T) {
 		})
 	}
 }
+
+// TestCompileReusesRelationIndex: a policy compiled with Options.Reuse takes
+// the relationship index over exactly when its model and tuples (its own
+// and the store's) are the ones Reuse was built from, and answers as a
+// fresh build would.
+func TestCompileReusesRelationIndex(t *testing.T) {
+	const routes = "routes:\n  - {name: r, match: 'GET /docs/{id}', relation: {object: 'document:{params.id}', relation: viewer}}\n"
+	base := strings.Replace(storeTuplesPolicy, "%s", "team:eng#member@user:ann", 1)
+	store := []string{"document:d2#viewer@user:bob"}
+	first := compile(t, base+routes, decision.Options{Tuples: store})
+	if first.ReusedRelations() {
+		t.Fatal("a first compile reports a reused index")
+	}
+	applied, err := first.ApplyTuples([]string{"document:d3#viewer@user:cid"}, nil, "r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoutes := strings.Replace(routes, "name: r,", "name: renamed,", 1)
+	for _, c := range []struct {
+		name   string
+		policy string
+		store  []string
+		reuse  *decision.Snapshot
+		want   bool
+	}{
+		{"routes changed", base + otherRoutes, store, first, true},
+		{"no snapshot to reuse", base + otherRoutes, store, nil, false},
+		{"a policy tuple changed", strings.Replace(base, "user:ann", "user:amy", 1) + routes, store, first, false},
+		{"a store tuple changed", base + routes, []string{"document:d2#viewer@user:bo"}, first, false},
+		{"a tuple moved from the store to the policy", base + "  - document:d2#viewer@user:bob\n" + routes, nil, first, false},
+		{"the model changed", strings.Replace(base, "define viewer: [user, team#member]", "define viewer: [user]", 1) + routes, store, first, false},
+		{"tuples were applied since", base + otherRoutes, store, applied, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := compile(t, c.policy, decision.Options{Tuples: c.store, Reuse: c.reuse})
+			if s.ReusedRelations() != c.want {
+				t.Fatalf("reused %v, want %v", s.ReusedRelations(), c.want)
+			}
+			fresh := compile(t, c.policy, decision.Options{Tuples: c.store})
+			for _, q := range [][3]string{{"document:d1", "viewer", "user:ann"}, {"document:d1", "viewer", "user:amy"},
+				{"document:d2", "viewer", "user:bob"}, {"document:d2", "viewer", "user:bo"}, {"document:d3", "viewer", "user:cid"}} {
+				got, want := s.CheckRelation(q[0], q[1], q[2], nil), fresh.CheckRelation(q[0], q[1], q[2], nil)
+				if got.Allowed != want.Allowed {
+					t.Errorf("%s#%s@%s: %v, a fresh build answers %v", q[0], q[1], q[2], got.Allowed, want.Allowed)
+				}
+			}
+		})
+	}
+}

@@ -474,7 +474,8 @@ func (l *Loader) swap(snap *decision.Snapshot, b Bundle) {
 	l.mu.Lock()
 	l.loadedAt = time.Now()
 	l.mu.Unlock()
-	l.log.Info("policy loaded", "source", b.Name, "revision", snap.Revision(), "routes", snap.RouteCount())
+	l.log.Info("policy loaded", "source", b.Name, "revision", snap.Revision(), "routes", snap.RouteCount(),
+		"relations_reused", snap.ReusedRelations())
 	l.warnMonitored(snap)
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	gosync "sync"
+	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,6 +32,12 @@ type PackageCompiler struct {
 
 	mu       gosync.Mutex
 	lastGood map[string]config.SetPart // package name → revision in the serving snapshot
+	// last is the snapshot compiled last, for its relationship index
+	// (decision.Options.Reuse). Weak: while it serves, the loader keeps it
+	// alive; once replaced (or once tuple changes were applied on top of
+	// it, in a copy), the compiler must not keep a million-tuple index
+	// alive on its own.
+	last weak.Pointer[decision.Snapshot]
 }
 
 // NewPackageCompiler returns a compiler with the server's compile settings
@@ -54,20 +61,29 @@ func NewPackageCompiler(opts decision.Options, log *slog.Logger, reg prometheus.
 func (c *PackageCompiler) Compile(b Bundle) (*decision.Snapshot, error) {
 	opts := c.opts
 	opts.Revision, opts.Tuples = b.Revision, b.Tuples
-	if !config.IsPolicySet(b.Policy) {
-		return policyload.Load(b.Name, b.Policy, policyload.Options{Compile: opts, Modules: b.Modules, ModulePaths: b.ModulePaths})
-	}
-	set, err := config.DecodePolicySet(b.Policy)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name, err)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	snap, used, err := CompileSet(set, opts, c.lastGood, c.log, c.refused)
-	if err != nil {
-		return nil, err
+	opts.Reuse = c.last.Value()
+	var snap *decision.Snapshot
+	if !config.IsPolicySet(b.Policy) {
+		var err error
+		snap, err = policyload.Load(b.Name, b.Policy, policyload.Options{Compile: opts, Modules: b.Modules, ModulePaths: b.ModulePaths})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		set, err := config.DecodePolicySet(b.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Name, err)
+		}
+		var used map[string]config.SetPart
+		snap, used, err = CompileSet(set, opts, c.lastGood, c.log, c.refused)
+		if err != nil {
+			return nil, err
+		}
+		c.lastGood = used
 	}
-	c.lastGood = used
+	c.last = weak.Make(snap)
 	return snap, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -237,5 +238,41 @@ func TestPackagesOverHTTP(t *testing.T) {
 		decision.Authenticated(&decision.Principal{Subject: "u", Roles: []string{"payer"}}))
 	if !r.Allowed || r.Package != "payments" {
 		t.Fatalf("%s %s %q", r.Reason, r.Detail, r.Package)
+	}
+}
+
+// TestPackageCompilerReusesRelationIndex: a bundle whose model and tuples
+// are those of the snapshot compiled before takes its relationship index
+// over, while that snapshot is alive; once nothing holds it, the compiler
+// does not either, and the next compile builds its own.
+func TestPackageCompilerReusesRelationIndex(t *testing.T) {
+	const policy = "model: |\n  model\n    schema 1.1\n  type user\n  type doc\n    relations\n      define viewer: [user]\n" +
+		"tuples:\n  - doc:1#viewer@user:ann\nroutes:\n  - {name: %s, match: 'GET /docs/{id}', relation: {object: 'doc:{params.id}', relation: viewer}}\n"
+	c := policysync.NewPackageCompiler(decision.Options{}, nil, nil)
+	compile := func(route string, tuples ...string) *decision.Snapshot {
+		t.Helper()
+		s, err := c.Compile(policysync.Bundle{Name: "p.yaml", Revision: route, Policy: []byte(strings.Replace(policy, "%s", route, 1)), Tuples: tuples})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := compile("a", "doc:2#viewer@user:bob")
+	if first.ReusedRelations() {
+		t.Fatal("the first compile reused an index")
+	}
+	second := compile("b", "doc:2#viewer@user:bob")
+	if !second.ReusedRelations() {
+		t.Fatal("a routes-only change built the index again")
+	}
+	if !second.CheckRelation("doc:2", "viewer", "user:bob", nil).Allowed {
+		t.Fatal("the reused index lost a store tuple")
+	}
+	if compile("c", "doc:2#viewer@user:cid").ReusedRelations() {
+		t.Fatal("a store tuple change reused the index")
+	}
+	runtime.GC() // nothing holds the snapshots compiled so far
+	if compile("d", "doc:2#viewer@user:cid").ReusedRelations() {
+		t.Fatal("the compiler kept a snapshot alive that nothing else held")
 	}
 }
