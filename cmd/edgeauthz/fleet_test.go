@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	"github.com/edgeauthz/edgeauthz/relay"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
@@ -96,10 +95,7 @@ func TestMergeFleet(t *testing.T) {
 // `fleet --relay A,B` lists both edges once with the relay each follows,
 // and names a relay that does not answer while showing the others.
 func TestFleetOfSeveralRelays(t *testing.T) {
-	dsn := pgtest.Start(t)
-	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
-		t.Fatalf("publish: %d %s", code, errOut)
-	}
+	dsn := publishedStore(t)
 	grpcA, httpA := startRelayCmd(t, dsn)
 	grpcB, httpB := startRelayCmd(t, dsn)
 	for node, addr := range map[string]string{"edge-on-a": grpcA, "edge-on-b": grpcB} {
@@ -139,10 +135,7 @@ func TestFleetOfSeveralRelays(t *testing.T) {
 // addresses (a headless Service) is asked at each of them. Two relays
 // listen on one port of 127.0.0.1 and ::1; the name resolves to both.
 func TestFleetAsksEveryAddressOfAName(t *testing.T) {
-	dsn := pgtest.Start(t)
-	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
-		t.Fatalf("publish: %d %s", code, errOut)
-	}
+	dsn := publishedStore(t)
 	_, port, _ := net.SplitHostPort(freeAddr(t))
 	l6, err := net.Listen("tcp", "[::1]:"+port)
 	if err != nil {

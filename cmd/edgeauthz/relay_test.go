@@ -21,6 +21,17 @@ import (
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
+// publishedStore starts a PostgreSQL store with the example policy
+// published to it, and returns its DSN.
+func publishedStore(t *testing.T) string {
+	t.Helper()
+	dsn := pgtest.Start(t)
+	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
+		t.Fatalf("publish: %d %s", code, errOut)
+	}
+	return dsn
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -34,10 +45,7 @@ func freeAddr(t *testing.T) string {
 // TestRelayAndFleet runs `edgeauthz relay` against a real PostgreSQL, follows
 // it with an xds:// source and reads the edge back with `edgeauthz fleet`.
 func TestRelayAndFleet(t *testing.T) {
-	dsn := pgtest.Start(t)
-	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
-		t.Fatalf("publish: %d %s", code, errOut)
-	}
+	dsn := publishedStore(t)
 	if code, _, errOut := run(t, "tuples", "write", "--store", dsn, "team:eng#member@user:bob"); code != exitOK {
 		t.Fatalf("tuples: %d %s", code, errOut)
 	}

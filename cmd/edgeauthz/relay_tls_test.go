@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/edgeauthz/edgeauthz/config"
-	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig"
 	"github.com/edgeauthz/edgeauthz/internal/tlsconfig/tlstest"
 	"github.com/edgeauthz/edgeauthz/relay"
@@ -135,10 +134,7 @@ func adsRefused(t *testing.T, addr string, creds credentials.TransportCredential
 // writer keeps writing: the edge's stream stays up and every write reaches
 // it.
 func TestRelayMutualTLS(t *testing.T) {
-	dsn := pgtest.Start(t)
-	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
-		t.Fatalf("publish: %d %s", code, errOut)
-	}
+	dsn := publishedStore(t)
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "edgeauthz test CA")
 	caFile := ca.WriteCA(t, dir, "ca.crt")
@@ -332,10 +328,7 @@ func withCertPinned(t *testing.T, cfg *config.Server) credentials.TransportCrede
 // listener admits (an edge's) is not, with and without mutual TLS on the
 // listener. The --health port answers plain-HTTP probes meanwhile.
 func TestRelayWritersByCertificate(t *testing.T) {
-	dsn := pgtest.Start(t)
-	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
-		t.Fatalf("publish: %d %s", code, errOut)
-	}
+	dsn := publishedStore(t)
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "edgeauthz test CA")
 	writers := tlstest.NewCA(t, "writers CA")
@@ -401,10 +394,7 @@ func TestRelayWritersByCertificate(t *testing.T) {
 // the old one's are refused, without a restart; a file that stops being a
 // bundle keeps the last good one.
 func TestRelayWritersCARotates(t *testing.T) {
-	dsn := pgtest.Start(t)
-	if code, _, errOut := run(t, "publish", "--store", dsn, "../../examples/policy.yaml"); code != exitOK {
-		t.Fatalf("publish: %d %s", code, errOut)
-	}
+	dsn := publishedStore(t)
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "edgeauthz test CA")
 	oldWriters, newWriters := tlstest.NewCA(t, "writers CA 1"), tlstest.NewCA(t, "writers CA 2")
