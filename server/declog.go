@@ -52,7 +52,7 @@ func decisionLog(c config.DecisionLog, reg prometheus.Registerer, log *slog.Logg
 		outs, cs = append(outs, f), append(cs, f)
 	}
 	if c.HTTP.URL != "" {
-		tc, err := clientTLS(c.HTTP.TLS, "decision_log.http.tls")
+		tc, err := clientTLS(c.HTTP.TLS, "decision_log.http.tls", log)
 		if err != nil {
 			_ = cs.Close()
 			return nil, nil, err

@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 			Help: "JWKS fetches by issuer and result.",
 		}, []string{"issuer", "result"})
 		s.reg.MustRegister(refreshes)
-		if icfg.HTTPClient, err = jwksHTTPClient(cfg.Tokens.Issuers); err != nil {
+		if icfg.HTTPClient, err = jwksHTTPClient(cfg.Tokens.Issuers, log); err != nil {
 			return nil, err
 		}
 		icfg.Logger = log.With("component", "identity")
@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	if opts.Shadow, err = s.newShadow(); err != nil {
 		return nil, err
 	}
-	if s.tracer, err = newTracer(ctx, cfg.Tracing); err != nil {
+	if s.tracer, err = newTracer(ctx, cfg.Tracing, log); err != nil {
 		return nil, err
 	}
 	opts.Tracer = s.tracer
@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg *config.Server, log *slog.Logger) (_ *Server, 
 	// core leaves most Checks to fresh goroutines: keep enough for the
 	// requests in flight (grpc starts a goroutine beyond them).
 	s.waiting = newWaiters(cfg.Limits.GRPC.MaxWaitingStreams, cfg.Limits.GRPC.MessageWait, s.reg)
-	tlsCfg, err := listenerTLS(cfg.Listen.TLS)
+	tlsCfg, err := listenerTLS(cfg.Listen.TLS, log.With("tls", "listen.tls"))
 	if err != nil {
 		return nil, err
 	}

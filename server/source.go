@@ -50,7 +50,7 @@ func openSource(cfg *config.Server, ps config.PolicyStore, key string, log *slog
 		}
 		opts.HTTP.Keys = keys
 	}
-	tc, err := clientTLS(ps.TLS, key+".tls")
+	tc, err := clientTLS(ps.TLS, key+".tls", log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -15,18 +16,18 @@ import (
 
 // listenerTLS returns the listeners' TLS config, or nil for plain TCP.
 // Both ports share one reloader: one rotation, one read of the files.
-func listenerTLS(c config.TLS) (*tls.Config, error) {
+func listenerTLS(c config.TLS, log *slog.Logger) (*tls.Config, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
-	r, err := tlsconfig.New(tlsFiles(c))
+	r, err := tlsconfig.New(tlsFiles(c, log))
 	if err != nil {
 		return nil, fmt.Errorf("listen.tls: %w", err)
 	}
 	return r.ServerConfig(), nil
 }
 
-func tlsFiles(c config.TLS) tlsconfig.Files {
+func tlsFiles(c config.TLS, log *slog.Logger) tlsconfig.Files {
 	return tlsconfig.Files{
 		CertFile:       c.CertFile,
 		KeyFile:        c.KeyFile,
@@ -34,16 +35,20 @@ func tlsFiles(c config.TLS) tlsconfig.Files {
 		AllowSPIFFEIDs: c.AllowSPIFFEIDs,
 		AllowDNSNames:  c.AllowDNSNames,
 		CheckInterval:  c.ReloadInterval,
+		Logger:         log,
 	}
 }
 
 // clientTLS returns an outgoing connection's TLS config, or nil for the
 // defaults (system roots, no client certificate).
-func clientTLS(c config.TLS, key string) (*tls.Config, error) {
+func clientTLS(c config.TLS, key string, log *slog.Logger) (*tls.Config, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
-	r, err := tlsconfig.New(tlsFiles(c))
+	if log != nil {
+		log = log.With("tls", key)
+	}
+	r, err := tlsconfig.New(tlsFiles(c, log))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
@@ -56,7 +61,7 @@ func clientTLS(c config.TLS, key string) (*tls.Config, error) {
 // tls block, nil otherwise. Each such issuer's jwks_url origin gets a
 // transport with its TLS config; every other origin (other issuers, a
 // redirect elsewhere) the default transport.
-func jwksHTTPClient(issuers []config.Issuer) (*http.Client, error) {
+func jwksHTTPClient(issuers []config.Issuer, log *slog.Logger) (*http.Client, error) {
 	rt := originTransport{byOrigin: map[string]http.RoundTripper{}, fallback: http.DefaultTransport}
 	blocks := map[string]config.TLS{}
 	for _, is := range issuers {
@@ -74,7 +79,7 @@ func jwksHTTPClient(issuers []config.Issuer) (*http.Client, error) {
 			}
 			continue
 		}
-		tc, err := clientTLS(is.TLS, fmt.Sprintf("issuer %q: tls", is.Issuer))
+		tc, err := clientTLS(is.TLS, fmt.Sprintf("issuer %q: tls", is.Issuer), log)
 		if err != nil {
 			return nil, err
 		}
@@ -103,11 +108,11 @@ func (o originTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // newTracer builds the decision tracer, nil when tracing is off.
-func newTracer(ctx context.Context, c config.Tracing) (*tracing.Tracer, error) {
+func newTracer(ctx context.Context, c config.Tracing, log *slog.Logger) (*tracing.Tracer, error) {
 	if c.Endpoint == "" {
 		return nil, nil
 	}
-	tc, err := clientTLS(c.TLS, "tracing.tls")
+	tc, err := clientTLS(c.TLS, "tracing.tls", log)
 	if err != nil {
 		return nil, err
 	}

@@ -61,8 +61,9 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "edgeauthz relay: --store DSN is required (postgres://…)")
 		return exitUsage
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	// One reloader for both ports: one rotation, one read of the files.
-	tlsConfig, err := listenTLS.serverConfig()
+	tlsConfig, err := listenTLS.serverConfig(log.With("tls", "listen"))
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz relay:", err)
 		return exitUsage
@@ -76,7 +77,8 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		// Reread like the listener's files, so that the writers' CA
 		// rotates without a restart.
-		writeCAs, err = tlsconfig.New(tlsconfig.Files{CAFile: *clientCA, CheckInterval: *listenTLS.reload})
+		writeCAs, err = tlsconfig.New(tlsconfig.Files{CAFile: *clientCA, CheckInterval: *listenTLS.reload,
+			Logger: log.With("tls", "write-client-ca")})
 		if err != nil {
 			fmt.Fprintln(stderr, "edgeauthz relay: --write-client-ca:", err)
 			return exitUsage
@@ -89,7 +91,6 @@ func runRelay(ctx context.Context, args []string, _, stderr io.Writer) int {
 			httpTLS.ClientAuth = tls.RequestClientCert
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	store, err := policysync.NewPostgresSource(*dsn, policysync.PostgresOptions{Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "edgeauthz relay:", err)

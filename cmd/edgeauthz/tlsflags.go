@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -52,8 +53,9 @@ func (f *allowListFlag) Set(v string) error {
 	return nil
 }
 
-// serverConfig returns the listeners' config, nil for plain TCP.
-func (f *listenerTLSFlags) serverConfig() (*tls.Config, error) {
+// serverConfig returns the listeners' config, nil for plain TCP; log hears
+// of rotations (may be nil).
+func (f *listenerTLSFlags) serverConfig(log *slog.Logger) (*tls.Config, error) {
 	if !f.enabled() {
 		return nil, nil
 	}
@@ -64,7 +66,7 @@ func (f *listenerTLSFlags) serverConfig() (*tls.Config, error) {
 		return nil, errors.New("--tls-reload-interval must not be negative")
 	}
 	r, err := tlsconfig.New(tlsconfig.Files{CertFile: *f.cert, KeyFile: *f.key, CAFile: *f.ca,
-		AllowSPIFFEIDs: f.spiffe, AllowDNSNames: f.dns, CheckInterval: *f.reload})
+		AllowSPIFFEIDs: f.spiffe, AllowDNSNames: f.dns, CheckInterval: *f.reload, Logger: log})
 	if err != nil {
 		return nil, err
 	}

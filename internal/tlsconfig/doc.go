@@ -4,13 +4,13 @@
 // A Reloader reads a certificate, its key and an optional CA bundle (PEM).
 // cert-manager, the SPIFFE helper and kubelet's secret volumes replace these
 // files while the process runs; the Reloader notices on the next handshake
-// after a change (it compares each file's size and modification time, at most
-// once per CheckInterval, then the SHA-256 of the contents) and serves the new
-// material from then on. Connections already open keep the certificate they
+// after a change (it reads the files at most once per CheckInterval and
+// compares the SHA-256 of their contents, so a replacement with the same size
+// and modification time counts too) and serves the new material from then on. Connections already open keep the certificate they
 // were made with: nothing is dropped. A rotation that leaves the files
 // inconsistent for a moment (a new certificate beside the old key) is not
-// applied; the last good material keeps serving, the error is reported by Err,
-// and the next handshake tries again.
+// applied; the last good material keeps serving, the error is reported by Err
+// (and logged once, with Files.Logger), and the next handshake tries again.
 //
 // The API, for every transport of the product:
 //

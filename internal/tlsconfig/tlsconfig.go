@@ -1,12 +1,13 @@
 package tlsconfig
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -35,9 +36,12 @@ type Files struct {
 	// DNS SANs. Exact matches, no wildcards.
 	AllowSPIFFEIDs []string
 	AllowDNSNames  []string
-	// CheckInterval bounds how often the files are stat'ed (0 means
+	// CheckInterval bounds how often the files are read again (0 means
 	// DefaultCheckInterval; negative means at every handshake).
 	CheckInterval time.Duration
+	// Logger, when set, hears of every rotation applied and of every
+	// change that could not be used (once per distinct error).
+	Logger *slog.Logger
 }
 
 // Reloader serves the newest consistent material of its Files.
@@ -54,10 +58,9 @@ type Reloader struct {
 
 // material is one consistent read of the files; it is never mutated.
 type material struct {
-	stamp string   // size and mtime of each file
-	sum   [32]byte // SHA-256 of the contents
-	cert  *tls.Certificate
-	pool  *x509.CertPool // nil: system roots (client) / no mTLS (server)
+	sum  [32]byte // SHA-256 of the contents
+	cert *tls.Certificate
+	pool *x509.CertPool // nil: system roots (client) / no mTLS (server)
 }
 
 // New reads the files once; an error here means they are missing or do not
@@ -78,11 +81,11 @@ func New(f Files) (*Reloader, error) {
 	if r.interval == 0 {
 		r.interval = DefaultCheckInterval
 	}
-	st, err := r.stamp()
+	data, sum, err := r.load()
 	if err != nil {
 		return nil, err
 	}
-	m, err := r.read(st)
+	m, err := r.parse(data, sum)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +112,10 @@ func (r *Reloader) current() *material {
 	return r.cur.Load()
 }
 
+// refresh reads the files and applies them when their contents changed.
+// The contents decide, not sizes or modification times: a replacement of
+// the same size and time (cp -p, rsync -a, a fixed-mtime image) is a
+// rotation too, and the files are small enough to read once per interval.
 func (r *Reloader) refresh(now int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -116,27 +123,39 @@ func (r *Reloader) refresh(now int64) {
 		return // another handshake just did it
 	}
 	r.nextCheck.Store(now + int64(r.interval))
-	st, err := r.stamp()
 	old := r.cur.Load()
-	if err == nil && st == old.stamp {
+	data, sum, err := r.load()
+	if err == nil && sum == old.sum {
+		r.fail(nil) // the files are (back to) what serves
 		return
 	}
 	var m *material
 	if err == nil {
-		m, err = r.read(st)
+		m, err = r.parse(data, sum)
 	}
 	if err != nil {
-		r.lastErr.Store(&err)
+		r.fail(err)
 		return
 	}
-	r.lastErr.Store(nil)
-	if m.sum == old.sum {
-		// Touched but identical: keep the parsed material, remember the stamp.
-		same := *old
-		same.stamp = st
-		m = &same
-	}
+	r.fail(nil)
 	r.cur.Store(m)
+	if r.files.Logger != nil {
+		r.files.Logger.Info("TLS files reloaded", "files", r.paths())
+	}
+}
+
+// fail records the outcome of a reload attempt; a new error is logged once,
+// not at every interval while it lasts.
+func (r *Reloader) fail(err error) {
+	prev := r.Err()
+	if err == nil {
+		r.lastErr.Store(nil)
+		return
+	}
+	r.lastErr.Store(&err)
+	if r.files.Logger != nil && (prev == nil || prev.Error() != err.Error()) {
+		r.files.Logger.Warn("TLS files changed but cannot be used; the previous ones keep serving", "files", r.paths(), "err", err)
+	}
 }
 
 func (r *Reloader) paths() []string {
@@ -149,35 +168,32 @@ func (r *Reloader) paths() []string {
 	return p
 }
 
-func (r *Reloader) stamp() (string, error) {
-	var b bytes.Buffer
-	for _, p := range r.paths() {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return "", fmt.Errorf("tlsconfig: %w", err)
-		}
-		fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
-	}
-	return b.String(), nil
-}
-
-func (r *Reloader) read(stamp string) (*material, error) {
-	m := &material{stamp: stamp}
+// load reads the files (cert, key, CA; empty for those not set) and the
+// SHA-256 of their contents together.
+func (r *Reloader) load() (data [3][]byte, sum [32]byte, err error) {
 	h := sha256.New()
-	var data [3][]byte
 	for i, p := range []string{r.files.CertFile, r.files.KeyFile, r.files.CAFile} {
 		if p == "" {
+			h.Write([]byte{1})
 			continue
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("tlsconfig: %w", err)
+			return data, sum, fmt.Errorf("tlsconfig: %w", err)
 		}
 		data[i] = b
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
 		h.Write(b)
-		h.Write([]byte{0})
 	}
-	copy(m.sum[:], h.Sum(nil))
+	h.Sum(sum[:0])
+	return data, sum, nil
+}
+
+// parse builds the material of one read of the files.
+func (r *Reloader) parse(data [3][]byte, sum [32]byte) (*material, error) {
+	m := &material{sum: sum}
 	if r.files.CertFile != "" {
 		c, err := tls.X509KeyPair(data[0], data[1])
 		if err != nil {

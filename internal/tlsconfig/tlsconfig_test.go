@@ -1,11 +1,17 @@
 package tlsconfig_test
 
 import (
+	"bytes"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +267,72 @@ func TestMinVersion(t *testing.T) {
 	cli.MinVersion, cli.MaxVersion = tls.VersionTLS11, tls.VersionTLS11
 	if _, _, srvErr := handshake(t, srv, cli); srvErr == nil {
 		t.Fatal("a TLS 1.1 client was accepted")
+	}
+}
+
+// TestSameSizeSameTimeRotation: a file replaced by one of the same size
+// and modification time (cp -p, rsync -a, an image with fixed times) is a
+// rotation too; the contents decide. A change that cannot be used is
+// logged once, however many intervals it lasts.
+func TestSameSizeSameTimeRotation(t *testing.T) {
+	dir := t.TempDir()
+	one, two := tlstest.NewCA(t, "writers"), tlstest.NewCA(t, "writers")
+	// Same size: ECDSA signatures vary by a few bytes, and text after a
+	// PEM block is ignored, so pad the shorter with newlines.
+	pemOne, pemTwo := slices.Clone(one.PEM), slices.Clone(two.PEM)
+	for len(pemOne) < len(pemTwo) {
+		pemOne = append(pemOne, '\n')
+	}
+	for len(pemTwo) < len(pemOne) {
+		pemTwo = append(pemTwo, '\n')
+	}
+	file := filepath.Join(dir, "writers.crt")
+	stamp := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	put := func(b []byte) {
+		t.Helper()
+		tlstest.WriteFile(t, file, b)
+		if err := os.Chtimes(file, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(pemOne)
+	var logs bytes.Buffer
+	r := mustNew(t, tlsconfig.Files{CAFile: file, CheckInterval: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	cert := func(ca *tlstest.CA) *x509.Certificate {
+		t.Helper()
+		pemCert, _ := ca.Issue(t, tlstest.Leaf{SPIFFEID: edgeID})
+		blk, _ := pem.Decode(pemCert)
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	trusts := func(c *x509.Certificate) bool {
+		_, err := c.Verify(x509.VerifyOptions{Roots: r.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		return err == nil
+	}
+	c1, c2 := cert(one), cert(two)
+	if !trusts(c1) || trusts(c2) {
+		t.Fatal("the first bundle is not the one in force")
+	}
+	put(pemTwo)
+	if trusts(c1) || !trusts(c2) {
+		t.Fatal("a replacement of the same size and time was not applied")
+	}
+	if !strings.Contains(logs.String(), "TLS files reloaded") {
+		t.Errorf("the rotation was not logged: %q", logs.String())
+	}
+	put([]byte(strings.Repeat("x", len(pemTwo))))
+	for range 3 {
+		if !trusts(c2) {
+			t.Fatal("a broken bundle replaced the good one")
+		}
+	}
+	if r.Err() == nil {
+		t.Error("Err() = nil with a broken bundle")
+	}
+	if n := strings.Count(logs.String(), "cannot be used"); n != 1 {
+		t.Errorf("the broken bundle was logged %d times, want once: %q", n, logs.String())
 	}
 }
