@@ -86,8 +86,19 @@ func NewHTTPSource(rawURL string, opts HTTPOptions) (*HTTPSource, error) {
 		opts.MaxSize = MaxPolicySize
 	}
 	s := &HTTPSource{url: rawURL, opts: opts, client: opts.Client}
-	if s.client == nil {
-		s.client = &http.Client{Transport: &http.Transport{
+	if s.client != nil {
+		// A copy with the redirect policy; the caller's client is unchanged.
+		c := *s.client
+		next := c.CheckRedirect
+		c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+			if err := checkRedirect(req, via); err != nil || next == nil {
+				return err
+			}
+			return next(req, via)
+		}
+		s.client = &c
+	} else {
+		s.client = &http.Client{CheckRedirect: checkRedirect, Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DisableCompression:    true, // we ask for gzip ourselves and bound its size
 			ForceAttemptHTTP2:     true,
@@ -340,7 +351,42 @@ func isETag(s string) bool {
 func sameOrigin(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)
-	return err1 == nil && err2 == nil && ua.Scheme == ub.Scheme && strings.EqualFold(ua.Host, ub.Host)
+	return err1 == nil && err2 == nil && origin(ua) == origin(ub)
+}
+
+// origin is u's RFC 6454 origin: scheme, host and port (the scheme's
+// default port when none is given).
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// maxRedirects bounds the redirects of one bundle or signature fetch.
+const maxRedirects = 3
+
+// checkRedirect is the redirect policy of bundle and signature fetches: at
+// most maxRedirects hops, never from https to http (a downgrade would hand
+// the store credential to whoever sits on the path and, without a signing
+// key, let it serve the policy), and the store credential goes to the
+// bundle URL's own origin only, not to a CDN or object store the server
+// redirects to, nor to another port of the same host.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > maxRedirects {
+		return fmt.Errorf("more than %d redirects", maxRedirects)
+	}
+	for _, r := range via {
+		if r.URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("a redirect from https to %s is refused (%s)", req.URL.Scheme, req.URL.Redacted())
+		}
+	}
+	if origin(req.URL) != origin(via[0].URL) {
+		req.Header.Del("Authorization")
+	}
+	return nil
 }
 
 // unwrapURLError drops *url.Error's "Get \"URL\":" prefix (we name the URL

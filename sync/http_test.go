@@ -490,3 +490,96 @@ func TestHTTPSourceBinaryContent(t *testing.T) {
 		t.Fatalf("Fetch = %q, %v; want the bytes as served", b.Policy, err)
 	}
 }
+
+// TestHTTPSourceRedirects: a bundle fetch follows at most three redirects,
+// never from https to http, and sends the store credential to the bundle
+// URL's own origin only (not to another host, nor another port of it).
+func TestHTTPSourceRedirects(t *testing.T) {
+	const doc = "routes: []\n"
+	var mu gosync.Mutex
+	auth := map[string]string{} // server name → the Authorization it saw
+	serve := func(name string, h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			auth[name] = r.Header.Get("Authorization")
+			mu.Unlock()
+			h(w, r)
+		}
+	}
+	bundle := func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(doc)) }
+	plain := httptest.NewServer(serve("plain", bundle))
+	defer plain.Close()
+	other := httptest.NewServer(serve("other", bundle))
+	defer other.Close()
+	to := func(target string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/moved" {
+				bundle(w, r)
+				return
+			}
+			http.Redirect(w, r, target, http.StatusFound)
+		}
+	}
+	secure := httptest.NewTLSServer(serve("secure", to(plain.URL+"/policy.yaml")))
+	defer secure.Close()
+	var loop *httptest.Server
+	loop = httptest.NewServer(serve("loop", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, loop.URL+"/again", http.StatusFound)
+	}))
+	defer loop.Close()
+	toOther := httptest.NewServer(serve("origin", to(other.URL+"/policy.yaml")))
+	defer toOther.Close()
+	var self *httptest.Server
+	self = httptest.NewServer(serve("self", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			bundle(w, r)
+			return
+		}
+		http.Redirect(w, r, self.URL+"/moved", http.StatusFound)
+	}))
+	defer self.Close()
+
+	for _, c := range []struct {
+		name, url string
+		client    *http.Client
+		wantErr   string
+		sawToken  map[string]bool // server → whether it got the credential
+	}{
+		{name: "https to http", url: secure.URL + "/policy.yaml", client: secure.Client(),
+			wantErr: "from https to http", sawToken: map[string]bool{"secure": true}},
+		{name: "to another origin", url: toOther.URL + "/policy.yaml",
+			sawToken: map[string]bool{"origin": true, "other": false}},
+		{name: "within the origin", url: self.URL + "/policy.yaml",
+			sawToken: map[string]bool{"self": true}},
+		{name: "too many", url: loop.URL + "/policy.yaml", wantErr: "more than 3 redirects"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mu.Lock()
+			clear(auth)
+			mu.Unlock()
+			src, err := NewHTTPSource(c.url, HTTPOptions{BearerToken: "s3cret", Client: c.client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := src.Fetch(context.Background(), "")
+			switch {
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("err %v, want %q", err, c.wantErr)
+			case c.wantErr == "" && (err != nil || string(b.Policy) != doc):
+				t.Fatalf("%q, %v", b.Policy, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if c.name == "https to http" {
+				if _, ok := auth["plain"]; ok {
+					t.Fatal("the downgraded URL was requested")
+				}
+			}
+			for name, want := range c.sawToken {
+				if got := auth[name] == "Bearer s3cret"; got != want {
+					t.Errorf("%s got the credential: %v, want %v (saw %q)", name, got, want, auth[name])
+				}
+			}
+		})
+	}
+}
