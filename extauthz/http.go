@@ -66,8 +66,11 @@ func (h *HTTPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // descriptions of the original request disagree (X-Original-URI and
 // X-Forwarded-Uri, the two method headers, or a header and the path after the
 // prefix), the request is ambiguous: conflict says why, and it is denied
-// (bad_path). A URI header without a method header is refused (bad_request):
-// assuming GET would let any method pass as one.
+// (bad_path); so is one of those headers sent twice or empty, as no one can
+// tell which value the proxy meant. A URI header without a method header is
+// refused (bad_request): assuming GET would let any method pass as one; and
+// so is a method header without a URI header at the bare prefix, which
+// would otherwise describe "/".
 func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, reason decision.Reason, conflict string) {
 	headers := make(map[string]string, len(r.Header)+1)
 	for k, vs := range r.Header {
@@ -91,6 +94,18 @@ func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, reason de
 	restPath, _, _ := strings.Cut(rest, "?")
 	bare := underPrefix && restPath == "/"
 
+	for _, name := range describingHeaders {
+		vs, ok := r.Header[name]
+		switch {
+		case !ok:
+		case len(vs) > 1:
+			req.Target = rest
+			return req, decision.ReasonBadPath, name + " is sent more than once"
+		case vs[0] == "" && name != "X-Forwarded-Host":
+			req.Target = rest
+			return req, decision.ReasonBadPath, name + " is empty"
+		}
+	}
 	uri, uriOK := agree(headers["x-original-uri"], headers["x-forwarded-uri"])
 	method, methodOK := agree(headers["x-original-method"], headers["x-forwarded-method"])
 	switch {
@@ -109,6 +124,9 @@ func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, reason de
 			req.Host = fh
 		}
 		return req, 0, ""
+	case uri == "" && method != "" && bare:
+		req.Target, req.Method = rest, method
+		return req, decision.ReasonBadRequest, missingURI
 	}
 
 	// Envoy http_service: the original request is this one, under the prefix.
@@ -135,6 +153,15 @@ func (h *HTTPHandler) request(r *http.Request) (req *decision.Request, reason de
 // comes without the original method.
 const missingMethod = "X-Original-URI or X-Forwarded-Uri names the request but no X-Original-Method or X-Forwarded-Method gives its method; " +
 	"set it in the proxy (nginx: proxy_set_header X-Original-Method $request_method; Traefik sends X-Forwarded-Method)"
+
+// missingURI is the refusal of a method header at the bare prefix without
+// the URI it belongs to.
+const missingURI = "X-Original-Method or X-Forwarded-Method gives a method but no X-Original-URI or X-Forwarded-Uri names the request; " +
+	"set it in the proxy (nginx: proxy_set_header X-Original-URI $request_uri; Traefik sends X-Forwarded-Uri)"
+
+// describingHeaders describe the original request in nginx's and Traefik's
+// calls (canonical names: repeated lines of any case share one entry).
+var describingHeaders = []string{"X-Original-Uri", "X-Forwarded-Uri", "X-Original-Method", "X-Forwarded-Method", "X-Forwarded-Host"}
 
 // agree returns the value two headers give, and false when both are set and
 // differ.

@@ -1,6 +1,7 @@
 package extauthz_test
 
 import (
+	"cmp"
 	"io"
 	"net/http"
 	"slices"
@@ -451,47 +452,72 @@ func TestHTTPModeOriginalRequestConflicts(t *testing.T) {
 		r.Header.Set("X-Forwarded-Host", "api.test")
 		return withToken(r, user)
 	}
+	nginx := func(header http.Header) *http.Request {
+		r, _ := http.NewRequest("GET", h.base+"/authz", nil)
+		for k, vs := range header {
+			r.Header[k] = vs // as sent: repeated or empty
+		}
+		return withToken(r, user)
+	}
 	cases := []struct {
 		name   string
 		r      *http.Request
 		status int
+		reason string // of a 400; "" means bad_path
 	}{
-		{"traefik alone", traefik("DELETE", "/docs/d1"), 403},
+		{"traefik alone", traefik("DELETE", "/docs/d1"), 403, ""},
 		{"traefik at /authz/", func() *http.Request {
 			r := traefik("DELETE", "/docs/d1")
 			r.URL.Path = "/authz/"
 			return r
-		}(), 403},
-		{"traefik allows", traefik("GET", "/docs/d1"), 200},
+		}(), 403, ""},
+		{"traefik allows", traefik("GET", "/docs/d1"), 200, ""},
 		{"client adds X-Original-URI", func() *http.Request {
 			r := traefik("DELETE", "/orgs/org_2/documents/d1")
 			r.Header.Set("X-Original-URI", "/docs/d1")
 			r.Header.Set("X-Original-Method", "GET")
 			return r
-		}(), 400},
+		}(), 400, ""},
 		{"client adds X-Original-Method", func() *http.Request {
 			r := traefik("DELETE", "/docs/d1")
 			r.Header.Set("X-Original-URI", "/docs/d1")
 			r.Header.Set("X-Original-Method", "GET")
 			return r
-		}(), 400},
+		}(), 400, ""},
 		{"agreeing headers", func() *http.Request {
 			r := traefik("DELETE", "/docs/d1")
 			r.Header.Set("X-Original-URI", "/docs/d1")
 			r.Header.Set("X-Original-Method", "DELETE")
 			return r
-		}(), 403},
+		}(), 403, ""},
 		{"envoy path with a client X-Original-URI", func() *http.Request {
 			r, _ := http.NewRequest("DELETE", h.base+"/authz/docs/d1", nil)
 			r.Header.Set("X-Original-URI", "/healthz")
 			return withToken(r, user)
-		}(), 400},
+		}(), 400, ""},
 		{"envoy path with a client X-Forwarded-Uri", func() *http.Request {
 			r, _ := http.NewRequest("DELETE", h.base+"/authz/docs/d1", nil)
 			r.Header.Set("X-Forwarded-Uri", "/healthz")
 			return withToken(r, user)
-		}(), 400},
+		}(), 400, ""},
 	}
+	cases = append(cases, []struct {
+		name   string
+		r      *http.Request
+		status int
+		reason string
+	}{
+		// Which of two values the proxy meant cannot be told; joined,
+		// they would be decided as one path.
+		{"X-Original-URI twice", nginx(http.Header{"X-Original-Uri": {"/docs/d1", "/orgs/org_2/documents/d1"}, "X-Original-Method": {"GET"}}), 400, ""},
+		{"X-Forwarded-Uri twice", nginx(http.Header{"X-Forwarded-Uri": {"/docs/d1", "/docs/d1"}, "X-Forwarded-Method": {"GET"}}), 400, ""},
+		{"X-Original-Method twice", nginx(http.Header{"X-Original-Uri": {"/docs/d1"}, "X-Original-Method": {"GET", "DELETE"}}), 400, ""},
+		{"X-Forwarded-Host twice", nginx(http.Header{"X-Forwarded-Uri": {"/docs/d1"}, "X-Forwarded-Method": {"GET"}, "X-Forwarded-Host": {"a.test", "b.test"}}), 400, ""},
+		{"X-Original-URI empty", nginx(http.Header{"X-Original-Uri": {""}, "X-Original-Method": {"GET"}}), 400, ""},
+		// A method with no URI would describe "/".
+		{"method without URI", nginx(http.Header{"X-Original-Method": {"GET"}}), 400, "bad_request"},
+		{"forwarded method without URI", nginx(http.Header{"X-Forwarded-Method": {"GET"}}), 400, "bad_request"},
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := http.DefaultClient.Do(tc.r)
@@ -504,8 +530,9 @@ func TestHTTPModeOriginalRequestConflicts(t *testing.T) {
 				t.Fatalf("status %d, want %d (%s)", res.StatusCode, tc.status, body)
 			}
 			if tc.status == 400 {
-				if b := denyBody(t, string(body)); b["reason"] != "bad_path" {
-					t.Errorf("body %s, want reason bad_path", body)
+				want := cmp.Or(tc.reason, "bad_path")
+				if b := denyBody(t, string(body)); b["reason"] != want {
+					t.Errorf("body %s, want reason %s", body, want)
 				}
 			}
 		})
