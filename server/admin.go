@@ -154,16 +154,29 @@ func (s *Server) snapshotSummary(w http.ResponseWriter, _ *http.Request) {
 	_ = enc.Encode(sum)
 }
 
-// redactSource hides a password in a store URL (postgres://user:pw@host).
+// redactSource hides a password in a store URL: postgres://user:pw@host,
+// or libpq's ?password= (and sslpassword=) in its query.
 func redactSource(src string) string {
 	u, err := url.Parse(src)
 	if err != nil {
 		// Several relay addresses (xds://a:1,b:2) do not parse as one
 		// URL; only a source that could carry credentials is hidden.
-		if strings.Contains(src, "@") {
+		if strings.Contains(src, "@") || strings.Contains(strings.ToLower(src), "password") {
 			return "(unparseable source)"
 		}
 		return src
+	}
+	if q := u.Query(); len(q) > 0 {
+		hidden := false
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+				hidden = true
+			}
+		}
+		if hidden {
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
 }

@@ -74,9 +74,10 @@ func PackageCompiler(cfg *config.Server, log *slog.Logger, reg prometheus.Regist
 }
 
 // Origin names where the policy comes from and how it is verified, so that a
-// persisted policy is only served again by an edge configured alike.
+// persisted policy is only served again by an edge configured alike. It is
+// written to disk beside the policy, so a store password is not in it.
 func Origin(cfg *config.Server) string {
-	o := cfg.Policy.Source
+	o := redactSource(cfg.Policy.Source)
 	if cfg.Policy.SigningKey != "" {
 		b, err := os.ReadFile(cfg.Policy.SigningKey)
 		sum := sha256.Sum256(b)
