@@ -317,10 +317,18 @@ func parsePEMKeys(b []byte) (jwk.Set, error) {
 	return set, nil
 }
 
-// readBody reads at most max bytes of the body, decompressing gzip.
+// readBody reads at most max bytes of the body, decompressing gzip. A body
+// that announces more is refused before a byte of it is read, and one that
+// announces its length is read into a buffer of that size: growing a buffer
+// by doubling up to the limit would cost the process several times the
+// limit, which it keeps for a while after the refusal.
 func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if resp.ContentLength > max {
+		return nil, fmt.Errorf("larger than %d bytes (Content-Length %d)", max, resp.ContentLength)
+	}
 	var r io.Reader = io.LimitReader(resp.Body, max+1)
-	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	switch enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(r)
@@ -332,10 +340,14 @@ func readBody(resp *http.Response, max int64) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
 	}
-	b, err := io.ReadAll(r)
-	if err != nil {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && (enc == "" || enc == "identity") {
+		buf.Grow(int(n) + bytes.MinRead) // room to see the end without growing
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, err
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("larger than %d bytes", max)
 	}

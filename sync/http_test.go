@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -581,5 +582,31 @@ func TestHTTPSourceRedirects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTPSourceAnnouncedSize: a body whose Content-Length passes the limit
+// is refused before it is read; one within it is read whole.
+func TestHTTPSourceAnnouncedSize(t *testing.T) {
+	for _, c := range []struct {
+		size    int
+		wantErr string
+	}{{2000, "Content-Length 2000"}, {1000, ""}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", fmt.Sprint(c.size))
+			w.Write(bytes.Repeat([]byte("#"), c.size))
+		}))
+		src, err := NewHTTPSource(srv.URL+"/policy.yaml", HTTPOptions{MaxSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := src.Fetch(context.Background(), "")
+		srv.Close()
+		switch {
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("size %d: err %v, want %q", c.size, err, c.wantErr)
+		case c.wantErr == "" && (err != nil || len(b.Policy) != c.size):
+			t.Errorf("size %d: %d bytes, %v", c.size, len(b.Policy), err)
+		}
 	}
 }
