@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -66,6 +67,12 @@ type HTTPSource struct {
 	sigURL string
 	opts   HTTPOptions
 	client *http.Client
+
+	// last is the revision and content hash of the last bundle returned:
+	// a server whose ETag changes for the same content (several origin
+	// nodes, a CDN) must not make every poll compile it again.
+	mu   gosync.Mutex
+	last struct{ rev, sum string }
 }
 
 var _ Source = (*HTTPSource)(nil)
@@ -177,18 +184,28 @@ func (s *HTTPSource) Fetch(ctx context.Context, have string) (Bundle, error) {
 	if err != nil {
 		return Bundle{}, fmt.Errorf("policy bundle %s: %w", s.url, err)
 	}
+	sum := contentRevision(body)
 	rev := etag
 	if rev == "" {
-		rev = contentRevision(body)
+		rev = sum
 		if rev == have {
 			return Bundle{}, ErrNotModified
 		}
+	}
+	s.mu.Lock()
+	same := have != "" && s.last.rev == have && s.last.sum == sum
+	s.mu.Unlock()
+	if same {
+		return Bundle{}, ErrNotModified // the content the caller holds, under another ETag
 	}
 	if s.opts.Keys != nil {
 		if err := s.verify(ctx, body); err != nil {
 			return Bundle{}, fmt.Errorf("policy bundle %s: %w", s.url, err)
 		}
 	}
+	s.mu.Lock()
+	s.last.rev, s.last.sum = rev, sum
+	s.mu.Unlock()
 	return Bundle{Revision: rev, Name: s.url, Policy: body}, nil
 }
 

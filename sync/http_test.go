@@ -610,3 +610,41 @@ func TestHTTPSourceAnnouncedSize(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPSourceNewETagSameContent: a server that sends another ETag for
+// the same content (several origin nodes) is answered "not modified" for
+// the content the caller holds; new content is fetched as usual.
+func TestHTTPSourceNewETagSameContent(t *testing.T) {
+	var mu gosync.Mutex
+	n, body := 0, "routes: []\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		w.Header().Set("ETag", fmt.Sprintf(`"node-%d"`, n))
+		w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	src, err := NewHTTPSource(srv.URL+"/policy.yaml", HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := src.Fetch(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Fetch(context.Background(), first.Revision); !errors.Is(err, ErrNotModified) {
+		t.Fatalf("the same content under a new ETag: %v, want ErrNotModified", err)
+	}
+	mu.Lock()
+	body = "routes: []\n# changed\n"
+	mu.Unlock()
+	b, err := src.Fetch(context.Background(), first.Revision)
+	if err != nil || string(b.Policy) != body || b.Revision == first.Revision {
+		t.Fatalf("new content: %q %q, %v", b.Policy, b.Revision, err)
+	}
+	// A caller that holds nothing (a restart) gets the bundle whatever it is.
+	if b, err := src.Fetch(context.Background(), ""); err != nil || string(b.Policy) != body {
+		t.Fatalf("without a revision: %q, %v", b.Policy, err)
+	}
+}
