@@ -30,9 +30,10 @@
 // write is, is waited for rather than served. The Loader skips, logs and
 // counts tuples the relationship engine cannot parse (ApplyChanges) rather
 // than stopping. With a persist directory the Loader keeps exactly what it
-// serves (a bundle plus a journal of applied changes, both authenticated by
-// an HMAC with a key held outside that directory) and refuses a persisted
-// state that fails its check. The PostgreSQL schema, reads and writes live
+// serves (a bundle plus a journal of applied changes and a head recording
+// how far the journal reaches, all authenticated by an HMAC with a key held
+// outside that directory) and refuses a persisted state that fails its
+// check. The PostgreSQL schema, reads and writes live
 // in package pgstore; PostgresSource only adapts them. The Loader treats
 // every revision as opaque: after applying changelog rows it asks the
 // source (Changelog.Advance) which revision it now holds.

@@ -60,7 +60,9 @@ func startPGLoader(t *testing.T, dsn string, opts policysync.LoaderOptions) *pgL
 
 // A restart while the store is down serves what the edge served last,
 // tuple changes included: a deleted tuple stays deleted. A journal that was
-// edited or lost a batch is refused, and the edge stays unready.
+// edited, cut short or lost a batch (in the middle or at the end), or
+// whose head is gone, is refused with an error log naming the file and a
+// persist error counted, and the edge stays unready.
 func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -72,10 +74,12 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 		unwritable bool
 		tamper     func(t *testing.T, journal string)
 		served     bool
+		// refused names the file the refusal log must name.
+		refused string
 	}{
-		{"journal cannot be written", 1_000_000, true, nil, false},
-		{"journal", 1_000_000, false, nil, true},
-		{"journal folded into the bundle after every batch", 1, false, nil, true},
+		{"journal cannot be written", 1_000_000, true, nil, false, ""},
+		{"journal", 1_000_000, false, nil, true, ""},
+		{"journal folded into the bundle after every batch", 1, false, nil, true, ""},
 		{"journal edited", 1_000_000, false, func(t *testing.T, journal string) {
 			data, err := os.ReadFile(journal)
 			if err != nil {
@@ -89,7 +93,7 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 			if err := os.WriteFile(journal, []byte(edited), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, false},
+		}, false, "last-good.changes"},
 		{"journal lost a batch", 1_000_000, false, func(t *testing.T, journal string) {
 			data, err := os.ReadFile(journal)
 			if err != nil {
@@ -104,7 +108,21 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 			if err := os.WriteFile(journal, []byte(lines[0]+strings.Join(lines[2:], "")), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, false},
+		}, false, "last-good.changes"},
+		// Each journal line verifies on its own: only the head tells a
+		// journal cut at a line boundary from a complete one.
+		{"journal cut inside its last line", 1_000_000, false, func(t *testing.T, journal string) {
+			if err := os.Truncate(journal, fileSize(t, journal)-20); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "last-good.changes"},
+		{"journal lost its last batch", 1_000_000, false, func(t *testing.T, journal string) { dropLastLines(t, journal, 1) }, false, "last-good.changes"},
+		{"journal lost its last two batches", 1_000_000, false, func(t *testing.T, journal string) { dropLastLines(t, journal, 2) }, false, "last-good.changes"},
+		{"head removed", 1_000_000, false, func(t *testing.T, journal string) {
+			if err := os.Remove(filepath.Join(filepath.Dir(journal), "last-good.head")); err != nil {
+				t.Fatal(err)
+			}
+		}, false, "last-good.head"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -183,6 +201,12 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 				if got := asUser(again.engine, "bob", "/docs/d1"); got != decision.ReasonNoSnapshot {
 					t.Fatalf("after refusing the persisted policy: %v, want no_snapshot", got)
 				}
+				if logs := again.logs.String(); !strings.Contains(logs, c.refused) {
+					t.Errorf("the refusal does not name %s: %s", c.refused, logs)
+				}
+				if n := persistErrors(t, again.reg); n != 1 {
+					t.Errorf("persist errors counted: %v, want 1", n)
+				}
 				return
 			}
 			waitFor(t, func() bool { return asUser(again.engine, "dave", "/docs/d1") == decision.ReasonAllowed })
@@ -256,6 +280,54 @@ func TestLoaderSkipsRowsItCannotApply(t *testing.T) {
 	if !strings.Contains(fresh.logs.String(), "store tuple skipped") {
 		t.Fatalf("no error log for the skipped store tuple: %s", fresh.logs.String())
 	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// dropLastLines removes the last n whole lines of the file at path.
+func dropLastLines(t *testing.T, path string, n int) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	lines = lines[:len(lines)-1] // after the last newline
+	if len(lines) <= n {
+		t.Fatalf("%s has %d lines, want more than %d", path, len(lines), n)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-n], "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// persistErrors is edgeauthz_sync_errors_total{stage="persist"}.
+func persistErrors(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "edgeauthz_sync_errors_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "stage" && lp.GetValue() == "persist" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func journalLines(t *testing.T, path string) int {

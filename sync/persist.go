@@ -16,32 +16,38 @@ import (
 	"time"
 )
 
-// The persisted last good state lives in two files of the persist
+// The persisted last good state lives in three files of the persist
 // directory:
 //
 //   - last-good.json: a bundle (policy, tuples, changelog position), written
 //     whole on every full load and by journal compaction.
 //   - last-good.changes: the changelog batches applied on top of it, one line
 //     each, appended and fsynced before the batch is served.
+//   - last-good.head: the changelog position the journal reaches, rewritten
+//     after each append. Every line of the journal is signed on its own, so
+//     a journal cut at a line boundary still verifies; the head is what
+//     tells it from a complete one.
 //
 // Together they are exactly what the edge serves, so a restart while the
-// store is down never brings back a deleted tuple. Both carry an
+// store is down never brings back a deleted tuple. All carry an
 // HMAC-SHA256 with a key the edge holds outside the persist directory, over
-// the content and the origin: an edited, truncated or unsigned file is
-// refused, and the edge stays unready until the store answers. The MAC
-// proves the files were written by an edge holding the key; it cannot tell
-// an older pair of files written by that edge from the newest one.
+// the content and the origin: an edited, truncated or unsigned file, or a
+// missing head, is refused, and the edge stays unready until the store
+// answers. The MAC proves the files were written by an edge holding the
+// key; it cannot tell an older set of files written by that edge from the
+// newest one.
 
 const (
 	persistFile = "last-good.json"
 	journalFile = "last-good.changes"
+	headFile    = "last-good.head"
 
 	// MinPersistKeySize is the least number of bytes a persist key holds.
 	MinPersistKeySize = 32
 )
 
 // ErrPersistIntegrity is returned when a persisted file fails its integrity
-// check: it was edited, truncated, or written without the key.
+// check: it was edited, truncated, removed, or written without the key.
 var ErrPersistIntegrity = errors.New("persisted policy failed its integrity check")
 
 // errNothingPersisted: the directory holds no persisted policy.
@@ -139,7 +145,45 @@ func (p *persistStore) verify(domain string, body []byte, mac string) bool {
 const (
 	bundleDomain  = "edgeauthz last-good bundle v2"
 	journalDomain = "edgeauthz last-good changes v1"
+	headDomain    = "edgeauthz last-good head v1"
 )
+
+// journalHead is the content of the head file.
+type journalHead struct {
+	Seq int64 `json:"seq"`
+}
+
+// writeHeadLocked records that the persisted state reaches position seq.
+// It is written after what it vouches for, so that a crash in between
+// leaves a head behind the journal (harmless), never ahead of it.
+func (p *persistStore) writeHeadLocked(seq int64) error {
+	body, err := json.Marshal(journalHead{Seq: seq})
+	if err != nil {
+		return err
+	}
+	return writeAtomic(p.dir, headFile, append(append([]byte(p.mac(headDomain, body)+" "), body...), '\n'))
+}
+
+// readHead returns the position the persisted state reached when it was
+// last written. A missing head is refused like a truncated journal: without
+// it, a journal that lost its last batches looks complete (and state from
+// an edgeauthz that wrote no head is not known to be complete either).
+func (p *persistStore) readHead() (int64, error) {
+	data, err := os.ReadFile(filepath.Join(p.dir, headFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%s: %w (missing: removed, or written by an older edgeauthz)", headFile, ErrPersistIntegrity)
+	}
+	if err != nil {
+		return 0, err
+	}
+	line, ok := bytes.CutSuffix(data, []byte{'\n'})
+	mac, body, cut := bytes.Cut(line, []byte{' '})
+	var h journalHead
+	if !ok || !cut || !p.verify(headDomain, body, string(mac)) || json.Unmarshal(body, &h) != nil {
+		return 0, fmt.Errorf("%s: %w", headFile, ErrPersistIntegrity)
+	}
+	return h.Seq, nil
+}
 
 // saveBundle writes a whole bundle and empties the journal.
 func (p *persistStore) saveBundle(b persisted) error {
@@ -168,7 +212,7 @@ func (p *persistStore) saveBundle(b persisted) error {
 func (p *persistStore) dropLocked(cause error) error {
 	p.broken = true
 	var rmErr error
-	for _, name := range []string{persistFile, journalFile} {
+	for _, name := range []string{persistFile, journalFile, headFile} {
 		if err := os.Remove(filepath.Join(p.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			rmErr = errors.Join(rmErr, err)
 		}
@@ -180,8 +224,10 @@ func (p *persistStore) dropLocked(cause error) error {
 }
 
 // replaceLocked installs a whole bundle at position seq, then rewrites the
-// journal keeping the batches past seq (keep nil: none). A crash between
-// the two leaves batches the bundle already holds; loading skips them.
+// journal keeping the batches past seq (keep nil: none, and the head moves
+// to seq). A crash between the steps leaves batches the bundle already
+// holds; loading skips them. A compaction keeps the head: the bundle and
+// the kept batches still reach it.
 func (p *persistStore) replaceLocked(data []byte, seq int64, keep [][]byte) error {
 	if err := os.MkdirAll(p.dir, 0o750); err != nil {
 		return err
@@ -191,6 +237,9 @@ func (p *persistStore) replaceLocked(data []byte, seq int64, keep [][]byte) erro
 	}
 	p.broken, p.journaled = false, 0
 	if keep == nil {
+		if err := p.writeHeadLocked(seq); err != nil {
+			return err
+		}
 		if err := os.Remove(filepath.Join(p.dir, journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -235,7 +284,10 @@ func (p *persistStore) appendChanges(from int64, changes []TupleChange, at time.
 			f.Close()
 			return err
 		}
-		return f.Close()
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return p.writeHeadLocked(b.To)
 	}()
 	if err != nil {
 		return 0, p.dropLocked(err)
@@ -246,7 +298,8 @@ func (p *persistStore) appendChanges(from int64, changes []TupleChange, at time.
 
 // load reads the persisted bundle and replays the journal on it. The result
 // is what the edge served last, or an error: nothing persisted, a file that
-// fails its integrity check, another origin, or a gap in the journal.
+// fails its integrity check, another origin, a gap in the journal, or a
+// journal that ends before the head.
 func (p *persistStore) load() (b persisted, replayed int, err error) {
 	data, err := os.ReadFile(filepath.Join(p.dir, persistFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -267,6 +320,13 @@ func (p *persistStore) load() (b persisted, replayed int, err error) {
 	}
 	if b.Origin != p.origin {
 		return persisted{}, 0, fmt.Errorf("%s: came from %q, this edge follows %q", persistFile, b.Origin, p.origin)
+	}
+	// The head is read before the journal: an append running meanwhile
+	// (a compaction loads while the loader appends) writes its line before
+	// its head, so the journal read next reaches at least this far.
+	head, err := p.readHead()
+	if err != nil {
+		return persisted{}, 0, err
 	}
 	batches, _, err := p.readJournal()
 	if err != nil {
@@ -296,6 +356,10 @@ func (p *persistStore) load() (b persisted, replayed int, err error) {
 		b.Seq, b.SavedAt = jb.To, jb.At
 		replayed += len(jb.Changes)
 	}
+	if b.Seq < head {
+		return persisted{}, 0, fmt.Errorf("%s: %w (it ends at position %d, but %s records %d: batches were cut off its end)",
+			journalFile, ErrPersistIntegrity, b.Seq, headFile, head)
+	}
 	if set != nil {
 		b.Tuples = make([]string, 0, len(set))
 		for t := range set {
@@ -306,8 +370,10 @@ func (p *persistStore) load() (b persisted, replayed int, err error) {
 }
 
 // readJournal returns the journal's verified batches in order, and their
-// lines. A last line without its newline is a batch whose append did not
-// finish, so it was never served: it is ignored.
+// lines. A last line without its newline is refused like any other bad
+// line: it may be an append a crash cut short (never served), but just as
+// well a served batch cut off the end, and dropping it could bring back a
+// deleted tuple.
 func (p *persistStore) readJournal() ([]journalBatch, [][]byte, error) {
 	f, err := os.Open(filepath.Join(p.dir, journalFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -323,7 +389,10 @@ func (p *persistStore) readJournal() ([]journalBatch, [][]byte, error) {
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')
 		if errors.Is(err, io.EOF) {
-			return batches, lines, nil // a torn last line is dropped
+			if len(line) > 0 {
+				return nil, nil, fmt.Errorf("%s line %d: %w (cut short: no newline at its end)", journalFile, n, ErrPersistIntegrity)
+			}
+			return batches, lines, nil
 		}
 		if err != nil {
 			return nil, nil, err

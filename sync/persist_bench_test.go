@@ -7,7 +7,8 @@ import (
 )
 
 // BenchmarkJournalAppend is what persisting adds to applying one changelog
-// batch of one row: a line appended and fsynced before the batch is served.
+// batch of one row: a line appended and fsynced, then the head rewritten
+// (temp file, fsync, rename), before the batch is served.
 func BenchmarkJournalAppend(b *testing.B) {
 	p := &persistStore{dir: b.TempDir(), key: bytes.Repeat([]byte{1}, MinPersistKeySize), origin: "postgres://store"}
 	if err := p.saveBundle(persisted{Revision: "1.0", Origin: p.origin}); err != nil {
