@@ -192,3 +192,45 @@ decision_log: {output: "off", http: {url: %q, timeout: 2s}}
 		t.Errorf("no error record of the 12 lines lost at shutdown:\n%s", r.es.Logs())
 	}
 }
+
+// TestDecisionLogDirectoryRemoved removes a rotating decision log's
+// directory while the server serves: the lines written meanwhile are counted
+// as lost, and once the directory is back the log is written again.
+func TestDecisionLogDirectoryRemoved(t *testing.T) {
+	dir := t.TempDir()
+	writeAtomic(t, filepath.Join(dir, "policy.yaml"), []byte(policyClosed))
+	logs := filepath.Join(dir, "logs")
+	if err := os.Mkdir(logs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	r := startYAML(t, dir, `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+policy: {source: policy.yaml, poll_interval: 20ms}
+decision_log: {output: logs/dl.log, max_file_bytes: 3000}
+`, "http://")
+	deny := func() {
+		t.Helper()
+		if _, err := r.client.Check(context.Background(), checkRequest("GET", "/flip", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(logs); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		deny()
+	}
+	const lost = `edgeauthz_decision_log_dropped_lines_total{reason="write_error"}`
+	waitFor(t, "10 lines counted as lost", func() bool { return r.metric(lost) == 10 })
+	if err := os.Mkdir(logs, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the log written again", func() bool {
+		deny()
+		fi, err := os.Stat(filepath.Join(logs, "dl.log"))
+		return err == nil && fi.Size() > 0
+	})
+	r.stop()
+	if !strings.Contains(r.es.Logs(), `msg="decision log output writable again"`) {
+		t.Errorf("no record of the recovery:\n%s", r.es.Logs())
+	}
+}
