@@ -171,11 +171,11 @@ func (s *HTTP) Close() error {
 			continue
 		}
 		s.mu.Lock()
-		lines, bytes := n+len(s.queue), s.queued
+		lines, size := n+len(s.queue), s.queued
 		s.drop(ReasonShutdown, lines)
 		s.queue, s.queued = nil, 0
 		s.mu.Unlock()
-		s.o.Logger.Error("decision-log lines lost at shutdown: the last send failed", "lines", lines, "bytes", bytes, "err", err)
+		s.o.Logger.Error("decision-log lines lost at shutdown: the last send failed", "lines", lines, "bytes", size, "err", err)
 		return fmt.Errorf("logsink: %d lines not delivered: %w", lines, err)
 	}
 }
