@@ -28,28 +28,43 @@ func decisionLog(c config.DecisionLog, reg prometheus.Registerer, log *slog.Logg
 		outs []io.Writer
 		cs   closers
 	)
+	// Each output is wrapped so that a failed write is counted and logged
+	// and never stops the others or the decision log's buffer.
+	guard := func(w io.Writer, name string) error {
+		g, err := logsink.NewOutput(w, logsink.OutputOptions{Name: name, Registerer: reg,
+			Logger: log.With("component", "decision_log")})
+		if err != nil {
+			return fmt.Errorf("decision_log: %w", err)
+		}
+		outs = append(outs, g)
+		return nil
+	}
 	switch c.Output {
 	case "off", "none":
-	case "stdout":
-		outs = append(outs, os.Stdout)
-	case "stderr":
-		outs = append(outs, os.Stderr)
-	default:
-		var f io.WriteCloser
-		var err error
-		if c.MaxFileBytes > 0 {
-			keep := c.MaxFiles
-			if keep == 0 {
-				keep = 5
-			}
-			f, err = logsink.OpenFile(c.Output, c.MaxFileBytes, keep)
-		} else {
-			f, err = os.OpenFile(c.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	case "stdout", "stderr":
+		w := os.Stdout
+		if c.Output == "stderr" {
+			w = os.Stderr
 		}
+		if err := guard(w, c.Output); err != nil {
+			return nil, nil, err
+		}
+	default:
+		// A File, rotating or not: it reopens the path when the file or its
+		// directory is removed or moved away.
+		keep := c.MaxFiles
+		if keep == 0 {
+			keep = 5
+		}
+		f, err := logsink.OpenFile(c.Output, c.MaxFileBytes, keep)
 		if err != nil {
 			return nil, nil, fmt.Errorf("decision_log: %w", err)
 		}
-		outs, cs = append(outs, f), append(cs, f)
+		cs = append(cs, f)
+		if err := guard(f, c.Output); err != nil {
+			_ = cs.Close()
+			return nil, nil, err
+		}
 	}
 	if c.HTTP.URL != "" {
 		tc, err := clientTLS(c.HTTP.TLS, "decision_log.http.tls", log)

@@ -53,11 +53,12 @@ type HTTP struct {
 	queued  int      // bytes in queue and in flight
 	wake    chan struct{}
 
-	shipped, dropped, failures prometheus.Counter
-	nShipped, nDropped         atomic.Int64
-	ctx                        context.Context
-	cancel                     context.CancelFunc
-	done                       chan struct{}
+	shipped, failures  prometheus.Counter
+	dropped            *prometheus.CounterVec
+	nShipped, nDropped atomic.Int64
+	ctx                context.Context
+	cancel             context.CancelFunc
+	done               chan struct{}
 }
 
 // NewHTTP starts a sink; Close stops it.
@@ -87,14 +88,17 @@ func NewHTTP(o HTTPOptions) (*HTTP, error) {
 	t.TLSClientConfig = o.TLS
 	s := &HTTP{o: o, client: &http.Client{Transport: t, Timeout: o.Timeout}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	s.shipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeauthz_decision_log_shipped_lines_total", Help: "Decision-log lines the HTTP sink delivered."})
-	s.dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeauthz_decision_log_dropped_lines_total", Help: "Decision-log lines the HTTP sink dropped: its buffer was full, or the receiver refused them."})
 	s.failures = prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeauthz_decision_log_send_failures_total", Help: "Failed POSTs of a decision-log batch (each is retried)."})
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.shipped, s.dropped, s.failures} {
+		for _, c := range []prometheus.Collector{s.shipped, s.failures} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("logsink: %w", err)
 			}
 		}
+	}
+	var err error
+	if s.dropped, err = droppedLines(o.Registerer); err != nil {
+		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
@@ -118,7 +122,7 @@ func (s *HTTP) Write(p []byte) (int, error) {
 		line := data[:i+1]
 		data = data[i+1:]
 		if s.queued+len(line) > s.o.MaxBufferBytes {
-			s.drop(1)
+			s.drop(ReasonBufferFull, 1)
 			continue
 		}
 		s.queue = append(s.queue, bytes.Clone(line))
@@ -140,13 +144,14 @@ func (s *HTTP) Dropped() int64 { return s.nDropped.Load() }
 // Shipped is the number of lines delivered so far.
 func (s *HTTP) Shipped() int64 { return s.nShipped.Load() }
 
-func (s *HTTP) drop(n int) {
-	s.dropped.Add(float64(n))
+func (s *HTTP) drop(reason string, n int) {
+	s.dropped.WithLabelValues(reason).Add(float64(n))
 	s.nDropped.Add(int64(n))
 }
 
-// Close sends what is queued, trying each batch once more for up to the
-// timeout, then stops; what is still unsent is counted as dropped.
+// Close sends what is queued, trying each batch once more within one
+// timeout in all, then stops. What is still unsent is lost: it is counted as
+// dropped (reason shutdown) and logged at error level.
 func (s *HTTP) Close() error {
 	s.cancel()
 	<-s.done
@@ -157,13 +162,21 @@ func (s *HTTP) Close() error {
 		if n == 0 {
 			return nil
 		}
-		if err := s.post(ctx, batch, n); err != nil {
-			s.mu.Lock()
-			s.drop(n + len(s.queue))
-			s.queue, s.queued = nil, 0
-			s.mu.Unlock()
-			return fmt.Errorf("logsink: %d lines not delivered: %w", n, err)
+		err := s.post(ctx, batch, n)
+		if err == nil {
+			continue
 		}
+		if errors.Is(err, errRefused) { // post counted it
+			s.o.Logger.Warn("decision-log receiver refused a batch; dropped", "lines", n, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		lines, size := n+len(s.queue), s.queued
+		s.drop(ReasonShutdown, lines)
+		s.queue, s.queued = nil, 0
+		s.mu.Unlock()
+		s.o.Logger.Error("decision-log lines lost at shutdown: the last send failed", "lines", lines, "bytes", size, "err", err)
+		return fmt.Errorf("logsink: %d lines not delivered: %w", lines, err)
 	}
 }
 
@@ -281,7 +294,7 @@ func (s *HTTP) post(ctx context.Context, batch []byte, n int) error {
 		return nil
 	case res.StatusCode/100 == 4 && res.StatusCode != http.StatusRequestTimeout && res.StatusCode != http.StatusTooManyRequests:
 		s.release(len(batch))
-		s.drop(n)
+		s.drop(ReasonRefused, n)
 		return fmt.Errorf("%w: %s", errRefused, res.Status)
 	default:
 		return fmt.Errorf("status %s", res.Status)

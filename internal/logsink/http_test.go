@@ -161,10 +161,13 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := 0.0 // over every label value
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
 		}
 	}
-	return 0
+	return sum
 }
