@@ -8,9 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/metrictest"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
@@ -92,7 +92,7 @@ func TestChangelogSeqOutOfOrder(t *testing.T) {
 				return asUser(edge.engine, "ann", "/docs/d1") == decision.ReasonRelationDenied &&
 					asUser(edge.engine, "bob", "/docs/d1") == decision.ReasonAllowed
 			})
-			n := testutil.ToFloat64(counter(t, edge.reg, "edgeauthz_sync_errors_total"))
+			n := metrictest.Counter(t, edge.reg, "edgeauthz_sync_errors_total")
 			logged := strings.Contains(edge.logs.String(), "out of sequence order")
 			if c.reordered && (n == 0 || !logged) {
 				t.Errorf("a row beyond the sequence went unnoticed: %v errors counted, logged %v", n, logged)
@@ -143,7 +143,7 @@ func TestSkippedRowLogBounded(t *testing.T) {
 	if err := l.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.ToFloat64(counter(t, reg, "edgeauthz_sync_skipped_tuples_total")); n != 3 {
+	if n := metrictest.Counter(t, reg, "edgeauthz_sync_skipped_tuples_total"); n != 3 {
 		t.Fatalf("%v rows counted as skipped, want 3", n)
 	}
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/metrictest"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
@@ -204,7 +204,7 @@ func TestRestartWithStoreDownServesTheAppliedChanges(t *testing.T) {
 				if logs := again.logs.String(); !strings.Contains(logs, c.refused) {
 					t.Errorf("the refusal does not name %s: %s", c.refused, logs)
 				}
-				if n := persistErrors(t, again.reg); n != 1 {
+				if n := metrictest.Counter(t, again.reg, "edgeauthz_sync_errors_total", "stage", "persist"); n != 1 {
 					t.Errorf("persist errors counted: %v, want 1", n)
 				}
 				return
@@ -249,7 +249,7 @@ func TestLoaderSkipsRowsItCannotApply(t *testing.T) {
 	// between its changelog read and its policy fetch (then it loads in
 	// full and skips the row there), it names the row's seq.
 	waitFor(t, func() bool {
-		return testutil.ToFloat64(counter(t, edge.reg, "edgeauthz_sync_skipped_tuples_total")) == 1
+		return metrictest.Counter(t, edge.reg, "edgeauthz_sync_skipped_tuples_total") == 1
 	})
 	if logs := edge.logs.String(); !strings.Contains(logs, fmt.Sprintf(`"msg":"tuple change skipped: the edge cannot apply it","seq":%d`, seq)) &&
 		!strings.Contains(logs, `"msg":"store tuple skipped: the edge cannot apply it"`) {
@@ -274,7 +274,7 @@ func TestLoaderSkipsRowsItCannotApply(t *testing.T) {
 	// that row and serves the rest.
 	fresh := startPGLoader(t, dsn, policysync.LoaderOptions{})
 	waitFor(t, func() bool { return asUser(fresh.engine, "bob", "/docs/d1") == decision.ReasonAllowed })
-	if n := testutil.ToFloat64(counter(t, fresh.reg, "edgeauthz_sync_skipped_tuples_total")); n != 1 {
+	if n := metrictest.Counter(t, fresh.reg, "edgeauthz_sync_skipped_tuples_total"); n != 1 {
 		t.Fatalf("a full load skipped %v tuples, want 1", n)
 	}
 	if !strings.Contains(fresh.logs.String(), "store tuple skipped") {
@@ -306,28 +306,6 @@ func dropLastLines(t *testing.T, path string, n int) {
 	if err := os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-n], "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// persistErrors is edgeauthz_sync_errors_total{stage="persist"}.
-func persistErrors(t *testing.T, reg *prometheus.Registry) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "edgeauthz_sync_errors_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "stage" && lp.GetValue() == "persist" {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 func journalLines(t *testing.T, path string) int {

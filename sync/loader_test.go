@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/metrictest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 )
 
@@ -85,7 +85,7 @@ func TestLoaderKeepsLastGoodAndPersists(t *testing.T) {
 	if got := decide(engine, "/a"); got != decision.ReasonPublic {
 		t.Fatalf("after a bad edit: %v, want the last good policy", got)
 	}
-	if n := testutil.ToFloat64(counter(t, reg, "edgeauthz_sync_errors_total")); n != 1 {
+	if n := metrictest.Counter(t, reg, "edgeauthz_sync_errors_total"); n != 1 {
 		t.Fatalf("sync errors = %v, want 1", n)
 	}
 
@@ -181,25 +181,6 @@ func TestEngineMaxStaleness(t *testing.T) {
 	if got := decide(engine, "/a"); got != decision.ReasonPublic {
 		t.Fatalf("after the store answers again: %v", got)
 	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
-	c.Add(sum)
-	return c
 }
 
 func waitFor(t testing.TB, cond func() bool) {

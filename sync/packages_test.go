@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edgeauthz/edgeauthz/config"
 	"github.com/edgeauthz/edgeauthz/decision"
+	"github.com/edgeauthz/edgeauthz/internal/metrictest"
 	"github.com/edgeauthz/edgeauthz/internal/pgtest"
 	policysync "github.com/edgeauthz/edgeauthz/sync"
 	"github.com/edgeauthz/edgeauthz/sync/pgstore"
@@ -88,7 +88,7 @@ func TestPackageFailureIsolation(t *testing.T) {
 	if r := meshReq(engine, "/documents/1"); r.Allowed {
 		t.Fatal("documents serves its old revision")
 	}
-	if n := testutil.ToFloat64(pcCounter(t, reg, "payments")); n != 1 {
+	if n := metrictest.Counter(t, reg, "edgeauthz_package_refusals_total", "package", "payments"); n != 1 {
 		t.Fatalf("payments refusals = %v, want 1", n)
 	}
 	snap, _ := engine.Snapshot()
@@ -113,7 +113,7 @@ func TestPackageFailureIsolation(t *testing.T) {
 	if r := meshReq(engine, "/documents/v2/1"); !r.Allowed || r.Package != "documents" {
 		t.Fatalf("documents after a conflicting package: %s", r.Reason)
 	}
-	if n := testutil.ToFloat64(pcCounter(t, reg, "archive")); n != 1 {
+	if n := metrictest.Counter(t, reg, "edgeauthz_package_refusals_total", "package", "archive"); n != 1 {
 		t.Fatalf("archive refusals = %v, want 1", n)
 	}
 	if err := os.Remove(filepath.Join(dir, "archive.yaml")); err != nil {
@@ -130,28 +130,6 @@ func TestPackageFailureIsolation(t *testing.T) {
 	if r := meshReq(engine, "/payments/v2/1"); !r.Allowed {
 		t.Fatalf("payments after a refused base: %s", r.Reason)
 	}
-}
-
-func pcCounter(t *testing.T, reg *prometheus.Registry, pkg string) prometheus.Counter {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
-	for _, mf := range mfs {
-		if mf.GetName() != "edgeauthz_package_refusals_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "package" && l.GetValue() == pkg {
-					c.Add(m.GetCounter().GetValue())
-				}
-			}
-		}
-	}
-	return c
 }
 
 // The PostgreSQL store delivers the base and every package's newest

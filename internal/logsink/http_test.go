@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgeauthz/edgeauthz/internal/logsink"
+	"github.com/edgeauthz/edgeauthz/internal/metrictest"
 )
 
 // receiver collects the lines of gzipped NDJSON batches.
@@ -113,7 +114,7 @@ func TestHTTPReceiverOutage(t *testing.T) {
 	// The receiver goes away; 300 more lines are written, 100 fit.
 	_ = rc.srv.Close()
 	write(300)
-	waitFor(t, "a failed send", func() bool { return metric(t, reg, "edgeauthz_decision_log_send_failures_total") > 0 })
+	waitFor(t, "a failed send", func() bool { return metrictest.Counter(t, reg, "edgeauthz_decision_log_send_failures_total") > 0 })
 	if s.Dropped() < 200 {
 		t.Fatalf("dropped %d lines while the receiver was away, want at least 200 (the buffer holds 100)", s.Dropped())
 	}
@@ -129,7 +130,7 @@ func TestHTTPReceiverOutage(t *testing.T) {
 			t.Fatalf("line %d, written before the outage, never arrived", i)
 		}
 	}
-	if got := metric(t, reg, "edgeauthz_decision_log_dropped_lines_total"); int64(got) != s.Dropped() {
+	if got := metrictest.Counter(t, reg, "edgeauthz_decision_log_dropped_lines_total"); int64(got) != s.Dropped() {
 		t.Errorf("metric dropped = %v, Dropped() = %d", got, s.Dropped())
 	}
 	t.Logf("%d lines: %d delivered, %d dropped", n, rc.count(), s.Dropped())
@@ -152,22 +153,4 @@ func TestHTTPClosingFlushes(t *testing.T) {
 	if rc.count() != 3 || s.Shipped() != 3 {
 		t.Fatalf("received %v, shipped %d", rc.lines, s.Shipped())
 	}
-}
-
-// metric is a counter's value in reg, 0 when absent.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0 // over every label value
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgeauthz/edgeauthz/internal/logsink"
+	"github.com/edgeauthz/edgeauthz/internal/metrictest"
 )
 
 // records decodes a JSON slog stream into its records at level.
@@ -38,28 +39,6 @@ func records(t *testing.T, logs *bytes.Buffer, level string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// droppedFor is edgeauthz_decision_log_dropped_lines_total{reason} in reg.
-func droppedFor(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "edgeauthz_decision_log_dropped_lines_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestOutputCountsFailedWrites writes 60 lines, through a buffered writer as
@@ -104,7 +83,7 @@ func TestOutputCountsFailedWrites(t *testing.T) {
 			if err := bw.Flush(); err != nil {
 				t.Fatalf("flush: %v", err)
 			}
-			if got := droppedFor(t, reg, "write_error"); got != 60 {
+			if got := metrictest.Counter(t, reg, "edgeauthz_decision_log_dropped_lines_total", "reason", "write_error"); got != 60 {
 				t.Errorf("dropped{reason=write_error} = %v, want 60", got)
 			}
 			errs := records(t, &logs, "ERROR")
@@ -196,7 +175,7 @@ func TestHTTPCloseReportsWhatItLoses(t *testing.T) {
 	if err := s.Close(); err == nil {
 		t.Error("Close: nil error, want the lines not delivered")
 	}
-	if got := droppedFor(t, reg, "shutdown"); got != 12 {
+	if got := metrictest.Counter(t, reg, "edgeauthz_decision_log_dropped_lines_total", "reason", "shutdown"); got != 12 {
 		t.Errorf("dropped{reason=shutdown} = %v, want 12", got)
 	}
 	errs := records(t, &logs, "ERROR")
