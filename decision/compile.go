@@ -54,6 +54,8 @@ type Snapshot struct {
 	keyAllHeaders bool     // some condition reads every header
 
 	packages packageTable // empty for a single-document policy
+
+	relOrigin relationOrigin // last: decisions never read it
 }
 
 // CacheKeyHeaders lists the request headers that some rule reads, which a
@@ -153,7 +155,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 	}
 	s.compileRoles(p, errs)
 	s.compileDirectory(p, errs)
-	rel, err := compileRelations(p, opts.Tuples, opts.Reuse)
+	rel, origin, err := compileRelations(p, opts.Tuples, opts.Reuse)
 	if err != nil {
 		var es config.Errors
 		if errors.As(err, &es) {
@@ -164,7 +166,7 @@ func Compile(p *config.Policy, opts Options) (*Snapshot, error) {
 			errs.Add(p.Lines["model"], "%v", err)
 		}
 	}
-	s.relations = rel
+	s.relations, s.relOrigin = rel, origin
 	s.compileRoutes(p, errs)
 	s.compileAccess(p, errs)
 	seen := map[string]bool{}

@@ -22,7 +22,12 @@ type relationEngine struct {
 	model   *rebac.Model
 	graph   *rebac.Graph
 	ignored int // tuples that do not fit the model's type restrictions
-	// inputs fingerprints the model and tuples graph was built from
+}
+
+// relationOrigin is what a relationship index was built from. It lives at
+// the end of Snapshot, apart from the fields decisions read.
+type relationOrigin struct {
+	// inputs fingerprints the model and tuples the index was built from
 	// (relationInputs); zero once tuples were applied on top of them, so
 	// that only an index of exactly those inputs is reused.
 	inputs [sha256.Size]byte
@@ -53,7 +58,7 @@ func (r *relationReq) String() string {
 	return r.object.raw + "#" + r.relation + "@" + r.user.raw
 }
 
-func compileRelations(p *config.Policy, extra []string, reuse *Snapshot) (relationEngine, error) {
+func compileRelations(p *config.Policy, extra []string, reuse *Snapshot) (relationEngine, relationOrigin, error) {
 	var errs config.Errors
 	add := func(line int, format string, a ...any) {
 		errs = append(errs, &config.Error{File: p.File, Line: line, Msg: fmt.Sprintf(format, a...)})
@@ -61,20 +66,19 @@ func compileRelations(p *config.Policy, extra []string, reuse *Snapshot) (relati
 	if p.ModelFile != "" && len(p.Modules) == 0 {
 		// Only a policy read from its file can reach the files next to it.
 		add(p.Lines["model_file"], "model_file: the modules of %q are read only for a policy loaded from a file or served from a file:// source; carry them inline under modules: (edgeauthz publish does)", p.ModelFile)
-		return relationEngine{}, errs
+		return relationEngine{}, relationOrigin{}, errs
 	}
 	if p.Model == "" && len(p.Modules) == 0 {
 		if len(p.Tuples)+len(extra) > 0 {
 			add(p.Lines["tuples"], "tuples need a model: to check them against")
-			return relationEngine{}, errs
+			return relationEngine{}, relationOrigin{}, errs
 		}
-		return relationEngine{}, nil
+		return relationEngine{}, relationOrigin{}, nil
 	}
 	inputs := relationInputs(p, extra)
-	if reuse != nil && reuse.relations.graph != nil && reuse.relations.inputs == inputs {
+	if reuse != nil && reuse.relations.graph != nil && reuse.relOrigin.inputs == inputs {
 		// The same model and tuples compiled without an error before.
-		r := reuse.relations
-		return relationEngine{model: r.model, graph: r.graph, ignored: r.ignored, inputs: inputs, reused: true}, nil
+		return reuse.relations, relationOrigin{inputs: inputs, reused: true}, nil
 	}
 	var m *rebac.Model
 	var err error
@@ -101,7 +105,7 @@ func compileRelations(p *config.Policy, extra []string, reuse *Snapshot) (relati
 		default:
 			add(p.Lines["model"], "model: %v", err)
 		}
-		return relationEngine{}, errs
+		return relationEngine{}, relationOrigin{}, errs
 	}
 	// The tuples are parsed as the graph indexes them: a million of them
 	// never exist as a []rebac.Tuple beside their text and the graph.
@@ -132,10 +136,9 @@ func compileRelations(p *config.Policy, extra []string, reuse *Snapshot) (relati
 	g, stats := rebac.BuildSeq(m, len(p.Tuples)+len(extra), tuples)
 	eng := relationEngine{model: m, graph: g, ignored: stats.Ignored}
 	if len(errs) > 0 {
-		return eng, errs
+		return eng, relationOrigin{}, errs
 	}
-	eng.inputs = inputs
-	return eng, nil
+	return eng, relationOrigin{inputs: inputs}, nil
 }
 
 // relationInputs fingerprints everything a relationship index is built
@@ -377,7 +380,7 @@ func orNone(s string) string {
 
 // ReusedRelations reports whether the snapshot took its relationship index
 // over from Options.Reuse instead of building it.
-func (s *Snapshot) ReusedRelations() bool { return s.relations.reused }
+func (s *Snapshot) ReusedRelations() bool { return s.relOrigin.reused }
 
 // WithTuples returns a snapshot whose relationships also hold the given
 // tuples (a policy test case's contextual tuples). The receiver is unchanged.
@@ -416,8 +419,7 @@ func (s *Snapshot) ApplyTuples(writes, deletes []string, revision string) (*Snap
 	g, stats := s.relations.graph.ApplyStats(w, d)
 	next.relations.graph = g
 	next.relations.ignored += stats.Ignored
-	next.relations.inputs = [sha256.Size]byte{} // no longer the inputs' index
-	next.relations.reused = false
+	next.relOrigin = relationOrigin{} // no longer the inputs' index
 	next.revision = revision
 	return &next, nil
 }
