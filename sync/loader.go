@@ -68,6 +68,9 @@ type Loader struct {
 	have       string // revision of the serving bundle
 	seq        int64  // changelog position of the serving snapshot
 	metrics    loaderMetrics
+	// restored is the persisted policy (without its tuples) while it
+	// serves after a restart and no full load has replaced it.
+	restored *Bundle
 
 	// persist is nil when nothing is persisted; persistOff says why, when
 	// a persist directory was configured.
@@ -271,6 +274,10 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 		l.metrics.errors.WithLabelValues("compile").Inc()
 		l.log.Error("policy refused; the last good policy keeps serving", "source", b.Name, "revision", b.Revision, "err", err)
 		err = fmt.Errorf("compile %s: %w", b.Name, err)
+		if l.have == "" && l.resumeRestored(b) {
+			l.have, l.refusedErr = b.Revision, err
+			return err
+		}
 		if l.have != "" {
 			// Remember the refused revision so that polls (and, for a
 			// changelog store, tuple writes) do not fetch and compile it
@@ -280,9 +287,37 @@ func (l *Loader) syncOnce(ctx context.Context) error {
 		return err
 	}
 	l.refusedErr = nil
+	l.restored = nil
 	l.swap(snap, b)
 	l.persistBundle(b)
 	return nil
+}
+
+// resumeRestored is for an edge that restarted on its persisted policy and
+// finds the store's newest revision b refused. A changelog store's edge
+// then serves the persisted policy over the store's current tuples and
+// changelog position, as an edge that ran all along serves its last good
+// policy: tuple changes keep arriving, and the edge is not left stale
+// behind a revision it cannot take. It reports whether it did.
+func (l *Loader) resumeRestored(b Bundle) bool {
+	cl, ok := l.opts.Source.(Changelog)
+	if !ok || l.restored == nil {
+		return false
+	}
+	fb := *l.restored
+	fb.Tuples, fb.Seq = b.Tuples, b.Seq
+	fb.Revision = cl.Advance(l.restored.Revision, b.Seq)
+	snap, err := l.opts.Compile(fb)
+	if err != nil {
+		l.log.Warn("the persisted policy does not compile over the store's current tuples either", "err", err)
+		return false
+	}
+	l.restored = nil
+	l.swap(snap, fb)
+	l.persistBundle(fb)
+	l.log.Info("serving the persisted policy over the store's current tuples until a revision that compiles is published",
+		"revision", snap.Revision(), "refused", b.Revision)
+	return true
 }
 
 // appliable drops the store's tuples the relationship engine cannot parse,
@@ -565,6 +600,7 @@ func (l *Loader) restorePersisted() bool {
 	// the state was saved: it may be older than max_staleness allows.
 	l.opts.Engine.SwapAt(snap, p.SavedAt)
 	l.seq = 0
+	l.restored = &Bundle{Revision: p.Revision, Name: p.Name, Policy: p.Policy, Modules: p.Modules}
 	l.metrics.swaps.Inc()
 	l.noteRevision(snap.Revision())
 	l.mu.Lock()

@@ -316,3 +316,47 @@ func journalLines(t *testing.T, path string) int {
 	}
 	return strings.Count(string(data), "\n")
 }
+
+// A restart on the persisted policy when the store's newest revision does
+// not compile: the edge serves its persisted policy over the store's
+// current tuples and follows the changelog from there, as an edge that ran
+// all along does, instead of going stale behind the refused revision.
+func TestRestartBehindARefusedRevision(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := pgPool(t, dsn)
+	if _, err := pgstore.Publish(ctx, pool, []byte(relPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	persist := t.TempDir()
+	first := startPGLoader(t, dsn, policysync.LoaderOptions{PersistDir: persist})
+	waitFor(t, func() bool { return asUser(first.engine, "ann", "/docs/d1") == decision.ReasonAllowed })
+	first.stop()
+
+	// While the edge is down: a revision that does not compile, and a tuple.
+	if _, err := pgstore.Publish(ctx, pool, []byte("routes:\n  - name: doc\n    match: GET /docs/{id}\n    scopes: [\"{params.nope}\"]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.WriteTuples(ctx, pool, []string{"document:d1#viewer@user:bob"}); err != nil {
+		t.Fatal(err)
+	}
+	again := startPGLoader(t, dsn, policysync.LoaderOptions{PersistDir: persist})
+	waitFor(t, func() bool { return asUser(again.engine, "bob", "/docs/d1") == decision.ReasonAllowed })
+	if got := asUser(again.engine, "ann", "/docs/d1"); got != decision.ReasonAllowed {
+		t.Fatalf("ann: %v", got)
+	}
+	// The changelog is followed from there: a delete arrives.
+	if _, err := pgstore.DeleteTuples(ctx, pool, []string{"document:d1#viewer@user:ann"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return asUser(again.engine, "ann", "/docs/d1") == decision.ReasonRelationDenied })
+	// And the store is in contact: the snapshot is confirmed, not aging.
+	_, at := again.engine.Snapshot()
+	waitFor(t, func() bool { _, now := again.engine.Snapshot(); return now.After(at) })
+	if !strings.Contains(again.logs.String(), "serving the persisted policy over the store's current tuples") {
+		t.Errorf("no log line says what is served: %s", again.logs.String())
+	}
+}
