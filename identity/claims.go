@@ -311,20 +311,8 @@ func (d *claimsDecoder) unescape(start, i int) (string, error) {
 		case '"', '\\', '/':
 			b = append(b, e)
 			i += 2
-		case 'b':
-			b = append(b, '\b')
-			i += 2
-		case 'f':
-			b = append(b, '\f')
-			i += 2
-		case 'n':
-			b = append(b, '\n')
-			i += 2
-		case 'r':
-			b = append(b, '\r')
-			i += 2
-		case 't':
-			b = append(b, '\t')
+		case 'b', 'f', 'n', 'r', 't':
+			b = append(b, controlEscapes[e])
 			i += 2
 		case 'u':
 			r := hex4(s[i:])
@@ -347,6 +335,9 @@ func (d *claimsDecoder) unescape(start, i int) (string, error) {
 	}
 	return "", errJSONSyntax
 }
+
+// controlEscapes maps JSON's one-letter control escapes to their bytes.
+var controlEscapes = [256]byte{'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // hex4 reads the \uXXXX escape at the start of s, or returns -1.
 func hex4(s string) rune {
